@@ -1,0 +1,2 @@
+//! `chat:*` events. Empty until its feature issue lands; the dispatcher answers its events as
+//! unknown until then.

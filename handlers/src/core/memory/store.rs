@@ -1,0 +1,293 @@
+//! The embedded store: maps behind one `RwLock`. Locks are never held across an await.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::RwLock;
+
+use async_trait::async_trait;
+
+use crate::core::error::AppError;
+use crate::core::ids::{
+    ChatId, CollectionId, DocumentId, IntegrationId, MessageId, ProjectId, UserId,
+};
+use crate::core::model::{Chat, Document, Integration, Message, Project, User, WalletAddress};
+use crate::core::ports::{
+    ChatStore, DocumentStore, Inserted, IntegrationStore, ProjectStore, Store, StoreResult,
+    UserStore, WalletStore,
+};
+
+#[derive(Default)]
+struct Data {
+    projects: BTreeMap<ProjectId, Project>,
+    users: BTreeMap<UserId, User>,
+    chats: BTreeMap<ChatId, Chat>,
+    messages: HashMap<MessageId, Message>,
+    /// Per chat, message ids in (createdAt, id) order.
+    chat_messages: HashMap<ChatId, Vec<(i64, MessageId)>>,
+    /// (chat, sender, clientMessageId) → message id.
+    client_ids: HashMap<(ChatId, UserId, String), MessageId>,
+    documents: BTreeMap<(ProjectId, CollectionId, String), Document>,
+    integrations: BTreeMap<IntegrationId, Integration>,
+    addresses: BTreeMap<String, WalletAddress>,
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    data: RwLock<Data>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Data> {
+        self.data.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Data> {
+        self.data.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn doc_id(doc: &Document) -> StoreResult<String> {
+    match doc.body.get("id") {
+        Some(serde_json::Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        _ => Err(AppError::invalid("document needs a string id")),
+    }
+}
+
+#[async_trait]
+impl ProjectStore for MemoryStore {
+    async fn put_project(&self, project: &Project) -> StoreResult<()> {
+        self.write()
+            .projects
+            .insert(project.id.clone(), project.clone());
+        Ok(())
+    }
+
+    async fn get_project(&self, id: &ProjectId) -> StoreResult<Option<Project>> {
+        Ok(self.read().projects.get(id).cloned())
+    }
+
+    async fn list_projects(&self, member: Option<&UserId>) -> StoreResult<Vec<Project>> {
+        Ok(self
+            .read()
+            .projects
+            .values()
+            .filter(|p| member.is_none_or(|m| p.has_member(m)))
+            .cloned()
+            .collect())
+    }
+}
+
+#[async_trait]
+impl UserStore for MemoryStore {
+    async fn put_user(&self, user: &User) -> StoreResult<()> {
+        self.write().users.insert(user.id.clone(), user.clone());
+        Ok(())
+    }
+
+    async fn get_user(&self, id: &UserId) -> StoreResult<Option<User>> {
+        Ok(self.read().users.get(id).cloned())
+    }
+}
+
+#[async_trait]
+impl ChatStore for MemoryStore {
+    async fn put_chat(&self, chat: &Chat) -> StoreResult<()> {
+        self.write().chats.insert(chat.id.clone(), chat.clone());
+        Ok(())
+    }
+
+    async fn get_chat(&self, id: &ChatId) -> StoreResult<Option<Chat>> {
+        Ok(self.read().chats.get(id).cloned())
+    }
+
+    async fn list_chats(
+        &self,
+        project: &ProjectId,
+        participant: Option<&UserId>,
+    ) -> StoreResult<Vec<Chat>> {
+        Ok(self
+            .read()
+            .chats
+            .values()
+            .filter(|c| &c.project_id == project)
+            .filter(|c| participant.is_none_or(|u| c.has_participant(u)))
+            .cloned()
+            .collect())
+    }
+
+    async fn insert_message(
+        &self,
+        message: &Message,
+        client_message_id: Option<&str>,
+    ) -> StoreResult<Inserted<Message>> {
+        let mut d = self.write();
+        let key = client_message_id.map(|k| {
+            (
+                message.chat_id.clone(),
+                message.sender_id.clone(),
+                k.to_owned(),
+            )
+        });
+        if let Some(key) = &key
+            && let Some(existing) = d.client_ids.get(key).and_then(|id| d.messages.get(id))
+        {
+            return Ok(Inserted::Existing(existing.clone()));
+        }
+        if d.messages.contains_key(&message.id) {
+            return Err(AppError::Conflict(format!(
+                "message {} already exists",
+                message.id
+            )));
+        }
+        let order = d.chat_messages.entry(message.chat_id.clone()).or_default();
+        let entry = (message.created_at.millis(), message.id.clone());
+        let pos = order.partition_point(|e| e < &entry);
+        order.insert(pos, entry);
+        d.messages.insert(message.id.clone(), message.clone());
+        if let Some(key) = key {
+            d.client_ids.insert(key, message.id.clone());
+        }
+        Ok(Inserted::New(message.clone()))
+    }
+
+    async fn get_message(&self, id: &MessageId) -> StoreResult<Option<Message>> {
+        Ok(self.read().messages.get(id).cloned())
+    }
+
+    async fn list_messages(
+        &self,
+        chat: &ChatId,
+        limit: usize,
+        before: Option<&MessageId>,
+    ) -> StoreResult<Vec<Message>> {
+        let d = self.read();
+        let Some(order) = d.chat_messages.get(chat) else {
+            return Ok(Vec::new());
+        };
+        let end = match before {
+            Some(b) => match order.iter().position(|(_, id)| id == b) {
+                Some(i) => i,
+                None => return Ok(Vec::new()),
+            },
+            None => order.len(),
+        };
+        Ok(order[..end]
+            .iter()
+            .rev()
+            .take(limit)
+            .filter_map(|(_, id)| d.messages.get(id).cloned())
+            .collect())
+    }
+}
+
+#[async_trait]
+impl DocumentStore for MemoryStore {
+    async fn put_document(&self, doc: &Document) -> StoreResult<()> {
+        let id = doc_id(doc)?;
+        self.write().documents.insert(
+            (doc.project_id.clone(), doc.collection_id.clone(), id),
+            doc.clone(),
+        );
+        Ok(())
+    }
+
+    async fn get_document(
+        &self,
+        project: &ProjectId,
+        collection: &CollectionId,
+        id: &DocumentId,
+    ) -> StoreResult<Option<Document>> {
+        Ok(self
+            .read()
+            .documents
+            .get(&(
+                project.clone(),
+                collection.clone(),
+                id.as_str().to_owned(),
+            ))
+            .cloned())
+    }
+
+    async fn list_documents(
+        &self,
+        project: &ProjectId,
+        collection: &CollectionId,
+        limit: usize,
+    ) -> StoreResult<Vec<Document>> {
+        Ok(self
+            .read()
+            .documents
+            .iter()
+            .filter(|((p, c, _), _)| p == project && c == collection)
+            .take(limit)
+            .map(|(_, d)| d.clone())
+            .collect())
+    }
+}
+
+#[async_trait]
+impl IntegrationStore for MemoryStore {
+    async fn put_integration(&self, integration: &Integration) -> StoreResult<()> {
+        self.write()
+            .integrations
+            .insert(integration.id.clone(), integration.clone());
+        Ok(())
+    }
+
+    async fn get_integration(&self, id: &IntegrationId) -> StoreResult<Option<Integration>> {
+        Ok(self.read().integrations.get(id).cloned())
+    }
+
+    async fn list_integrations(&self, project: &ProjectId) -> StoreResult<Vec<Integration>> {
+        Ok(self
+            .read()
+            .integrations
+            .values()
+            .filter(|i| &i.project_id == project)
+            .cloned()
+            .collect())
+    }
+}
+
+#[async_trait]
+impl WalletStore for MemoryStore {
+    async fn put_address(&self, address: &WalletAddress) -> StoreResult<()> {
+        self.write()
+            .addresses
+            .insert(address.id.as_str().to_owned(), address.clone());
+        Ok(())
+    }
+
+    async fn list_addresses(
+        &self,
+        project: &ProjectId,
+        owner: Option<&UserId>,
+    ) -> StoreResult<Vec<WalletAddress>> {
+        Ok(self
+            .read()
+            .addresses
+            .values()
+            .filter(|a| &a.project_id == project)
+            .filter(|a| owner.is_none_or(|o| &a.user_id == o))
+            .cloned()
+            .collect())
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn is_empty(&self) -> StoreResult<bool> {
+        Ok(self.read().projects.is_empty())
+    }
+}

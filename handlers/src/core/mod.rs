@@ -1,0 +1,71 @@
+//! The transport-agnostic core: entities, ports, authorization, use cases. It must never import
+//! `socketioxide` (checked by `tests::core_is_transport_agnostic`), so a second protocol front end
+//! can reuse all of it.
+
+pub mod access;
+pub mod error;
+pub mod events;
+pub mod ids;
+pub mod memory;
+pub mod metrics;
+pub mod model;
+pub mod ports;
+pub mod project;
+pub mod time;
+pub mod topic;
+
+use std::sync::Arc;
+
+use ports::{Authenticator, Fanout, Store};
+
+/// Limits from the configuration that the core and front ends enforce.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_event_bytes: usize,
+    pub rate_per_sec: u32,
+    pub rate_burst: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_event_bytes: 256 * 1024,
+            rate_per_sec: 100,
+            rate_burst: 200,
+        }
+    }
+}
+
+/// Everything a use case needs, built once at start-up by the composition root.
+pub struct Core {
+    pub store: Arc<dyn Store>,
+    pub auth: Arc<dyn Authenticator>,
+    pub fanout: Arc<dyn Fanout>,
+    pub metrics: Arc<metrics::Metrics>,
+    pub limits: Limits,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn core_is_transport_agnostic() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/core");
+        let mut stack = vec![std::path::PathBuf::from(dir)];
+        while let Some(p) = stack.pop() {
+            for e in std::fs::read_dir(&p).expect("core dir readable") {
+                let path = e.expect("entry").path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|x| x == "rs") {
+                    let text = std::fs::read_to_string(&path).expect("readable");
+                    let needle = ["socket", "ioxide"].concat();
+                    assert!(
+                        !text.contains(&needle),
+                        "{} mentions {needle}: core must stay transport-agnostic",
+                        path.display()
+                    );
+                }
+            }
+        }
+    }
+}

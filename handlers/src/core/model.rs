@@ -1,0 +1,182 @@
+//! Entities as the contract shows them on the wire (camelCase, `id`, ISO timestamps). Stores
+//! translate to and from their own representation; nothing here knows about BSON.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::ids::{
+    AddressId, ChatId, CollectionId, IntegrationId, MessageId, ProjectId, UserId,
+};
+use super::time::Timestamp;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Project {
+    pub id: ProjectId,
+    pub name: String,
+    pub members: Vec<UserId>,
+    /// Per-collection access rules (`"members"` or `"owner:<field>"`); absent means `members`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub collections: BTreeMap<String, CollectionRule>,
+    pub created_at: Timestamp,
+}
+
+impl Project {
+    pub fn has_member(&self, user: &UserId) -> bool {
+        self.members.iter().any(|m| m == user)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CollectionRule {
+    pub access: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: UserId,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Chat {
+    pub id: ChatId,
+    pub project_id: ProjectId,
+    pub name: String,
+    pub participants: Vec<UserId>,
+    pub owner_id: UserId,
+    pub created_at: Timestamp,
+}
+
+impl Chat {
+    pub fn has_participant(&self, user: &UserId) -> bool {
+        self.participants.iter().any(|p| p == user)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageType {
+    Text,
+    Image,
+    File,
+    Audio,
+    Video,
+    Location,
+    System,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reaction {
+    pub emoji: String,
+    pub user_ids: Vec<UserId>,
+    pub count: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Message {
+    pub id: MessageId,
+    pub chat_id: ChatId,
+    pub project_id: ProjectId,
+    pub sender_id: UserId,
+    #[serde(rename = "type")]
+    pub kind: MessageType,
+    pub content: serde_json::Value,
+    pub reply_to: Option<MessageId>,
+    pub mentions: Vec<UserId>,
+    pub reactions: Vec<Reaction>,
+    pub created_at: Timestamp,
+    pub edited_at: Option<Timestamp>,
+    pub deleted_at: Option<Timestamp>,
+}
+
+/// A document of a project collection: a JSON object whose `id` field is the document id.
+pub type DocumentBody = serde_json::Map<String, serde_json::Value>;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Document {
+    pub project_id: ProjectId,
+    pub collection_id: CollectionId,
+    /// The document's fields, including `id`.
+    pub body: DocumentBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Endpoint {
+    pub method: String,
+    pub path: String,
+}
+
+/// An integration as stored. Its `headers` and `webhook_secret` are secrets: `masked()` is the
+/// only form that leaves the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Integration {
+    pub id: IntegrationId,
+    pub project_id: ProjectId,
+    pub name: String,
+    pub base_url: String,
+    #[serde(default)]
+    pub endpoints: BTreeMap<String, Endpoint>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub webhook_secret: Option<String>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Integration {
+    pub fn masked(&self) -> Integration {
+        let mut m = self.clone();
+        for v in m.headers.values_mut() {
+            *v = "********".to_owned();
+        }
+        if m.webhook_secret.is_some() {
+            m.webhook_secret = Some("********".to_owned());
+        }
+        m
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WalletAddress {
+    pub id: AddressId,
+    pub user_id: UserId,
+    pub project_id: ProjectId,
+    pub chain: String,
+    pub currency: String,
+    pub address: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_masked() {
+        let i: Integration = serde_json::from_value(serde_json::json!({
+            "id": "i1", "projectId": "p", "name": "n", "baseUrl": "http://x",
+            "headers": {"Authorization": "Bearer s3cret"}, "webhookSecret": "w"
+        }))
+        .expect("valid");
+        let m = serde_json::to_string(&i.masked()).expect("serializes");
+        assert!(!m.contains("s3cret") && !m.contains("\"w\""));
+        assert!(i.enabled);
+    }
+}

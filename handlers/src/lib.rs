@@ -1,0 +1,77 @@
+//! Switchboard's application crate: the transport-agnostic core in [`core`] and the Socket.IO
+//! front end beside it ([`socketio`] glue plus one module per event prefix).
+//!
+//! Finding an event: its prefix is the module (`subscribe:project` → [`project`],
+//! `custom:event` → [`custom`]), the function is the rest of the name in snake case, and
+//! [`dispatch`] below lists every event next to its function.
+//!
+//! Layering: this crate never talks to MongoDB, Redis or HTTP; it reaches them through the ports
+//! in [`core::ports`], implemented in the `switchboard` binary crate and in [`core::memory`].
+
+pub mod core;
+pub mod socketio;
+
+pub mod auth;
+pub mod call;
+pub mod chat;
+pub mod collection;
+pub mod custom;
+pub mod document;
+pub mod integration;
+pub mod presence;
+pub mod project;
+pub mod query;
+pub mod wallet;
+
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use socketioxide_core::adapter::DefinedAdapter;
+use socketioxide::extract::{SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
+
+use crate::core::Core;
+use crate::core::error::AppError;
+use crate::socketio::Ctx;
+use crate::socketio::payload::decode;
+
+/// Every client → server event this server handles.
+pub const EVENTS: &[&str] = &["subscribe:project", "unsubscribe:project", "custom:event"];
+
+pub fn is_known_event(event: &str) -> bool {
+    EVENTS.contains(&event)
+}
+
+/// Decodes the payload into the handler's request type, runs it, and serializes its answer.
+macro_rules! route {
+    ($cx:expr, $args:expr, $handler:path) => {{
+        let req = decode($args)?;
+        let data = $handler($cx, req).await?;
+        Ok(serde_json::to_value(data).map_err(AppError::internal)?)
+    }};
+}
+
+/// The event table.
+pub async fn dispatch<A: Adapter>(cx: &Ctx<A>, event: &str, args: Value) -> Result<Value, AppError> {
+    match event {
+        "subscribe:project" => route!(cx, args, project::subscribe_project),
+        "unsubscribe:project" => route!(cx, args, project::unsubscribe_project),
+        "custom:event" => route!(cx, args, custom::event),
+        other => Err(AppError::invalid(format!("unknown event {other:?}"))),
+    }
+}
+
+/// Registers the `/` namespace: authentication and set-up run in the connect middleware. With a
+/// remote adapter the returned value is a future that must be awaited.
+pub fn register<A: Adapter + DefinedAdapter>(io: &SocketIo<A>, core: Arc<Core>) -> A::InitRes {
+    let middleware = move |s: SocketRef<A>, TryData(raw): TryData<Value>| {
+        let core = core.clone();
+        async move { socketio::session::connect(core, s, raw).await }
+    };
+    io.ns("/", (async || {}).with(middleware))
+}

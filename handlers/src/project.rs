@@ -1,0 +1,34 @@
+//! `subscribe:project`, `unsubscribe:project`.
+
+use serde_json::{Value, json};
+use socketioxide::adapter::Adapter;
+
+use crate::core::error::AppError;
+use crate::core::project;
+use crate::core::topic::Topic;
+use crate::socketio::Ctx;
+use crate::socketio::payload::ProjectRef;
+
+/// Joins `project:<id>` and makes it the socket's active project. No emit; the ack carries
+/// `{ projectId }`.
+pub async fn subscribe_project<A: Adapter>(
+    cx: &Ctx<A>,
+    ProjectRef(project_id): ProjectRef,
+) -> Result<Value, AppError> {
+    let member = project::subscribe(&cx.core, &cx.session.actor, &project_id).await?;
+    cx.socket.join(Topic::Project(member.project_id().clone()).room());
+    cx.session.set_active_project(Some(project_id.clone()));
+    Ok(json!({ "projectId": project_id }))
+}
+
+/// Leaves `project:<id>`; if it was the active project, there is none afterwards.
+pub async fn unsubscribe_project<A: Adapter>(
+    cx: &Ctx<A>,
+    ProjectRef(project_id): ProjectRef,
+) -> Result<Value, AppError> {
+    cx.socket.leave(Topic::Project(project_id.clone()).room());
+    if cx.session.active_project().as_ref() == Some(&project_id) {
+        cx.session.set_active_project(None);
+    }
+    Ok(json!({ "projectId": project_id }))
+}

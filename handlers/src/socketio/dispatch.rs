@@ -1,0 +1,258 @@
+//! The one path every client event takes: size and rate checks in arrival order, a per-socket
+//! queue so events of one socket are handled in the order sent (socketioxide would otherwise run
+//! them concurrently), decoding, the handler, and the single reply: an ack `{ok, data|error}`
+//! plus, on failure, the `error` event to the sender. A panicking handler yields `INTERNAL`.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use futures_util::FutureExt;
+use serde_json::{Value, json};
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{AckSender, SocketRef};
+use socketioxide::handler::{FromMessageParts, MessageHandler, Value as RawValue};
+use socketioxide::socket::Socket;
+use tokio::sync::mpsc;
+
+use crate::core::Core;
+use crate::core::error::{AppError, ErrorBody};
+use crate::core::metrics::UNKNOWN_EVENT_LABEL;
+
+use super::limits::{RateLimiter, Verdict};
+use super::{Ctx, Session};
+
+/// Events a socket may have queued before new ones are refused with RATE_LIMITED.
+const QUEUE_CAPACITY: usize = 1024;
+
+struct Job<A: Adapter> {
+    socket: SocketRef<A>,
+    event: String,
+    args: Value,
+    ack: AckSender<A>,
+    wants_ack: bool,
+}
+
+/// Registered as the socket's fallback handler, so it receives every event. Its `call` runs
+/// synchronously in arrival order, which is what makes the queue ordered.
+struct Ordered<A: Adapter> {
+    tx: mpsc::Sender<Job<A>>,
+    limiter: Mutex<RateLimiter>,
+    core: Arc<Core>,
+}
+
+/// Marker for socketioxide's handler type parameter.
+pub struct OrderedMarker;
+
+pub fn install<A: Adapter>(s: &SocketRef<A>, core: Arc<Core>, session: Arc<Session>) {
+    let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+    let limiter = RateLimiter::new(
+        core.limits.rate_per_sec,
+        core.limits.rate_burst,
+        Instant::now(),
+    );
+    s.on_fallback(Ordered {
+        tx,
+        limiter: Mutex::new(limiter),
+        core: core.clone(),
+    });
+    // The worker holds no SocketRef of its own (each job carries one), so it ends when the socket
+    // and with it the handler's sender are dropped.
+    tokio::spawn(worker(rx, core, session));
+}
+
+impl<A: Adapter> MessageHandler<A, OrderedMarker> for Ordered<A> {
+    fn call(&self, s: Arc<Socket<A>>, mut v: RawValue, ack_id: Option<i64>) {
+        let wants_ack = ack_id.is_some();
+        let Ok(ack) = AckSender::from_message_parts(&s, &mut v, &ack_id);
+        let socket = SocketRef::from(s);
+        let raw = v.as_str().map(|s| s.as_str()).unwrap_or("");
+
+        if raw.len() > self.core.limits.max_event_bytes {
+            let event = event_name_prefix(raw);
+            let err = AppError::PayloadTooLarge {
+                size: raw.len(),
+                limit: self.core.limits.max_event_bytes,
+            };
+            reply(&self.core, &socket, &event, ack, wants_ack, Err(err), None);
+            return;
+        }
+
+        let (event, args) = match split_packet(raw) {
+            Ok(parts) => parts,
+            Err(e) => {
+                reply(&self.core, &socket, "", ack, wants_ack, Err(e), None);
+                return;
+            }
+        };
+
+        let verdict = self
+            .limiter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .check(Instant::now());
+        match verdict {
+            Verdict::Allow => {}
+            Verdict::Limit => {
+                reply(&self.core, &socket, &event, ack, wants_ack, Err(AppError::RateLimited), None);
+                return;
+            }
+            Verdict::Disconnect => {
+                tracing::info!(sid = %socket.id, "disconnecting socket over the rate limit for 10 s");
+                reply(&self.core, &socket, &event, ack, wants_ack, Err(AppError::RateLimited), None);
+                let _ = socket.disconnect();
+                return;
+            }
+        }
+
+        let job = Job {
+            socket,
+            event,
+            args,
+            ack,
+            wants_ack,
+        };
+        if let Err(e) = self.tx.try_send(job) {
+            let job = match e {
+                mpsc::error::TrySendError::Full(j) | mpsc::error::TrySendError::Closed(j) => j,
+            };
+            reply(&self.core, &job.socket, &job.event, job.ack, job.wants_ack, Err(AppError::RateLimited), None);
+        }
+    }
+}
+
+/// A Socket.IO event packet's data is `["event", arg0, arg1, ...]`; the contract's payload is
+/// the first argument (absent → null).
+fn split_packet(raw: &str) -> Result<(String, Value), AppError> {
+    let parts: Vec<Value> =
+        serde_json::from_str(raw).map_err(|e| AppError::invalid(format!("unreadable packet: {e}")))?;
+    let mut it = parts.into_iter();
+    let event = match it.next() {
+        Some(Value::String(s)) => s,
+        _ => return Err(AppError::invalid("event name must be a string")),
+    };
+    Ok((event, it.next().unwrap_or(Value::Null)))
+}
+
+/// The event name of a packet too large to parse whole: `["name", ...`.
+fn event_name_prefix(raw: &str) -> String {
+    let head: String = raw.chars().take(200).collect();
+    head.strip_prefix("[\"")
+        .and_then(|r| r.split('"').next())
+        .unwrap_or("")
+        .to_owned()
+}
+
+async fn worker<A: Adapter>(mut rx: mpsc::Receiver<Job<A>>, core: Arc<Core>, session: Arc<Session>) {
+    while let Some(job) = rx.recv().await {
+        let started = Instant::now();
+        let integration_id = job
+            .args
+            .get("integrationId")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let cx = Ctx {
+            socket: job.socket,
+            session: session.clone(),
+            core: core.clone(),
+        };
+        let known = crate::is_known_event(&job.event);
+        let result = if known {
+            AssertUnwindSafe(crate::dispatch(&cx, &job.event, job.args))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::error!(event = %job.event, "event handler panicked");
+                    Err(AppError::internal("handler panicked"))
+                })
+        } else {
+            Err(AppError::invalid(format!("unknown event {:?}", truncate(&job.event, 64))))
+        };
+        let label = if known { job.event.as_str() } else { UNKNOWN_EVENT_LABEL };
+        core.metrics.event(label, started.elapsed());
+        if known {
+            reply(&core, &cx.socket, &job.event, job.ack, job.wants_ack, result, integration_id);
+        } else if job.wants_ack {
+            // Contract: unknown events get an INVALID_PAYLOAD ack when one was asked for, and
+            // nothing otherwise (no `error` event).
+            if let Err(e) = &result {
+                core.metrics.error(e.code());
+            }
+            send_ack(&cx.socket, job.ack, &ack_body(&result));
+        }
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+fn ack_body(result: &Result<Value, AppError>) -> Value {
+    match result {
+        Ok(data) => json!({ "ok": true, "data": data }),
+        Err(e) => json!({ "ok": false, "error": ErrorBody::from(e) }),
+    }
+}
+
+fn send_ack<A: Adapter>(socket: &SocketRef<A>, ack: AckSender<A>, body: &Value) {
+    if let Err(e) = ack.send(body) {
+        tracing::warn!(sid = %socket.id, error = %e, "ack could not be sent");
+    }
+}
+
+/// The only place a handler's outcome reaches the client.
+fn reply<A: Adapter>(
+    core: &Core,
+    socket: &SocketRef<A>,
+    event: &str,
+    ack: AckSender<A>,
+    wants_ack: bool,
+    result: Result<Value, AppError>,
+    integration_id: Option<String>,
+) {
+    if wants_ack {
+        send_ack(socket, ack, &ack_body(&result));
+    }
+    let Err(e) = result else { return };
+    core.metrics.error(e.code());
+    if e.is_client_error() {
+        tracing::debug!(event, error = %e, "event refused");
+    } else if matches!(e, AppError::RateLimited) {
+        tracing::warn!(event, sid = %socket.id, "event rate limited");
+    } else {
+        tracing::error!(event, error = %e, "event failed");
+    }
+    let body = ErrorBody::from(&e);
+    let emitted = if event.starts_with("integration:") {
+        socket.emit(
+            crate::core::events::INTEGRATION_ERROR,
+            &json!({ "integrationId": integration_id, "code": body.code, "message": body.message }),
+        )
+    } else {
+        socket.emit(
+            crate::core::events::ERROR,
+            &json!({ "event": event, "code": body.code, "message": body.message }),
+        )
+    };
+    if let Err(err) = emitted {
+        tracing::warn!(sid = %socket.id, error = %err, "error event could not be sent");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packets_split_into_event_and_first_arg() {
+        assert_eq!(
+            split_packet(r#"["a",{"x":1},2]"#).expect("ok"),
+            ("a".to_owned(), json!({"x":1}))
+        );
+        assert_eq!(split_packet(r#"["a"]"#).expect("ok"), ("a".to_owned(), Value::Null));
+        assert!(split_packet(r#"[1]"#).is_err());
+        assert!(split_packet("nope").is_err());
+        assert_eq!(event_name_prefix(r#"["custom:event",{"#), "custom:event");
+        assert_eq!(event_name_prefix("garbage"), "");
+    }
+}

@@ -1,0 +1,30 @@
+//! Glue shared by the namespace files: connection set-up, the ordered dispatcher with its single
+//! reply path, payload decoding, per-socket limits and the Socket.IO implementation of `Fanout`.
+
+pub mod dispatch;
+pub mod fanout;
+pub mod limits;
+pub mod payload;
+pub mod session;
+
+use std::sync::Arc;
+
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::SocketRef;
+
+use crate::core::Core;
+use crate::core::ports::ConnId;
+pub use session::Session;
+
+/// What an event handler gets: the sender's socket, its session and the core.
+pub struct Ctx<A: Adapter> {
+    pub socket: SocketRef<A>,
+    pub session: Arc<Session>,
+    pub core: Arc<Core>,
+}
+
+impl<A: Adapter> Ctx<A> {
+    pub fn conn_id(&self) -> ConnId {
+        self.socket.id.to_string()
+    }
+}

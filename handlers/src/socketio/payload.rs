@@ -1,0 +1,68 @@
+//! Typed decoding of client payloads. Every failure becomes `INVALID_PAYLOAD` naming the field,
+//! before any state is touched (the contract: validation runs before authorization).
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use crate::core::error::AppError;
+use crate::core::ids::ProjectId;
+
+pub fn decode<T: DeserializeOwned>(v: Value) -> Result<T, AppError> {
+    serde_json::from_value(v).map_err(|e| AppError::invalid(e.to_string()))
+}
+
+/// `projectId` given as a bare string or as `{ projectId }`: the seed table shows the bare
+/// form, and frontends that wrap every payload in an object send the other.
+#[derive(Debug, Clone)]
+pub struct ProjectRef(pub ProjectId);
+
+impl<'de> Deserialize<'de> for ProjectRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Wrapped {
+            project_id: ProjectId,
+        }
+        match Value::deserialize(d)? {
+            Value::String(s) => ProjectId::try_from(s)
+                .map(ProjectRef)
+                .map_err(serde::de::Error::custom),
+            v @ Value::Object(_) => serde_json::from_value::<Wrapped>(v)
+                .map(|w| ProjectRef(w.project_id))
+                .map_err(serde::de::Error::custom),
+            other => Err(serde::de::Error::custom(format!(
+                "expected a projectId string or {{ projectId }}, got {}",
+                kind(&other)
+            ))),
+        }
+    }
+}
+
+pub fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn project_ref_takes_both_forms() {
+        let a: ProjectRef = decode(json!("demo")).expect("string form");
+        let b: ProjectRef = decode(json!({"projectId": "demo"})).expect("object form");
+        assert_eq!(a.0, b.0);
+        for bad in [json!(1), json!(null), json!([]), json!({}), json!(""), json!({"projectId": 3})] {
+            let e = decode::<ProjectRef>(bad).expect_err("rejected");
+            assert_eq!(e.code(), crate::core::error::ErrorCode::InvalidPayload);
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! The composition root: picks the embedded store or MongoDB, the local adapter or Redis (decided
+//! and logged once here), seeds, builds the core, registers the Socket.IO handlers and mounts the
+//! HTTP routes. `serve` runs it on a bound listener until the shutdown future resolves.
+
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use socketioxide::SocketIo;
+use socketioxide::adapter::{Adapter, Emitter, LocalAdapter};
+use socketioxide_redis::FredAdapter;
+use tokio::net::TcpListener;
+
+use switchboard_handlers::core::memory::MemoryStore;
+use switchboard_handlers::core::metrics::Metrics;
+use switchboard_handlers::core::ports::Store;
+use switchboard_handlers::core::{Core, Limits};
+use switchboard_handlers::socketio::fanout::SocketIoFanout;
+
+use crate::auth::JwtAuthenticator;
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::mongo::MongoStore;
+use crate::{redis, seed};
+
+type CloseFn = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+pub struct App {
+    pub router: Router,
+    /// Disconnects every socket (they reconnect elsewhere) and closes the adapter.
+    close_sockets: CloseFn,
+    pub core: Arc<Core>,
+}
+
+/// How long in-flight work may take after SIGTERM before the process exits anyway.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(8);
+
+pub async fn connect_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match &config.mongodb_uri {
+        Some(uri) => {
+            let s = MongoStore::connect(uri, &config.mongodb_db).await?;
+            tracing::info!(db = %config.mongodb_db, "store: MongoDB");
+            Arc::new(s)
+        }
+        None => {
+            tracing::info!(
+                "store: embedded in-process (MONGODB_URI unset; data lasts as long as the process)"
+            );
+            Arc::new(MemoryStore::new())
+        }
+    })
+}
+
+pub async fn build(config: &Config) -> anyhow::Result<App> {
+    config.validate()?;
+    if config.uses_dev_secret() {
+        tracing::warn!(
+            "JWT_SECRET is unset: using the fixed DEV secret. Never do this in production."
+        );
+    }
+    let store = connect_store(config).await?;
+    if config.seed_demo && store.is_empty().await? {
+        let r = seed::load(store.as_ref(), Path::new(&config.seeds_dir)).await?;
+        tracing::info!(
+            projects = r.projects,
+            messages = r.messages,
+            documents = r.documents,
+            "demo seed loaded"
+        );
+    }
+    let parts = Parts {
+        store,
+        metrics: Arc::new(Metrics::default()),
+        limits: Limits {
+            max_event_bytes: config.max_event_bytes,
+            rate_per_sec: config.rate_limit_per_sec,
+            rate_burst: config.rate_limit_burst,
+        },
+        auth: Arc::new(JwtAuthenticator::new(
+            config.jwt_secret(),
+            config.api_keys(),
+        )),
+    };
+    let builder = SocketIo::builder()
+        .max_payload(config.max_frame_bytes as u64)
+        .ws_max_message_size(config.max_frame_bytes)
+        .ws_max_frame_size(config.max_frame_bytes)
+        // Room broadcasts can burst; the default of 128 queued packets drops events too early.
+        .max_buffer_size(1024);
+    let app = match &config.redis_url {
+        Some(url) => {
+            let r = redis::connect(url, &config.redis_prefix).await?;
+            let (layer, io) = builder
+                .with_adapter::<FredAdapter<Emitter>>(r.ctr)
+                .build_layer();
+            let core = parts.core(&io);
+            switchboard_handlers::register(&io, core.clone())
+                .await
+                .map_err(|e| anyhow::anyhow!("registering the namespace on Redis failed: {e}"))?;
+            redis::spawn_resubscriber(r.subscriber);
+            tracing::info!(prefix = %config.redis_prefix, "adapter: Redis (rooms span every node)");
+            finish(config, layer, io, core, Some(r.client))
+        }
+        None => {
+            let (layer, io) = builder.build_layer();
+            let core = parts.core(&io);
+            let () = switchboard_handlers::register::<LocalAdapter>(&io, core.clone());
+            tracing::info!("adapter: local (REDIS_URL unset; single node)");
+            finish(config, layer, io, core, None)
+        }
+    };
+    Ok(app)
+}
+
+struct Parts {
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    limits: Limits,
+    auth: Arc<JwtAuthenticator>,
+}
+
+impl Parts {
+    fn core<A: Adapter>(&self, io: &SocketIo<A>) -> Arc<Core> {
+        Arc::new(Core {
+            store: self.store.clone(),
+            auth: self.auth.clone(),
+            fanout: Arc::new(SocketIoFanout::new(io.clone(), self.metrics.clone())),
+            metrics: self.metrics.clone(),
+            limits: self.limits.clone(),
+        })
+    }
+}
+
+fn finish<A: Adapter, L>(
+    config: &Config,
+    layer: L,
+    io: SocketIo<A>,
+    core: Arc<Core>,
+    redis: Option<fred::prelude::Client>,
+) -> App
+where
+    L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
+    L::Service: tower::Service<axum::extract::Request, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    <L::Service as tower::Service<axum::extract::Request>>::Response:
+        axum::response::IntoResponse + 'static,
+    <L::Service as tower::Service<axum::extract::Request>>::Future: Send + 'static,
+{
+    let state = AppState {
+        core: core.clone(),
+        redis,
+        started: Arc::new(AtomicBool::new(true)),
+    };
+    state.started.store(true, Ordering::Release);
+    let router = http::outer_layers(http::router(state).layer(layer), &config.cors_origins());
+    App {
+        router,
+        close_sockets: Box::new(move || Box::pin(async move { io.close().await })),
+        core,
+    }
+}
+
+/// Serves until `shutdown` resolves, then: stop accepting, disconnect every socket so clients
+/// reconnect to another node, let in-flight requests finish, return within `DRAIN_TIMEOUT`.
+pub async fn serve(
+    listener: TcpListener,
+    app: App,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let close_sockets = app.close_sockets;
+    let server =
+        axum::serve(listener, app.router.into_make_service()).with_graceful_shutdown(async move {
+            let _ = stop_rx.await;
+        });
+    let mut server = std::pin::pin!(server.into_future());
+    tokio::select! {
+        res = &mut server => return res.map_err(Into::into),
+        () = shutdown => {}
+    }
+    tracing::info!("shutting down: disconnecting sockets and draining");
+    let drain = async {
+        close_sockets().await;
+        let _ = stop_tx.send(());
+        server.await
+    };
+    match tokio::time::timeout(DRAIN_TIMEOUT, drain).await {
+        Ok(res) => res.map_err(Into::into),
+        Err(_) => {
+            tracing::warn!("drain timed out; exiting with connections still open");
+            Ok(())
+        }
+    }
+}

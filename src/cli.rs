@@ -1,0 +1,41 @@
+//! Subcommands: `serve` (default), `seed`, `token`.
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "switchboard",
+    version,
+    about = "Realtime backend: Socket.IO v4 server for chat and collaboration"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Load seeds/ into the configured database (idempotent).
+    Seed,
+    /// Print a JWT signed with the configured secret.
+    Token {
+        /// The user id (the token's `sub`), e.g. alice.
+        #[arg(long)]
+        user: String,
+        /// `user` or `admin`.
+        #[arg(long, default_value = "user")]
+        role: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 86_400)]
+        ttl: u64,
+        /// Display name claim.
+        #[arg(long)]
+        name: Option<String>,
+    },
+}

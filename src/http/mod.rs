@@ -1,0 +1,62 @@
+//! The REST surface on axum: health, metrics, and the `/api` admin and data API. Shares the
+//! port with Socket.IO (the socketioxide layer takes `/socket.io/`).
+
+mod error;
+mod extract;
+mod health;
+mod projects;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use axum::Router;
+use axum::http::HeaderValue;
+use axum::routing::get;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+use switchboard_handlers::core::Core;
+use switchboard_handlers::core::error::AppError;
+
+pub use error::{ApiError, status};
+
+/// REST bodies are small JSON documents; webhooks are capped at 1 MiB too.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub core: Arc<Core>,
+    pub redis: Option<fred::prelude::Client>,
+    /// Set once start-up (seeding, namespace registration) has finished.
+    pub started: Arc<AtomicBool>,
+}
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/projects", get(projects::list))
+        .route("/projects/{project}", get(projects::get))
+        .fallback(async || ApiError(AppError::not_found("route", "")));
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
+        .nest("/api", api)
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Outermost layers, applied after the Socket.IO layer so polling requests get CORS headers too.
+pub fn outer_layers(router: Router, origins: &[String]) -> Router {
+    let cors = CorsLayer::new().allow_methods(Any).allow_headers(Any);
+    let cors = if origins.is_empty() || origins.iter().any(|o| o == "*") {
+        cors.allow_origin(Any)
+    } else {
+        let list: Vec<HeaderValue> = origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        cors.allow_origin(AllowOrigin::list(list))
+    };
+    router.layer(cors).layer(TraceLayer::new_for_http())
+}

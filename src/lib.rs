@@ -1,0 +1,19 @@
+//! The `switchboard` program: configuration, the MongoDB and Redis adapters, authentication, the
+//! HTTP API and start-up wiring around the application crate `switchboard_handlers`.
+//!
+//! Layout: `config` (every setting), `app` (composition root and `serve`), `auth` (JWT and API
+//! keys), `mongo` (store), `redis` (adapter and cluster client), `http` (REST), `seed` (demo
+//! data), `cli` (subcommands), `telemetry`, `shutdown`.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod mongo;
+pub mod redis;
+pub mod seed;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use app::{App, build, serve};

@@ -1,0 +1,67 @@
+use std::path::Path;
+
+use clap::Parser;
+
+use switchboard::cli::{Cli, Command};
+use switchboard::{app, auth, seed, shutdown, telemetry};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(&cli.config.log_format);
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("switchboard: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = cli.config;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let app = app::build(&config).await?;
+            let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port))
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot bind {}:{}: {e}", config.host, config.port))?;
+            let addr = listener.local_addr()?;
+            // Scripts and tests read this line to learn the port (PORT=0 picks a free one).
+            println!("switchboard listening on http://{addr}");
+            if config.uses_dev_secret() {
+                println!(
+                    "dev token: cargo run -- token --user alice   (or: switchboard token --user alice)"
+                );
+            }
+            app::serve(listener, app, shutdown::signal()).await
+        }
+        Command::Seed => {
+            config.validate()?;
+            let store = app::connect_store(&config).await?;
+            let r = seed::load(store.as_ref(), Path::new(&config.seeds_dir)).await?;
+            println!(
+                "seeded {} project(s), {} message(s), {} document(s) from {} file(s)",
+                r.projects, r.messages, r.documents, r.files
+            );
+            Ok(())
+        }
+        Command::Token {
+            user,
+            role,
+            ttl,
+            name,
+        } => {
+            if role != "user" && role != "admin" {
+                anyhow::bail!("--role must be user or admin");
+            }
+            let role = (role == "admin").then_some("admin");
+            println!(
+                "{}",
+                auth::mint(config.jwt_secret(), &user, role, ttl, name.as_deref())?
+            );
+            Ok(())
+        }
+    }
+}

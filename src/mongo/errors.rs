@@ -1,0 +1,45 @@
+//! Driver errors become the core's `AppError` here and nowhere else: a duplicate key is a
+//! CONFLICT, anything that means "the database did not answer" is UNAVAILABLE, the rest INTERNAL.
+
+use mongodb::error::{Error, ErrorKind, WriteFailure};
+
+use switchboard_handlers::core::error::AppError;
+
+pub const DUPLICATE_KEY: i32 = 11000;
+
+pub fn is_duplicate_key(e: &Error) -> bool {
+    match e.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == DUPLICATE_KEY,
+        ErrorKind::Command(c) => c.code == DUPLICATE_KEY,
+        ErrorKind::InsertMany(m) => m
+            .write_errors
+            .as_ref()
+            .is_some_and(|ws| ws.iter().any(|w| w.code == DUPLICATE_KEY)),
+        _ => false,
+    }
+}
+
+pub fn map_err(e: Error) -> AppError {
+    if is_duplicate_key(&e) {
+        return AppError::Conflict("already exists".to_owned());
+    }
+    let unavailable = e.contains_label(mongodb::error::RETRYABLE_WRITE_ERROR)
+        || matches!(
+            e.kind.as_ref(),
+            ErrorKind::ServerSelection { .. }
+                | ErrorKind::ConnectionPoolCleared { .. }
+                | ErrorKind::Io(_)
+                | ErrorKind::DnsResolve { .. }
+        );
+    if unavailable {
+        AppError::unavailable("mongodb", summary(&e))
+    } else {
+        AppError::internal(format!("mongodb: {e}"))
+    }
+}
+
+/// A one-line description for logs and start-up failures.
+pub fn summary(e: &Error) -> String {
+    let s = e.to_string();
+    s.lines().next().unwrap_or("").chars().take(300).collect()
+}

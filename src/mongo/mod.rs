@@ -1,0 +1,132 @@
+//! The MongoDB implementation of the core's `Store` port (`mongodb` 3.x). Entities are stored
+//! with `_id` = their id and timestamps as BSON dates; `convert` does that translation once for
+//! every entity. Project collections' documents live in their own MongoDB collection,
+//! `data.<projectId>.<collectionId>`, so other services can read and write them directly.
+
+mod chats;
+mod convert;
+mod documents;
+mod errors;
+mod projects;
+mod registry;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mongodb::bson::{Document as BsonDoc, doc};
+use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::{Client, Collection, Database, IndexModel};
+
+use switchboard_handlers::core::ports::{Store, StoreResult};
+
+pub use errors::map_err;
+
+pub struct MongoStore {
+    db: Database,
+}
+
+/// Collection names.
+const PROJECTS: &str = "projects";
+const USERS: &str = "users";
+const CHATS: &str = "chats";
+const MESSAGES: &str = "messages";
+const INTEGRATIONS: &str = "integrations";
+const WALLET_ADDRESSES: &str = "wallet_addresses";
+
+impl MongoStore {
+    /// Connects, proves the server answers, and creates the indexes. Fails with a message that
+    /// names the problem rather than a driver dump.
+    pub async fn connect(uri: &str, db_name: &str) -> anyhow::Result<Self> {
+        let mut opts = ClientOptions::parse(uri).await.map_err(|e| {
+            anyhow::anyhow!("MONGODB_URI is not a valid MongoDB connection string: {e}")
+        })?;
+        opts.server_selection_timeout
+            .get_or_insert(Duration::from_secs(5));
+        opts.connect_timeout.get_or_insert(Duration::from_secs(5));
+        opts.app_name
+            .get_or_insert_with(|| "switchboard".to_owned());
+        let client = Client::with_options(opts)?;
+        let db = client.database(db_name);
+        db.run_command(doc! { "ping": 1 }).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot reach MongoDB (MONGODB_URI): {}",
+                errors::summary(&e)
+            )
+        })?;
+        let store = MongoStore { db };
+        store
+            .create_indexes()
+            .await
+            .map_err(|e| anyhow::anyhow!("creating MongoDB indexes failed: {e}"))?;
+        Ok(store)
+    }
+
+    fn coll(&self, name: &str) -> Collection<BsonDoc> {
+        self.db.collection(name)
+    }
+
+    async fn create_indexes(&self) -> StoreResult<()> {
+        let idx = |keys: BsonDoc| IndexModel::builder().keys(keys).build();
+        self.coll(PROJECTS)
+            .create_index(idx(doc! { "members": 1 }))
+            .await
+            .map_err(map_err)?;
+        self.coll(CHATS)
+            .create_index(idx(doc! { "projectId": 1, "participants": 1 }))
+            .await
+            .map_err(map_err)?;
+        // History: newest first within a chat.
+        self.coll(MESSAGES)
+            .create_index(idx(doc! { "chatId": 1, "createdAt": -1, "_id": -1 }))
+            .await
+            .map_err(map_err)?;
+        // Safe client retries: one message per (chat, sender, clientMessageId).
+        let unique_client_id = IndexModel::builder()
+            .keys(doc! { "chatId": 1, "senderId": 1, "clientMessageId": 1 })
+            .options(
+                IndexOptions::builder()
+                    .unique(true)
+                    .partial_filter_expression(doc! { "clientMessageId": { "$exists": true } })
+                    .name("chat_sender_client_message_id".to_owned())
+                    .build(),
+            )
+            .build();
+        self.coll(MESSAGES)
+            .create_index(unique_client_id)
+            .await
+            .map_err(map_err)?;
+        self.coll(INTEGRATIONS)
+            .create_index(idx(doc! { "projectId": 1 }))
+            .await
+            .map_err(map_err)?;
+        self.coll(WALLET_ADDRESSES)
+            .create_index(idx(doc! { "projectId": 1, "userId": 1 }))
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for MongoStore {
+    fn kind(&self) -> &'static str {
+        "mongodb"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.db
+            .run_command(doc! { "ping": 1 })
+            .await
+            .map(|_| ())
+            .map_err(map_err)
+    }
+
+    async fn is_empty(&self) -> StoreResult<bool> {
+        let n = self
+            .coll(PROJECTS)
+            .estimated_document_count()
+            .await
+            .map_err(map_err)?;
+        Ok(n == 0)
+    }
+}

@@ -1,0 +1,79 @@
+//! Redis: the socketioxide adapter's pub/sub (fred driver) plus a plain client for health checks
+//! and, later, cluster-wide state. The fred driver is used because it reconnects; after each
+//! reconnect we re-issue the adapter's shard subscriptions ourselves, since neither the adapter
+//! nor fred's own `manage_subscriptions` restores them (SOCKETIOXIDE-NOTES.md §3).
+
+use std::time::Duration;
+
+use fred::clients::SubscriberClient;
+use fred::prelude::{
+    Builder, ClientLike, Config as FredConfig, EventInterface, PubsubInterface, ReconnectPolicy,
+};
+use fred::types::RespVersion;
+use socketioxide_redis::drivers::fred::FredDriver;
+use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
+
+pub struct RedisParts {
+    pub ctr: RedisAdapterCtr<FredDriver>,
+    pub subscriber: SubscriberClient,
+    /// A separate client for commands (health checks, state), so they never queue behind pub/sub.
+    pub client: fred::prelude::Client,
+}
+
+fn config(url: &str) -> anyhow::Result<FredConfig> {
+    let mut cfg = FredConfig::from_url(url)
+        .map_err(|e| anyhow::anyhow!("REDIS_URL is not a valid Redis URL: {e}"))?;
+    // The adapter needs RESP3 push messages; fred ignores `protocol=resp3` in the URL.
+    cfg.version = RespVersion::RESP3;
+    Ok(cfg)
+}
+
+fn builder(url: &str) -> anyhow::Result<Builder> {
+    let mut b = Builder::from_config(config(url)?);
+    b.set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2));
+    b.with_connection_config(|c| {
+        c.connection_timeout = Duration::from_secs(5);
+        c.internal_command_timeout = Duration::from_secs(5);
+    });
+    Ok(b)
+}
+
+pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<RedisParts> {
+    let subscriber = builder(url)?.build_subscriber_client()?;
+    let client = builder(url)?.build()?;
+    client
+        .init()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach Redis (REDIS_URL): {e}"))?;
+    let cfg = RedisAdapterConfig::new()
+        .with_prefix(prefix.to_owned())
+        .with_request_timeout(Duration::from_secs(3))
+        .with_stream_buffer(4096);
+    let ctr = RedisAdapterCtr::new_with_fred_config(subscriber.clone(), cfg)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach Redis (REDIS_URL): {e}"))?;
+    Ok(RedisParts {
+        ctr,
+        subscriber,
+        client,
+    })
+}
+
+/// Call after the namespace is registered (its subscriptions exist by then).
+pub fn spawn_resubscriber(subscriber: SubscriberClient) {
+    let mut reconnects = subscriber.reconnect_rx();
+    tokio::spawn(async move {
+        while reconnects.recv().await.is_ok() {
+            let channels = subscriber.tracked_shard_channels();
+            tracing::warn!(
+                channels = channels.len(),
+                "Redis reconnected; resubscribing the adapter"
+            );
+            for ch in channels {
+                if let Err(e) = subscriber.ssubscribe(ch.to_string()).await {
+                    tracing::error!(error = %e, channel = %ch, "resubscribe failed");
+                }
+            }
+        }
+    });
+}
