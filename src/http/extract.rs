@@ -57,3 +57,25 @@ impl FromRequestParts<AppState> for Caller {
         Ok(Caller(state.core.auth.authenticate(&creds).await?))
     }
 }
+
+/// A JSON body whose rejection (bad JSON, wrong shape, wrong content type) is the contract's
+/// INVALID_PAYLOAD error rather than axum's plain-text one.
+pub struct JsonBody<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(JsonBody(v)),
+            Err(e) => {
+                let err = if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    AppError::PayloadTooLarge { size: 0, limit: super::MAX_BODY_BYTES }
+                } else {
+                    AppError::invalid(e.body_text())
+                };
+                Err(err.into())
+            }
+        }
+    }
+}

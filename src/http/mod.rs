@@ -1,6 +1,7 @@
 //! The REST surface on axum: health, metrics, and the `/api` admin and data API. Shares the
 //! port with Socket.IO (the socketioxide layer takes `/socket.io/`).
 
+mod emit;
 mod error;
 mod extract;
 mod health;
@@ -11,7 +12,7 @@ use std::sync::atomic::AtomicBool;
 
 use axum::Router;
 use axum::http::HeaderValue;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
@@ -36,6 +37,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/projects", get(projects::list))
         .route("/projects/{project}", get(projects::get))
+        .route("/projects/{project}/emit", post(emit::emit))
         .fallback(async || ApiError(AppError::not_found("route", "")));
     Router::new()
         .route("/health", get(health::health))
