@@ -31,9 +31,9 @@ use std::sync::Arc;
 use serde_json::Value;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
-use socketioxide_core::adapter::DefinedAdapter;
 use socketioxide::extract::{SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
+use socketioxide_core::adapter::DefinedAdapter;
 
 use crate::core::Core;
 use crate::core::error::AppError;
@@ -57,7 +57,11 @@ macro_rules! route {
 }
 
 /// The event table.
-pub async fn dispatch<A: Adapter>(cx: &Ctx<A>, event: &str, args: Value) -> Result<Value, AppError> {
+pub async fn dispatch<A: Adapter>(
+    cx: &Ctx<A>,
+    event: &str,
+    args: Value,
+) -> Result<Value, AppError> {
     match event {
         "subscribe:project" => route!(cx, args, project::subscribe_project),
         "unsubscribe:project" => route!(cx, args, project::unsubscribe_project),

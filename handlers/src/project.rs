@@ -16,7 +16,8 @@ pub async fn subscribe_project<A: Adapter>(
     ProjectRef(project_id): ProjectRef,
 ) -> Result<Value, AppError> {
     let member = project::subscribe(&cx.core, &cx.session.actor, &project_id).await?;
-    cx.socket.join(Topic::Project(member.project_id().clone()).room());
+    cx.socket
+        .join(Topic::Project(member.project_id().clone()).room());
     cx.session.set_active_project(Some(project_id.clone()));
     Ok(json!({ "projectId": project_id }))
 }

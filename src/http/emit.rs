@@ -60,7 +60,8 @@ async fn resolve_room(
     room: &str,
 ) -> Result<Topic, AppError> {
     let pid = project.id.as_str();
-    let forbidden = || AppError::forbidden(format!("room {room:?} does not belong to project {pid}"));
+    let forbidden =
+        || AppError::forbidden(format!("room {room:?} does not belong to project {pid}"));
     let id = |s: &str| s.to_owned();
     if room == format!("project:{pid}") {
         return Ok(Topic::Project(project.id.clone()));
@@ -79,7 +80,11 @@ async fn resolve_room(
     }
     if let Some(u) = room.strip_prefix("user:") {
         let u = UserId::try_from(u).map_err(AppError::invalid)?;
-        return if project.has_member(&u) { Ok(Topic::User(u)) } else { Err(forbidden()) };
+        return if project.has_member(&u) {
+            Ok(Topic::User(u))
+        } else {
+            Err(forbidden())
+        };
     }
     if let Some(c) = room.strip_prefix("chat:") {
         let c = ChatId::try_from(c).map_err(AppError::invalid)?;

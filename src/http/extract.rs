@@ -70,7 +70,10 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<
             Ok(axum::Json(v)) => Ok(JsonBody(v)),
             Err(e) => {
                 let err = if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    AppError::PayloadTooLarge { size: 0, limit: super::MAX_BODY_BYTES }
+                    AppError::PayloadTooLarge {
+                        size: 0,
+                        limit: super::MAX_BODY_BYTES,
+                    }
                 } else {
                     AppError::invalid(e.body_text())
                 };

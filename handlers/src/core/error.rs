@@ -165,6 +165,10 @@ mod tests {
     fn internals_are_not_leaked() {
         let e = AppError::unavailable("mongodb", "connection refused at 10.0.0.3:27017");
         assert!(!e.public_message().contains("10.0.0.3"));
-        assert!(!AppError::internal("secret stack").public_message().contains("secret"));
+        assert!(
+            !AppError::internal("secret stack")
+                .public_message()
+                .contains("secret")
+        );
     }
 }

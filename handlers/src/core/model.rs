@@ -5,9 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::ids::{
-    AddressId, ChatId, CollectionId, IntegrationId, MessageId, ProjectId, UserId,
-};
+use super::ids::{AddressId, ChatId, CollectionId, IntegrationId, MessageId, ProjectId, UserId};
 use super::time::Timestamp;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -78,6 +78,9 @@ mod tests {
             Topic::WalletChain(id("demo"), "eth".into()).room(),
             "wallet:chain:demo:eth"
         );
-        assert_eq!(Topic::Custom(id("demo"), "r".into()).room(), "custom:demo:r");
+        assert_eq!(
+            Topic::Custom(id("demo"), "r".into()).room(),
+            "custom:demo:r"
+        );
     }
 }

@@ -94,12 +94,28 @@ impl<A: Adapter> MessageHandler<A, OrderedMarker> for Ordered<A> {
         match verdict {
             Verdict::Allow => {}
             Verdict::Limit => {
-                reply(&self.core, &socket, &event, ack, wants_ack, Err(AppError::RateLimited), None);
+                reply(
+                    &self.core,
+                    &socket,
+                    &event,
+                    ack,
+                    wants_ack,
+                    Err(AppError::RateLimited),
+                    None,
+                );
                 return;
             }
             Verdict::Disconnect => {
                 tracing::info!(sid = %socket.id, "disconnecting socket over the rate limit for 10 s");
-                reply(&self.core, &socket, &event, ack, wants_ack, Err(AppError::RateLimited), None);
+                reply(
+                    &self.core,
+                    &socket,
+                    &event,
+                    ack,
+                    wants_ack,
+                    Err(AppError::RateLimited),
+                    None,
+                );
                 let _ = socket.disconnect();
                 return;
             }
@@ -116,7 +132,15 @@ impl<A: Adapter> MessageHandler<A, OrderedMarker> for Ordered<A> {
             let job = match e {
                 mpsc::error::TrySendError::Full(j) | mpsc::error::TrySendError::Closed(j) => j,
             };
-            reply(&self.core, &job.socket, &job.event, job.ack, job.wants_ack, Err(AppError::RateLimited), None);
+            reply(
+                &self.core,
+                &job.socket,
+                &job.event,
+                job.ack,
+                job.wants_ack,
+                Err(AppError::RateLimited),
+                None,
+            );
         }
     }
 }
@@ -124,8 +148,8 @@ impl<A: Adapter> MessageHandler<A, OrderedMarker> for Ordered<A> {
 /// A Socket.IO event packet's data is `["event", arg0, arg1, ...]`; the contract's payload is
 /// the first argument (absent → null).
 fn split_packet(raw: &str) -> Result<(String, Value), AppError> {
-    let parts: Vec<Value> =
-        serde_json::from_str(raw).map_err(|e| AppError::invalid(format!("unreadable packet: {e}")))?;
+    let parts: Vec<Value> = serde_json::from_str(raw)
+        .map_err(|e| AppError::invalid(format!("unreadable packet: {e}")))?;
     let mut it = parts.into_iter();
     let event = match it.next() {
         Some(Value::String(s)) => s,
@@ -143,7 +167,11 @@ fn event_name_prefix(raw: &str) -> String {
         .to_owned()
 }
 
-async fn worker<A: Adapter>(mut rx: mpsc::Receiver<Job<A>>, core: Arc<Core>, session: Arc<Session>) {
+async fn worker<A: Adapter>(
+    mut rx: mpsc::Receiver<Job<A>>,
+    core: Arc<Core>,
+    session: Arc<Session>,
+) {
     while let Some(job) = rx.recv().await {
         let started = Instant::now();
         let integration_id = job
@@ -166,12 +194,27 @@ async fn worker<A: Adapter>(mut rx: mpsc::Receiver<Job<A>>, core: Arc<Core>, ses
                     Err(AppError::internal("handler panicked"))
                 })
         } else {
-            Err(AppError::invalid(format!("unknown event {:?}", truncate(&job.event, 64))))
+            Err(AppError::invalid(format!(
+                "unknown event {:?}",
+                truncate(&job.event, 64)
+            )))
         };
-        let label = if known { job.event.as_str() } else { UNKNOWN_EVENT_LABEL };
+        let label = if known {
+            job.event.as_str()
+        } else {
+            UNKNOWN_EVENT_LABEL
+        };
         core.metrics.event(label, started.elapsed());
         if known {
-            reply(&core, &cx.socket, &job.event, job.ack, job.wants_ack, result, integration_id);
+            reply(
+                &core,
+                &cx.socket,
+                &job.event,
+                job.ack,
+                job.wants_ack,
+                result,
+                integration_id,
+            );
         } else if job.wants_ack {
             // Contract: unknown events get an INVALID_PAYLOAD ack when one was asked for, and
             // nothing otherwise (no `error` event).
@@ -249,7 +292,10 @@ mod tests {
             split_packet(r#"["a",{"x":1},2]"#).expect("ok"),
             ("a".to_owned(), json!({"x":1}))
         );
-        assert_eq!(split_packet(r#"["a"]"#).expect("ok"), ("a".to_owned(), Value::Null));
+        assert_eq!(
+            split_packet(r#"["a"]"#).expect("ok"),
+            ("a".to_owned(), Value::Null)
+        );
         assert!(split_packet(r#"[1]"#).is_err());
         assert!(split_packet("nope").is_err());
         assert_eq!(event_name_prefix(r#"["custom:event",{"#), "custom:event");

@@ -119,7 +119,10 @@ mod tests {
             assert_ne!(r.check(t0), Verdict::Disconnect);
         }
         for step in 1..2000u64 {
-            assert_eq!(r.check(t0 + Duration::from_millis(step * 20)), Verdict::Allow);
+            assert_eq!(
+                r.check(t0 + Duration::from_millis(step * 20)),
+                Verdict::Allow
+            );
         }
     }
 }

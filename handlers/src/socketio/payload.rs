@@ -60,7 +60,14 @@ mod tests {
         let a: ProjectRef = decode(json!("demo")).expect("string form");
         let b: ProjectRef = decode(json!({"projectId": "demo"})).expect("object form");
         assert_eq!(a.0, b.0);
-        for bad in [json!(1), json!(null), json!([]), json!({}), json!(""), json!({"projectId": 3})] {
+        for bad in [
+            json!(1),
+            json!(null),
+            json!([]),
+            json!({}),
+            json!(""),
+            json!({"projectId": 3}),
+        ] {
             let e = decode::<ProjectRef>(bad).expect_err("rejected");
             assert_eq!(e.code(), crate::core::error::ErrorCode::InvalidPayload);
         }

@@ -8,9 +8,9 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
+use socketioxide::ParserError;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
-use socketioxide::ParserError;
 
 use crate::core::Core;
 use crate::core::access::Actor;
@@ -43,7 +43,10 @@ impl Session {
     }
 
     pub fn set_active_project(&self, p: Option<ProjectId>) {
-        *self.active_project.lock().unwrap_or_else(|p| p.into_inner()) = p;
+        *self
+            .active_project
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = p;
     }
 }
 
@@ -83,7 +86,10 @@ pub async fn connect<A: Adapter>(
             core.metrics.refused();
             tracing::debug!(error = %e, "connection refused");
             let why = e.to_string();
-            let why = why.strip_prefix("unauthorized: ").unwrap_or(&why).to_owned();
+            let why = why
+                .strip_prefix("unauthorized: ")
+                .unwrap_or(&why)
+                .to_owned();
             return Err(Refused(why));
         }
     };

@@ -4,3 +4,17 @@
 mod store;
 
 pub use store::MemoryStore;
+
+#[cfg(all(test, feature = "testkit"))]
+mod conformance {
+    #[tokio::test]
+    async fn memory_store_passes_the_store_suite() {
+        let store = super::MemoryStore::new();
+        assert!(
+            crate::core::ports::Store::is_empty(&store)
+                .await
+                .expect("empty")
+        );
+        crate::testkit::run_all(&store, "mem").await;
+    }
+}

@@ -203,11 +203,7 @@ impl DocumentStore for MemoryStore {
         Ok(self
             .read()
             .documents
-            .get(&(
-                project.clone(),
-                collection.clone(),
-                id.as_str().to_owned(),
-            ))
+            .get(&(project.clone(), collection.clone(), id.as_str().to_owned()))
             .cloned())
     }
 

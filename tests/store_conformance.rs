@@ -1,0 +1,37 @@
+//! The store suite against both implementations: the embedded store and MongoDB (SecantusDB in
+//! CI). A fresh database per run keeps runs independent.
+
+mod support;
+
+use switchboard::mongo::MongoStore;
+use switchboard_handlers::core::memory::MemoryStore;
+use switchboard_handlers::testkit;
+
+#[tokio::test]
+async fn memory_store_passes() {
+    testkit::run_all(&MemoryStore::new(), "mem").await;
+}
+
+#[tokio::test]
+async fn mongo_store_passes() {
+    let uri = support::env::mongodb_uri();
+    let db = support::unique("conformance");
+    let store = MongoStore::connect(&uri, &db)
+        .await
+        .expect("connect to MongoDB");
+    testkit::run_all(&store, "mongo").await;
+}
+
+#[tokio::test]
+async fn unreachable_mongo_is_reported_clearly() {
+    let err = match MongoStore::connect(
+        "mongodb://127.0.0.1:1/?directConnection=true&serverSelectionTimeoutMS=500",
+        "x",
+    )
+    .await
+    {
+        Ok(_) => panic!("connected to a closed port"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("cannot reach MongoDB"), "{err}");
+}
