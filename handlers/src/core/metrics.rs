@@ -31,7 +31,6 @@ pub struct Metrics {
     errors: Mutex<BTreeMap<&'static str, u64>>,
     latency: Mutex<Histogram>,
     adapter_errors: AtomicU64,
-    store_errors: AtomicU64,
 }
 
 /// Only names of events the server knows become label values; anything else is counted under
@@ -83,12 +82,6 @@ impl Metrics {
 
     pub fn error(&self, code: ErrorCode) {
         *lock(&self.errors).entry(code.as_str()).or_default() += 1;
-        match code {
-            ErrorCode::Unavailable => {
-                self.store_errors.fetch_add(1, Ordering::Relaxed);
-            }
-            _ => {}
-        }
     }
 
     pub fn adapter_error(&self) {
@@ -164,12 +157,6 @@ impl Metrics {
             out,
             "switchboard_adapter_errors_total {}",
             self.adapter_errors.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(out, "# TYPE switchboard_store_errors_total counter");
-        let _ = writeln!(
-            out,
-            "switchboard_store_errors_total {}",
-            self.store_errors.load(Ordering::Relaxed)
         );
         out
     }
