@@ -79,6 +79,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             max_event_bytes: config.max_event_bytes,
             rate_per_sec: config.rate_limit_per_sec,
             rate_burst: config.rate_limit_burst,
+            call_ring_timeout: std::time::Duration::from_secs(config.call_ring_timeout_secs),
         },
         auth: Arc::new(JwtAuthenticator::new(
             config.jwt_secret(),
@@ -131,6 +132,7 @@ impl Parts {
             fanout: Arc::new(SocketIoFanout::new(io.clone(), self.metrics.clone())),
             metrics: self.metrics.clone(),
             limits: self.limits.clone(),
+            typing: Default::default(),
         })
     }
 }

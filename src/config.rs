@@ -25,6 +25,7 @@ pub const ENV_VARS: &[&str] = &[
     "MAX_EVENT_BYTES",
     "MAX_FRAME_BYTES",
     "INTEGRATION_ALLOW_PRIVATE",
+    "CALL_RING_TIMEOUT_SECS",
     "CORS_ORIGINS",
     "LOG_FORMAT",
     "RUST_LOG",
@@ -88,6 +89,10 @@ pub struct Config {
     #[arg(long, env = "MAX_FRAME_BYTES", default_value_t = 2 * 1024 * 1024)]
     pub max_frame_bytes: usize,
 
+    /// Seconds an unanswered call rings before it ends with `call:missed`.
+    #[arg(long, env = "CALL_RING_TIMEOUT_SECS", default_value_t = 45)]
+    pub call_ring_timeout_secs: u64,
+
     /// Allow integrations to call loopback and private addresses.
     #[arg(long, env = "INTEGRATION_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
     pub integration_allow_private: bool,
@@ -129,6 +134,10 @@ impl Config {
             ("RATE_LIMIT_BURST", self.rate_limit_burst as usize),
             ("MAX_EVENT_BYTES", self.max_event_bytes),
             ("MAX_FRAME_BYTES", self.max_frame_bytes),
+            (
+                "CALL_RING_TIMEOUT_SECS",
+                self.call_ring_timeout_secs as usize,
+            ),
         ] {
             if v == 0 {
                 return Err(ConfigError::Zero(name));

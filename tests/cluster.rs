@@ -82,3 +82,126 @@ async fn room_events_cross_nodes() {
     assert_eq!(b.stop().code(), Some(0));
     assert_eq!(a.stop().code(), Some(0));
 }
+
+/// alice on node A, bob (two tabs) on node B: chat, react, edit, delete, type and call across
+/// nodes; the missed-call timeout fires once in the cluster.
+#[tokio::test]
+async fn chat_and_calls_cross_nodes() {
+    let mut opts = cluster_options();
+    opts.extra_env
+        .push(("CALL_RING_TIMEOUT_SECS".into(), "2".into()));
+    let a = Server::start(opts.clone()).await;
+    let b = Server::start(Options {
+        seed_demo: false,
+        ..opts
+    })
+    .await;
+    let join = json!({"chatId": "general", "projectId": "demo"});
+    let mut alice = Client::connect_user(&a.url(), &token("alice", None)).await;
+    let mut bob = Client::connect_user(&b.url(), &token("bob", None)).await;
+    let mut bob_tab = Client::connect_user(&b.url(), &token("bob", None)).await;
+    assert_eq!(
+        alice.emit_with_ack("chat:join", join.clone()).await["ok"],
+        true
+    );
+    assert_eq!(bob.emit_with_ack("chat:join", join).await["ok"], true);
+    assert_eq!(alice.expect("user:online", WAIT).await["userId"], "bob");
+
+    let m = alice
+        .emit_with_ack("message:send", json!({"chatId": "general", "projectId": "demo", "type": "text", "content": "across", "mentions": ["bob"]}))
+        .await;
+    let msg = m["data"]["message"].clone();
+    assert_eq!(bob.expect("message:new", WAIT).await, msg);
+    // bob's second tab has not joined the chat room: it gets the mention instead.
+    assert_eq!(
+        bob_tab.expect("message:mention", WAIT).await["message"],
+        msg
+    );
+    bob.expect_none("message:mention", SHORT).await;
+    let id = msg["id"].clone();
+
+    bob.emit_with_ack(
+        "message:react",
+        json!({"chatId": "general", "projectId": "demo", "messageId": id, "emoji": "🎉"}),
+    )
+    .await;
+    assert_eq!(
+        alice.expect("message:reaction", WAIT).await["reactions"][0]["count"],
+        1
+    );
+    alice.emit_with_ack("message:edit", json!({"chatId": "general", "projectId": "demo", "messageId": id, "content": "across!"})).await;
+    assert_eq!(
+        bob.expect("message:edited", WAIT).await["content"],
+        "across!"
+    );
+    bob.emit_with_ack("chat:typing:start", json!({"chatId": "general"}))
+        .await;
+    assert_eq!(
+        alice.expect("user:typing:start", WAIT).await["userId"],
+        "bob"
+    );
+    bob.emit_with_ack("chat:typing:stop", json!({"chatId": "general"}))
+        .await;
+    assert_eq!(
+        alice.expect("user:typing:stop", WAIT).await["userId"],
+        "bob"
+    );
+    alice
+        .emit_with_ack(
+            "message:delete",
+            json!({"chatId": "general", "projectId": "demo", "messageId": id}),
+        )
+        .await;
+    assert_eq!(bob.expect("message:deleted", WAIT).await["messageId"], id);
+
+    // A call from node A rings every tab of bob on node B; unanswered, it is missed once.
+    let c = alice
+        .emit_with_ack(
+            "call:initiate",
+            json!({"chatId": "general", "type": "audio", "participants": ["bob"]}),
+        )
+        .await;
+    let call_id = c["data"]["callId"].clone();
+    assert_eq!(bob.expect("call:incoming", WAIT).await["callId"], call_id);
+    assert_eq!(
+        bob_tab.expect("call:incoming", WAIT).await["callId"],
+        call_id
+    );
+    assert_eq!(alice.expect("call:missed", WAIT).await["callId"], call_id);
+    assert_eq!(bob.expect("call:missed", WAIT).await["callId"], call_id);
+    alice
+        .expect_none("call:missed", Duration::from_secs(1))
+        .await;
+    bob.expect_none("call:missed", SHORT).await;
+
+    // Answered across nodes.
+    let c = alice
+        .emit_with_ack(
+            "call:initiate",
+            json!({"chatId": "general", "type": "video", "participants": ["bob"]}),
+        )
+        .await;
+    let call_id = c["data"]["callId"].clone();
+    bob.expect("call:incoming", WAIT).await;
+    bob.emit_with_ack(
+        "call:accept",
+        json!({"chatId": "general", "callerId": "alice", "callId": call_id}),
+    )
+    .await;
+    assert_eq!(alice.expect("call:accepted", WAIT).await["userId"], "bob");
+    alice
+        .emit_with_ack(
+            "call:signal",
+            json!({"callId": call_id, "to": "bob", "signal": {"candidate": "x"}}),
+        )
+        .await;
+    assert_eq!(bob_tab.expect("call:signal", WAIT).await["from"], "alice");
+    alice
+        .emit_with_ack(
+            "call:end",
+            json!({"chatId": "general", "participants": ["bob"], "callId": call_id}),
+        )
+        .await;
+    assert_eq!(bob.expect("call:ended", WAIT).await["endedBy"], "alice");
+    assert_eq!(bob_tab.expect("call:ended", WAIT).await["callId"], call_id);
+}

@@ -1,2 +1,107 @@
-//! `chat:*` events. Empty until its feature issue lands; the dispatcher answers its events as
-//! unknown until then.
+//! `chat:*`, `message:*` and `messages:*` events: thin translations onto `core::chat`.
+
+use serde_json::{Value, json};
+use socketioxide::adapter::Adapter;
+
+use crate::core::access::require_participant;
+use crate::core::chat::{
+    self, ChatRef, EditMessage, JoinChat, MarkRead, MessageRef, ReactMessage, SendMessage,
+    TypingTimers,
+};
+use crate::core::error::AppError;
+use crate::core::events;
+use crate::core::topic::Topic;
+use crate::socketio::Ctx;
+
+/// `chat:join`: participant only; joins `chat:<id>`; sender `chat:joined`; room `user:online`.
+pub async fn join<A: Adapter>(cx: &Ctx<A>, req: JoinChat) -> Result<Value, AppError> {
+    let joined = chat::join(&cx.core, &cx.session.actor, req).await?;
+    let chat_id = &joined.participant.chat.id;
+    cx.socket.join(Topic::Chat(chat_id.clone()).room());
+    cx.emit(events::CHAT_JOINED, &joined.payload);
+    chat::announce_online(&cx.core, &joined.participant, &cx.conn_id()).await?;
+    Ok(joined.payload)
+}
+
+/// `chat:leave`: leaves the room; sender `chat:left`; room `user:offline` (only when the socket
+/// was in the room, so nobody can announce a departure from a chat they never joined).
+/// A socket in the room may always leave it (even one removed from the chat meanwhile); one
+/// outside it gets the same NOT_FOUND / FORBIDDEN as every other chat event, so `chat:leave`
+/// cannot probe which chats exist.
+pub async fn leave<A: Adapter>(cx: &Ctx<A>, req: ChatRef) -> Result<Value, AppError> {
+    let room = Topic::Chat(req.chat_id.clone()).room();
+    let was_in = cx
+        .socket
+        .rooms()
+        .iter()
+        .any(|r| r.as_ref() == room.as_str());
+    if !was_in {
+        require_participant(
+            cx.core.store.as_ref(),
+            &cx.session.actor,
+            &req.chat_id,
+            None,
+        )
+        .await?;
+    }
+    cx.socket.leave(room);
+    let payload = json!({ "chatId": req.chat_id });
+    cx.emit(events::CHAT_LEFT, &payload);
+    if was_in {
+        chat::announce_left(&cx.core, &cx.session.actor, &req.chat_id, &cx.conn_id()).await?;
+    }
+    Ok(payload)
+}
+
+pub async fn typing_start<A: Adapter>(cx: &Ctx<A>, req: ChatRef) -> Result<Value, AppError> {
+    let p = require_participant(
+        cx.core.store.as_ref(),
+        &cx.session.actor,
+        &req.chat_id,
+        None,
+    )
+    .await?;
+    TypingTimers::start(&cx.core, &p, &cx.conn_id()).await?;
+    Ok(json!({ "chatId": req.chat_id }))
+}
+
+pub async fn typing_stop<A: Adapter>(cx: &Ctx<A>, req: ChatRef) -> Result<Value, AppError> {
+    let p = require_participant(
+        cx.core.store.as_ref(),
+        &cx.session.actor,
+        &req.chat_id,
+        None,
+    )
+    .await?;
+    cx.core
+        .typing
+        .stop(&cx.core, &p.chat.id, &p.actor.id, &cx.conn_id())
+        .await;
+    Ok(json!({ "chatId": req.chat_id }))
+}
+
+/// `message:send`: stored first; then room `message:new`, mentions, and sender `message:sent`.
+pub async fn send<A: Adapter>(cx: &Ctx<A>, req: SendMessage) -> Result<Value, AppError> {
+    let sent = chat::send(&cx.core, &cx.session.actor, req, &cx.conn_id()).await?;
+    cx.emit(events::MESSAGE_SENT, &sent.payload);
+    Ok(sent.payload)
+}
+
+/// `message:react`: room and sender get `message:reaction`.
+pub async fn react<A: Adapter>(cx: &Ctx<A>, req: ReactMessage) -> Result<Value, AppError> {
+    let payload = chat::react(&cx.core, &cx.session.actor, req, &cx.conn_id()).await?;
+    cx.emit(events::MESSAGE_REACTION, &payload);
+    Ok(payload)
+}
+
+pub async fn edit<A: Adapter>(cx: &Ctx<A>, req: EditMessage) -> Result<Value, AppError> {
+    chat::edit(&cx.core, &cx.session.actor, req, &cx.conn_id()).await
+}
+
+pub async fn delete<A: Adapter>(cx: &Ctx<A>, req: MessageRef) -> Result<Value, AppError> {
+    chat::delete(&cx.core, &cx.session.actor, req, &cx.conn_id()).await
+}
+
+pub async fn mark_read<A: Adapter>(cx: &Ctx<A>, req: MarkRead) -> Result<Value, AppError> {
+    chat::mark_read(&cx.core, &cx.session.actor, req, &cx.conn_id()).await
+}

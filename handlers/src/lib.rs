@@ -41,7 +41,25 @@ use crate::socketio::Ctx;
 use crate::socketio::payload::decode;
 
 /// Every client → server event this server handles.
-pub const EVENTS: &[&str] = &["subscribe:project", "unsubscribe:project", "custom:event"];
+pub const EVENTS: &[&str] = &[
+    "subscribe:project",
+    "unsubscribe:project",
+    "custom:event",
+    "chat:join",
+    "chat:leave",
+    "chat:typing:start",
+    "chat:typing:stop",
+    "message:send",
+    "message:react",
+    "message:edit",
+    "message:delete",
+    "messages:mark:read",
+    "call:initiate",
+    "call:accept",
+    "call:reject",
+    "call:end",
+    "call:signal",
+];
 
 pub fn is_known_event(event: &str) -> bool {
     EVENTS.contains(&event)
@@ -66,6 +84,20 @@ pub async fn dispatch<A: Adapter>(
         "subscribe:project" => route!(cx, args, project::subscribe_project),
         "unsubscribe:project" => route!(cx, args, project::unsubscribe_project),
         "custom:event" => route!(cx, args, custom::event),
+        "chat:join" => route!(cx, args, chat::join),
+        "chat:leave" => route!(cx, args, chat::leave),
+        "chat:typing:start" => route!(cx, args, chat::typing_start),
+        "chat:typing:stop" => route!(cx, args, chat::typing_stop),
+        "message:send" => route!(cx, args, chat::send),
+        "message:react" => route!(cx, args, chat::react),
+        "message:edit" => route!(cx, args, chat::edit),
+        "message:delete" => route!(cx, args, chat::delete),
+        "messages:mark:read" => route!(cx, args, chat::mark_read),
+        "call:initiate" => route!(cx, args, call::initiate),
+        "call:accept" => route!(cx, args, call::accept),
+        "call:reject" => route!(cx, args, call::reject),
+        "call:end" => route!(cx, args, call::end),
+        "call:signal" => route!(cx, args, call::signal),
         other => Err(AppError::invalid(format!("unknown event {other:?}"))),
     }
 }

@@ -6,11 +6,16 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
+use futures_util::future::join_all;
+
+use crate::core::error::AppError;
 use crate::core::ids::{
-    AddressId, ChatId, CollectionId, DocumentId, IntegrationId, MessageId, ProjectId, UserId,
+    AddressId, CallId, ChatId, CollectionId, DocumentId, IntegrationId, MessageId, ProjectId,
+    UserId,
 };
 use crate::core::model::{
-    Chat, Document, Integration, Message, MessageType, Project, User, WalletAddress,
+    Call, CallState, CallType, Chat, Document, Integration, Message, MessageType, Project,
+    Reaction, User, WalletAddress,
 };
 use crate::core::ports::{Inserted, Store};
 use crate::core::time::Timestamp;
@@ -60,11 +65,34 @@ pub fn message(mid: &str, cid: &str, pid: &str, sender: &str, at_ms: i64) -> Mes
     }
 }
 
+pub fn call(cid: &str, chat: &str, pid: &str, caller: &str, at_ms: i64) -> Call {
+    Call {
+        id: id(cid),
+        chat_id: id(chat),
+        project_id: id(pid),
+        caller_id: id(caller),
+        kind: CallType::Audio,
+        participants: vec![id("callee")],
+        state: CallState::Ringing,
+        created_at: Timestamp::from_millis(at_ms),
+        answered_at: None,
+        ended_at: None,
+    }
+}
+
 /// Every suite, in order.
 pub async fn run_all(store: &dyn Store, prefix: &str) {
     projects_and_users(store, prefix).await;
     chats_and_history(store, prefix).await;
     idempotent_messages(store, prefix).await;
+    history_after(store, prefix).await;
+    reactions(store, prefix).await;
+    concurrent_reactions(store, prefix).await;
+    edit_and_delete(store, prefix).await;
+    read_receipts(store, prefix).await;
+    calls(store, prefix).await;
+    call_races(store, prefix).await;
+    latest_calls(store, prefix).await;
     documents(store, prefix).await;
     registries(store, prefix).await;
 }
@@ -317,4 +345,532 @@ pub async fn registries(store: &dyn Store, prefix: &str) {
     let mine = store.list_addresses(&pid, Some(&u2)).await.expect("list");
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].address, "0xa2");
+}
+
+const T0: i64 = 1_700_000_000_000;
+
+async fn insert(store: &dyn Store, m: &Message) {
+    assert!(matches!(
+        store.insert_message(m, None).await.expect("insert"),
+        Inserted::New(_)
+    ));
+}
+
+fn ids_of(v: Vec<Message>) -> Vec<String> {
+    v.into_iter().map(|m| m.id.to_string()).collect()
+}
+
+fn reaction(emoji: &str, users: &[&str]) -> Reaction {
+    Reaction {
+        emoji: emoji.to_owned(),
+        user_ids: users.iter().map(|u| id(*u)).collect(),
+        count: users.len(),
+    }
+}
+
+pub async fn history_after(store: &dyn Store, prefix: &str) {
+    let pid = format!("{prefix}-after");
+    let cid = format!("{prefix}-after-chat");
+    let other = format!("{prefix}-after-other");
+    // Two share a timestamp: ties are broken by id, as in `list_messages`.
+    let times = [1_000, 2_000, 2_000, 3_000, 4_000];
+    let mut ids = Vec::new();
+    for (i, t) in times.iter().enumerate() {
+        let mid = format!("{prefix}-a{i}");
+        insert(store, &message(&mid, &cid, &pid, "u1", T0 + t)).await;
+        ids.push(mid);
+    }
+    let foreign = format!("{prefix}-a-foreign");
+    insert(store, &message(&foreign, &other, &pid, "u1", T0 + 1_500)).await;
+    let chat: ChatId = id(cid.as_str());
+    let after = |i: usize| -> MessageId { id(ids[i].as_str()) };
+
+    let page = ids_of(
+        store
+            .list_messages_after(&chat, &after(0), 2)
+            .await
+            .expect("list"),
+    );
+    assert_eq!(page, vec![ids[1].clone(), ids[2].clone()], "oldest first");
+    let page = ids_of(
+        store
+            .list_messages_after(&chat, &after(1), 10)
+            .await
+            .expect("list"),
+    );
+    assert_eq!(page, ids[2..].to_vec(), "after is exclusive, ties by id");
+    let page = ids_of(
+        store
+            .list_messages_after(&chat, &after(2), 10)
+            .await
+            .expect("list"),
+    );
+    assert_eq!(page, ids[3..].to_vec());
+    assert!(
+        store
+            .list_messages_after(&chat, &after(4), 10)
+            .await
+            .expect("list")
+            .is_empty(),
+        "nothing after the newest"
+    );
+    assert!(
+        store
+            .list_messages_after(&chat, &after(0), 0)
+            .await
+            .expect("list")
+            .is_empty(),
+        "limit 0"
+    );
+    assert!(
+        store
+            .list_messages_after(&chat, &id(format!("{prefix}-a-unknown")), 10)
+            .await
+            .expect("list")
+            .is_empty(),
+        "unknown after"
+    );
+    assert!(
+        store
+            .list_messages_after(&chat, &id(foreign.as_str()), 10)
+            .await
+            .expect("list")
+            .is_empty(),
+        "after from another chat"
+    );
+}
+
+pub async fn reactions(store: &dyn Store, prefix: &str) {
+    let pid = format!("{prefix}-react");
+    let cid = format!("{prefix}-react-chat");
+    let mid: MessageId = id(format!("{prefix}-r1"));
+    insert(store, &message(mid.as_str(), &cid, &pid, "u1", T0)).await;
+    let (u1, u2): (UserId, UserId) = (id("u1"), id("u2"));
+    let toggle = |emoji: &'static str, user: &UserId| {
+        let (mid, user) = (mid.clone(), user.clone());
+        async move {
+            store
+                .toggle_reaction(&mid, emoji, &user)
+                .await
+                .expect("toggle")
+                .expect("message exists")
+        }
+    };
+
+    let (m, added) = toggle("👍", &u1).await;
+    assert!(added);
+    assert_eq!(m.reactions, vec![reaction("👍", &["u1"])]);
+    let (m, added) = toggle("❤️", &u2).await;
+    assert!(added);
+    assert_eq!(
+        m.reactions,
+        vec![reaction("👍", &["u1"]), reaction("❤️", &["u2"])],
+        "first-reaction order"
+    );
+    let (m, added) = toggle("👍", &u2).await;
+    assert!(added);
+    assert_eq!(
+        m.reactions,
+        vec![reaction("👍", &["u1", "u2"]), reaction("❤️", &["u2"])]
+    );
+    let (m, added) = toggle("👍", &u1).await;
+    assert!(!added, "a second toggle removes");
+    assert_eq!(
+        m.reactions,
+        vec![reaction("👍", &["u2"]), reaction("❤️", &["u2"])]
+    );
+    let (m, added) = toggle("👍", &u2).await;
+    assert!(!added);
+    assert_eq!(
+        m.reactions,
+        vec![reaction("❤️", &["u2"])],
+        "an emoji without users disappears"
+    );
+    let (m, added) = toggle("👍", &u1).await;
+    assert!(added);
+    assert_eq!(
+        m.reactions,
+        vec![reaction("❤️", &["u2"]), reaction("👍", &["u1"])],
+        "a re-added emoji goes last"
+    );
+    assert_eq!(m.content, json!(format!("hello {mid}")), "rest untouched");
+    let stored = store.get_message(&mid).await.expect("get").expect("exists");
+    assert_eq!(stored, m, "the returned message is what is stored");
+    assert_eq!(
+        store
+            .toggle_reaction(&id(format!("{prefix}-r-unknown")), "👍", &u1)
+            .await
+            .expect("toggle"),
+        None
+    );
+}
+
+pub async fn concurrent_reactions(store: &dyn Store, prefix: &str) {
+    let pid = format!("{prefix}-crowd");
+    let cid = format!("{prefix}-crowd-chat");
+    let mid: MessageId = id(format!("{prefix}-crowd-m"));
+    insert(store, &message(mid.as_str(), &cid, &pid, "u1", T0)).await;
+    let users: Vec<UserId> = (0..20).map(|i| id(format!("crowd{i:02}"))).collect();
+    let results = join_all(users.iter().map(|u| store.toggle_reaction(&mid, "🔥", u))).await;
+    for r in results {
+        let (_, added) = r.expect("toggle").expect("message exists");
+        assert!(added, "every user added their reaction");
+    }
+    let m = store.get_message(&mid).await.expect("get").expect("exists");
+    assert_eq!(m.reactions.len(), 1);
+    let r = &m.reactions[0];
+    assert_eq!(r.emoji, "🔥");
+    assert_eq!(r.count, 20, "no toggle was lost: {:?}", r.user_ids);
+    let mut got = r.user_ids.clone();
+    got.sort();
+    assert_eq!(got, users);
+}
+
+pub async fn edit_and_delete(store: &dyn Store, prefix: &str) {
+    let pid = format!("{prefix}-edit");
+    let cid = format!("{prefix}-edit-chat");
+    let mid: MessageId = id(format!("{prefix}-e1"));
+    insert(store, &message(mid.as_str(), &cid, &pid, "u1", T0)).await;
+    store
+        .toggle_reaction(&mid, "👍", &id("u2"))
+        .await
+        .expect("toggle")
+        .expect("exists");
+
+    let at = Timestamp::from_millis(T0 + 5_000);
+    let m = store
+        .edit_message(&mid, &json!("edited text"), at)
+        .await
+        .expect("edit")
+        .expect("exists");
+    assert_eq!(m.content, json!("edited text"));
+    assert_eq!(m.edited_at, Some(at));
+    assert_eq!(m.deleted_at, None);
+    assert_eq!(
+        m.reactions,
+        vec![reaction("👍", &["u2"])],
+        "edit keeps reactions"
+    );
+    assert_eq!(store.get_message(&mid).await.expect("get"), Some(m));
+
+    let at2 = Timestamp::from_millis(T0 + 9_000);
+    let m = store
+        .delete_message(&mid, at2)
+        .await
+        .expect("delete")
+        .expect("exists");
+    assert_eq!(m.content, json!(""), "a deleted message has empty content");
+    assert_eq!(m.deleted_at, Some(at2));
+    assert_eq!(m.edited_at, Some(at));
+    assert_eq!(store.get_message(&mid).await.expect("get"), Some(m.clone()));
+    // The record stays in history.
+    let history = store
+        .list_messages(&id(cid.as_str()), 10, None)
+        .await
+        .expect("list");
+    assert_eq!(history, vec![m]);
+
+    let unknown: MessageId = id(format!("{prefix}-e-unknown"));
+    assert_eq!(
+        store
+            .edit_message(&unknown, &json!("x"), at)
+            .await
+            .expect("edit"),
+        None
+    );
+    assert_eq!(
+        store.delete_message(&unknown, at).await.expect("delete"),
+        None
+    );
+    assert_eq!(store.get_message(&unknown).await.expect("get"), None);
+}
+
+pub async fn read_receipts(store: &dyn Store, prefix: &str) {
+    let pid = format!("{prefix}-read");
+    let cid = format!("{prefix}-read-chat");
+    let other = format!("{prefix}-read-other");
+    let chat: ChatId = id(cid.as_str());
+    let other_chat: ChatId = id(other.as_str());
+    let mid = |n: &str| -> MessageId { id(format!("{prefix}-rd-{n}")) };
+    for (n, sender, t) in [
+        ("m0", "u1", 1_000),
+        ("m1", "u2", 2_000),
+        ("m2", "u2", 3_000),
+        ("m3", "u2", 4_000),
+        ("m4", "u3", 5_000),
+    ] {
+        insert(store, &message(mid(n).as_str(), &cid, &pid, sender, T0 + t)).await;
+    }
+    insert(store, &message(mid("o0").as_str(), &other, &pid, "u2", T0)).await;
+    store
+        .delete_message(&mid("m3"), Timestamp::from_millis(T0 + 6_000))
+        .await
+        .expect("delete")
+        .expect("exists");
+    let (u1, u2): (UserId, UserId) = (id("u1"), id("u2"));
+    let unread = |chat: ChatId, user: UserId| async move {
+        store.unread_count(&chat, &user).await.expect("unread")
+    };
+
+    // Others' messages only, deleted ones excluded.
+    assert_eq!(unread(chat.clone(), u1.clone()).await, 3, "m1, m2, m4");
+    assert_eq!(unread(chat.clone(), u2.clone()).await, 2, "m0, m4");
+    assert_eq!(unread(other_chat.clone(), u1.clone()).await, 1);
+    assert_eq!(
+        unread(id(format!("{prefix}-read-nochat")), u1.clone()).await,
+        0
+    );
+
+    let t1 = Timestamp::from_millis(T0 + 10_000);
+    let recorded = store
+        .mark_read(
+            &chat,
+            &u1,
+            &[mid("m1"), mid("o0"), mid("m1"), mid("unknown")],
+            t1,
+        )
+        .await
+        .expect("mark");
+    assert_eq!(
+        recorded,
+        vec![mid("m1")],
+        "other chats' and unknown ids are ignored, repeats collapse"
+    );
+    assert_eq!(unread(chat.clone(), u1.clone()).await, 2);
+    assert_eq!(
+        unread(other_chat.clone(), u1.clone()).await,
+        1,
+        "the foreign id got no receipt"
+    );
+
+    // A repeated receipt is fine and reported again (it is read); the new one is added.
+    let t2 = Timestamp::from_millis(T0 + 20_000);
+    let recorded = store
+        .mark_read(&chat, &u1, &[mid("m2"), mid("m1")], t2)
+        .await
+        .expect("mark");
+    assert_eq!(recorded, vec![mid("m2"), mid("m1")]);
+    assert_eq!(unread(chat.clone(), u1.clone()).await, 1, "m4 left");
+    let recorded = store
+        .mark_read(&chat, &u1, &[mid("m1"), mid("m2")], t2)
+        .await
+        .expect("mark again");
+    assert_eq!(recorded, vec![mid("m1"), mid("m2")]);
+    assert_eq!(unread(chat.clone(), u1.clone()).await, 1);
+
+    // Receipts are per reader.
+    assert_eq!(unread(chat.clone(), u2.clone()).await, 2);
+    assert!(
+        store
+            .mark_read(&chat, &u2, &[], t2)
+            .await
+            .expect("empty")
+            .is_empty()
+    );
+    assert!(
+        store
+            .mark_read(&chat, &u2, &[mid("o0")], t2)
+            .await
+            .expect("foreign only")
+            .is_empty()
+    );
+    store
+        .mark_read(&chat, &u2, &[mid("m0"), mid("m4"), mid("m1")], t2)
+        .await
+        .expect("mark");
+    assert_eq!(unread(chat.clone(), u2.clone()).await, 0);
+    assert_eq!(unread(chat.clone(), u1.clone()).await, 1);
+}
+
+pub async fn calls(store: &dyn Store, prefix: &str) {
+    let pid = format!("{prefix}-calls");
+    let chat = format!("{prefix}-calls-chat");
+    let c = call(&format!("{prefix}-call1"), &chat, &pid, "u1", T0);
+    store.insert_call(&c).await.expect("insert");
+    assert_eq!(store.get_call(&c.id).await.expect("get"), Some(c.clone()));
+    assert!(matches!(
+        store.insert_call(&c).await,
+        Err(AppError::Conflict(_))
+    ));
+    let unknown: CallId = id(format!("{prefix}-call-unknown"));
+    assert_eq!(store.get_call(&unknown).await.expect("get"), None);
+
+    let t1 = Timestamp::from_millis(T0 + 3_000);
+    let accepted = store
+        .transition_call(&c.id, &[CallState::Ringing], CallState::Accepted, t1)
+        .await
+        .expect("transition")
+        .expect("was ringing");
+    assert_eq!(accepted.state, CallState::Accepted);
+    assert_eq!(accepted.answered_at, Some(t1));
+    assert_eq!(accepted.ended_at, None);
+    assert_eq!(
+        store
+            .transition_call(&c.id, &[CallState::Ringing], CallState::Accepted, t1)
+            .await
+            .expect("transition"),
+        None,
+        "no longer ringing"
+    );
+    assert_eq!(
+        store
+            .transition_call(&c.id, &[CallState::Ringing], CallState::Missed, t1)
+            .await
+            .expect("transition"),
+        None
+    );
+    assert_eq!(
+        store.get_call(&c.id).await.expect("get"),
+        Some(accepted.clone())
+    );
+
+    let t2 = Timestamp::from_millis(T0 + 60_000);
+    let ended = store
+        .transition_call(
+            &c.id,
+            &[CallState::Ringing, CallState::Accepted],
+            CallState::Ended,
+            t2,
+        )
+        .await
+        .expect("transition")
+        .expect("was accepted");
+    assert_eq!(ended.state, CallState::Ended);
+    assert_eq!(ended.answered_at, Some(t1), "kept");
+    assert_eq!(ended.ended_at, Some(t2));
+    assert_eq!(store.get_call(&c.id).await.expect("get"), Some(ended));
+
+    // Rejected stamps answeredAt, missed stamps endedAt.
+    let r = call(&format!("{prefix}-call2"), &chat, &pid, "u1", T0 + 1);
+    store.insert_call(&r).await.expect("insert");
+    let rejected = store
+        .transition_call(&r.id, &[CallState::Ringing], CallState::Rejected, t1)
+        .await
+        .expect("transition")
+        .expect("was ringing");
+    assert_eq!(
+        (rejected.state, rejected.answered_at, rejected.ended_at),
+        (CallState::Rejected, Some(t1), None)
+    );
+    let m = call(&format!("{prefix}-call3"), &chat, &pid, "u1", T0 + 2);
+    store.insert_call(&m).await.expect("insert");
+    let missed = store
+        .transition_call(&m.id, &[CallState::Ringing], CallState::Missed, t2)
+        .await
+        .expect("transition")
+        .expect("was ringing");
+    assert_eq!(
+        (missed.state, missed.answered_at, missed.ended_at),
+        (CallState::Missed, None, Some(t2))
+    );
+
+    assert_eq!(
+        store
+            .transition_call(&unknown, &[CallState::Ringing], CallState::Accepted, t1)
+            .await
+            .expect("transition"),
+        None,
+        "unknown call"
+    );
+}
+
+pub async fn call_races(store: &dyn Store, prefix: &str) {
+    let pid = format!("{prefix}-race");
+    let chat = format!("{prefix}-race-chat");
+    for round in 0..5 {
+        let c = call(
+            &format!("{prefix}-race{round}"),
+            &chat,
+            &pid,
+            "u1",
+            T0 + round,
+        );
+        store.insert_call(&c).await.expect("insert");
+        let at = Timestamp::from_millis(T0 + 30_000);
+        let (missed, accepted) = futures_util::future::join(
+            store.transition_call(&c.id, &[CallState::Ringing], CallState::Missed, at),
+            store.transition_call(&c.id, &[CallState::Ringing], CallState::Accepted, at),
+        )
+        .await;
+        let (missed, accepted) = (missed.expect("missed"), accepted.expect("accepted"));
+        let winner = match (missed, accepted) {
+            (Some(w), None) | (None, Some(w)) => w,
+            other => panic!("exactly one transition must win: {other:?}"),
+        };
+        assert_eq!(store.get_call(&c.id).await.expect("get"), Some(winner));
+    }
+}
+
+pub async fn latest_calls(store: &dyn Store, prefix: &str) {
+    let pid = format!("{prefix}-latest");
+    let chat = format!("{prefix}-latest-chat");
+    let chat_id: ChatId = id(chat.as_str());
+    let caller: UserId = id("u1");
+    let at = Timestamp::from_millis(T0 + 100_000);
+    let mk = |n: &str, chat: &str, caller: &str, t: i64| {
+        call(&format!("{prefix}-lc-{n}"), chat, &pid, caller, T0 + t)
+    };
+    let old = mk("old", &chat, "u1", 1_000);
+    let ringing = mk("ringing", &chat, "u1", 2_000);
+    let accepted = mk("accepted", &chat, "u1", 3_000);
+    let newest_ended = mk("ended", &chat, "u1", 4_000);
+    let someone_else = mk("else", &chat, "u2", 5_000);
+    let other_chat = mk("elsewhere", &format!("{prefix}-latest-other"), "u1", 6_000);
+    for c in [
+        &old,
+        &ringing,
+        &accepted,
+        &newest_ended,
+        &someone_else,
+        &other_chat,
+    ] {
+        store.insert_call(c).await.expect("insert");
+    }
+    let to = |c: &Call, from: CallState, state: CallState| {
+        let id = c.id.clone();
+        async move {
+            store
+                .transition_call(&id, &[from], state, at)
+                .await
+                .expect("transition")
+                .expect("applies")
+        }
+    };
+    let accepted = to(&accepted, CallState::Ringing, CallState::Accepted).await;
+    to(&newest_ended, CallState::Ringing, CallState::Ended).await;
+    to(&old, CallState::Ringing, CallState::Ended).await;
+
+    let latest = |states: &'static [CallState]| {
+        let (chat_id, caller) = (chat_id.clone(), caller.clone());
+        async move {
+            store
+                .latest_call(&chat_id, &caller, states)
+                .await
+                .expect("latest")
+                .map(|c| c.id.to_string())
+        }
+    };
+    assert_eq!(
+        latest(&[CallState::Ringing, CallState::Accepted]).await,
+        Some(accepted.id.to_string()),
+        "newest among the given states"
+    );
+    assert_eq!(
+        latest(&[CallState::Ringing]).await,
+        Some(ringing.id.to_string())
+    );
+    assert_eq!(
+        latest(&[CallState::Ended]).await,
+        Some(newest_ended.id.to_string())
+    );
+    assert_eq!(latest(&[CallState::Missed]).await, None);
+    assert_eq!(latest(&[]).await, None);
+    assert_eq!(
+        store
+            .latest_call(&chat_id, &id("u3"), &[CallState::Ringing])
+            .await
+            .expect("latest"),
+        None,
+        "another caller"
+    );
 }

@@ -1,6 +1,7 @@
 //! The REST surface on axum: health, metrics, and the `/api` admin and data API. Shares the
 //! port with Socket.IO (the socketioxide layer takes `/socket.io/`).
 
+mod chats;
 mod emit;
 mod error;
 mod extract;
@@ -38,6 +39,12 @@ pub fn router(state: AppState) -> Router {
         .route("/projects", get(projects::list))
         .route("/projects/{project}", get(projects::get))
         .route("/projects/{project}/emit", post(emit::emit))
+        .route(
+            "/projects/{project}/chats",
+            get(chats::list).post(chats::create),
+        )
+        .route("/chats/{chat}", get(chats::get))
+        .route("/chats/{chat}/messages", get(chats::messages))
         .fallback(async || ApiError(AppError::not_found("route", "")));
     Router::new()
         .route("/health", get(health::health))

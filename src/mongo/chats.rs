@@ -1,18 +1,31 @@
-//! Chats and messages. History is served newest first by the (chatId, createdAt, _id) index; the
-//! unique partial index on (chatId, senderId, clientMessageId) makes client retries idempotent.
+//! Chats, messages and read receipts. History is served newest first by the (chatId, createdAt,
+//! _id) index; the unique partial index on (chatId, senderId, clientMessageId) makes client
+//! retries idempotent. Reactions change by optimistic compare-and-set on the whole `reactions`
+//! array (no transactions needed); read receipts are one document per (message, reader), kept
+//! unique by an index so the first `readAt` wins.
+
+use std::collections::HashSet;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
-use mongodb::bson::{DateTime, doc};
+use mongodb::bson::{self, Bson, DateTime, doc};
+use mongodb::options::ReturnDocument;
+use rand::Rng;
 
+use switchboard_handlers::core::error::AppError;
 use switchboard_handlers::core::ids::{ChatId, MessageId, ProjectId, UserId};
 use switchboard_handlers::core::model::{Chat, Message};
 use switchboard_handlers::core::ports::{ChatStore, Inserted, StoreResult};
+use switchboard_handlers::core::time::Timestamp;
 
 use super::convert::{from_doc, to_doc};
-use super::errors::is_duplicate_key;
+use super::errors::{is_duplicate_key, only_duplicate_keys};
 use super::projects::upsert;
-use super::{CHATS, MESSAGES, MongoStore, map_err};
+use super::{CHATS, MESSAGES, MongoStore, READ_RECEIPTS, map_err};
+
+/// Compare-and-set attempts for one reaction toggle before giving up with a conflict.
+const REACTION_ATTEMPTS: u32 = 10;
 
 #[async_trait]
 impl ChatStore for MongoStore {
@@ -100,6 +113,10 @@ impl ChatStore for MongoStore {
         limit: usize,
         before: Option<&MessageId>,
     ) -> StoreResult<Vec<Message>> {
+        if limit == 0 {
+            // MongoDB reads a limit of 0 as "no limit".
+            return Ok(Vec::new());
+        }
         let mut filter = doc! { "chatId": chat.as_str() };
         if let Some(b) = before {
             let Some(anchor) = self.get_message(b).await? else {
@@ -129,6 +146,209 @@ impl ChatStore for MongoStore {
             .map_err(map_err)?;
         docs.into_iter().map(from_doc_msg).collect()
     }
+
+    async fn list_messages_after(
+        &self,
+        chat: &ChatId,
+        after: &MessageId,
+        limit: usize,
+    ) -> StoreResult<Vec<Message>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let Some(anchor) = self.get_message(after).await? else {
+            return Ok(Vec::new());
+        };
+        if &anchor.chat_id != chat {
+            return Ok(Vec::new());
+        }
+        let at = DateTime::from_millis(anchor.created_at.millis());
+        let filter = doc! {
+            "chatId": chat.as_str(),
+            "$or": [
+                { "createdAt": { "$gt": at } },
+                { "createdAt": at, "_id": { "$gt": anchor.id.as_str() } },
+            ],
+        };
+        let docs: Vec<_> = self
+            .coll(MESSAGES)
+            .find(filter)
+            .sort(doc! { "createdAt": 1, "_id": 1 })
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .await
+            .map_err(map_err)?
+            .try_collect()
+            .await
+            .map_err(map_err)?;
+        docs.into_iter().map(from_doc_msg).collect()
+    }
+
+    async fn toggle_reaction(
+        &self,
+        id: &MessageId,
+        emoji: &str,
+        user: &UserId,
+    ) -> StoreResult<Option<(Message, bool)>> {
+        for attempt in 0..REACTION_ATTEMPTS {
+            if attempt > 0 {
+                backoff(attempt).await;
+            }
+            let Some(d) = self
+                .coll(MESSAGES)
+                .find_one(doc! { "_id": id.as_str() })
+                .await
+                .map_err(map_err)?
+            else {
+                return Ok(None);
+            };
+            // The array exactly as stored is the compare-and-set guard.
+            let old = d.get("reactions").cloned().unwrap_or(Bson::Null);
+            let mut message = from_doc_msg(d)?;
+            let added = message.toggle_reaction(emoji, user);
+            let new = bson::to_bson(&message.reactions).map_err(AppError::internal)?;
+            let r = self
+                .coll(MESSAGES)
+                .update_one(
+                    doc! { "_id": id.as_str(), "reactions": old },
+                    doc! { "$set": { "reactions": new } },
+                )
+                .await
+                .map_err(map_err)?;
+            if r.matched_count == 1 {
+                return Ok(Some((message, added)));
+            }
+        }
+        Err(AppError::Conflict(
+            "the message's reactions are changing too fast; try again".to_owned(),
+        ))
+    }
+
+    async fn edit_message(
+        &self,
+        id: &MessageId,
+        content: &serde_json::Value,
+        at: Timestamp,
+    ) -> StoreResult<Option<Message>> {
+        let content = bson::to_bson(content).map_err(AppError::internal)?;
+        self.update_message(
+            id,
+            doc! { "content": content, "editedAt": DateTime::from_millis(at.millis()) },
+        )
+        .await
+    }
+
+    async fn delete_message(&self, id: &MessageId, at: Timestamp) -> StoreResult<Option<Message>> {
+        self.update_message(
+            id,
+            doc! { "content": "", "deletedAt": DateTime::from_millis(at.millis()) },
+        )
+        .await
+    }
+
+    async fn mark_read(
+        &self,
+        chat: &ChatId,
+        user: &UserId,
+        ids: &[MessageId],
+        at: Timestamp,
+    ) -> StoreResult<Vec<MessageId>> {
+        let mut seen = HashSet::new();
+        let ids: Vec<&MessageId> = ids.iter().filter(|id| seen.insert(*id)).collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
+        let found: Vec<_> = self
+            .coll(MESSAGES)
+            .find(doc! { "_id": { "$in": wanted }, "chatId": chat.as_str() })
+            .projection(doc! { "_id": 1 })
+            .await
+            .map_err(map_err)?
+            .try_collect()
+            .await
+            .map_err(map_err)?;
+        let found: HashSet<&str> = found.iter().filter_map(|d| d.get_str("_id").ok()).collect();
+        let valid: Vec<MessageId> = ids
+            .into_iter()
+            .filter(|id| found.contains(id.as_str()))
+            .cloned()
+            .collect();
+        if valid.is_empty() {
+            return Ok(valid);
+        }
+        let read_at = DateTime::from_millis(at.millis());
+        let receipts = valid.iter().map(|id| {
+            doc! {
+                "chatId": chat.as_str(),
+                "userId": user.as_str(),
+                "messageId": id.as_str(),
+                "readAt": read_at,
+            }
+        });
+        match self
+            .coll(READ_RECEIPTS)
+            .insert_many(receipts)
+            .ordered(false)
+            .await
+        {
+            Ok(_) => Ok(valid),
+            // Already read: the unique (messageId, userId) index kept the first receipt.
+            Err(e) if only_duplicate_keys(&e) => Ok(valid),
+            Err(e) => Err(map_err(e)),
+        }
+    }
+
+    async fn unread_count(&self, chat: &ChatId, user: &UserId) -> StoreResult<u64> {
+        let receipts: Vec<_> = self
+            .coll(READ_RECEIPTS)
+            .find(doc! { "chatId": chat.as_str(), "userId": user.as_str() })
+            .projection(doc! { "_id": 0, "messageId": 1 })
+            .await
+            .map_err(map_err)?
+            .try_collect()
+            .await
+            .map_err(map_err)?;
+        let read: Vec<Bson> = receipts
+            .into_iter()
+            .filter_map(|mut d| d.remove("messageId"))
+            .collect();
+        self.coll(MESSAGES)
+            .count_documents(doc! {
+                "chatId": chat.as_str(),
+                "senderId": { "$ne": user.as_str() },
+                "deletedAt": null,
+                "_id": { "$nin": read },
+            })
+            .await
+            .map_err(map_err)
+    }
+}
+
+impl MongoStore {
+    /// `$set`s fields of one message and returns it as it is afterwards.
+    async fn update_message(
+        &self,
+        id: &MessageId,
+        set: mongodb::bson::Document,
+    ) -> StoreResult<Option<Message>> {
+        let d = self
+            .coll(MESSAGES)
+            .find_one_and_update(doc! { "_id": id.as_str() }, doc! { "$set": set })
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(map_err)?;
+        d.map(from_doc_msg).transpose()
+    }
+}
+
+/// A random pause before compare-and-set attempt `attempt` (≥ 1): "full jitter" over a window
+/// that doubles from 20 ms up to 160 ms, so concurrent togglers spread out instead of colliding
+/// in lockstep (20 simultaneous toggles on one message settle within about six attempts, well
+/// inside `REACTION_ATTEMPTS`; uncontended toggles never wait).
+async fn backoff(attempt: u32) {
+    let window = 10u64 << attempt.min(4);
+    let ms = rand::rng().random_range(1..=window);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
 /// The stored form carries `clientMessageId`, which is not part of the wire message.

@@ -9,7 +9,14 @@ use switchboard_handlers::core::error::AppError;
 use switchboard_handlers::core::time::Timestamp;
 
 /// Fields holding timestamps, in any entity.
-const TIME_FIELDS: [&str; 4] = ["createdAt", "editedAt", "deletedAt", "updatedAt"];
+const TIME_FIELDS: [&str; 6] = [
+    "createdAt",
+    "editedAt",
+    "deletedAt",
+    "updatedAt",
+    "answeredAt",
+    "endedAt",
+];
 
 pub fn to_doc<T: Serialize>(entity: &T) -> Result<BsonDoc, AppError> {
     let json = serde_json::to_value(entity).map_err(AppError::internal)?;

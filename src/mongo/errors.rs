@@ -19,6 +19,21 @@ pub fn is_duplicate_key(e: &Error) -> bool {
     }
 }
 
+/// True when a write failed only because some documents already existed: every write error is a
+/// duplicate key and the write concern was met (e.g. an unordered `insert_many` of receipts).
+pub fn only_duplicate_keys(e: &Error) -> bool {
+    match e.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == DUPLICATE_KEY,
+        ErrorKind::InsertMany(m) => {
+            m.write_concern_error.is_none()
+                && m.write_errors
+                    .as_ref()
+                    .is_some_and(|ws| !ws.is_empty() && ws.iter().all(|w| w.code == DUPLICATE_KEY))
+        }
+        _ => false,
+    }
+}
+
 pub fn map_err(e: Error) -> AppError {
     if is_duplicate_key(&e) {
         return AppError::Conflict("already exists".to_owned());

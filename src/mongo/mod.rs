@@ -3,6 +3,7 @@
 //! every entity. Project collections' documents live in their own MongoDB collection,
 //! `data.<projectId>.<collectionId>`, so other services can read and write them directly.
 
+mod calls;
 mod chats;
 mod convert;
 mod documents;
@@ -30,6 +31,8 @@ const PROJECTS: &str = "projects";
 const USERS: &str = "users";
 const CHATS: &str = "chats";
 const MESSAGES: &str = "messages";
+const READ_RECEIPTS: &str = "read_receipts";
+const CALLS: &str = "calls";
 const INTEGRATIONS: &str = "integrations";
 const WALLET_ADDRESSES: &str = "wallet_addresses";
 
@@ -93,6 +96,30 @@ impl MongoStore {
             .build();
         self.coll(MESSAGES)
             .create_index(unique_client_id)
+            .await
+            .map_err(map_err)?;
+        // One receipt per (message, reader); a repeat is a duplicate key and keeps the first.
+        let unique_receipt = IndexModel::builder()
+            .keys(doc! { "messageId": 1, "userId": 1 })
+            .options(
+                IndexOptions::builder()
+                    .unique(true)
+                    .name("message_user".to_owned())
+                    .build(),
+            )
+            .build();
+        self.coll(READ_RECEIPTS)
+            .create_index(unique_receipt)
+            .await
+            .map_err(map_err)?;
+        // A reader's receipts in a chat, for unread counts.
+        self.coll(READ_RECEIPTS)
+            .create_index(idx(doc! { "chatId": 1, "userId": 1 }))
+            .await
+            .map_err(map_err)?;
+        // A caller's newest call in a chat.
+        self.coll(CALLS)
+            .create_index(idx(doc! { "chatId": 1, "callerId": 1, "createdAt": -1 }))
             .await
             .map_err(map_err)?;
         self.coll(INTEGRATIONS)

@@ -91,7 +91,8 @@ impl Client {
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let acks: Acks = Arc::default();
         let reader_acks = acks.clone();
-        let pong = out_tx.clone();
+        // Weak, so dropping the Client ends the writer task, which closes the WebSocket.
+        let pong = out_tx.downgrade();
         tokio::spawn(async move {
             while let Some(s) = out_rx.recv().await {
                 if sink.send(Message::Text(s.into())).await.is_err() {
@@ -105,7 +106,9 @@ impl Client {
                 let Message::Text(t) = msg else { continue };
                 let t = t.to_string();
                 if t == "2" {
-                    let _ = pong.send("3".into());
+                    if let Some(pong) = pong.upgrade() {
+                        let _ = pong.send("3".into());
+                    }
                 } else if let Some(rest) = t.strip_prefix("42") {
                     if let Ok(Value::Array(mut parts)) = serde_json::from_str::<Value>(rest)
                         && !parts.is_empty()

@@ -80,3 +80,35 @@ pub async fn require_member(
         ))),
     }
 }
+
+/// Proof that an actor takes part in a chat (participants; admins everywhere).
+#[derive(Debug, Clone)]
+pub struct ChatParticipant {
+    pub chat: super::model::Chat,
+    pub actor: Actor,
+}
+
+/// Unknown chat (or one of another project than the caller named): NOT_FOUND. Known chat the
+/// caller is not a participant of: FORBIDDEN.
+pub async fn require_participant(
+    store: &dyn Store,
+    actor: &Actor,
+    chat_id: &super::ids::ChatId,
+    project_id: Option<&ProjectId>,
+) -> Result<ChatParticipant, AppError> {
+    let chat = store
+        .get_chat(chat_id)
+        .await?
+        .filter(|c| project_id.is_none_or(|p| &c.project_id == p))
+        .ok_or_else(|| AppError::not_found("chat", chat_id.as_str()))?;
+    if actor.is_admin() || chat.has_participant(&actor.id) {
+        Ok(ChatParticipant {
+            chat,
+            actor: actor.clone(),
+        })
+    } else {
+        Err(AppError::forbidden(format!(
+            "not a participant of chat {chat_id}"
+        )))
+    }
+}

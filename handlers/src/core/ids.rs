@@ -79,18 +79,28 @@ id_type!(CollectionId, "collectionId");
 id_type!(DocumentId, "documentId");
 id_type!(IntegrationId, "integrationId");
 id_type!(AddressId, "addressId");
+id_type!(CallId, "callId");
 
-/// A fresh id in MongoDB ObjectId hex form (timestamp + random), so generated ids sort by
-/// creation time in both stores and look the same whichever store made them.
+/// A fresh id in MongoDB ObjectId layout: 4-byte seconds, 5 bytes random per process, 3-byte
+/// counter. The counter matters: messages sort by `(createdAt, id)`, and two sends in the same
+/// millisecond from one node must keep the order they were handled in.
 pub fn new_object_id() -> String {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
     use rand::Rng;
+    static PROCESS: OnceLock<[u8; 5]> = OnceLock::new();
+    static COUNTER: OnceLock<AtomicU32> = OnceLock::new();
+    let process = PROCESS.get_or_init(|| rand::rng().random());
+    // Start low so the 24-bit counter practically never wraps within one process's second.
+    let counter = COUNTER.get_or_init(|| AtomicU32::new(rand::rng().random_range(0..1 << 20)));
+    let n = counter.fetch_add(1, Ordering::Relaxed) & 0x00ff_ffff;
     let secs = chrono::Utc::now().timestamp() as u32;
-    let mut rng = rand::rng();
-    let tail: [u8; 8] = rng.random();
     let mut s = format!("{secs:08x}");
-    for b in tail {
+    for b in process {
         s.push_str(&format!("{b:02x}"));
     }
+    s.push_str(&format!("{n:06x}"));
     s
 }
 
@@ -113,5 +123,12 @@ mod tests {
         let id = new_object_id();
         assert_eq!(id.len(), 24);
         assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn object_ids_from_one_process_increase() {
+        let ids: Vec<String> = (0..1000).map(|_| new_object_id()).collect();
+        // The counter may wrap once in 2^24; with a start below 2^20 it cannot within 1000.
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
     }
 }

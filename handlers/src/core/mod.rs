@@ -3,6 +3,8 @@
 //! can reuse all of it.
 
 pub mod access;
+pub mod calls;
+pub mod chat;
 pub mod error;
 pub mod events;
 pub mod ids;
@@ -24,6 +26,8 @@ pub struct Limits {
     pub max_event_bytes: usize,
     pub rate_per_sec: u32,
     pub rate_burst: u32,
+    /// How long an unanswered call rings (contract: 45 s).
+    pub call_ring_timeout: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -32,6 +36,7 @@ impl Default for Limits {
             max_event_bytes: 256 * 1024,
             rate_per_sec: 100,
             rate_burst: 200,
+            call_ring_timeout: calls::MISSED_AFTER,
         }
     }
 }
@@ -43,6 +48,7 @@ pub struct Core {
     pub fanout: Arc<dyn Fanout>,
     pub metrics: Arc<metrics::Metrics>,
     pub limits: Limits,
+    pub typing: chat::TypingTimers,
 }
 
 #[cfg(test)]

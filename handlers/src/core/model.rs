@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::ids::{AddressId, ChatId, CollectionId, IntegrationId, MessageId, ProjectId, UserId};
+use super::ids::{
+    AddressId, CallId, ChatId, CollectionId, IntegrationId, MessageId, ProjectId, UserId,
+};
 use super::time::Timestamp;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,6 +96,92 @@ pub struct Message {
     pub created_at: Timestamp,
     pub edited_at: Option<Timestamp>,
     pub deleted_at: Option<Timestamp>,
+}
+
+impl Message {
+    /// Adds `user` to the reaction `emoji` or removes them if present; true when added. A new
+    /// emoji goes last (first-reaction order), an emoji left without users is dropped, and
+    /// `count` always equals `user_ids.len()`. Both stores apply exactly this rule.
+    pub fn toggle_reaction(&mut self, emoji: &str, user: &UserId) -> bool {
+        let Some(i) = self.reactions.iter().position(|r| r.emoji == emoji) else {
+            self.reactions.push(Reaction {
+                emoji: emoji.to_owned(),
+                user_ids: vec![user.clone()],
+                count: 1,
+            });
+            return true;
+        };
+        let r = &mut self.reactions[i];
+        let added = match r.user_ids.iter().position(|u| u == user) {
+            Some(j) => {
+                r.user_ids.remove(j);
+                false
+            }
+            None => {
+                r.user_ids.push(user.clone());
+                true
+            }
+        };
+        r.count = r.user_ids.len();
+        if r.user_ids.is_empty() {
+            self.reactions.remove(i);
+        }
+        added
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallType {
+    Audio,
+    Video,
+}
+
+/// ringing → accepted | rejected | missed; accepted or ringing → ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallState {
+    Ringing,
+    Accepted,
+    Rejected,
+    Missed,
+    Ended,
+}
+
+impl CallState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallState::Ringing => "ringing",
+            CallState::Accepted => "accepted",
+            CallState::Rejected => "rejected",
+            CallState::Missed => "missed",
+            CallState::Ended => "ended",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Call {
+    pub id: CallId,
+    pub chat_id: ChatId,
+    pub project_id: ProjectId,
+    pub caller_id: UserId,
+    #[serde(rename = "type")]
+    pub kind: CallType,
+    /// The invited users (the caller is not among them).
+    pub participants: Vec<UserId>,
+    pub state: CallState,
+    pub created_at: Timestamp,
+    pub answered_at: Option<Timestamp>,
+    pub ended_at: Option<Timestamp>,
+}
+
+impl Call {
+    /// Caller or invited participant.
+    pub fn involves(&self, user: &UserId) -> bool {
+        &self.caller_id == user || self.participants.iter().any(|p| p == user)
+    }
 }
 
 /// A document of a project collection: a JSON object whose `id` field is the document id.

@@ -8,8 +8,13 @@ use serde_json::Value;
 
 use super::access::Actor;
 use super::error::AppError;
-use super::ids::{ChatId, CollectionId, DocumentId, IntegrationId, MessageId, ProjectId, UserId};
-use super::model::{Chat, Document, Integration, Message, Project, User, WalletAddress};
+use super::ids::{
+    CallId, ChatId, CollectionId, DocumentId, IntegrationId, MessageId, ProjectId, UserId,
+};
+use super::model::{
+    Call, CallState, Chat, Document, Integration, Message, Project, User, WalletAddress,
+};
+use super::time::Timestamp;
 use super::topic::Topic;
 
 pub type StoreResult<T> = Result<T, AppError>;
@@ -62,6 +67,74 @@ pub trait ChatStore: Send + Sync {
         limit: usize,
         before: Option<&MessageId>,
     ) -> StoreResult<Vec<Message>>;
+    /// Oldest first: the messages after `after` (exclusive), at most `limit`. An unknown
+    /// `after` (or one of another chat) gives an empty list.
+    async fn list_messages_after(
+        &self,
+        chat: &ChatId,
+        after: &MessageId,
+        limit: usize,
+    ) -> StoreResult<Vec<Message>>;
+    /// Adds `user` to the reaction `emoji` of the message, or removes them if present, as one
+    /// atomic step (concurrent toggles by different users all count). Returns the updated
+    /// message and whether the reaction was added. `None` if the message does not exist.
+    /// Reactions keep first-reaction order; an emoji with no users left disappears.
+    /// (`Message::toggle_reaction` is the rule.) A store that retries an optimistic update may
+    /// give up under extreme contention with `AppError::Conflict`; the client may retry.
+    async fn toggle_reaction(
+        &self,
+        id: &MessageId,
+        emoji: &str,
+        user: &UserId,
+    ) -> StoreResult<Option<(Message, bool)>>;
+    /// Replaces the content and sets `editedAt`. `None` if the message does not exist.
+    async fn edit_message(
+        &self,
+        id: &MessageId,
+        content: &serde_json::Value,
+        at: Timestamp,
+    ) -> StoreResult<Option<Message>>;
+    /// Soft delete: sets `deletedAt`, empties the content (`""`), keeps the record so history
+    /// shows the gap. `None` if the message does not exist.
+    async fn delete_message(&self, id: &MessageId, at: Timestamp) -> StoreResult<Option<Message>>;
+    /// Records that `user` read these messages of `chat` at `at`. Ids that are not messages of
+    /// `chat` (unknown, or of another chat) are ignored; repeating a receipt is not an error and
+    /// keeps the first `readAt`. Returns every given id that is a message of `chat`, without
+    /// repeats and in the given order: all of them are read by `user` now, whether this call or
+    /// an earlier one recorded the receipt (empty when none was valid).
+    async fn mark_read(
+        &self,
+        chat: &ChatId,
+        user: &UserId,
+        ids: &[MessageId],
+        at: Timestamp,
+    ) -> StoreResult<Vec<MessageId>>;
+    /// Messages of `chat` not sent by `user`, not deleted, and without a receipt from `user`.
+    async fn unread_count(&self, chat: &ChatId, user: &UserId) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait CallStore: Send + Sync {
+    async fn insert_call(&self, call: &Call) -> StoreResult<()>;
+    async fn get_call(&self, id: &CallId) -> StoreResult<Option<Call>>;
+    /// Atomically moves the call from one of `from` to `to`, stamping the matching timestamp
+    /// (`answeredAt` for accepted/rejected, `endedAt` for ended/missed). `None` when the call
+    /// does not exist or is in no state of `from`: that is how exactly one node wins a race
+    /// (e.g. the missed-call timeout against an accept).
+    async fn transition_call(
+        &self,
+        id: &CallId,
+        from: &[CallState],
+        to: CallState,
+        at: Timestamp,
+    ) -> StoreResult<Option<Call>>;
+    /// The newest call of `chat` started by `caller` that is in one of `states`.
+    async fn latest_call(
+        &self,
+        chat: &ChatId,
+        caller: &UserId,
+        states: &[CallState],
+    ) -> StoreResult<Option<Call>>;
 }
 
 #[async_trait]
@@ -104,7 +177,7 @@ pub trait WalletStore: Send + Sync {
 /// Everything persistent, behind one handle.
 #[async_trait]
 pub trait Store:
-    ProjectStore + UserStore + ChatStore + DocumentStore + IntegrationStore + WalletStore
+    ProjectStore + UserStore + ChatStore + CallStore + DocumentStore + IntegrationStore + WalletStore
 {
     /// "mongodb" or "memory", for logs and `/ready`.
     fn kind(&self) -> &'static str;
@@ -141,5 +214,15 @@ pub trait Fanout: Send + Sync {
         event: &str,
         payload: &Value,
         except: Option<&ConnId>,
+    ) -> Result<(), AppError>;
+
+    /// Like `publish`, but skips every connection that is in any of `except_topics` (e.g. a
+    /// mention goes to a user's connections that have not joined the chat room).
+    async fn publish_except_topics(
+        &self,
+        topics: &[Topic],
+        event: &str,
+        payload: &Value,
+        except_topics: &[Topic],
     ) -> Result<(), AppError>;
 }

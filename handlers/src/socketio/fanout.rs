@@ -45,6 +45,25 @@ impl<A: Adapter> Fanout for SocketIoFanout<A> {
             Some(s) => s.to(rooms).emit(event, payload).await,
             None => self.io.to(rooms).emit(event, payload).await,
         };
+        self.outcome(event, res)
+    }
+
+    async fn publish_except_topics(
+        &self,
+        topics: &[Topic],
+        event: &str,
+        payload: &Value,
+        except_topics: &[Topic],
+    ) -> Result<(), AppError> {
+        let rooms: Vec<String> = topics.iter().map(Topic::room).collect();
+        let except: Vec<String> = except_topics.iter().map(Topic::room).collect();
+        let res = self.io.to(rooms).except(except).emit(event, payload).await;
+        self.outcome(event, res)
+    }
+}
+
+impl<A: Adapter> SocketIoFanout<A> {
+    fn outcome(&self, event: &str, res: Result<(), BroadcastError>) -> Result<(), AppError> {
         match res {
             Ok(()) => Ok(()),
             // Some sockets' outgoing buffers were full; the others got the event.

@@ -27,4 +27,12 @@ impl<A: Adapter> Ctx<A> {
     pub fn conn_id(&self) -> ConnId {
         self.socket.id.to_string()
     }
+
+    /// An event to the sender only. A full outgoing buffer is logged, not an error of the
+    /// request: the ack still tells the client the outcome.
+    pub fn emit(&self, event: &str, payload: &serde_json::Value) {
+        if let Err(e) = self.socket.emit(event, payload) {
+            tracing::warn!(event, error = %e, "emit to sender failed");
+        }
+    }
 }

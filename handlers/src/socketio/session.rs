@@ -98,11 +98,14 @@ pub async fn connect<A: Adapter>(
     }
     let session = Arc::new(Session::new(actor));
     s.extensions.insert(session.clone());
-    dispatch::install(&s, core.clone(), session);
+    dispatch::install(&s, core.clone(), session.clone());
     core.metrics.connected();
-    let metrics = core.metrics.clone();
+    let conn = s.id.to_string();
     s.on_disconnect(async move || {
-        metrics.disconnected();
+        core.metrics.disconnected();
+        core.typing
+            .connection_closed(&core, &session.actor.id, &conn)
+            .await;
     });
     Ok(())
 }

@@ -498,3 +498,80 @@ export class Scope {
     if (errors.length) throw errors[0];
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Chat helpers (chat.test.mjs, calls.test.mjs, chat-cluster.test.mjs)
+
+/** ISO-8601 UTC with milliseconds, as the contract requires for timestamps. */
+export const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+/** A generated id: MongoDB ObjectId hex. */
+export const OBJECT_ID = /^[0-9a-f]{24}$/;
+/** The keys of a `message` object (contract: "Chat"). */
+export const MESSAGE_KEYS = [
+  'chatId', 'content', 'createdAt', 'deletedAt', 'editedAt', 'id', 'mentions', 'projectId',
+  'reactions', 'replyTo', 'senderId', 'type',
+];
+
+/**
+ * waitFor, but a rejection that nobody awaits (because an earlier assertion already failed the
+ * test) is not reported as an unhandledRejection after the test ended. Awaiting it still throws.
+ */
+export function nextEvent(socket, event, ms = 2_000) {
+  const p = waitFor(socket, event, ms);
+  p.catch(() => {});
+  return p;
+}
+
+/** Asserts the shape of a fresh `message` object and returns it. */
+export function assertMessage(m, expected = {}) {
+  assert.ok(m && typeof m === 'object', `message should be an object, got ${JSON.stringify(m)}`);
+  assert.deepEqual(Object.keys(m).sort(), MESSAGE_KEYS, `message keys: ${JSON.stringify(m)}`);
+  assert.match(m.id, OBJECT_ID, `message id: ${JSON.stringify(m)}`);
+  assert.match(m.createdAt, ISO_MS, `createdAt: ${JSON.stringify(m)}`);
+  for (const [k, v] of Object.entries(expected)) assert.deepEqual(m[k], v, `message.${k}: ${JSON.stringify(m)}`);
+  return m;
+}
+
+/**
+ * Every message of a chat over REST (GET /api/chats/<id>/messages), walking all pages with
+ * `nextCursor`; newest first. Bounded to 200 pages.
+ */
+export async function chatHistory(server, chatId, { sub = 'alice', apiKey, limit = 100 } = {}) {
+  const all = [];
+  let before = null;
+  for (let page = 0; page < 200; page++) {
+    const q = `limit=${limit}${before ? `&before=${encodeURIComponent(before)}` : ''}`;
+    const res = await http(server, `/api/chats/${encodeURIComponent(chatId)}/messages?${q}`, apiKey ? { apiKey } : { token: mintToken(sub) });
+    assert.equal(res.status, 200, `history of ${chatId}: ${res.status} ${res.text}`);
+    all.push(...res.json.messages);
+    before = res.json.nextCursor;
+    if (before == null) return all;
+  }
+  throw new Error(`history of ${chatId} did not end within 200 pages`);
+}
+
+/** POST /api/projects/<p>/chats as `sub`; asserts 201 and returns the chat. */
+export async function createChat(server, sub, body, projectId = 'demo') {
+  const res = await http(server, `/api/projects/${projectId}/chats`, { method: 'POST', token: mintToken(sub), body });
+  assert.equal(res.status, 201, `create chat: ${res.status} ${res.text}`);
+  return res.json;
+}
+
+/**
+ * chat:join with an ack; asserts ok and that `chat:joined` arrived with the same body as the
+ * ack data. Returns the ack data.
+ */
+export async function joinChat(socket, chatId, projectId = 'demo', extra = {}) {
+  const joined = nextEvent(socket, 'chat:joined', 5_000);
+  const ack = await emitAck(socket, 'chat:join', { chatId, projectId, ...extra }, within(5_000));
+  assertAckOk(ack);
+  assert.deepEqual(await joined, ack.data, 'chat:joined equals the ack data');
+  return ack.data;
+}
+
+/** message:send of a text with an ack; asserts ok and returns the stored message. */
+export async function sendText(socket, chatId, content, extra = {}, projectId = 'demo') {
+  const ack = await emitAck(socket, 'message:send', { chatId, projectId, type: 'text', content, ...extra }, within(5_000));
+  assertAckOk(ack);
+  return ack.data.message;
+}

@@ -7,13 +7,16 @@ use async_trait::async_trait;
 
 use crate::core::error::AppError;
 use crate::core::ids::{
-    ChatId, CollectionId, DocumentId, IntegrationId, MessageId, ProjectId, UserId,
+    CallId, ChatId, CollectionId, DocumentId, IntegrationId, MessageId, ProjectId, UserId,
 };
-use crate::core::model::{Chat, Document, Integration, Message, Project, User, WalletAddress};
+use crate::core::model::{
+    Call, CallState, Chat, Document, Integration, Message, Project, User, WalletAddress,
+};
 use crate::core::ports::{
-    ChatStore, DocumentStore, Inserted, IntegrationStore, ProjectStore, Store, StoreResult,
-    UserStore, WalletStore,
+    CallStore, ChatStore, DocumentStore, Inserted, IntegrationStore, ProjectStore, Store,
+    StoreResult, UserStore, WalletStore,
 };
+use crate::core::time::Timestamp;
 
 #[derive(Default)]
 struct Data {
@@ -25,6 +28,9 @@ struct Data {
     chat_messages: HashMap<ChatId, Vec<(i64, MessageId)>>,
     /// (chat, sender, clientMessageId) → message id.
     client_ids: HashMap<(ChatId, UserId, String), MessageId>,
+    /// (chat, reader) → message id → first `readAt`.
+    receipts: HashMap<(ChatId, UserId), HashMap<MessageId, Timestamp>>,
+    calls: HashMap<CallId, Call>,
     documents: BTreeMap<(ProjectId, CollectionId, String), Document>,
     integrations: BTreeMap<IntegrationId, Integration>,
     addresses: BTreeMap<String, WalletAddress>,
@@ -180,6 +186,169 @@ impl ChatStore for MemoryStore {
             .take(limit)
             .filter_map(|(_, id)| d.messages.get(id).cloned())
             .collect())
+    }
+
+    async fn list_messages_after(
+        &self,
+        chat: &ChatId,
+        after: &MessageId,
+        limit: usize,
+    ) -> StoreResult<Vec<Message>> {
+        let d = self.read();
+        let Some(order) = d.chat_messages.get(chat) else {
+            return Ok(Vec::new());
+        };
+        let Some(start) = order.iter().position(|(_, id)| id == after) else {
+            return Ok(Vec::new());
+        };
+        Ok(order[start + 1..]
+            .iter()
+            .take(limit)
+            .filter_map(|(_, id)| d.messages.get(id).cloned())
+            .collect())
+    }
+
+    async fn toggle_reaction(
+        &self,
+        id: &MessageId,
+        emoji: &str,
+        user: &UserId,
+    ) -> StoreResult<Option<(Message, bool)>> {
+        let mut d = self.write();
+        let Some(m) = d.messages.get_mut(id) else {
+            return Ok(None);
+        };
+        let added = m.toggle_reaction(emoji, user);
+        Ok(Some((m.clone(), added)))
+    }
+
+    async fn edit_message(
+        &self,
+        id: &MessageId,
+        content: &serde_json::Value,
+        at: Timestamp,
+    ) -> StoreResult<Option<Message>> {
+        let mut d = self.write();
+        Ok(d.messages.get_mut(id).map(|m| {
+            m.content = content.clone();
+            m.edited_at = Some(at);
+            m.clone()
+        }))
+    }
+
+    async fn delete_message(&self, id: &MessageId, at: Timestamp) -> StoreResult<Option<Message>> {
+        let mut d = self.write();
+        Ok(d.messages.get_mut(id).map(|m| {
+            m.content = serde_json::Value::String(String::new());
+            m.deleted_at = Some(at);
+            m.clone()
+        }))
+    }
+
+    async fn mark_read(
+        &self,
+        chat: &ChatId,
+        user: &UserId,
+        ids: &[MessageId],
+        at: Timestamp,
+    ) -> StoreResult<Vec<MessageId>> {
+        let mut d = self.write();
+        let valid: Vec<MessageId> = dedup(ids)
+            .into_iter()
+            .filter(|id| d.messages.get(id).is_some_and(|m| &m.chat_id == chat))
+            .collect();
+        if valid.is_empty() {
+            return Ok(valid);
+        }
+        let read = d.receipts.entry((chat.clone(), user.clone())).or_default();
+        for id in &valid {
+            read.entry(id.clone()).or_insert(at);
+        }
+        Ok(valid)
+    }
+
+    async fn unread_count(&self, chat: &ChatId, user: &UserId) -> StoreResult<u64> {
+        let d = self.read();
+        let Some(order) = d.chat_messages.get(chat) else {
+            return Ok(0);
+        };
+        let read = d.receipts.get(&(chat.clone(), user.clone()));
+        let n = order
+            .iter()
+            .filter_map(|(_, id)| d.messages.get(id))
+            .filter(|m| &m.sender_id != user && m.deleted_at.is_none())
+            .filter(|m| read.is_none_or(|r| !r.contains_key(&m.id)))
+            .count();
+        Ok(u64::try_from(n).unwrap_or(u64::MAX))
+    }
+}
+
+/// The ids without repeats, first occurrence kept.
+fn dedup(ids: &[MessageId]) -> Vec<MessageId> {
+    let mut seen = std::collections::HashSet::new();
+    ids.iter().filter(|id| seen.insert(*id)).cloned().collect()
+}
+
+/// The timestamp field a transition into `to` stamps.
+fn stamp(call: &mut Call, to: CallState, at: Timestamp) {
+    match to {
+        CallState::Accepted | CallState::Rejected => call.answered_at = Some(at),
+        CallState::Ended | CallState::Missed => call.ended_at = Some(at),
+        CallState::Ringing => {}
+    }
+}
+
+#[async_trait]
+impl CallStore for MemoryStore {
+    async fn insert_call(&self, call: &Call) -> StoreResult<()> {
+        let mut d = self.write();
+        if d.calls.contains_key(&call.id) {
+            return Err(AppError::Conflict(format!(
+                "call {} already exists",
+                call.id
+            )));
+        }
+        d.calls.insert(call.id.clone(), call.clone());
+        Ok(())
+    }
+
+    async fn get_call(&self, id: &CallId) -> StoreResult<Option<Call>> {
+        Ok(self.read().calls.get(id).cloned())
+    }
+
+    async fn transition_call(
+        &self,
+        id: &CallId,
+        from: &[CallState],
+        to: CallState,
+        at: Timestamp,
+    ) -> StoreResult<Option<Call>> {
+        let mut d = self.write();
+        let Some(call) = d.calls.get_mut(id) else {
+            return Ok(None);
+        };
+        if !from.contains(&call.state) {
+            return Ok(None);
+        }
+        call.state = to;
+        stamp(call, to, at);
+        Ok(Some(call.clone()))
+    }
+
+    async fn latest_call(
+        &self,
+        chat: &ChatId,
+        caller: &UserId,
+        states: &[CallState],
+    ) -> StoreResult<Option<Call>> {
+        Ok(self
+            .read()
+            .calls
+            .values()
+            .filter(|c| &c.chat_id == chat && &c.caller_id == caller)
+            .filter(|c| states.contains(&c.state))
+            .max_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)))
+            .cloned())
     }
 }
 

@@ -1,0 +1,169 @@
+//! Chats over REST: list and create per project, read one, and cursor-paginated history.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use switchboard_handlers::core::access::{require_member, require_participant};
+use switchboard_handlers::core::error::AppError;
+use switchboard_handlers::core::ids::{ChatId, MessageId, ProjectId, UserId, new_object_id};
+use switchboard_handlers::core::model::Chat;
+use switchboard_handlers::core::time::Timestamp;
+
+use super::AppState;
+use super::error::ApiResult;
+use super::extract::{Caller, JsonBody};
+
+pub const DEFAULT_PAGE: usize = 50;
+pub const MAX_PAGE: usize = 100;
+const MAX_PARTICIPANTS: usize = 1000;
+
+fn project_id(p: String) -> Result<ProjectId, AppError> {
+    ProjectId::try_from(p).map_err(AppError::invalid)
+}
+
+/// `GET /api/projects/{p}/chats`: the caller's chats; every chat for admins.
+pub async fn list(
+    State(st): State<AppState>,
+    Caller(actor): Caller,
+    Path(p): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let member = require_member(st.core.store.as_ref(), &actor, &project_id(p)?).await?;
+    let only = (!actor.is_admin()).then_some(&actor.id);
+    let chats = st.core.store.list_chats(member.project_id(), only).await?;
+    Ok(Json(json!({ "chats": chats })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateChat {
+    #[serde(default)]
+    id: Option<ChatId>,
+    name: String,
+    participants: Vec<UserId>,
+    #[serde(default)]
+    owner_id: Option<UserId>,
+}
+
+/// `POST /api/projects/{p}/chats`: participants must be project members; a user creating a
+/// chat is added to it and owns it; an admin may name the owner (default: first participant).
+pub async fn create(
+    State(st): State<AppState>,
+    Caller(actor): Caller,
+    Path(p): Path<String>,
+    JsonBody(req): JsonBody<CreateChat>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let pid = project_id(p)?;
+    let name = req.name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(AppError::invalid("name must be 1 to 200 characters").into());
+    }
+    if req.participants.len() > MAX_PARTICIPANTS {
+        return Err(AppError::invalid(format!("at most {MAX_PARTICIPANTS} participants")).into());
+    }
+    let member = require_member(st.core.store.as_ref(), &actor, &pid).await?;
+    let mut participants: Vec<UserId> = Vec::new();
+    if actor.is_user() && !actor.is_admin() {
+        participants.push(actor.id.clone());
+    }
+    for u in req.participants {
+        if !participants.contains(&u) {
+            participants.push(u);
+        }
+    }
+    if let Some(bad) = participants.iter().find(|u| !member.project.has_member(u)) {
+        return Err(AppError::invalid(format!("{bad} is not a member of project {pid}")).into());
+    }
+    let owner = match (req.owner_id, actor.is_admin()) {
+        (Some(o), true) => o,
+        (Some(_), false) => {
+            return Err(AppError::forbidden("only admins may choose the owner").into());
+        }
+        (None, _) if actor.is_user() && !actor.is_admin() => actor.id.clone(),
+        (None, _) => participants
+            .first()
+            .cloned()
+            .ok_or_else(|| AppError::invalid("participants must not be empty"))?,
+    };
+    if !participants.contains(&owner) {
+        return Err(AppError::invalid("the owner must be a participant").into());
+    }
+    let id = match req.id {
+        Some(id) => id,
+        None => ChatId::try_from(new_object_id()).map_err(AppError::internal)?,
+    };
+    if st.core.store.get_chat(&id).await?.is_some() {
+        return Err(AppError::Conflict(format!("chat {id} already exists")).into());
+    }
+    let chat = Chat {
+        id,
+        project_id: pid,
+        name: name.to_owned(),
+        participants,
+        owner_id: owner,
+        created_at: Timestamp::now(),
+    };
+    st.core.store.put_chat(&chat).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::to_value(chat).map_err(AppError::internal)?),
+    ))
+}
+
+/// `GET /api/chats/{id}`: participants and admins.
+pub async fn get(
+    State(st): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let id = ChatId::try_from(id).map_err(AppError::invalid)?;
+    let p = require_participant(st.core.store.as_ref(), &actor, &id, None).await?;
+    Ok(Json(
+        serde_json::to_value(p.chat).map_err(AppError::internal)?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Page {
+    limit: Option<String>,
+    before: Option<String>,
+}
+
+/// `GET /api/chats/{id}/messages?limit=&before=`: newest first; `nextCursor` is the id to pass
+/// as `before` for the next older page, or null when there is none.
+pub async fn messages(
+    State(st): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Query(page): Query<Page>,
+) -> ApiResult<Json<Value>> {
+    let id = ChatId::try_from(id).map_err(AppError::invalid)?;
+    let limit = match page.limit.as_deref() {
+        None | Some("") => DEFAULT_PAGE,
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| AppError::invalid(format!("limit must be 1 to {MAX_PAGE}")))?,
+    };
+    let before = match page.before.as_deref() {
+        None | Some("") => None,
+        Some(b) => Some(MessageId::try_from(b).map_err(AppError::invalid)?),
+    };
+    let p = require_participant(st.core.store.as_ref(), &actor, &id, None).await?;
+    let mut list = st
+        .core
+        .store
+        .list_messages(&p.chat.id, limit + 1, before.as_ref())
+        .await?;
+    let more = list.len() > limit;
+    list.truncate(limit);
+    let next = if more {
+        list.last().map(|m| m.id.clone())
+    } else {
+        None
+    };
+    Ok(Json(json!({ "messages": list, "nextCursor": next })))
+}
