@@ -169,6 +169,25 @@ where
     }
 }
 
+/// Cluster housekeeping every node runs while it serves; aborted when dropped.
+struct BackgroundTasks(Vec<tokio::task::JoinHandle<()>>);
+
+impl BackgroundTasks {
+    fn start(core: &Arc<Core>) -> Self {
+        Self(vec![tokio::spawn(
+            switchboard_handlers::core::calls::run_stale_call_sweeper(core.clone()),
+        )])
+    }
+}
+
+impl Drop for BackgroundTasks {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
+}
+
 /// Serves until `shutdown` resolves, then: stop accepting, disconnect every socket so clients
 /// reconnect to another node, let in-flight requests finish, return within `DRAIN_TIMEOUT`.
 pub async fn serve(
@@ -177,6 +196,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let background = BackgroundTasks::start(&app.core);
     let close_sockets = app.close_sockets;
     let server =
         axum::serve(listener, app.router.into_make_service()).with_graceful_shutdown(async move {
@@ -188,6 +208,7 @@ pub async fn serve(
         () = shutdown => {}
     }
     tracing::info!("shutting down: disconnecting sockets and draining");
+    drop(background);
     let drain = async {
         close_sockets().await;
         let _ = stop_tx.send(());

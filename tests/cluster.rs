@@ -205,3 +205,35 @@ async fn chat_and_calls_cross_nodes() {
     assert_eq!(bob.expect("call:ended", WAIT).await["endedBy"], "alice");
     assert_eq!(bob_tab.expect("call:ended", WAIT).await["callId"], call_id);
 }
+
+/// The node that started a call dies while it rings: a surviving node's sweep misses the call,
+/// once, so no call rings forever.
+#[tokio::test]
+async fn a_call_whose_node_dies_is_missed_by_the_survivor() {
+    let mut opts = cluster_options();
+    opts.extra_env
+        .push(("CALL_RING_TIMEOUT_SECS".into(), "1".into()));
+    let a = Server::start(opts.clone()).await;
+    let b = Server::start(Options {
+        seed_demo: false,
+        ..opts
+    })
+    .await;
+    let mut alice = Client::connect_user(&a.url(), &token("alice", None)).await;
+    let mut bob = Client::connect_user(&b.url(), &token("bob", None)).await;
+    let c = alice
+        .emit_with_ack(
+            "call:initiate",
+            json!({"chatId": "general", "type": "audio", "participants": ["bob"]}),
+        )
+        .await;
+    let call_id = c["data"]["callId"].clone();
+    assert_eq!(bob.expect("call:incoming", WAIT).await["callId"], call_id);
+    a.kill9();
+    // Ring timeout 1 s + sweep grace 5 s + one sweep interval.
+    let missed = bob.expect("call:missed", Duration::from_secs(12)).await;
+    assert_eq!(missed["callId"], call_id);
+    bob.expect_none("call:missed", Duration::from_secs(2)).await;
+    drop(alice);
+    b.stop();
+}

@@ -772,6 +772,40 @@ pub async fn calls(store: &dyn Store, prefix: &str) {
         None,
         "unknown call"
     );
+
+    // The stale-ringing sweep sees only ringing calls older than the cutoff, oldest first.
+    let old_a = call(&format!("{prefix}-stale-a"), &chat, &pid, "u1", T0 - 20_000);
+    let old_b = call(&format!("{prefix}-stale-b"), &chat, &pid, "u1", T0 - 10_000);
+    let fresh = call(
+        &format!("{prefix}-stale-fresh"),
+        &chat,
+        &pid,
+        "u1",
+        T0 + 5_000,
+    );
+    for c in [&old_b, &fresh, &old_a] {
+        store.insert_call(c).await.expect("insert");
+    }
+    let cutoff = Timestamp::from_millis(T0 + 4_000);
+    let stale = store
+        .stale_ringing_calls(cutoff, 1000)
+        .await
+        .expect("stale");
+    let ours: Vec<&CallId> = stale
+        .iter()
+        .filter(|id| id.as_str().starts_with(&format!("{prefix}-stale")))
+        .collect();
+    assert_eq!(ours, vec![&old_a.id, &old_b.id]);
+    assert!(!stale.contains(&c.id), "ended calls are not stale");
+    assert!(!stale.contains(&m.id), "missed calls are not stale");
+    assert!(
+        store
+            .stale_ringing_calls(cutoff, 1)
+            .await
+            .expect("stale")
+            .len()
+            <= 1
+    );
 }
 
 pub async fn call_races(store: &dyn Store, prefix: &str) {

@@ -69,6 +69,33 @@ impl CallStore for MongoStore {
         d.map(from_doc).transpose()
     }
 
+    async fn stale_ringing_calls(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<CallId>> {
+        use futures_util::TryStreamExt;
+        let docs: Vec<mongodb::bson::Document> = self
+            .coll(CALLS)
+            .find(doc! {
+                "state": CallState::Ringing.as_str(),
+                "createdAt": { "$lt": DateTime::from_millis(before.millis()) },
+            })
+            .projection(doc! { "_id": 1 })
+            .sort(doc! { "state": 1, "createdAt": 1 })
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .await
+            .map_err(map_err)?
+            .try_collect()
+            .await
+            .map_err(map_err)?;
+        Ok(docs
+            .iter()
+            .filter_map(|d| d.get_str("_id").ok())
+            .filter_map(|s| CallId::try_from(s).ok())
+            .collect())
+    }
+
     async fn latest_call(
         &self,
         chat: &ChatId,

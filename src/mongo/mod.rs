@@ -117,6 +117,11 @@ impl MongoStore {
             .create_index(idx(doc! { "chatId": 1, "userId": 1 }))
             .await
             .map_err(map_err)?;
+        // The sweep for calls whose ringing node died.
+        self.coll(CALLS)
+            .create_index(idx(doc! { "state": 1, "createdAt": 1 }))
+            .await
+            .map_err(map_err)?;
         // A caller's newest call in a chat.
         self.coll(CALLS)
             .create_index(idx(doc! { "chatId": 1, "callerId": 1, "createdAt": -1 }))

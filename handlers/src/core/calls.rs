@@ -131,32 +131,82 @@ pub async fn initiate(core: &Arc<Core>, actor: &Actor, req: Initiate) -> Result<
 fn spawn_missed_timer(core: Arc<Core>, id: CallId) {
     tokio::spawn(async move {
         tokio::time::sleep(core.limits.call_ring_timeout).await;
-        match core
-            .store
-            .transition_call(
-                &id,
-                &[CallState::Ringing],
-                CallState::Missed,
-                Timestamp::now(),
-            )
-            .await
-        {
-            Ok(Some(call)) => {
-                let targets =
-                    user_topics(std::iter::once(&call.caller_id).chain(&call.participants));
-                let payload = json!({ "callId": call.id, "chatId": call.chat_id });
-                if let Err(e) = core
-                    .fanout
-                    .publish(&targets, events::CALL_MISSED, &payload, None)
-                    .await
-                {
-                    tracing::warn!(error = %e, "call:missed not delivered");
-                }
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, call = %id, "missed-call transition failed"),
-        }
+        miss_if_ringing(&core, &id).await;
     });
+}
+
+async fn miss_if_ringing(core: &Core, id: &CallId) -> bool {
+    match core
+        .store
+        .transition_call(
+            id,
+            &[CallState::Ringing],
+            CallState::Missed,
+            Timestamp::now(),
+        )
+        .await
+    {
+        Ok(Some(call)) => {
+            let targets = user_topics(std::iter::once(&call.caller_id).chain(&call.participants));
+            let payload = json!({ "callId": call.id, "chatId": call.chat_id });
+            if let Err(e) = core
+                .fanout
+                .publish(&targets, events::CALL_MISSED, &payload, None)
+                .await
+            {
+                tracing::warn!(error = %e, "call:missed not delivered");
+            }
+            true
+        }
+        Ok(None) => false,
+        Err(e) => {
+            tracing::warn!(error = %e, call = %id, "missed-call transition failed");
+            false
+        }
+    }
+}
+
+/// How long past the ring timeout a call must be before the sweep takes it: long enough that
+/// the starting node's own timer wins whenever that node is alive.
+const SWEEP_GRACE: Duration = Duration::from_secs(5);
+
+/// Misses calls whose starting node died (or restarted) while they rang, so no call rings
+/// forever. Every node sweeps; the atomic transition keeps `call:missed` to one per call.
+/// Returns how many calls this sweep missed.
+pub async fn sweep_stale_calls(core: &Core) -> usize {
+    let age = core.limits.call_ring_timeout + SWEEP_GRACE;
+    let cutoff = Timestamp::from_millis(
+        Timestamp::now().millis() - i64::try_from(age.as_millis()).unwrap_or(i64::MAX),
+    );
+    let ids = match core.store.stale_ringing_calls(cutoff, 100).await {
+        Ok(ids) => ids,
+        Err(e) => {
+            tracing::debug!(error = %e, "stale-call sweep skipped");
+            return 0;
+        }
+    };
+    let mut missed = 0;
+    for id in ids {
+        if miss_if_ringing(core, &id).await {
+            missed += 1;
+        }
+    }
+    missed
+}
+
+/// Runs `sweep_stale_calls` every ring timeout (at least every second) until the task is
+/// dropped.
+pub async fn run_stale_call_sweeper(core: Arc<Core>) {
+    let every = core.limits.call_ring_timeout.max(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let n = sweep_stale_calls(&core).await;
+        if n > 0 {
+            tracing::info!(calls = n, "missed calls whose ringing node went away");
+        }
+    }
 }
 
 /// The call an answer refers to: by id, or the caller's newest ringing/accepted call in the chat.

@@ -128,6 +128,13 @@ pub trait CallStore: Send + Sync {
         to: CallState,
         at: Timestamp,
     ) -> StoreResult<Option<Call>>;
+    /// Ids of calls still ringing that were created before `before`, oldest first, at most
+    /// `limit`: the sweep that misses calls whose node died before its timer fired.
+    async fn stale_ringing_calls(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<CallId>>;
     /// The newest call of `chat` started by `caller` that is in one of `states`.
     async fn latest_call(
         &self,

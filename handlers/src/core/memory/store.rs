@@ -335,6 +335,22 @@ impl CallStore for MemoryStore {
         Ok(Some(call.clone()))
     }
 
+    async fn stale_ringing_calls(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<CallId>> {
+        let mut stale: Vec<(Timestamp, CallId)> = self
+            .read()
+            .calls
+            .values()
+            .filter(|c| c.state == CallState::Ringing && c.created_at < before)
+            .map(|c| (c.created_at, c.id.clone()))
+            .collect();
+        stale.sort();
+        Ok(stale.into_iter().take(limit).map(|(_, id)| id).collect())
+    }
+
     async fn latest_call(
         &self,
         chat: &ChatId,
