@@ -15,17 +15,18 @@ use socketioxide::adapter::{Adapter, Emitter, LocalAdapter};
 use socketioxide_redis::FredAdapter;
 use tokio::net::TcpListener;
 
+use switchboard_handlers::core::data::live::{DeliverLocally, LiveData, PublishNothing};
 use switchboard_handlers::core::memory::MemoryStore;
 use switchboard_handlers::core::metrics::Metrics;
-use switchboard_handlers::core::ports::Store;
+use switchboard_handlers::core::ports::{ChangePublisher, Store};
 use switchboard_handlers::core::{Core, Limits};
-use switchboard_handlers::socketio::fanout::SocketIoFanout;
+use switchboard_handlers::socketio::fanout::{SocketIoFanout, SocketIoSink};
 
 use crate::auth::JwtAuthenticator;
 use crate::config::Config;
 use crate::http::{self, AppState};
-use crate::mongo::MongoStore;
-use crate::{redis, seed};
+use crate::mongo::{ChangeFeed, MongoStore};
+use crate::{bus, redis, seed};
 
 type CloseFn = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 
@@ -34,25 +35,56 @@ pub struct App {
     /// Disconnects every socket (they reconnect elsewhere) and closes the adapter.
     close_sockets: CloseFn,
     pub core: Arc<Core>,
+    /// Consumed by `serve`, which runs it for as long as it serves.
+    feed: Option<ChangeFeed>,
 }
 
 /// How long in-flight work may take after SIGTERM before the process exits anyway.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(8);
 
 pub async fn connect_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(connect_stores(config).await?.0)
+}
+
+async fn connect_stores(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Option<MongoStore>)> {
     Ok(match &config.mongodb_uri {
         Some(uri) => {
             let s = MongoStore::connect(uri, &config.mongodb_db).await?;
             tracing::info!(db = %config.mongodb_db, "store: MongoDB");
-            Arc::new(s)
+            (Arc::new(s.clone()), Some(s))
         }
         None => {
             tracing::info!(
                 "store: embedded in-process (MONGODB_URI unset; data lasts as long as the process)"
             );
-            Arc::new(MemoryStore::new())
+            (Arc::new(MemoryStore::new()), None)
         }
     })
+}
+
+/// Where document changes come from: a change stream when MongoDB has them, else this cluster's
+/// own writes. Decided once at start and logged.
+async fn open_change_feed(config: &Config, mongo: Option<&MongoStore>) -> Option<ChangeFeed> {
+    let mongo = mongo?;
+    if !config.change_streams {
+        tracing::info!("document changes: this cluster's own writes only (CHANGE_STREAMS=false)");
+        return None;
+    }
+    match mongo.open_change_feed().await {
+        Ok(feed) => {
+            tracing::info!("document changes: MongoDB change stream (any writer, every node)");
+            Some(feed)
+        }
+        Err(e) => {
+            tracing::warn!(
+                error = %e,
+                "MongoDB cannot open a change stream (is it a replica set?); falling back to \
+                 publishing this cluster's own writes: writes by other database clients are not \
+                 delivered"
+            );
+            None
+        }
+    }
 }
 
 pub async fn build(config: &Config) -> anyhow::Result<App> {
@@ -62,7 +94,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             "JWT_SECRET is unset: using the fixed DEV secret. Never do this in production."
         );
     }
-    let store = connect_store(config).await?;
+    let (store, mongo) = connect_stores(config).await?;
     if config.seed_demo && store.is_empty().await? {
         let r = seed::load(store.as_ref(), Path::new(&config.seeds_dir)).await?;
         tracing::info!(
@@ -72,7 +104,9 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             "demo seed loaded"
         );
     }
+    let feed = open_change_feed(config, mongo.as_ref()).await;
     let parts = Parts {
+        has_feed: feed.is_some(),
         store,
         metrics: Arc::new(Metrics::default()),
         limits: Limits {
@@ -98,26 +132,42 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             let (layer, io) = builder
                 .with_adapter::<FredAdapter<Emitter>>(r.ctr)
                 .build_layer();
-            let core = parts.core(&io);
+            let live = parts.live(&io);
+            let changes: Arc<dyn ChangePublisher> = if parts.has_feed {
+                Arc::new(PublishNothing)
+            } else {
+                Arc::new(
+                    bus::redis_changes(url, &config.redis_prefix, r.client.clone(), live.clone())
+                        .await?,
+                )
+            };
+            let core = parts.core(&io, live, changes);
             switchboard_handlers::register(&io, core.clone())
                 .await
                 .map_err(|e| anyhow::anyhow!("registering the namespace on Redis failed: {e}"))?;
             redis::spawn_resubscriber(r.subscriber);
             tracing::info!(prefix = %config.redis_prefix, "adapter: Redis (rooms span every node)");
-            finish(config, layer, io, core, Some(r.client))
+            finish(config, layer, io, core, Some(r.client), feed)
         }
         None => {
             let (layer, io) = builder.build_layer();
-            let core = parts.core(&io);
+            let live = parts.live(&io);
+            let changes: Arc<dyn ChangePublisher> = if parts.has_feed {
+                Arc::new(PublishNothing)
+            } else {
+                Arc::new(DeliverLocally(live.clone()))
+            };
+            let core = parts.core(&io, live, changes);
             let () = switchboard_handlers::register::<LocalAdapter>(&io, core.clone());
             tracing::info!("adapter: local (REDIS_URL unset; single node)");
-            finish(config, layer, io, core, None)
+            finish(config, layer, io, core, None, feed)
         }
     };
     Ok(app)
 }
 
 struct Parts {
+    has_feed: bool,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     limits: Limits,
@@ -125,8 +175,19 @@ struct Parts {
 }
 
 impl Parts {
-    fn core<A: Adapter>(&self, io: &SocketIo<A>) -> Arc<Core> {
+    fn live<A: Adapter>(&self, io: &SocketIo<A>) -> Arc<LiveData> {
+        Arc::new(LiveData::new(Arc::new(SocketIoSink::new(io.clone()))))
+    }
+
+    fn core<A: Adapter>(
+        &self,
+        io: &SocketIo<A>,
+        live: Arc<LiveData>,
+        changes: Arc<dyn ChangePublisher>,
+    ) -> Arc<Core> {
         Arc::new(Core {
+            live,
+            changes,
             store: self.store.clone(),
             auth: self.auth.clone(),
             fanout: Arc::new(SocketIoFanout::new(io.clone(), self.metrics.clone())),
@@ -143,6 +204,7 @@ fn finish<A: Adapter, L>(
     io: SocketIo<A>,
     core: Arc<Core>,
     redis: Option<fred::prelude::Client>,
+    feed: Option<ChangeFeed>,
 ) -> App
 where
     L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
@@ -166,6 +228,7 @@ where
         router,
         close_sockets: Box::new(move || Box::pin(async move { io.close().await })),
         core,
+        feed,
     }
 }
 
@@ -173,10 +236,14 @@ where
 struct BackgroundTasks(Vec<tokio::task::JoinHandle<()>>);
 
 impl BackgroundTasks {
-    fn start(core: &Arc<Core>) -> Self {
-        Self(vec![tokio::spawn(
+    fn start(core: &Arc<Core>, feed: Option<ChangeFeed>) -> Self {
+        let mut tasks = vec![tokio::spawn(
             switchboard_handlers::core::calls::run_stale_call_sweeper(core.clone()),
-        )])
+        )];
+        if let Some(feed) = feed {
+            tasks.push(tokio::spawn(feed.run(core.live.clone())));
+        }
+        Self(tasks)
     }
 }
 
@@ -196,7 +263,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let background = BackgroundTasks::start(&app.core);
+    let background = BackgroundTasks::start(&app.core, app.feed);
     let close_sockets = app.close_sockets;
     let server =
         axum::serve(listener, app.router.into_make_service()).with_graceful_shutdown(async move {

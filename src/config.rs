@@ -26,6 +26,7 @@ pub const ENV_VARS: &[&str] = &[
     "MAX_FRAME_BYTES",
     "INTEGRATION_ALLOW_PRIVATE",
     "CALL_RING_TIMEOUT_SECS",
+    "CHANGE_STREAMS",
     "CORS_ORIGINS",
     "LOG_FORMAT",
     "RUST_LOG",
@@ -92,6 +93,11 @@ pub struct Config {
     /// Seconds an unanswered call rings before it ends with `call:missed`.
     #[arg(long, env = "CALL_RING_TIMEOUT_SECS", default_value_t = 45)]
     pub call_ring_timeout_secs: u64,
+
+    /// Use a MongoDB change stream for document changes (`true`), or only publish this
+    /// server's own writes (`false`). Without a replica set the server falls back by itself.
+    #[arg(long, env = "CHANGE_STREAMS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub change_streams: bool,
 
     /// Allow integrations to call loopback and private addresses.
     #[arg(long, env = "INTEGRATION_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]

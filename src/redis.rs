@@ -38,6 +38,11 @@ fn builder(url: &str) -> anyhow::Result<Builder> {
     Ok(b)
 }
 
+/// A pub/sub connection of its own (fred's subscriber client), with the same reconnect policy.
+pub fn subscriber(url: &str) -> anyhow::Result<SubscriberClient> {
+    Ok(builder(url)?.build_subscriber_client()?)
+}
+
 pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<RedisParts> {
     let subscriber = builder(url)?.build_subscriber_client()?;
     let client = builder(url)?.build()?;

@@ -1,2 +1,102 @@
-//! `collection:*` events. Empty until its feature issue lands; the dispatcher answers its events as
-//! unknown until then.
+//! `subscribe:collection`, `unsubscribe:collection`.
+
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+use socketioxide::adapter::Adapter;
+
+use crate::core::data::subscriptions;
+use crate::core::error::AppError;
+use crate::core::ids::{CollectionId, ProjectId};
+use crate::core::topic::Topic;
+use crate::socketio::Ctx;
+use crate::socketio::payload::kind;
+
+/// `collectionId` alone (in the socket's active project) or `{ projectId, collectionId }`.
+#[derive(Debug)]
+pub enum CollectionRef {
+    Bare(CollectionId),
+    Full(ProjectId, CollectionId),
+}
+
+impl<'de> Deserialize<'de> for CollectionRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Full {
+            project_id: ProjectId,
+            collection_id: CollectionId,
+        }
+        match Value::deserialize(d)? {
+            Value::String(s) => CollectionId::try_from(s)
+                .map(CollectionRef::Bare)
+                .map_err(serde::de::Error::custom),
+            v @ Value::Object(_) => serde_json::from_value::<Full>(v)
+                .map(|f| CollectionRef::Full(f.project_id, f.collection_id))
+                .map_err(serde::de::Error::custom),
+            other => Err(serde::de::Error::custom(format!(
+                "expected a collectionId string or {{ projectId, collectionId }}, got {}",
+                kind(&other)
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Unsubscribe {
+    pub collection_id: CollectionId,
+    #[serde(default)]
+    pub project_id: Option<ProjectId>,
+}
+
+fn active_project<A: Adapter>(cx: &Ctx<A>) -> Result<ProjectId, AppError> {
+    cx.session.active_project().ok_or_else(|| {
+        AppError::invalid(
+            "no active project: send subscribe:project first, or pass { projectId, collectionId }",
+        )
+    })
+}
+
+/// Joins `collection:<p>:<c>`. The object form also sends `subscribed` to the sender.
+pub async fn subscribe_collection<A: Adapter>(
+    cx: &Ctx<A>,
+    req: CollectionRef,
+) -> Result<Value, AppError> {
+    let (project, collection, announce) = match req {
+        CollectionRef::Bare(c) => (active_project(cx)?, c, false),
+        CollectionRef::Full(p, c) => (p, c, true),
+    };
+    let data = subscriptions::subscribe_collection(
+        &cx.core,
+        &cx.session.actor,
+        &cx.conn_id(),
+        &project,
+        &collection,
+        announce,
+    )
+    .await?;
+    cx.socket
+        .join(Topic::Collection(project, collection).room());
+    Ok(data)
+}
+
+/// Leaves the room; sender `unsubscribed`.
+pub async fn unsubscribe_collection<A: Adapter>(
+    cx: &Ctx<A>,
+    req: Unsubscribe,
+) -> Result<Value, AppError> {
+    let project = match req.project_id {
+        Some(p) => p,
+        None => active_project(cx)?,
+    };
+    let data = subscriptions::unsubscribe_collection(
+        &cx.core,
+        &cx.conn_id(),
+        &project,
+        &req.collection_id,
+    );
+    cx.socket
+        .leave(Topic::Collection(project, req.collection_id).room());
+    cx.emit(crate::core::events::UNSUBSCRIBED, &data);
+    Ok(data)
+}

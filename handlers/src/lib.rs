@@ -59,6 +59,11 @@ pub const EVENTS: &[&str] = &[
     "call:reject",
     "call:end",
     "call:signal",
+    "subscribe:collection",
+    "unsubscribe:collection",
+    "subscribe:document",
+    "subscribe:query",
+    "unsubscribe:query",
 ];
 
 pub fn is_known_event(event: &str) -> bool {
@@ -98,6 +103,11 @@ pub async fn dispatch<A: Adapter>(
         "call:reject" => route!(cx, args, call::reject),
         "call:end" => route!(cx, args, call::end),
         "call:signal" => route!(cx, args, call::signal),
+        "subscribe:collection" => route!(cx, args, collection::subscribe_collection),
+        "unsubscribe:collection" => route!(cx, args, collection::unsubscribe_collection),
+        "subscribe:document" => route!(cx, args, document::subscribe_document),
+        "subscribe:query" => route!(cx, args, query::subscribe_query),
+        "unsubscribe:query" => route!(cx, args, query::unsubscribe_query),
         other => Err(AppError::invalid(format!("unknown event {other:?}"))),
     }
 }

@@ -14,10 +14,11 @@ use crate::core::ids::{
     UserId,
 };
 use crate::core::model::{
-    Call, CallState, CallType, Chat, Document, Integration, Message, MessageType, Project,
-    Reaction, User, WalletAddress,
+    Call, CallState, CallType, Chat, Document, DocumentBody, Integration, Message, MessageType,
+    Project, Reaction, User, WalletAddress,
 };
-use crate::core::ports::{Inserted, Store};
+use crate::core::ports::{DocQuery, FieldGuard, Inserted, Store};
+use crate::core::query::{Filter, Sort};
 use crate::core::time::Timestamp;
 
 fn id<T: TryFrom<String>>(s: impl Into<String>) -> T
@@ -258,19 +259,43 @@ pub async fn idempotent_messages(store: &dyn Store, prefix: &str) {
     assert_eq!(store.get_message(&mid).await.expect("get"), None);
 }
 
+fn body(v: serde_json::Value) -> DocumentBody {
+    match v {
+        serde_json::Value::Object(m) => m,
+        _ => DocumentBody::new(),
+    }
+}
+
+fn doc_ids(docs: &[Document]) -> Vec<String> {
+    docs.iter()
+        .filter_map(|d| d.body.get("id").and_then(|v| v.as_str()).map(str::to_owned))
+        .collect()
+}
+
+fn query(filter: serde_json::Value, limit: usize) -> DocQuery {
+    DocQuery {
+        filter: Filter::parse(&filter).expect("valid filter"),
+        sort: Sort::default(),
+        limit,
+        skip: 0,
+        after: None,
+        guard: None,
+    }
+}
+
 pub async fn documents(store: &dyn Store, prefix: &str) {
     let pid: ProjectId = id(format!("{prefix}-docs"));
     let cid: CollectionId = id("tasks");
     for (i, title) in ["b", "a", "c"].iter().enumerate() {
-        let body = json!({ "id": format!("d{i}"), "title": title, "n": i, "tags": ["x"], "nested": { "k": true } });
-        let serde_json::Value::Object(body) = body else {
-            unreachable!("object literal")
-        };
+        let b = body(json!({
+            "id": format!("d{i}"), "title": title, "n": i, "tags": ["x"],
+            "nested": { "k": true }, "ownerId": if i == 2 { "bob" } else { "alice" },
+        }));
         store
             .put_document(&Document {
                 project_id: pid.clone(),
                 collection_id: cid.clone(),
-                body,
+                body: b,
             })
             .await
             .expect("put");
@@ -283,23 +308,194 @@ pub async fn documents(store: &dyn Store, prefix: &str) {
         .expect("exists");
     assert_eq!(
         serde_json::Value::Object(got.body),
-        json!({ "id": "d1", "title": "a", "n": 1, "tags": ["x"], "nested": { "k": true } })
+        json!({ "id": "d1", "title": "a", "n": 1, "tags": ["x"], "nested": { "k": true }, "ownerId": "alice" })
     );
-    let ids: Vec<String> = store
-        .list_documents(&pid, &cid, 2)
+
+    // Listing: filter, default order by id, limit, skip, cursor, sort, guard.
+    let all = store
+        .find_documents(&pid, &cid, &query(json!({}), 10))
         .await
-        .expect("list")
-        .into_iter()
-        .filter_map(|d| d.body.get("id").and_then(|v| v.as_str()).map(str::to_owned))
-        .collect();
-    assert_eq!(ids, vec!["d0", "d1"]);
+        .expect("find");
+    assert_eq!(doc_ids(&all), vec!["d0", "d1", "d2"]);
+    let two = store
+        .find_documents(&pid, &cid, &query(json!({}), 2))
+        .await
+        .expect("find");
+    assert_eq!(doc_ids(&two), vec!["d0", "d1"]);
+    let mut q = query(json!({}), 10);
+    q.after = Some(id("d0"));
+    assert_eq!(
+        doc_ids(&store.find_documents(&pid, &cid, &q).await.expect("find")),
+        vec!["d1", "d2"]
+    );
+    let mut q = query(json!({ "n": { "$gte": 1 } }), 10);
+    q.sort = Sort::parse_spec("-title").expect("sort");
+    assert_eq!(
+        doc_ids(&store.find_documents(&pid, &cid, &q).await.expect("find")),
+        vec!["d2", "d1"]
+    );
+    q.skip = 1;
+    assert_eq!(
+        doc_ids(&store.find_documents(&pid, &cid, &q).await.expect("find")),
+        vec!["d1"]
+    );
+    let mut q = query(json!({ "nested.k": true, "tags": "x" }), 10);
+    q.guard = Some(FieldGuard {
+        field: "ownerId".into(),
+        value: "bob".into(),
+    });
+    assert_eq!(
+        doc_ids(&store.find_documents(&pid, &cid, &q).await.expect("find")),
+        vec!["d2"]
+    );
+    let id_filter = query(json!({ "id": { "$in": ["d1", "d2"] } }), 10);
+    assert_eq!(
+        doc_ids(
+            &store
+                .find_documents(&pid, &cid, &id_filter)
+                .await
+                .expect("find")
+        ),
+        vec!["d1", "d2"],
+        "filters address the id as `id`"
+    );
     let other: CollectionId = id("other");
     assert!(
         store
-            .list_documents(&pid, &other, 10)
+            .find_documents(&pid, &other, &query(json!({}), 10))
             .await
-            .expect("list")
+            .expect("find")
             .is_empty()
+    );
+
+    // Insert: a new id works once.
+    let fresh = Document {
+        project_id: pid.clone(),
+        collection_id: cid.clone(),
+        body: body(json!({ "id": "d9", "title": "z", "ownerId": "alice" })),
+    };
+    store.insert_document(&fresh).await.expect("insert");
+    assert!(matches!(
+        store.insert_document(&fresh).await,
+        Err(AppError::Conflict(_))
+    ));
+
+    // Patch merges top-level fields and reports both images; the guard decides atomically.
+    let d9: DocumentId = id("d9");
+    let alice = FieldGuard {
+        field: "ownerId".into(),
+        value: "alice".into(),
+    };
+    let bob = FieldGuard {
+        field: "ownerId".into(),
+        value: "bob".into(),
+    };
+    let w = store
+        .patch_document(
+            &pid,
+            &cid,
+            &d9,
+            &body(json!({ "done": true, "title": "y" })),
+            Some(&alice),
+        )
+        .await
+        .expect("patch")
+        .expect("exists and passes");
+    assert_eq!(
+        serde_json::Value::Object(w.before.body),
+        json!({ "id": "d9", "title": "z", "ownerId": "alice" })
+    );
+    assert_eq!(
+        serde_json::Value::Object(w.after.body.clone()),
+        json!({ "id": "d9", "title": "y", "ownerId": "alice", "done": true })
+    );
+    assert_eq!(
+        store
+            .get_document(&pid, &cid, &d9)
+            .await
+            .expect("get")
+            .map(|d| d.body),
+        Some(w.after.body)
+    );
+    assert_eq!(
+        store
+            .patch_document(&pid, &cid, &d9, &body(json!({ "x": 1 })), Some(&bob))
+            .await
+            .expect("patch"),
+        None,
+        "the guard refuses"
+    );
+    let missing: DocumentId = id("nope");
+    assert_eq!(
+        store
+            .patch_document(&pid, &cid, &missing, &body(json!({ "x": 1 })), None)
+            .await
+            .expect("patch"),
+        None
+    );
+    let same = store
+        .patch_document(&pid, &cid, &d9, &DocumentBody::new(), None)
+        .await
+        .expect("empty patch")
+        .expect("exists");
+    assert_eq!(same.before, same.after);
+
+    // Replace keeps only the id.
+    let w = store
+        .replace_document(
+            &pid,
+            &cid,
+            &d9,
+            &body(json!({ "title": "r", "ownerId": "alice" })),
+            Some(&alice),
+        )
+        .await
+        .expect("replace")
+        .expect("exists");
+    assert_eq!(
+        serde_json::Value::Object(w.after.body.clone()),
+        json!({ "id": "d9", "title": "r", "ownerId": "alice" })
+    );
+    assert_eq!(
+        store
+            .get_document(&pid, &cid, &d9)
+            .await
+            .expect("get")
+            .map(|d| d.body),
+        Some(w.after.body)
+    );
+    assert_eq!(
+        store
+            .replace_document(&pid, &cid, &d9, &body(json!({ "t": 1 })), Some(&bob))
+            .await
+            .expect("replace"),
+        None
+    );
+
+    // Delete returns the document once.
+    assert_eq!(
+        store
+            .delete_document(&pid, &cid, &d9, Some(&bob))
+            .await
+            .expect("delete"),
+        None
+    );
+    let gone = store
+        .delete_document(&pid, &cid, &d9, Some(&alice))
+        .await
+        .expect("delete")
+        .expect("existed");
+    assert_eq!(gone.body.get("title"), Some(&json!("r")));
+    assert_eq!(
+        store
+            .delete_document(&pid, &cid, &d9, None)
+            .await
+            .expect("delete"),
+        None
+    );
+    assert_eq!(
+        store.get_document(&pid, &cid, &d9).await.expect("get"),
+        None
     );
 }
 

@@ -1,7 +1,7 @@
 //! Chats over REST: list and create per project, read one, and cursor-paginated history.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -14,7 +14,7 @@ use switchboard_handlers::core::time::Timestamp;
 
 use super::AppState;
 use super::error::ApiResult;
-use super::extract::{Caller, JsonBody};
+use super::extract::{Caller, JsonBody, QueryParams};
 
 pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_PAGE: usize = 100;
@@ -137,7 +137,7 @@ pub async fn messages(
     State(st): State<AppState>,
     Caller(actor): Caller,
     Path(id): Path<String>,
-    Query(page): Query<Page>,
+    QueryParams(page): QueryParams<Page>,
 ) -> ApiResult<Json<Value>> {
     let id = ChatId::try_from(id).map_err(AppError::invalid)?;
     let limit = match page.limit.as_deref() {

@@ -2,6 +2,7 @@
 //! port with Socket.IO (the socketioxide layer takes `/socket.io/`).
 
 mod chats;
+mod documents;
 mod emit;
 mod error;
 mod extract;
@@ -42,6 +43,17 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/projects/{project}/chats",
             get(chats::list).post(chats::create),
+        )
+        .route(
+            "/projects/{project}/collections/{collection}/documents",
+            get(documents::list).post(documents::create),
+        )
+        .route(
+            "/projects/{project}/collections/{collection}/documents/{document}",
+            get(documents::get)
+                .patch(documents::patch)
+                .put(documents::replace)
+                .delete(documents::delete),
         )
         .route("/chats/{chat}", get(chats::get))
         .route("/chats/{chat}/messages", get(chats::messages))

@@ -2,12 +2,17 @@
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
+use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{Bson, doc};
+use mongodb::options::ReturnDocument;
+use serde_json::Value;
 
 use switchboard_handlers::core::error::AppError;
 use switchboard_handlers::core::ids::{CollectionId, DocumentId, ProjectId};
 use switchboard_handlers::core::model::{Document, DocumentBody};
-use switchboard_handlers::core::ports::{DocumentStore, StoreResult};
+use switchboard_handlers::core::ports::{
+    DocQuery, DocumentStore, FieldGuard, StoreResult, Written,
+};
 
 use super::convert::{bson_to_json, json_to_doc};
 use super::projects::upsert;
@@ -18,7 +23,11 @@ pub fn collection_name(project: &ProjectId, collection: &CollectionId) -> String
     format!("data.{project}.{collection}")
 }
 
-fn read(project: &ProjectId, collection: &CollectionId, d: mongodb::bson::Document) -> Document {
+pub fn read(
+    project: &ProjectId,
+    collection: &CollectionId,
+    d: mongodb::bson::Document,
+) -> Document {
     let mut body = DocumentBody::new();
     for (k, v) in d {
         if k == "_id" {
@@ -52,6 +61,17 @@ impl DocumentStore for MongoStore {
         Ok(())
     }
 
+    async fn insert_document(&self, doc: &Document) -> StoreResult<()> {
+        let (id, d) = to_stored(doc)?;
+        let mut d = d;
+        d.insert("_id", Bson::String(id));
+        self.coll(&collection_name(&doc.project_id, &doc.collection_id))
+            .insert_one(d)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
     async fn get_document(
         &self,
         project: &ProjectId,
@@ -60,23 +80,41 @@ impl DocumentStore for MongoStore {
     ) -> StoreResult<Option<Document>> {
         let d = self
             .coll(&collection_name(project, collection))
-            .find_one(doc! { "_id": id.as_str() })
+            .find_one(id_filter(id, None))
             .await
             .map_err(map_err)?;
         Ok(d.map(|d| read(project, collection, d)))
     }
 
-    async fn list_documents(
+    async fn find_documents(
         &self,
         project: &ProjectId,
         collection: &CollectionId,
-        limit: usize,
+        q: &DocQuery,
     ) -> StoreResult<Vec<Document>> {
+        let mut clauses = vec![Bson::Document(json_to_doc(q.filter.to_mongo())?)];
+        if let Some(g) = &q.guard {
+            clauses.push(Bson::Document(doc! { g.field.as_str(): g.value.as_str() }));
+        }
+        if let Some(after) = &q.after {
+            clauses.push(Bson::Document(doc! { "_id": { "$gt": after.as_str() } }));
+        }
+        let filter = doc! { "$and": clauses };
+        let mut sort = if q.sort.0.is_empty() {
+            mongodb::bson::Document::new()
+        } else {
+            json_to_doc(q.sort.to_mongo())?
+        };
+        // Ties break by id, as in the embedded store, so pages are stable.
+        if !sort.contains_key("_id") {
+            sort.insert("_id", 1);
+        }
         let docs: Vec<_> = self
             .coll(&collection_name(project, collection))
-            .find(doc! {})
-            .sort(doc! { "_id": 1 })
-            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .find(filter)
+            .sort(sort)
+            .skip(u64::try_from(q.skip).unwrap_or(u64::MAX))
+            .limit(i64::try_from(q.limit).unwrap_or(i64::MAX))
             .await
             .map_err(map_err)?
             .try_collect()
@@ -87,4 +125,105 @@ impl DocumentStore for MongoStore {
             .map(|d| read(project, collection, d))
             .collect())
     }
+
+    async fn patch_document(
+        &self,
+        project: &ProjectId,
+        collection: &CollectionId,
+        id: &DocumentId,
+        set: &DocumentBody,
+        guard: Option<&FieldGuard>,
+    ) -> StoreResult<Option<Written>> {
+        let coll = self.coll(&collection_name(project, collection));
+        let mut set = set.clone();
+        set.remove("id");
+        let before = if set.is_empty() {
+            // MongoDB rejects an empty $set; an empty patch is a read that proves existence.
+            coll.find_one(id_filter(id, guard)).await.map_err(map_err)?
+        } else {
+            coll.find_one_and_update(
+                id_filter(id, guard),
+                doc! { "$set": json_to_doc(Value::Object(set.clone()))? },
+            )
+            .return_document(ReturnDocument::Before)
+            .await
+            .map_err(map_err)?
+        };
+        Ok(before.map(|b| {
+            let before = read(project, collection, b);
+            let mut after = before.clone();
+            after.body.extend(set);
+            Written { before, after }
+        }))
+    }
+
+    async fn replace_document(
+        &self,
+        project: &ProjectId,
+        collection: &CollectionId,
+        id: &DocumentId,
+        body: &DocumentBody,
+        guard: Option<&FieldGuard>,
+    ) -> StoreResult<Option<Written>> {
+        let mut fields = body.clone();
+        // Without `_id` the replacement keeps the stored one, whatever its BSON type.
+        fields.remove("id");
+        let before = self
+            .coll(&collection_name(project, collection))
+            .find_one_and_replace(
+                id_filter(id, guard),
+                json_to_doc(Value::Object(fields.clone()))?,
+            )
+            .return_document(ReturnDocument::Before)
+            .await
+            .map_err(map_err)?;
+        Ok(before.map(|b| {
+            let before = read(project, collection, b);
+            let mut after_body = fields;
+            after_body.insert("id".to_owned(), Value::String(id.to_string()));
+            let after = Document {
+                project_id: project.clone(),
+                collection_id: collection.clone(),
+                body: after_body,
+            };
+            Written { before, after }
+        }))
+    }
+
+    async fn delete_document(
+        &self,
+        project: &ProjectId,
+        collection: &CollectionId,
+        id: &DocumentId,
+        guard: Option<&FieldGuard>,
+    ) -> StoreResult<Option<Document>> {
+        let gone = self
+            .coll(&collection_name(project, collection))
+            .find_one_and_delete(id_filter(id, guard))
+            .await
+            .map_err(map_err)?;
+        Ok(gone.map(|d| read(project, collection, d)))
+    }
+}
+
+/// Matches the document whether its `_id` is the string or, for documents other services
+/// inserted with ObjectIds, the ObjectId with that hex.
+fn id_filter(id: &DocumentId, guard: Option<&FieldGuard>) -> mongodb::bson::Document {
+    let mut f = match ObjectId::parse_str(id.as_str()) {
+        Ok(oid) => doc! { "_id": { "$in": [id.as_str(), oid] } },
+        Err(_) => doc! { "_id": id.as_str() },
+    };
+    if let Some(g) = guard {
+        f.insert(g.field.as_str(), g.value.as_str());
+    }
+    f
+}
+
+fn to_stored(doc: &Document) -> Result<(String, mongodb::bson::Document), AppError> {
+    let mut body = doc.body.clone();
+    let id = match body.remove("id") {
+        Some(Value::String(s)) if !s.is_empty() => s,
+        _ => return Err(AppError::invalid("document needs a string id")),
+    };
+    Ok((id, json_to_doc(Value::Object(body))?))
 }

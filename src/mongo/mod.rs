@@ -4,6 +4,7 @@
 //! `data.<projectId>.<collectionId>`, so other services can read and write them directly.
 
 mod calls;
+mod changes;
 mod chats;
 mod convert;
 mod documents;
@@ -20,8 +21,11 @@ use mongodb::{Client, Collection, Database, IndexModel};
 
 use switchboard_handlers::core::ports::{Store, StoreResult};
 
+pub use changes::ChangeFeed;
 pub use errors::map_err;
 
+/// Cheap to clone: the driver's `Database` shares one connection pool.
+#[derive(Clone)]
 pub struct MongoStore {
     db: Database,
 }
@@ -62,6 +66,10 @@ impl MongoStore {
             .await
             .map_err(|e| anyhow::anyhow!("creating MongoDB indexes failed: {e}"))?;
         Ok(store)
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
     }
 
     fn coll(&self, name: &str) -> Collection<BsonDoc> {

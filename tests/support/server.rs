@@ -178,6 +178,34 @@ impl Server {
         )
     }
 
+    /// Any method, JSON body optional.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        auth: (&str, &str),
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client");
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = client
+            .request(method, format!("{}{path}", self.url()))
+            .header(auth.0, auth.1);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
+    }
+
     pub async fn post(
         &self,
         path: &str,

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod calls;
 pub mod chat;
+pub mod data;
 pub mod error;
 pub mod events;
 pub mod ids;
@@ -13,6 +14,9 @@ pub mod metrics;
 pub mod model;
 pub mod ports;
 pub mod project;
+// TEMPORARY: the full matcher lands as core/query/; then this becomes `pub mod query;`.
+#[path = "query_stub.rs"]
+pub mod query;
 pub mod time;
 pub mod topic;
 
@@ -49,6 +53,10 @@ pub struct Core {
     pub metrics: Arc<metrics::Metrics>,
     pub limits: Limits,
     pub typing: chat::TypingTimers,
+    /// This node's data subscriptions (collection, document, live query).
+    pub live: Arc<data::live::LiveData>,
+    /// Where this node's own document writes are announced (see `ports::ChangePublisher`).
+    pub changes: Arc<dyn ports::ChangePublisher>,
 }
 
 #[cfg(test)]

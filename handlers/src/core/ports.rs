@@ -7,13 +7,16 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::access::Actor;
+use super::data::change::DocumentChange;
 use super::error::AppError;
 use super::ids::{
     CallId, ChatId, CollectionId, DocumentId, IntegrationId, MessageId, ProjectId, UserId,
 };
+use super::model::DocumentBody;
 use super::model::{
     Call, CallState, Chat, Document, Integration, Message, Project, User, WalletAddress,
 };
+use super::query::{Filter, Sort};
 use super::time::Timestamp;
 use super::topic::Topic;
 
@@ -144,23 +147,96 @@ pub trait CallStore: Send + Sync {
     ) -> StoreResult<Option<Call>>;
 }
 
+/// What a document listing asks for. Access rules are already folded into `filter` / `guard`.
+#[derive(Debug, Clone)]
+pub struct DocQuery {
+    pub filter: Filter,
+    /// Empty: by id ascending.
+    pub sort: Sort,
+    pub limit: usize,
+    pub skip: usize,
+    /// Only documents whose id sorts after this one (with the default sort: a page cursor).
+    pub after: Option<DocumentId>,
+    /// Only documents where this top-level-or-dotted field equals this user (owner rules).
+    pub guard: Option<FieldGuard>,
+}
+
+/// "Only if `field` equals `value`": how owner-scoped writes stay atomic (the check and the
+/// write are one store operation).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldGuard {
+    pub field: String,
+    pub value: String,
+}
+
+impl FieldGuard {
+    pub fn admits(&self, body: &DocumentBody) -> bool {
+        lookup(body, &self.field).is_some_and(|v| v.as_str() == Some(self.value.as_str()))
+    }
+}
+
+/// The value at a dotted path of plain objects (no array traversal: owner fields are scalars).
+pub fn lookup<'a>(body: &'a DocumentBody, path: &str) -> Option<&'a Value> {
+    let mut parts = path.split('.');
+    let mut cur = body.get(parts.next()?)?;
+    for p in parts {
+        cur = cur.as_object()?.get(p)?;
+    }
+    Some(cur)
+}
+
+/// A write's before and after images.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    pub before: Document,
+    pub after: Document,
+}
+
 #[async_trait]
 pub trait DocumentStore: Send + Sync {
-    /// Insert or replace by (project, collection, body.id).
+    /// Insert or replace by (project, collection, body.id). Seeds only: publishes nothing.
     async fn put_document(&self, doc: &Document) -> StoreResult<()>;
+    /// Insert; `Conflict` when the id exists.
+    async fn insert_document(&self, doc: &Document) -> StoreResult<()>;
     async fn get_document(
         &self,
         project: &ProjectId,
         collection: &CollectionId,
         id: &DocumentId,
     ) -> StoreResult<Option<Document>>;
-    /// Ordered by id, at most `limit`.
-    async fn list_documents(
+    async fn find_documents(
         &self,
         project: &ProjectId,
         collection: &CollectionId,
-        limit: usize,
+        query: &DocQuery,
     ) -> StoreResult<Vec<Document>>;
+    /// Sets the given top-level fields (`$set`), atomically, if the document exists and passes
+    /// `guard`. `None` otherwise.
+    async fn patch_document(
+        &self,
+        project: &ProjectId,
+        collection: &CollectionId,
+        id: &DocumentId,
+        set: &DocumentBody,
+        guard: Option<&FieldGuard>,
+    ) -> StoreResult<Option<Written>>;
+    /// Replaces every field but the id, under the same conditions as `patch_document`.
+    async fn replace_document(
+        &self,
+        project: &ProjectId,
+        collection: &CollectionId,
+        id: &DocumentId,
+        body: &DocumentBody,
+        guard: Option<&FieldGuard>,
+    ) -> StoreResult<Option<Written>>;
+    /// Deletes and returns the document, under the same conditions.
+    async fn delete_document(
+        &self,
+        project: &ProjectId,
+        collection: &CollectionId,
+        id: &DocumentId,
+        guard: Option<&FieldGuard>,
+    ) -> StoreResult<Option<Document>>;
 }
 
 #[async_trait]
@@ -232,4 +308,18 @@ pub trait Fanout: Send + Sync {
         payload: &Value,
         except_topics: &[Topic],
     ) -> Result<(), AppError>;
+}
+
+/// Where a node's own document writes go when nobody else reports them: the in-process live
+/// registry (embedded store), the cluster bus (Redis), or nowhere (a MongoDB change stream
+/// reports every write, including ours, to every node).
+#[async_trait]
+pub trait ChangePublisher: Send + Sync {
+    async fn publish(&self, change: DocumentChange);
+}
+
+/// Sends to one connection of this node. Used for deliveries that are decided per connection
+/// (document changes, live queries), which never go through the cross-node adapter.
+pub trait LocalSink: Send + Sync {
+    fn send(&self, conn: &ConnId, event: &str, payload: &Value);
 }

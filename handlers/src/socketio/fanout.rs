@@ -78,3 +78,29 @@ impl<A: Adapter> SocketIoFanout<A> {
         }
     }
 }
+
+/// `LocalSink` over this node's sockets. An unknown connection (closed meanwhile) is skipped.
+pub struct SocketIoSink<A: Adapter> {
+    io: SocketIo<A>,
+}
+
+impl<A: Adapter> SocketIoSink<A> {
+    pub fn new(io: SocketIo<A>) -> Self {
+        SocketIoSink { io }
+    }
+}
+
+impl<A: Adapter> crate::core::ports::LocalSink for SocketIoSink<A> {
+    fn send(&self, conn: &ConnId, event: &str, payload: &Value) {
+        let Some(s) = conn
+            .parse::<Sid>()
+            .ok()
+            .and_then(|sid| self.io.get_socket(sid))
+        else {
+            return;
+        };
+        if let Err(e) = s.emit(event, payload) {
+            tracing::warn!(event, error = %e, "delivery to a slow or closed socket skipped");
+        }
+    }
+}

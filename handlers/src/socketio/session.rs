@@ -103,6 +103,7 @@ pub async fn connect<A: Adapter>(
     let conn = s.id.to_string();
     s.on_disconnect(async move || {
         core.metrics.disconnected();
+        core.live.remove_conn(&conn);
         core.typing
             .connection_closed(&core, &session.actor.id, &conn)
             .await;

@@ -10,11 +10,12 @@ use crate::core::ids::{
     CallId, ChatId, CollectionId, DocumentId, IntegrationId, MessageId, ProjectId, UserId,
 };
 use crate::core::model::{
-    Call, CallState, Chat, Document, Integration, Message, Project, User, WalletAddress,
+    Call, CallState, Chat, Document, DocumentBody, Integration, Message, Project, User,
+    WalletAddress,
 };
 use crate::core::ports::{
-    CallStore, ChatStore, DocumentStore, Inserted, IntegrationStore, ProjectStore, Store,
-    StoreResult, UserStore, WalletStore,
+    CallStore, ChatStore, DocQuery, DocumentStore, FieldGuard, Inserted, IntegrationStore,
+    ProjectStore, Store, StoreResult, UserStore, WalletStore, Written,
 };
 use crate::core::time::Timestamp;
 
@@ -392,20 +393,116 @@ impl DocumentStore for MemoryStore {
             .cloned())
     }
 
-    async fn list_documents(
+    async fn insert_document(&self, doc: &Document) -> StoreResult<()> {
+        let id = doc_id(doc)?;
+        let mut data = self.write();
+        let key = (doc.project_id.clone(), doc.collection_id.clone(), id);
+        if data.documents.contains_key(&key) {
+            return Err(AppError::Conflict(format!("document {} exists", key.2)));
+        }
+        data.documents.insert(key, doc.clone());
+        Ok(())
+    }
+
+    async fn find_documents(
         &self,
         project: &ProjectId,
         collection: &CollectionId,
-        limit: usize,
+        q: &DocQuery,
     ) -> StoreResult<Vec<Document>> {
-        Ok(self
-            .read()
+        let data = self.read();
+        let lo = (project.clone(), collection.clone(), String::new());
+        let mut hits: Vec<&Document> = data
             .documents
-            .iter()
-            .filter(|((p, c, _), _)| p == project && c == collection)
-            .take(limit)
-            .map(|(_, d)| d.clone())
+            .range(lo..)
+            .take_while(|((p, c, _), _)| p == project && c == collection)
+            .filter(|((_, _, id), _)| q.after.as_ref().is_none_or(|a| id.as_str() > a.as_str()))
+            .map(|(_, d)| d)
+            .filter(|d| q.guard.as_ref().is_none_or(|g| g.admits(&d.body)))
+            .filter(|d| q.filter.matches(&d.body))
+            .collect();
+        if !q.sort.0.is_empty() {
+            hits.sort_by(|a, b| q.sort.compare(&a.body, &b.body));
+        }
+        Ok(hits
+            .into_iter()
+            .skip(q.skip)
+            .take(q.limit)
+            .cloned()
             .collect())
+    }
+
+    async fn patch_document(
+        &self,
+        project: &ProjectId,
+        collection: &CollectionId,
+        id: &DocumentId,
+        set: &DocumentBody,
+        guard: Option<&FieldGuard>,
+    ) -> StoreResult<Option<Written>> {
+        let mut data = self.write();
+        let key = (project.clone(), collection.clone(), id.as_str().to_owned());
+        let Some(doc) = data.documents.get_mut(&key) else {
+            return Ok(None);
+        };
+        if guard.is_some_and(|g| !g.admits(&doc.body)) {
+            return Ok(None);
+        }
+        let before = doc.clone();
+        for (k, v) in set {
+            if k != "id" {
+                doc.body.insert(k.clone(), v.clone());
+            }
+        }
+        Ok(Some(Written {
+            before,
+            after: doc.clone(),
+        }))
+    }
+
+    async fn replace_document(
+        &self,
+        project: &ProjectId,
+        collection: &CollectionId,
+        id: &DocumentId,
+        body: &DocumentBody,
+        guard: Option<&FieldGuard>,
+    ) -> StoreResult<Option<Written>> {
+        let mut data = self.write();
+        let key = (project.clone(), collection.clone(), id.as_str().to_owned());
+        let Some(doc) = data.documents.get_mut(&key) else {
+            return Ok(None);
+        };
+        if guard.is_some_and(|g| !g.admits(&doc.body)) {
+            return Ok(None);
+        }
+        let before = doc.clone();
+        let mut body = body.clone();
+        body.insert("id".to_owned(), serde_json::Value::String(id.to_string()));
+        doc.body = body;
+        Ok(Some(Written {
+            before,
+            after: doc.clone(),
+        }))
+    }
+
+    async fn delete_document(
+        &self,
+        project: &ProjectId,
+        collection: &CollectionId,
+        id: &DocumentId,
+        guard: Option<&FieldGuard>,
+    ) -> StoreResult<Option<Document>> {
+        let mut data = self.write();
+        let key = (project.clone(), collection.clone(), id.as_str().to_owned());
+        if data
+            .documents
+            .get(&key)
+            .is_none_or(|d| guard.is_some_and(|g| !g.admits(&d.body)))
+        {
+            return Ok(None);
+        }
+        Ok(data.documents.remove(&key))
     }
 }
 

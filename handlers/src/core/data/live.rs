@@ -1,0 +1,449 @@
+//! This node's data subscriptions, and the delivery of each change to them.
+//!
+//! Every decision is per connection (who may read the document, which live queries it enters or
+//! leaves), so deliveries go straight to connections through `LocalSink`, never through the
+//! cross-node adapter. A connection with several matching subscriptions (the collection and the
+//! document) gets one `document:*` per change.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::{Value, json};
+
+use super::change::{ChangeKind, DocumentChange};
+use super::rules::AccessRule;
+use crate::core::access::Actor;
+use crate::core::error::AppError;
+use crate::core::events;
+use crate::core::ids::{CollectionId, DocumentId, ProjectId};
+use crate::core::model::DocumentBody;
+use crate::core::ports::{ConnId, LocalSink};
+use crate::core::query::Filter;
+
+/// Contract limit: live queries per socket.
+pub const MAX_QUERIES_PER_CONN: usize = 100;
+
+type Key = (ProjectId, CollectionId);
+
+pub struct LiveData {
+    sink: Arc<dyn LocalSink>,
+    reg: Mutex<Registry>,
+}
+
+#[derive(Default)]
+struct Registry {
+    conns: HashMap<ConnId, Conn>,
+    colls: HashMap<Key, Coll>,
+}
+
+struct Conn {
+    actor: Actor,
+    collections: HashSet<Key>,
+    documents: HashSet<(Key, DocumentId)>,
+    queries: HashMap<String, Key>,
+}
+
+struct Coll {
+    rule: AccessRule,
+    watchers: HashSet<ConnId>,
+    doc_watchers: HashMap<DocumentId, HashSet<ConnId>>,
+    queries: HashMap<(ConnId, String), LiveQuery>,
+}
+
+impl Coll {
+    fn is_empty(&self) -> bool {
+        self.watchers.is_empty() && self.doc_watchers.is_empty() && self.queries.is_empty()
+    }
+}
+
+struct LiveQuery {
+    filter: Filter,
+    state: QueryState,
+}
+
+enum QueryState {
+    /// Registered before its initial find ran: changes meanwhile wait here, so none is lost
+    /// between the find and the activation.
+    Pending(Vec<DocumentChange>),
+    /// The ids of the documents the client currently holds as this query's result set.
+    Active(HashSet<DocumentId>),
+}
+
+impl LiveData {
+    pub fn new(sink: Arc<dyn LocalSink>) -> Self {
+        LiveData {
+            sink,
+            reg: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Registry> {
+        // A panic elsewhere while holding the lock leaves plain maps behind: still usable.
+        self.reg.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn conn<'a>(reg: &'a mut Registry, conn: &ConnId, actor: &Actor) -> &'a mut Conn {
+        reg.conns.entry(conn.clone()).or_insert_with(|| Conn {
+            actor: actor.clone(),
+            collections: HashSet::new(),
+            documents: HashSet::new(),
+            queries: HashMap::new(),
+        })
+    }
+
+    fn coll<'a>(reg: &'a mut Registry, key: &Key, rule: &AccessRule) -> &'a mut Coll {
+        let c = reg.colls.entry(key.clone()).or_insert_with(|| Coll {
+            rule: rule.clone(),
+            watchers: HashSet::new(),
+            doc_watchers: HashMap::new(),
+            queries: HashMap::new(),
+        });
+        // The newest read of the project's config wins.
+        c.rule = rule.clone();
+        c
+    }
+
+    /// Registers a collection subscription; `announce` is sent to the connection under the
+    /// registry lock, so it precedes every change delivered to this subscription.
+    pub fn watch_collection(
+        &self,
+        conn: &ConnId,
+        actor: &Actor,
+        key: Key,
+        rule: &AccessRule,
+        announce: Option<(&str, &Value)>,
+    ) {
+        let mut reg = self.lock();
+        Self::conn(&mut reg, conn, actor)
+            .collections
+            .insert(key.clone());
+        Self::coll(&mut reg, &key, rule)
+            .watchers
+            .insert(conn.clone());
+        if let Some((event, payload)) = announce {
+            self.sink.send(conn, event, payload);
+        }
+    }
+
+    pub fn unwatch_collection(&self, conn: &ConnId, key: &Key) {
+        let mut reg = self.lock();
+        if let Some(c) = reg.conns.get_mut(conn) {
+            c.collections.remove(key);
+        }
+        if let Some(c) = reg.colls.get_mut(key) {
+            c.watchers.remove(conn);
+        }
+        Self::prune(&mut reg, key);
+    }
+
+    pub fn watch_document(
+        &self,
+        conn: &ConnId,
+        actor: &Actor,
+        key: Key,
+        doc: DocumentId,
+        rule: &AccessRule,
+        announce: Option<(&str, &Value)>,
+    ) {
+        let mut reg = self.lock();
+        Self::conn(&mut reg, conn, actor)
+            .documents
+            .insert((key.clone(), doc.clone()));
+        Self::coll(&mut reg, &key, rule)
+            .doc_watchers
+            .entry(doc)
+            .or_default()
+            .insert(conn.clone());
+        if let Some((event, payload)) = announce {
+            self.sink.send(conn, event, payload);
+        }
+    }
+
+    /// Registers a live query in the pending state (replacing one with the same id on this
+    /// connection). Fails when the connection already has the maximum.
+    pub fn begin_query(
+        &self,
+        conn: &ConnId,
+        actor: &Actor,
+        key: Key,
+        query_id: &str,
+        filter: Filter,
+        rule: &AccessRule,
+    ) -> Result<(), AppError> {
+        let mut reg = self.lock();
+        let c = Self::conn(&mut reg, conn, actor);
+        if !c.queries.contains_key(query_id) && c.queries.len() >= MAX_QUERIES_PER_CONN {
+            return Err(AppError::invalid(format!(
+                "at most {MAX_QUERIES_PER_CONN} live queries per socket; unsubscribe:query first"
+            )));
+        }
+        if let Some(old) = c.queries.insert(query_id.to_owned(), key.clone()) {
+            if let Some(coll) = reg.colls.get_mut(&old) {
+                coll.queries.remove(&(conn.clone(), query_id.to_owned()));
+            }
+            Self::prune(&mut reg, &old);
+        }
+        Self::coll(&mut reg, &key, rule).queries.insert(
+            (conn.clone(), query_id.to_owned()),
+            LiveQuery {
+                filter,
+                state: QueryState::Pending(Vec::new()),
+            },
+        );
+        Ok(())
+    }
+
+    /// Activates a pending query with the result set its client was given: sends `announce`
+    /// (the `subscribed` event) and then what changed since the find, all under the lock.
+    /// False when the query is gone (unsubscribed or disconnected meanwhile).
+    pub fn activate_query(
+        &self,
+        conn: &ConnId,
+        query_id: &str,
+        initial: HashSet<DocumentId>,
+        announce: (&str, &Value),
+    ) -> bool {
+        let mut reg = self.lock();
+        let Some(key) = reg
+            .conns
+            .get(conn)
+            .and_then(|c| c.queries.get(query_id))
+            .cloned()
+        else {
+            return false;
+        };
+        let Some(actor) = reg.conns.get(conn).map(|c| c.actor.clone()) else {
+            return false;
+        };
+        let Some(coll) = reg.colls.get_mut(&key) else {
+            return false;
+        };
+        let rule = coll.rule.clone();
+        let qkey = (conn.clone(), query_id.to_owned());
+        let Some(q) = coll.queries.get_mut(&qkey) else {
+            return false;
+        };
+        let pending = match std::mem::replace(&mut q.state, QueryState::Active(initial)) {
+            QueryState::Pending(p) => p,
+            QueryState::Active(_) => Vec::new(),
+        };
+        self.sink.send(conn, announce.0, announce.1);
+        for change in pending {
+            if let Some((event, payload)) = query_step(q, query_id, &rule, &actor, &change) {
+                self.sink.send(conn, event, &payload);
+            }
+        }
+        true
+    }
+
+    /// Drops a query; true if it existed.
+    pub fn cancel_query(&self, conn: &ConnId, query_id: &str) -> bool {
+        let mut reg = self.lock();
+        let Some(key) = reg
+            .conns
+            .get_mut(conn)
+            .and_then(|c| c.queries.remove(query_id))
+        else {
+            return false;
+        };
+        if let Some(c) = reg.colls.get_mut(&key) {
+            c.queries.remove(&(conn.clone(), query_id.to_owned()));
+        }
+        Self::prune(&mut reg, &key);
+        true
+    }
+
+    /// Forgets everything of a closed connection.
+    pub fn remove_conn(&self, conn: &ConnId) {
+        let mut reg = self.lock();
+        let Some(c) = reg.conns.remove(conn) else {
+            return;
+        };
+        let mut keys: HashSet<Key> = c.collections;
+        for (key, doc) in c.documents {
+            if let Some(coll) = reg.colls.get_mut(&key)
+                && let Some(set) = coll.doc_watchers.get_mut(&doc)
+            {
+                set.remove(conn);
+                if set.is_empty() {
+                    coll.doc_watchers.remove(&doc);
+                }
+            }
+            keys.insert(key);
+        }
+        for (qid, key) in c.queries {
+            if let Some(coll) = reg.colls.get_mut(&key) {
+                coll.queries.remove(&(conn.clone(), qid));
+            }
+            keys.insert(key);
+        }
+        for key in keys {
+            if let Some(coll) = reg.colls.get_mut(&key) {
+                coll.watchers.remove(conn);
+            }
+            Self::prune(&mut reg, &key);
+        }
+    }
+
+    fn prune(reg: &mut Registry, key: &Key) {
+        if reg.colls.get(key).is_some_and(Coll::is_empty) {
+            reg.colls.remove(key);
+        }
+    }
+
+    /// How many connections of this node hold any data subscription (for tests and metrics).
+    pub fn connections(&self) -> usize {
+        self.lock().conns.len()
+    }
+
+    /// Delivers one change to this node's subscribers.
+    pub fn deliver(&self, change: &DocumentChange) {
+        let mut reg = self.lock();
+        let Registry { conns, colls } = &mut *reg;
+        let key = (change.project_id.clone(), change.collection_id.clone());
+        let Some(coll) = colls.get_mut(&key) else {
+            return;
+        };
+        let rule = coll.rule.clone();
+
+        // Document events: the collection's watchers and the document's, each once.
+        let via_doc = coll.doc_watchers.get(&change.document_id);
+        let mut targets: Vec<(&ConnId, bool)> = coll.watchers.iter().map(|c| (c, false)).collect();
+        if let Some(ws) = via_doc {
+            for c in ws {
+                if !coll.watchers.contains(c) {
+                    targets.push((c, true));
+                }
+            }
+        }
+        let mut full: Option<Value> = None;
+        let mut bare: Option<Value> = None;
+        for (conn, only_doc_room) in targets {
+            let Some(actor) = conns.get(conn).map(|c| &c.actor) else {
+                continue;
+            };
+            match document_view(&rule, actor, change, only_doc_room) {
+                View::Hidden => {}
+                View::Full => {
+                    let p = full.get_or_insert_with(|| change.payload());
+                    self.sink.send(conn, change.event(), p);
+                }
+                View::WithoutPrevious => {
+                    let p = bare.get_or_insert_with(|| {
+                        let mut p = change.payload();
+                        if let Some(o) = p.as_object_mut() {
+                            o.remove("previous");
+                        }
+                        p
+                    });
+                    self.sink.send(conn, change.event(), p);
+                }
+            }
+        }
+
+        // Live queries.
+        for ((conn, qid), q) in coll.queries.iter_mut() {
+            let Some(actor) = conns.get(conn).map(|c| &c.actor) else {
+                continue;
+            };
+            if let QueryState::Pending(buf) = &mut q.state {
+                buf.push(change.clone());
+                continue;
+            }
+            if let Some((event, payload)) = query_step(q, qid, &rule, actor, change) {
+                self.sink.send(conn, event, &payload);
+            }
+        }
+    }
+}
+
+enum View {
+    Hidden,
+    Full,
+    /// The previous version belongs to someone else (the owner field changed): not for them.
+    WithoutPrevious,
+}
+
+fn document_view(
+    rule: &AccessRule,
+    actor: &Actor,
+    change: &DocumentChange,
+    only_doc_room: bool,
+) -> View {
+    if actor.is_admin() || *rule == AccessRule::Members {
+        return View::Full;
+    }
+    let readable = |d: &DocumentBody| rule.can_read(actor, d);
+    let prev_ok = change.previous.as_ref().is_none_or(readable);
+    match (&change.document, change.kind) {
+        (Some(d), _) if readable(d) => {
+            if prev_ok {
+                View::Full
+            } else {
+                View::WithoutPrevious
+            }
+        }
+        (Some(_), _) => View::Hidden,
+        (None, ChangeKind::Deleted) => match &change.previous {
+            Some(p) if readable(p) => View::Full,
+            Some(_) => View::Hidden,
+            // A delete without a pre-image names only the id: tell those who subscribed to that
+            // very document (they know the id already), not the whole collection.
+            None if only_doc_room && *rule != AccessRule::AdminsOnly => View::Full,
+            None => View::Hidden,
+        },
+        (None, _) => View::Hidden,
+    }
+}
+
+/// Moves one active query through one change: added / changed / removed, or nothing.
+fn query_step(
+    q: &mut LiveQuery,
+    query_id: &str,
+    rule: &AccessRule,
+    actor: &Actor,
+    change: &DocumentChange,
+) -> Option<(&'static str, Value)> {
+    let QueryState::Active(set) = &mut q.state else {
+        return None;
+    };
+    let id = &change.document_id;
+    let was_in = set.contains(id);
+    let readable = change.document.as_ref().filter(|d| rule.can_read(actor, d));
+    let is_in = readable.is_some_and(|d| q.filter.matches(d));
+    let event = match (was_in, is_in) {
+        (false, true) => {
+            set.insert(id.clone());
+            events::QUERY_ADDED
+        }
+        (true, true) => events::QUERY_CHANGED,
+        (true, false) => {
+            set.remove(id);
+            events::QUERY_REMOVED
+        }
+        (false, false) => return None,
+    };
+    Some((
+        event,
+        json!({ "queryId": query_id, "documentId": id, "document": readable }),
+    ))
+}
+
+/// Publishes a node's own writes straight into its own registry: the embedded store, or a
+/// single node without change streams.
+pub struct DeliverLocally(pub Arc<LiveData>);
+
+#[async_trait::async_trait]
+impl crate::core::ports::ChangePublisher for DeliverLocally {
+    async fn publish(&self, change: DocumentChange) {
+        self.0.deliver(&change);
+    }
+}
+
+/// For when something else reports every write (a MongoDB change stream on every node).
+pub struct PublishNothing;
+
+#[async_trait::async_trait]
+impl crate::core::ports::ChangePublisher for PublishNothing {
+    async fn publish(&self, _change: DocumentChange) {}
+}

@@ -1,0 +1,113 @@
+//! The cluster bus for what the Socket.IO adapter cannot carry: messages every node must see
+//! and then deliver per connection itself (document changes when there is no change stream).
+//! A node delivers its own messages locally at once and sends them to the others through Redis
+//! pub/sub, so local delivery never waits on, or depends on, Redis.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use fred::clients::SubscriberClient;
+use fred::prelude::{ClientLike, EventInterface, PubsubInterface};
+use serde::{Deserialize, Serialize};
+
+use switchboard_handlers::core::data::change::DocumentChange;
+use switchboard_handlers::core::data::live::LiveData;
+use switchboard_handlers::core::ports::ChangePublisher;
+
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    /// The sending node, so it skips its own message (it delivered already).
+    node: String,
+    change: DocumentChange,
+}
+
+pub struct RedisChanges {
+    node: String,
+    channel: String,
+    client: fred::prelude::Client,
+    live: Arc<LiveData>,
+}
+
+#[async_trait]
+impl ChangePublisher for RedisChanges {
+    async fn publish(&self, change: DocumentChange) {
+        self.live.deliver(&change);
+        let env = Envelope {
+            node: self.node.clone(),
+            change,
+        };
+        let Ok(json) = serde_json::to_string(&env) else {
+            return;
+        };
+        if let Err(e) = self
+            .client
+            .publish::<(), _, _>(self.channel.as_str(), json)
+            .await
+        {
+            tracing::warn!(error = %e, "document change not sent to the other nodes (Redis)");
+        }
+    }
+}
+
+fn channel(prefix: &str) -> String {
+    format!("{prefix}#data-changes")
+}
+
+/// Subscribes this node to the other nodes' changes and returns the publisher for its own.
+pub async fn redis_changes(
+    url: &str,
+    prefix: &str,
+    client: fred::prelude::Client,
+    live: Arc<LiveData>,
+) -> anyhow::Result<RedisChanges> {
+    let node = switchboard_handlers::core::ids::new_object_id();
+    let subscriber: SubscriberClient = crate::redis::subscriber(url)?;
+    subscriber
+        .init()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach Redis (REDIS_URL): {e}"))?;
+    let ch = channel(prefix);
+    subscriber
+        .subscribe(ch.as_str())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot subscribe to {ch}: {e}"))?;
+    let mut messages = subscriber.message_rx();
+    let mut reconnects = subscriber.reconnect_rx();
+    let (me, sink, resub) = (node.clone(), live.clone(), subscriber.clone());
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                m = messages.recv() => match m {
+                    Ok(m) => {
+                        let Some(text) = m.value.as_str() else { continue };
+                        match serde_json::from_str::<Envelope>(&text) {
+                            Ok(env) if env.node != me => sink.deliver(&env.change),
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!(error = %e, "unreadable message on the bus"),
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::error!(missed = n, "bus receiver lagged; changes were dropped");
+                    }
+                    Err(_) => break,
+                },
+                r = reconnects.recv() => match r {
+                    Ok(_) => {
+                        for c in resub.tracked_channels() {
+                            if let Err(e) = resub.subscribe(c.to_string()).await {
+                                tracing::error!(error = %e, "bus resubscribe failed");
+                            }
+                        }
+                    }
+                    Err(_) => break,
+                },
+            }
+        }
+    });
+    Ok(RedisChanges {
+        node,
+        channel: ch,
+        client,
+        live,
+    })
+}
