@@ -16,9 +16,9 @@ use socketioxide_redis::FredAdapter;
 use tokio::net::TcpListener;
 
 use switchboard_handlers::core::data::live::{DeliverLocally, LiveData, PublishNothing};
-use switchboard_handlers::core::memory::MemoryStore;
+use switchboard_handlers::core::memory::{MemoryPresence, MemoryStore};
 use switchboard_handlers::core::metrics::Metrics;
-use switchboard_handlers::core::ports::{ChangePublisher, Store};
+use switchboard_handlers::core::ports::{ChangePublisher, PresenceStore, Store};
 use switchboard_handlers::core::{Core, Limits};
 use switchboard_handlers::socketio::fanout::{SocketIoFanout, SocketIoSink};
 
@@ -26,6 +26,7 @@ use crate::auth::JwtAuthenticator;
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::mongo::{ChangeFeed, MongoStore};
+use crate::presence::RedisPresence;
 use crate::{bus, redis, seed};
 
 type CloseFn = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
@@ -114,6 +115,8 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             rate_per_sec: config.rate_limit_per_sec,
             rate_burst: config.rate_limit_burst,
             call_ring_timeout: std::time::Duration::from_secs(config.call_ring_timeout_secs),
+            presence_heartbeat: std::time::Duration::from_secs(config.presence_heartbeat_secs),
+            presence_ttl: std::time::Duration::from_secs(config.presence_ttl_secs),
         },
         auth: Arc::new(JwtAuthenticator::new(
             config.jwt_secret(),
@@ -141,7 +144,12 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
                         .await?,
                 )
             };
-            let core = parts.core(&io, live, changes);
+            let presence = Arc::new(RedisPresence::new(
+                r.client.clone(),
+                &config.redis_prefix,
+                parts.limits.presence_ttl,
+            ));
+            let core = parts.core(&io, live, changes, presence);
             switchboard_handlers::register(&io, core.clone())
                 .await
                 .map_err(|e| anyhow::anyhow!("registering the namespace on Redis failed: {e}"))?;
@@ -157,7 +165,8 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             } else {
                 Arc::new(DeliverLocally(live.clone()))
             };
-            let core = parts.core(&io, live, changes);
+            let presence = Arc::new(MemoryPresence::new(parts.limits.presence_ttl));
+            let core = parts.core(&io, live, changes, presence);
             let () = switchboard_handlers::register::<LocalAdapter>(&io, core.clone());
             tracing::info!("adapter: local (REDIS_URL unset; single node)");
             finish(config, layer, io, core, None, feed)
@@ -184,10 +193,13 @@ impl Parts {
         io: &SocketIo<A>,
         live: Arc<LiveData>,
         changes: Arc<dyn ChangePublisher>,
+        presence: Arc<dyn PresenceStore>,
     ) -> Arc<Core> {
         Arc::new(Core {
             live,
             changes,
+            presence,
+            local_conns: Default::default(),
             store: self.store.clone(),
             auth: self.auth.clone(),
             fanout: Arc::new(SocketIoFanout::new(io.clone(), self.metrics.clone())),
@@ -237,9 +249,14 @@ struct BackgroundTasks(Vec<tokio::task::JoinHandle<()>>);
 
 impl BackgroundTasks {
     fn start(core: &Arc<Core>, feed: Option<ChangeFeed>) -> Self {
-        let mut tasks = vec![tokio::spawn(
-            switchboard_handlers::core::calls::run_stale_call_sweeper(core.clone()),
-        )];
+        let mut tasks = vec![
+            tokio::spawn(switchboard_handlers::core::calls::run_stale_call_sweeper(
+                core.clone(),
+            )),
+            tokio::spawn(switchboard_handlers::core::presence::run_heartbeat(
+                core.clone(),
+            )),
+        ];
         if let Some(feed) = feed {
             tasks.push(tokio::spawn(feed.run(core.live.clone())));
         }

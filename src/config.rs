@@ -27,6 +27,8 @@ pub const ENV_VARS: &[&str] = &[
     "INTEGRATION_ALLOW_PRIVATE",
     "CALL_RING_TIMEOUT_SECS",
     "CHANGE_STREAMS",
+    "PRESENCE_HEARTBEAT_SECS",
+    "PRESENCE_TTL_SECS",
     "CORS_ORIGINS",
     "LOG_FORMAT",
     "RUST_LOG",
@@ -94,6 +96,15 @@ pub struct Config {
     #[arg(long, env = "CALL_RING_TIMEOUT_SECS", default_value_t = 45)]
     pub call_ring_timeout_secs: u64,
 
+    /// How often each node refreshes its users' presence entries.
+    #[arg(long, env = "PRESENCE_HEARTBEAT_SECS", default_value_t = 10)]
+    pub presence_heartbeat_secs: u64,
+
+    /// How long a presence entry lives without a heartbeat (a dead node's users go offline
+    /// after this plus at most half a heartbeat). Must exceed the heartbeat.
+    #[arg(long, env = "PRESENCE_TTL_SECS", default_value_t = 15)]
+    pub presence_ttl_secs: u64,
+
     /// Use a MongoDB change stream for document changes (`true`), or only publish this
     /// server's own writes (`false`). Without a replica set the server falls back by itself.
     #[arg(long, env = "CHANGE_STREAMS", default_value_t = true, action = clap::ArgAction::Set)]
@@ -124,6 +135,8 @@ pub enum ConfigError {
     Zero(&'static str),
     #[error("LOG_FORMAT must be \"text\" or \"json\"")]
     LogFormat,
+    #[error("PRESENCE_TTL_SECS must be greater than PRESENCE_HEARTBEAT_SECS")]
+    PresenceTtl,
 }
 
 impl Config {
@@ -144,6 +157,10 @@ impl Config {
                 "CALL_RING_TIMEOUT_SECS",
                 self.call_ring_timeout_secs as usize,
             ),
+            (
+                "PRESENCE_HEARTBEAT_SECS",
+                self.presence_heartbeat_secs as usize,
+            ),
         ] {
             if v == 0 {
                 return Err(ConfigError::Zero(name));
@@ -151,6 +168,9 @@ impl Config {
         }
         if self.log_format != "text" && self.log_format != "json" {
             return Err(ConfigError::LogFormat);
+        }
+        if self.presence_ttl_secs <= self.presence_heartbeat_secs {
+            return Err(ConfigError::PresenceTtl);
         }
         Ok(())
     }

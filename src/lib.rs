@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod mongo;
+pub mod presence;
 pub mod redis;
 pub mod seed;
 pub mod shutdown;

@@ -31,3 +31,6 @@ pub const DOCUMENT_DELETED: &str = "document:deleted";
 pub const QUERY_ADDED: &str = "query:added";
 pub const QUERY_CHANGED: &str = "query:changed";
 pub const QUERY_REMOVED: &str = "query:removed";
+pub const PRESENCE_USER_ONLINE: &str = "presence:user:online";
+pub const PRESENCE_USER_OFFLINE: &str = "presence:user:offline";
+pub const PRESENCE_ONLINE_LIST: &str = "presence:online:list";

@@ -13,6 +13,7 @@ pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod ports;
+pub mod presence;
 pub mod project;
 // TEMPORARY: the full matcher lands as core/query/; then this becomes `pub mod query;`.
 #[path = "query_stub.rs"]
@@ -32,6 +33,9 @@ pub struct Limits {
     pub rate_burst: u32,
     /// How long an unanswered call rings (contract: 45 s).
     pub call_ring_timeout: std::time::Duration,
+    /// How often a node refreshes its presence entries, and how long an entry lives without.
+    pub presence_heartbeat: std::time::Duration,
+    pub presence_ttl: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -41,6 +45,8 @@ impl Default for Limits {
             rate_per_sec: 100,
             rate_burst: 200,
             call_ring_timeout: calls::MISSED_AFTER,
+            presence_heartbeat: presence::DEFAULT_HEARTBEAT,
+            presence_ttl: presence::DEFAULT_TTL,
         }
     }
 }
@@ -57,6 +63,10 @@ pub struct Core {
     pub live: Arc<data::live::LiveData>,
     /// Where this node's own document writes are announced (see `ports::ChangePublisher`).
     pub changes: Arc<dyn ports::ChangePublisher>,
+    /// Cluster-wide presence (Redis) or this process's (no Redis).
+    pub presence: Arc<dyn ports::PresenceStore>,
+    /// This node's user connections, refreshed in `presence` every heartbeat.
+    pub local_conns: presence::LocalConns,
 }
 
 #[cfg(test)]

@@ -323,3 +323,41 @@ pub trait ChangePublisher: Send + Sync {
 pub trait LocalSink: Send + Sync {
     fn send(&self, conn: &ConnId, event: &str, payload: &Value);
 }
+
+/// A user's announced presence, cluster-wide.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Presence {
+    pub user: UserId,
+    pub status: String,
+    pub metadata: Value,
+    pub last_seen: Timestamp,
+    /// The projects the user announced themselves in.
+    pub projects: Vec<ProjectId>,
+}
+
+/// Cluster-wide presence: per-connection entries that expire unless heartbeats refresh them,
+/// and per-user announced state. "First" and "last" answers are atomic, so exactly one node
+/// learns that a user came online or went offline, whoever races.
+#[async_trait]
+pub trait PresenceStore: Send + Sync {
+    /// Records a live connection; true when it is the user's only one in the cluster.
+    async fn add_connection(&self, user: &UserId, conn: &ConnId) -> StoreResult<bool>;
+    /// Forgets a connection; true when this call removed the user's last one (exactly one
+    /// caller, including `sweep`, ever sees true for that moment).
+    async fn remove_connection(&self, user: &UserId, conn: &ConnId) -> StoreResult<bool>;
+    /// Extends the TTL of these connections (this node's, every heartbeat).
+    async fn heartbeat(&self, conns: &[(UserId, ConnId)]) -> StoreResult<()>;
+    /// Expires connections whose TTL passed (their node died) and returns the users who lost
+    /// their last connection that way, each claimed by exactly one sweeping node.
+    async fn sweep(&self) -> StoreResult<Vec<UserId>>;
+    /// Live connections of a user across the cluster.
+    async fn connections(&self, user: &UserId) -> StoreResult<u64>;
+    /// Sets the announced state (adding `projects` to those already announced).
+    async fn announce(&self, presence: &Presence) -> StoreResult<()>;
+    /// Refreshes `lastSeen` of an announced user; false when not announced.
+    async fn touch(&self, user: &UserId, at: Timestamp) -> StoreResult<bool>;
+    /// Clears the announced state and returns what it was.
+    async fn retract(&self, user: &UserId) -> StoreResult<Option<Presence>>;
+    /// Users announced in `project` (with at least one live connection is the caller's check).
+    async fn announced_in(&self, project: &ProjectId) -> StoreResult<Vec<Presence>>;
+}

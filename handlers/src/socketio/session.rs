@@ -101,9 +101,11 @@ pub async fn connect<A: Adapter>(
     dispatch::install(&s, core.clone(), session.clone());
     core.metrics.connected();
     let conn = s.id.to_string();
+    crate::core::presence::connected(&core, &session.actor, &conn).await;
     s.on_disconnect(async move || {
         core.metrics.disconnected();
         core.live.remove_conn(&conn);
+        crate::core::presence::disconnected(&core, &session.actor, &conn).await;
         core.typing
             .connection_closed(&core, &session.actor.id, &conn)
             .await;

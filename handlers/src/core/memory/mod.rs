@@ -1,8 +1,10 @@
 //! In-process implementations of the ports, used when no MongoDB/Redis is configured and in unit
 //! tests. Same semantics as the real ones (the testkit suites check both).
 
+mod presence;
 mod store;
 
+pub use presence::MemoryPresence;
 pub use store::MemoryStore;
 
 #[cfg(all(test, feature = "testkit"))]

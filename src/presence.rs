@@ -1,0 +1,249 @@
+//! Presence in Redis, shared by every node: per-connection entries in `conns:<user>` hashes
+//! whose values are expiry times, a `users` sorted set by latest expiry for the sweep, and
+//! the announced state per user. The add/remove/sweep steps are Lua scripts, so "first
+//! connection" and "last connection" are decided atomically: one node, one broadcast.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use fred::prelude::{Client, HashesInterface, KeysInterface, LuaInterface, SetsInterface};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use switchboard_handlers::core::error::AppError;
+use switchboard_handlers::core::ids::{ProjectId, UserId};
+use switchboard_handlers::core::ports::{ConnId, Presence, PresenceStore, StoreResult};
+use switchboard_handlers::core::time::Timestamp;
+
+const ADD: &str = include_str!("lua/presence_add.lua");
+const REMOVE: &str = include_str!("lua/presence_remove.lua");
+const HEARTBEAT: &str = include_str!("lua/presence_heartbeat.lua");
+const SWEEP: &str = include_str!("lua/presence_sweep.lua");
+
+pub struct RedisPresence {
+    client: Client,
+    prefix: String,
+    ttl: Duration,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Stored {
+    status: String,
+    metadata: Value,
+    last_seen: Timestamp,
+    projects: Vec<ProjectId>,
+}
+
+fn err(e: fred::error::Error) -> AppError {
+    AppError::unavailable("redis", e)
+}
+
+fn now_ms() -> i64 {
+    Timestamp::now().millis()
+}
+
+impl RedisPresence {
+    pub fn new(client: Client, prefix: &str, ttl: Duration) -> Self {
+        RedisPresence {
+            client,
+            prefix: format!("{prefix}:presence:"),
+            ttl,
+        }
+    }
+
+    fn conns_prefix(&self) -> String {
+        format!("{}conns:", self.prefix)
+    }
+
+    fn conns(&self, user: &UserId) -> String {
+        format!("{}{user}", self.conns_prefix())
+    }
+
+    fn users(&self) -> String {
+        format!("{}users", self.prefix)
+    }
+
+    fn state(&self, user: &UserId) -> String {
+        format!("{}state:{user}", self.prefix)
+    }
+
+    fn project(&self, p: &ProjectId) -> String {
+        format!("{}project:{p}", self.prefix)
+    }
+
+    fn expiry(&self) -> i64 {
+        now_ms() + i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX / 2)
+    }
+
+    async fn load(&self, user: &UserId) -> StoreResult<Option<Stored>> {
+        let raw: Option<String> = self.client.get(self.state(user)).await.map_err(err)?;
+        Ok(raw.and_then(|s| serde_json::from_str(&s).ok()))
+    }
+
+    async fn save(&self, user: &UserId, s: &Stored) -> StoreResult<()> {
+        let json = serde_json::to_string(s).map_err(AppError::internal)?;
+        self.client
+            .set::<(), _, _>(self.state(user), json, None, None, false)
+            .await
+            .map_err(err)
+    }
+}
+
+#[async_trait]
+impl PresenceStore for RedisPresence {
+    async fn add_connection(&self, user: &UserId, conn: &ConnId) -> StoreResult<bool> {
+        let first: i64 = self
+            .client
+            .eval(
+                ADD,
+                vec![self.conns(user), self.users()],
+                vec![
+                    conn.clone(),
+                    self.expiry().to_string(),
+                    now_ms().to_string(),
+                    user.to_string(),
+                ],
+            )
+            .await
+            .map_err(err)?;
+        Ok(first == 1)
+    }
+
+    async fn remove_connection(&self, user: &UserId, conn: &ConnId) -> StoreResult<bool> {
+        let last: i64 = self
+            .client
+            .eval(
+                REMOVE,
+                vec![self.conns(user), self.users()],
+                vec![conn.clone(), now_ms().to_string(), user.to_string()],
+            )
+            .await
+            .map_err(err)?;
+        Ok(last == 1)
+    }
+
+    async fn heartbeat(&self, conns: &[(UserId, ConnId)]) -> StoreResult<()> {
+        for chunk in conns.chunks(500) {
+            let mut args = vec![self.expiry().to_string(), self.conns_prefix()];
+            for (u, c) in chunk {
+                args.push(u.to_string());
+                args.push(c.clone());
+            }
+            self.client
+                .eval::<i64, _, _, _>(HEARTBEAT, vec![self.users()], args)
+                .await
+                .map_err(err)?;
+        }
+        Ok(())
+    }
+
+    async fn sweep(&self) -> StoreResult<Vec<UserId>> {
+        let gone: Vec<String> = self
+            .client
+            .eval(
+                SWEEP,
+                vec![self.users()],
+                vec![now_ms().to_string(), self.conns_prefix()],
+            )
+            .await
+            .map_err(err)?;
+        Ok(gone
+            .into_iter()
+            .filter_map(|u| UserId::try_from(u).ok())
+            .collect())
+    }
+
+    async fn connections(&self, user: &UserId) -> StoreResult<u64> {
+        let all: std::collections::HashMap<String, i64> =
+            self.client.hgetall(self.conns(user)).await.map_err(err)?;
+        let now = now_ms();
+        Ok(all.values().filter(|e| **e > now).count() as u64)
+    }
+
+    async fn announce(&self, p: &Presence) -> StoreResult<()> {
+        let mut projects = self
+            .load(&p.user)
+            .await?
+            .map(|s| s.projects)
+            .unwrap_or_default();
+        for pr in &p.projects {
+            if !projects.contains(pr) {
+                projects.push(pr.clone());
+            }
+        }
+        for pr in &projects {
+            self.client
+                .sadd::<(), _, _>(self.project(pr), p.user.as_str())
+                .await
+                .map_err(err)?;
+        }
+        self.save(
+            &p.user,
+            &Stored {
+                status: p.status.clone(),
+                metadata: p.metadata.clone(),
+                last_seen: p.last_seen,
+                projects,
+            },
+        )
+        .await
+    }
+
+    async fn touch(&self, user: &UserId, at: Timestamp) -> StoreResult<bool> {
+        match self.load(user).await? {
+            Some(mut s) => {
+                s.last_seen = at;
+                self.save(user, &s).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn retract(&self, user: &UserId) -> StoreResult<Option<Presence>> {
+        // GETDEL makes the retraction atomic: of two nodes retracting at once, one gets it.
+        let raw: Option<String> = self.client.getdel(self.state(user)).await.map_err(err)?;
+        let Some(s) = raw.and_then(|s| serde_json::from_str::<Stored>(&s).ok()) else {
+            return Ok(None);
+        };
+        for pr in &s.projects {
+            self.client
+                .srem::<(), _, _>(self.project(pr), user.as_str())
+                .await
+                .map_err(err)?;
+        }
+        Ok(Some(Presence {
+            user: user.clone(),
+            status: s.status,
+            metadata: s.metadata,
+            last_seen: s.last_seen,
+            projects: s.projects,
+        }))
+    }
+
+    async fn announced_in(&self, project: &ProjectId) -> StoreResult<Vec<Presence>> {
+        let mut users: Vec<String> = self
+            .client
+            .smembers(self.project(project))
+            .await
+            .map_err(err)?;
+        users.sort();
+        let mut out = Vec::new();
+        for u in users {
+            let Ok(user) = UserId::try_from(u) else {
+                continue;
+            };
+            if let Some(s) = self.load(&user).await? {
+                out.push(Presence {
+                    user,
+                    status: s.status,
+                    metadata: s.metadata,
+                    last_seen: s.last_seen,
+                    projects: s.projects,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
