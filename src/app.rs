@@ -258,7 +258,7 @@ impl BackgroundTasks {
             )),
         ];
         if let Some(feed) = feed {
-            tasks.push(tokio::spawn(feed.run(core.live.clone())));
+            tasks.push(tokio::spawn(feed.run(core.clone())));
         }
         Self(tasks)
     }

@@ -15,7 +15,7 @@ use crate::core::ids::{
 };
 use crate::core::model::{
     Call, CallState, CallType, Chat, Document, DocumentBody, Integration, Message, MessageType,
-    Project, Reaction, User, WalletAddress,
+    Project, Reaction, TxDirection, TxStatus, User, WalletAddress, WalletTransaction,
 };
 use crate::core::ports::{DocQuery, FieldGuard, Inserted, Store};
 use crate::core::query::{Filter, Sort};
@@ -541,6 +541,42 @@ pub async fn registries(store: &dyn Store, prefix: &str) {
     let mine = store.list_addresses(&pid, Some(&u2)).await.expect("list");
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].address, "0xa2");
+    assert_eq!(
+        store.get_address(&mine[0].id).await.expect("get"),
+        Some(mine[0].clone())
+    );
+    let nope: AddressId = id(format!("{prefix}-nope"));
+    assert_eq!(store.get_address(&nope).await.expect("get"), None);
+
+    // Transactions: insert or replace by id; the amount stays a decimal string.
+    let mut tx = WalletTransaction {
+        id: format!("{prefix}-tx1"),
+        address_id: mine[0].id.clone(),
+        project_id: pid.clone(),
+        chain: "ethereum".into(),
+        currency: "ETH".into(),
+        amount: "0.000000000000000001".into(),
+        direction: TxDirection::In,
+        tx_hash: "0xabc".into(),
+        status: TxStatus::Pending,
+        confirmations: 0,
+        created_at: Timestamp::from_millis(T0),
+    };
+    assert!(store.put_transaction(&tx).await.expect("put"), "new");
+    tx.status = TxStatus::Confirmed;
+    tx.confirmations = 12;
+    assert!(!store.put_transaction(&tx).await.expect("put"), "replaced");
+    assert_eq!(
+        store.get_transaction(&tx.id).await.expect("get"),
+        Some(tx.clone())
+    );
+    assert_eq!(
+        store
+            .get_transaction(&format!("{prefix}-tx-none"))
+            .await
+            .expect("get"),
+        None
+    );
 }
 
 const T0: i64 = 1_700_000_000_000;

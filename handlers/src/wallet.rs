@@ -1,2 +1,118 @@
-//! `wallet:*` events. Empty until its feature issue lands; the dispatcher answers its events as
-//! unknown until then.
+//! `wallet:subscribe:*` and `wallet:unsubscribe:*`: joining the wallet rooms that
+//! `wallet:transaction` is emitted to.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use socketioxide::adapter::Adapter;
+
+use crate::core::access::require_member;
+use crate::core::error::AppError;
+use crate::core::events;
+use crate::core::ids::{AddressId, ProjectId};
+use crate::core::topic::Topic;
+use crate::core::wallet::{self, Label};
+use crate::socketio::Ctx;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AddressRef {
+    pub address_id: AddressId,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectRef {
+    pub project_id: ProjectId,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChainRef {
+    pub chain: Label,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CurrencyRef {
+    pub currency: Label,
+}
+
+fn subscribed<A: Adapter>(cx: &Ctx<A>, room: Topic, data: Value) -> Result<Value, AppError> {
+    cx.socket.join(room.room());
+    cx.emit(events::WALLET_SUBSCRIBED, &data);
+    Ok(data)
+}
+
+fn unsubscribed<A: Adapter>(cx: &Ctx<A>, room: Topic, data: Value) -> Result<Value, AppError> {
+    cx.socket.leave(room.room());
+    cx.emit(events::WALLET_UNSUBSCRIBED, &data);
+    Ok(data)
+}
+
+/// The address's owner (or an admin) only.
+pub async fn subscribe_address<A: Adapter>(
+    cx: &Ctx<A>,
+    req: AddressRef,
+) -> Result<Value, AppError> {
+    let addr = wallet::subscribe_address(&cx.core, &cx.session.actor, &req.address_id).await?;
+    subscribed(
+        cx,
+        Topic::WalletAddress(addr.id.to_string()),
+        json!({ "scope": "address", "addressId": addr.id }),
+    )
+}
+
+pub async fn subscribe_project<A: Adapter>(
+    cx: &Ctx<A>,
+    req: ProjectRef,
+) -> Result<Value, AppError> {
+    let m = require_member(cx.core.store.as_ref(), &cx.session.actor, &req.project_id).await?;
+    subscribed(
+        cx,
+        Topic::WalletProject(m.project.id.clone()),
+        json!({ "scope": "project", "projectId": m.project.id }),
+    )
+}
+
+/// Scoped to the active project.
+pub async fn subscribe_chain<A: Adapter>(cx: &Ctx<A>, req: ChainRef) -> Result<Value, AppError> {
+    let p = wallet::active_member(&cx.core, &cx.session.actor, cx.session.active_project()).await?;
+    subscribed(
+        cx,
+        Topic::WalletChain(p.clone(), req.chain.0.clone()),
+        json!({ "scope": "chain", "chain": req.chain.0, "projectId": p }),
+    )
+}
+
+/// Scoped to the active project.
+pub async fn subscribe_currency<A: Adapter>(
+    cx: &Ctx<A>,
+    req: CurrencyRef,
+) -> Result<Value, AppError> {
+    let p = wallet::active_member(&cx.core, &cx.session.actor, cx.session.active_project()).await?;
+    subscribed(
+        cx,
+        Topic::WalletCurrency(p.clone(), req.currency.0.clone()),
+        json!({ "scope": "currency", "currency": req.currency.0, "projectId": p }),
+    )
+}
+
+pub async fn unsubscribe_address<A: Adapter>(
+    cx: &Ctx<A>,
+    req: AddressRef,
+) -> Result<Value, AppError> {
+    unsubscribed(
+        cx,
+        Topic::WalletAddress(req.address_id.to_string()),
+        json!({ "scope": "address", "addressId": req.address_id }),
+    )
+}
+
+pub async fn unsubscribe_project<A: Adapter>(
+    cx: &Ctx<A>,
+    req: ProjectRef,
+) -> Result<Value, AppError> {
+    unsubscribed(
+        cx,
+        Topic::WalletProject(req.project_id.clone()),
+        json!({ "scope": "project", "projectId": req.project_id }),
+    )
+}

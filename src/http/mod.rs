@@ -8,6 +8,7 @@ mod error;
 mod extract;
 mod health;
 mod projects;
+mod wallet;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -54,6 +55,14 @@ pub fn router(state: AppState) -> Router {
                 .patch(documents::patch)
                 .put(documents::replace)
                 .delete(documents::delete),
+        )
+        .route(
+            "/projects/{project}/wallet/addresses",
+            get(wallet::addresses),
+        )
+        .route(
+            "/projects/{project}/wallet/transactions",
+            post(wallet::record),
         )
         .route("/chats/{chat}", get(chats::get))
         .route("/chats/{chat}/messages", get(chats::messages))

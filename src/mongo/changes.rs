@@ -1,6 +1,6 @@
 //! The MongoDB change feed: one database-level change stream per node over the project
-//! collections (`data.<project>.<collection>`), turned into `DocumentChange`s for this node's
-//! live registry. Every node consumes the stream and delivers only to its own sockets, so each
+//! collections (`data.<project>.<collection>`) and `wallet_transactions`, turned into
+//! `DocumentChange`s for this node's live registry and `wallet:transaction` for its sockets. Every node consumes the stream and delivers only to its own sockets, so each
 //! socket gets each change once, and writes made by any client of the database are delivered.
 
 use std::sync::Arc;
@@ -12,14 +12,15 @@ use mongodb::change_stream::ChangeStream;
 use mongodb::change_stream::event::{ChangeStreamEvent, OperationType, ResumeToken};
 use mongodb::options::{FullDocumentBeforeChangeType, FullDocumentType};
 
+use switchboard_handlers::core::Core;
 use switchboard_handlers::core::data::change::{ChangeKind, DocumentChange};
-use switchboard_handlers::core::data::live::LiveData;
 use switchboard_handlers::core::ids::{CollectionId, DocumentId, ProjectId};
 use switchboard_handlers::core::model::DocumentBody;
 use switchboard_handlers::core::time::Timestamp;
+use switchboard_handlers::core::wallet;
 
-use super::MongoStore;
 use super::documents::read;
+use super::{MongoStore, WALLET_TRANSACTIONS};
 
 type Stream = ChangeStream<ChangeStreamEvent<BsonDoc>>;
 
@@ -67,7 +68,7 @@ async fn open(
     pre_images: bool,
 ) -> mongodb::error::Result<Stream> {
     let pipeline = [doc! { "$match": {
-        "ns.coll": { "$regex": "^data\\." },
+        "ns.coll": { "$regex": "^(data\\.|wallet_transactions$)" },
         "operationType": { "$in": ["insert", "update", "replace", "delete"] },
     }}];
     let mut w = store
@@ -86,7 +87,7 @@ impl ChangeFeed {
     /// Runs until the task is dropped: delivers each change, and after any failure reopens the
     /// stream from the last resume token (backing off up to 5 s), so a restarted database or a
     /// dropped cursor loses nothing the oplog still holds.
-    pub async fn run(mut self, live: Arc<LiveData>) {
+    pub async fn run(mut self, core: Arc<Core>) {
         let mut token: Option<ResumeToken> = self.stream.resume_token();
         let mut backoff = Duration::from_millis(250);
         loop {
@@ -94,9 +95,7 @@ impl ChangeFeed {
                 Some(Ok(ev)) => {
                     backoff = Duration::from_millis(250);
                     token = Some(ev.id.clone());
-                    if let Some(change) = to_change(ev) {
-                        live.deliver(&change);
-                    }
+                    route(&core, ev).await;
                     continue;
                 }
                 Some(Err(e)) => tracing::warn!(error = %e, "change stream failed; resuming"),
@@ -124,6 +123,53 @@ impl ChangeFeed {
             }
         }
     }
+}
+
+async fn route(core: &Core, ev: ChangeStreamEvent<BsonDoc>) {
+    let coll = ev.ns.as_ref().and_then(|n| n.coll.as_deref()).unwrap_or("");
+    if coll == WALLET_TRANSACTIONS {
+        if !matches!(
+            ev.operation_type,
+            OperationType::Insert | OperationType::Update | OperationType::Replace
+        ) {
+            return;
+        }
+        let Some(d) = ev.full_document else { return };
+        let Some(raw) = wallet_json(d) else { return };
+        if let Some(tx) = wallet::complete(core, raw).await {
+            wallet::deliver_local(core, &tx).await;
+        }
+    } else if let Some(change) = to_change(ev) {
+        core.live.deliver(&change);
+    }
+}
+
+/// A transaction document as JSON for the core: `_id` as `id`, dates as ISO strings, and the
+/// amount as a decimal string (Decimal128 and integers are exact; a double is not, so such a
+/// document is skipped rather than delivered with a float's rounding).
+fn wallet_json(mut d: BsonDoc) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let amount = match d.remove("amount")? {
+        Bson::String(s) => s,
+        Bson::Decimal128(x) => x.to_string(),
+        Bson::Int32(n) => n.to_string(),
+        Bson::Int64(n) => n.to_string(),
+        other => {
+            tracing::warn!(amount = %other, "wallet transaction amount is not a decimal; skipped");
+            return None;
+        }
+    };
+    let mut body = read_any(d);
+    body.insert("amount".to_owned(), serde_json::Value::String(amount));
+    Some(body)
+}
+
+fn read_any(d: BsonDoc) -> serde_json::Map<String, serde_json::Value> {
+    d.into_iter()
+        .map(|(k, v)| {
+            let k = if k == "_id" { "id".to_owned() } else { k };
+            (k, super::convert::bson_to_json(v))
+        })
+        .collect()
 }
 
 fn token_is_useless(e: &mongodb::error::Error) -> bool {

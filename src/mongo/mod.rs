@@ -39,6 +39,8 @@ const READ_RECEIPTS: &str = "read_receipts";
 const CALLS: &str = "calls";
 const INTEGRATIONS: &str = "integrations";
 const WALLET_ADDRESSES: &str = "wallet_addresses";
+/// Also written by other services; the change feed watches it.
+pub const WALLET_TRANSACTIONS: &str = "wallet_transactions";
 
 impl MongoStore {
     /// Connects, proves the server answers, and creates the indexes. Fails with a message that

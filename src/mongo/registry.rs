@@ -4,13 +4,13 @@ use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use mongodb::bson::doc;
 
-use switchboard_handlers::core::ids::{IntegrationId, ProjectId, UserId};
-use switchboard_handlers::core::model::{Integration, WalletAddress};
+use switchboard_handlers::core::ids::{AddressId, IntegrationId, ProjectId, UserId};
+use switchboard_handlers::core::model::{Integration, WalletAddress, WalletTransaction};
 use switchboard_handlers::core::ports::{IntegrationStore, StoreResult, WalletStore};
 
 use super::convert::{from_doc, to_doc};
 use super::projects::upsert;
-use super::{INTEGRATIONS, MongoStore, WALLET_ADDRESSES, map_err};
+use super::{INTEGRATIONS, MongoStore, WALLET_ADDRESSES, WALLET_TRANSACTIONS, map_err};
 
 #[async_trait]
 impl IntegrationStore for MongoStore {
@@ -79,5 +79,33 @@ impl WalletStore for MongoStore {
             .await
             .map_err(map_err)?;
         docs.into_iter().map(from_doc).collect()
+    }
+
+    async fn get_address(&self, id: &AddressId) -> StoreResult<Option<WalletAddress>> {
+        let d = self
+            .coll(WALLET_ADDRESSES)
+            .find_one(doc! { "_id": id.as_str() })
+            .await
+            .map_err(map_err)?;
+        d.map(from_doc).transpose()
+    }
+
+    async fn put_transaction(&self, tx: &WalletTransaction) -> StoreResult<bool> {
+        let r = self
+            .coll(WALLET_TRANSACTIONS)
+            .replace_one(doc! { "_id": tx.id.as_str() }, to_doc(tx)?)
+            .with_options(upsert())
+            .await
+            .map_err(map_err)?;
+        Ok(r.upserted_id.is_some())
+    }
+
+    async fn get_transaction(&self, id: &str) -> StoreResult<Option<WalletTransaction>> {
+        let d = self
+            .coll(WALLET_TRANSACTIONS)
+            .find_one(doc! { "_id": id })
+            .await
+            .map_err(map_err)?;
+        d.map(from_doc).transpose()
     }
 }

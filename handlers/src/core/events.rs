@@ -34,3 +34,6 @@ pub const QUERY_REMOVED: &str = "query:removed";
 pub const PRESENCE_USER_ONLINE: &str = "presence:user:online";
 pub const PRESENCE_USER_OFFLINE: &str = "presence:user:offline";
 pub const PRESENCE_ONLINE_LIST: &str = "presence:online:list";
+pub const WALLET_SUBSCRIBED: &str = "wallet:subscribed";
+pub const WALLET_UNSUBSCRIBED: &str = "wallet:unsubscribed";
+pub const WALLET_TRANSACTION: &str = "wallet:transaction";

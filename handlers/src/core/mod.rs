@@ -20,6 +20,7 @@ pub mod project;
 pub mod query;
 pub mod time;
 pub mod topic;
+pub mod wallet;
 
 use std::sync::Arc;
 

@@ -250,6 +250,38 @@ pub struct WalletAddress {
     pub address: String,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TxDirection {
+    In,
+    Out,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TxStatus {
+    Pending,
+    Confirmed,
+    Failed,
+}
+
+/// A wallet transaction as the contract emits it. `amount` is a decimal string, never a float.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WalletTransaction {
+    pub id: String,
+    pub address_id: AddressId,
+    pub project_id: ProjectId,
+    pub chain: String,
+    pub currency: String,
+    pub amount: String,
+    pub direction: TxDirection,
+    pub tx_hash: String,
+    pub status: TxStatus,
+    pub confirmations: u64,
+    pub created_at: Timestamp,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

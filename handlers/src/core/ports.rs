@@ -10,11 +10,13 @@ use super::access::Actor;
 use super::data::change::DocumentChange;
 use super::error::AppError;
 use super::ids::{
-    CallId, ChatId, CollectionId, DocumentId, IntegrationId, MessageId, ProjectId, UserId,
+    AddressId, CallId, ChatId, CollectionId, DocumentId, IntegrationId, MessageId, ProjectId,
+    UserId,
 };
 use super::model::DocumentBody;
 use super::model::{
     Call, CallState, Chat, Document, Integration, Message, Project, User, WalletAddress,
+    WalletTransaction,
 };
 use super::query::{Filter, Sort};
 use super::time::Timestamp;
@@ -255,6 +257,10 @@ pub trait WalletStore: Send + Sync {
         project: &ProjectId,
         owner: Option<&UserId>,
     ) -> StoreResult<Vec<WalletAddress>>;
+    async fn get_address(&self, id: &AddressId) -> StoreResult<Option<WalletAddress>>;
+    /// Insert or replace by id; true when it was new.
+    async fn put_transaction(&self, tx: &WalletTransaction) -> StoreResult<bool>;
+    async fn get_transaction(&self, id: &str) -> StoreResult<Option<WalletTransaction>>;
 }
 
 /// Everything persistent, behind one handle.
@@ -308,6 +314,15 @@ pub trait Fanout: Send + Sync {
         payload: &Value,
         except_topics: &[Topic],
     ) -> Result<(), AppError>;
+
+    /// To this node's connections in any of `topics` (each once), skipping the adapter: for
+    /// events every node learns by itself (a change stream), so each socket gets one copy.
+    async fn publish_local(
+        &self,
+        topics: &[Topic],
+        event: &str,
+        payload: &Value,
+    ) -> Result<(), AppError>;
 }
 
 /// Where a node's own document writes go when nobody else reports them: the in-process live
@@ -316,6 +331,11 @@ pub trait Fanout: Send + Sync {
 #[async_trait]
 pub trait ChangePublisher: Send + Sync {
     async fn publish(&self, change: DocumentChange);
+    /// True when every write reaches every node without this publisher (a change stream), so
+    /// other own-write announcements (wallet transactions) must not be sent either.
+    fn feed_reports_writes(&self) -> bool {
+        false
+    }
 }
 
 /// Sends to one connection of this node. Used for deliveries that are decided per connection

@@ -60,6 +60,17 @@ impl<A: Adapter> Fanout for SocketIoFanout<A> {
         let res = self.io.to(rooms).except(except).emit(event, payload).await;
         self.outcome(event, res)
     }
+
+    async fn publish_local(
+        &self,
+        topics: &[Topic],
+        event: &str,
+        payload: &Value,
+    ) -> Result<(), AppError> {
+        let rooms: Vec<String> = topics.iter().map(Topic::room).collect();
+        let res = self.io.local().to(rooms).emit(event, payload).await;
+        self.outcome(event, res)
+    }
 }
 
 impl<A: Adapter> SocketIoFanout<A> {

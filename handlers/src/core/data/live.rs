@@ -446,4 +446,8 @@ pub struct PublishNothing;
 #[async_trait::async_trait]
 impl crate::core::ports::ChangePublisher for PublishNothing {
     async fn publish(&self, _change: DocumentChange) {}
+
+    fn feed_reports_writes(&self) -> bool {
+        true
+    }
 }

@@ -7,11 +7,12 @@ use async_trait::async_trait;
 
 use crate::core::error::AppError;
 use crate::core::ids::{
-    CallId, ChatId, CollectionId, DocumentId, IntegrationId, MessageId, ProjectId, UserId,
+    AddressId, CallId, ChatId, CollectionId, DocumentId, IntegrationId, MessageId, ProjectId,
+    UserId,
 };
 use crate::core::model::{
     Call, CallState, Chat, Document, DocumentBody, Integration, Message, Project, User,
-    WalletAddress,
+    WalletAddress, WalletTransaction,
 };
 use crate::core::ports::{
     CallStore, ChatStore, DocQuery, DocumentStore, FieldGuard, Inserted, IntegrationStore,
@@ -35,6 +36,7 @@ struct Data {
     documents: BTreeMap<(ProjectId, CollectionId, String), Document>,
     integrations: BTreeMap<IntegrationId, Integration>,
     addresses: BTreeMap<String, WalletAddress>,
+    transactions: HashMap<String, WalletTransaction>,
 }
 
 #[derive(Default)]
@@ -552,6 +554,22 @@ impl WalletStore for MemoryStore {
             .filter(|a| owner.is_none_or(|o| &a.user_id == o))
             .cloned()
             .collect())
+    }
+
+    async fn get_address(&self, id: &AddressId) -> StoreResult<Option<WalletAddress>> {
+        Ok(self.read().addresses.get(id.as_str()).cloned())
+    }
+
+    async fn put_transaction(&self, tx: &WalletTransaction) -> StoreResult<bool> {
+        Ok(self
+            .write()
+            .transactions
+            .insert(tx.id.clone(), tx.clone())
+            .is_none())
+    }
+
+    async fn get_transaction(&self, id: &str) -> StoreResult<Option<WalletTransaction>> {
+        Ok(self.read().transactions.get(id).cloned())
     }
 }
 
