@@ -20,7 +20,7 @@ use switchboard_handlers::core::memory::{MemoryPresence, MemoryStore};
 use switchboard_handlers::core::metrics::Metrics;
 use switchboard_handlers::core::ports::{ChangePublisher, PresenceStore, Store};
 use switchboard_handlers::core::{Core, Limits};
-use switchboard_handlers::socketio::fanout::{SocketIoFanout, SocketIoSink};
+use switchboard_handlers::socketio::fanout::{RemoteHealth, SocketIoFanout, SocketIoSink};
 
 use crate::auth::JwtAuthenticator;
 use crate::config::Config;
@@ -108,6 +108,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     let feed = open_change_feed(config, mongo.as_ref()).await;
     let parts = Parts {
         has_feed: feed.is_some(),
+        remote: Arc::default(),
         store,
         metrics: Arc::new(Metrics::default()),
         limits: Limits {
@@ -153,7 +154,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             switchboard_handlers::register(&io, core.clone())
                 .await
                 .map_err(|e| anyhow::anyhow!("registering the namespace on Redis failed: {e}"))?;
-            redis::spawn_resubscriber(r.subscriber);
+            redis::spawn_resubscriber(r.subscriber, parts.remote.clone());
             tracing::info!(prefix = %config.redis_prefix, "adapter: Redis (rooms span every node)");
             finish(config, layer, io, core, Some(r.client), feed)
         }
@@ -177,6 +178,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
 
 struct Parts {
     has_feed: bool,
+    remote: Arc<RemoteHealth>,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     limits: Limits,
@@ -202,7 +204,11 @@ impl Parts {
             local_conns: Default::default(),
             store: self.store.clone(),
             auth: self.auth.clone(),
-            fanout: Arc::new(SocketIoFanout::new(io.clone(), self.metrics.clone())),
+            fanout: Arc::new(SocketIoFanout::new(
+                io.clone(),
+                self.metrics.clone(),
+                self.remote.clone(),
+            )),
             metrics: self.metrics.clone(),
             limits: self.limits.clone(),
             typing: Default::default(),

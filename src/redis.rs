@@ -3,6 +3,7 @@
 //! reconnect we re-issue the adapter's shard subscriptions ourselves, since neither the adapter
 //! nor fred's own `manage_subscriptions` restores them (SOCKETIOXIDE-NOTES.md §3).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use fred::clients::SubscriberClient;
@@ -12,6 +13,7 @@ use fred::prelude::{
 use fred::types::RespVersion;
 use socketioxide_redis::drivers::fred::FredDriver;
 use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
+use switchboard_handlers::socketio::fanout::RemoteHealth;
 
 pub struct RedisParts {
     pub ctr: RedisAdapterCtr<FredDriver>,
@@ -31,6 +33,8 @@ fn config(url: &str) -> anyhow::Result<FredConfig> {
 fn builder(url: &str) -> anyhow::Result<Builder> {
     let mut b = Builder::from_config(config(url)?);
     b.set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2));
+    // A command must not wait for a reconnect forever: broadcasts fall back to local delivery.
+    b.with_performance_config(|p| p.default_command_timeout = Duration::from_secs(2));
     b.with_connection_config(|c| {
         c.connection_timeout = Duration::from_secs(5);
         c.internal_command_timeout = Duration::from_secs(5);
@@ -64,9 +68,19 @@ pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<RedisParts> {
     })
 }
 
-/// Call after the namespace is registered (its subscriptions exist by then).
-pub fn spawn_resubscriber(subscriber: SubscriberClient) {
+/// Call after the namespace is registered (its subscriptions exist by then). Also keeps
+/// `health` current: down on a connection error (broadcasts then stay on this node), up once
+/// the adapter's subscriptions are back.
+pub fn spawn_resubscriber(subscriber: SubscriberClient, health: Arc<RemoteHealth>) {
     let mut reconnects = subscriber.reconnect_rx();
+    let mut errors = subscriber.error_rx();
+    let on_error = health.clone();
+    tokio::spawn(async move {
+        while let Ok((e, _)) = errors.recv().await {
+            tracing::warn!(error = %e, "Redis connection error; broadcasts stay on this node until it returns");
+            on_error.down();
+        }
+    });
     tokio::spawn(async move {
         while reconnects.recv().await.is_ok() {
             let channels = subscriber.tracked_shard_channels();
@@ -79,6 +93,7 @@ pub fn spawn_resubscriber(subscriber: SubscriberClient) {
                     tracing::error!(error = %e, channel = %ch, "resubscribe failed");
                 }
             }
+            health.up();
         }
     });
 }

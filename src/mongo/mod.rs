@@ -49,8 +49,10 @@ impl MongoStore {
         let mut opts = ClientOptions::parse(uri).await.map_err(|e| {
             anyhow::anyhow!("MONGODB_URI is not a valid MongoDB connection string: {e}")
         })?;
+        // A write during an outage answers UNAVAILABLE within seconds instead of the driver's
+        // 30 s default; clients retry with their clientMessageId.
         opts.server_selection_timeout
-            .get_or_insert(Duration::from_secs(5));
+            .get_or_insert(Duration::from_secs(3));
         opts.connect_timeout.get_or_insert(Duration::from_secs(5));
         opts.app_name
             .get_or_insert_with(|| "switchboard".to_owned());

@@ -4,6 +4,7 @@
 
 pub mod env;
 pub mod server;
+pub mod services;
 pub mod sio;
 
 /// A name unique to this test run, for databases and Redis prefixes (isolation by namespace,

@@ -185,6 +185,21 @@ impl Client {
         }
     }
 
+    /// Like `expect`, but `None` instead of a panic when it does not come.
+    pub async fn try_expect(&mut self, event: &str, within: Duration) -> Option<Value> {
+        if let Some(pos) = self.buffered.iter().position(|(n, _)| n == event) {
+            return self.buffered.remove(pos).map(|(_, v)| v);
+        }
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Ok(Some((n, v))) if n == event => return Some(v),
+                Ok(Some(other)) => self.buffered.push_back(other),
+                Ok(None) | Err(_) => return None,
+            }
+        }
+    }
+
     /// Asserts no `event` arrives within `within`.
     pub async fn expect_none(&mut self, event: &str, within: Duration) {
         if let Some((_, v)) = self.buffered.iter().find(|(n, _)| n == event) {

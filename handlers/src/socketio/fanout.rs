@@ -3,10 +3,13 @@
 //! (socketioxide ≥ 0.18.9), and the JSON is encoded once per broadcast, not per socket.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
+use socketioxide::operators::BroadcastOperators;
 use socketioxide::socket::Sid;
 use socketioxide::{BroadcastError, SocketIo};
 
@@ -18,11 +21,88 @@ use crate::core::topic::Topic;
 pub struct SocketIoFanout<A: Adapter> {
     io: SocketIo<A>,
     metrics: Arc<Metrics>,
+    remote: Arc<RemoteHealth>,
+}
+
+/// Whether the cross-node adapter (Redis) is usable. While it is not, broadcasts go to this
+/// node's sockets only, at once, instead of each waiting for a Redis timeout: local delivery
+/// never depends on Redis. Down is retried every `RETRY_AFTER`, and a Redis reconnect marks it up.
+#[derive(Debug, Default)]
+pub struct RemoteHealth {
+    /// Milliseconds since the epoch when it went down; 0 while up.
+    down_since: AtomicI64,
+}
+
+/// How long a broadcast waits for the adapter before delivering locally anyway.
+const REMOTE_WAIT: Duration = Duration::from_millis(2500);
+const RETRY_AFTER_MS: i64 = 5_000;
+
+impl RemoteHealth {
+    pub fn up(&self) {
+        self.down_since.store(0, Ordering::Relaxed);
+    }
+
+    pub fn down(&self) {
+        let now = crate::core::time::Timestamp::now().millis();
+        let _ = self
+            .down_since
+            .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    fn worth_trying(&self) -> bool {
+        let since = self.down_since.load(Ordering::Relaxed);
+        since == 0 || crate::core::time::Timestamp::now().millis() - since > RETRY_AFTER_MS
+    }
 }
 
 impl<A: Adapter> SocketIoFanout<A> {
-    pub fn new(io: SocketIo<A>, metrics: Arc<Metrics>) -> Self {
-        SocketIoFanout { io, metrics }
+    pub fn new(io: SocketIo<A>, metrics: Arc<Metrics>, remote: Arc<RemoteHealth>) -> Self {
+        SocketIoFanout {
+            io,
+            metrics,
+            remote,
+        }
+    }
+
+    fn sender(&self, except: Option<&ConnId>) -> Option<socketioxide::extract::SocketRef<A>> {
+        // The sender is always local: its event is being handled on this node.
+        except
+            .and_then(|id| id.parse::<Sid>().ok())
+            .and_then(|sid| self.io.get_socket(sid))
+    }
+
+    /// Through the adapter (every node), bounded in time; `None` when it failed, in which
+    /// case nothing was delivered locally either (the adapter publishes before it delivers).
+    async fn try_remote(
+        &self,
+        op: BroadcastOperators<A>,
+        event: &str,
+        payload: &Value,
+    ) -> Option<Result<(), AppError>> {
+        if !self.remote.worth_trying() {
+            return None;
+        }
+        match tokio::time::timeout(REMOTE_WAIT, op.emit(event, payload)).await {
+            Ok(Err(BroadcastError::Adapter(e))) => {
+                self.metrics.adapter_error();
+                self.remote.down();
+                tracing::warn!(event, error = %e, "adapter broadcast failed; delivering on this node only");
+                None
+            }
+            Ok(res) => {
+                self.remote.up();
+                Some(self.outcome(event, res))
+            }
+            Err(_) => {
+                self.metrics.adapter_error();
+                self.remote.down();
+                tracing::warn!(
+                    event,
+                    "adapter broadcast timed out; delivering on this node only"
+                );
+                None
+            }
+        }
     }
 }
 
@@ -36,15 +116,20 @@ impl<A: Adapter> Fanout for SocketIoFanout<A> {
         except: Option<&ConnId>,
     ) -> Result<(), AppError> {
         let rooms: Vec<String> = topics.iter().map(Topic::room).collect();
-        // Starting from the sender's socket makes socketioxide skip it on every node. The sender
-        // is always local: its event is being handled on this node.
-        let sender = except
-            .and_then(|id| id.parse::<Sid>().ok())
-            .and_then(|sid| self.io.get_socket(sid));
-        let res = match sender {
-            Some(s) => s.to(rooms).emit(event, payload).await,
-            None => self.io.to(rooms).emit(event, payload).await,
+        // Starting from the sender's socket makes socketioxide skip it on every node.
+        let sender = self.sender(except);
+        let op = match &sender {
+            Some(s) => s.to(rooms.clone()),
+            None => self.io.to(rooms.clone()),
         };
+        if let Some(res) = self.try_remote(op, event, payload).await {
+            return res;
+        }
+        let local = match &sender {
+            Some(s) => s.local().to(rooms),
+            None => self.io.local().to(rooms),
+        };
+        let res = local.emit(event, payload).await;
         self.outcome(event, res)
     }
 
@@ -57,7 +142,17 @@ impl<A: Adapter> Fanout for SocketIoFanout<A> {
     ) -> Result<(), AppError> {
         let rooms: Vec<String> = topics.iter().map(Topic::room).collect();
         let except: Vec<String> = except_topics.iter().map(Topic::room).collect();
-        let res = self.io.to(rooms).except(except).emit(event, payload).await;
+        let op = self.io.to(rooms.clone()).except(except.clone());
+        if let Some(res) = self.try_remote(op, event, payload).await {
+            return res;
+        }
+        let res = self
+            .io
+            .local()
+            .to(rooms)
+            .except(except)
+            .emit(event, payload)
+            .await;
         self.outcome(event, res)
     }
 
