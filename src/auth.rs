@@ -184,6 +184,18 @@ mod tests {
             )
             .expect("encode")
         };
+        // The right secret under another HMAC algorithm: only HS256 is accepted.
+        let hs512 = encode(
+            &Header::new(Algorithm::HS512),
+            &Claims {
+                sub: "alice".into(),
+                exp: 9_999_999_999,
+                name: None,
+                role: None,
+            },
+            &EncodingKey::from_secret(b"0123456789abcdef"),
+        )
+        .expect("encode");
         // An unsigned token ("alg":"none").
         let none =
             "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhbGljZSIsImV4cCI6OTk5OTk5OTk5OX0.";
@@ -194,6 +206,7 @@ mod tests {
             creds(Some(expired), None),
             creds(Some(bad_role), None),
             creds(Some(none.into()), None),
+            creds(Some(hs512), None),
             creds(Some("garbage".into()), None),
             creds(None, Some("key-three")),
         ] {
