@@ -118,6 +118,8 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             call_ring_timeout: std::time::Duration::from_secs(config.call_ring_timeout_secs),
             presence_heartbeat: std::time::Duration::from_secs(config.presence_heartbeat_secs),
             presence_ttl: std::time::Duration::from_secs(config.presence_ttl_secs),
+            max_rooms_per_socket: config.max_rooms_per_socket,
+            max_sockets_per_user: config.max_sockets_per_user,
         },
         auth: Arc::new(JwtAuthenticator::new(
             config.jwt_secret(),

@@ -29,6 +29,8 @@ pub const ENV_VARS: &[&str] = &[
     "CHANGE_STREAMS",
     "PRESENCE_HEARTBEAT_SECS",
     "PRESENCE_TTL_SECS",
+    "MAX_ROOMS_PER_SOCKET",
+    "MAX_SOCKETS_PER_USER",
     "CORS_ORIGINS",
     "LOG_FORMAT",
     "RUST_LOG",
@@ -105,6 +107,14 @@ pub struct Config {
     #[arg(long, env = "PRESENCE_TTL_SECS", default_value_t = 15)]
     pub presence_ttl_secs: u64,
 
+    /// Rooms one socket may be in (its user room included); beyond, joins are INVALID_PAYLOAD.
+    #[arg(long, env = "MAX_ROOMS_PER_SOCKET", default_value_t = 500)]
+    pub max_rooms_per_socket: usize,
+
+    /// Sockets one user may hold across the cluster; beyond, connections are refused.
+    #[arg(long, env = "MAX_SOCKETS_PER_USER", default_value_t = 50)]
+    pub max_sockets_per_user: usize,
+
     /// Use a MongoDB change stream for document changes (`true`), or only publish this
     /// server's own writes (`false`). Without a replica set the server falls back by itself.
     #[arg(long, env = "CHANGE_STREAMS", default_value_t = true, action = clap::ArgAction::Set)]
@@ -161,6 +171,8 @@ impl Config {
                 "PRESENCE_HEARTBEAT_SECS",
                 self.presence_heartbeat_secs as usize,
             ),
+            ("MAX_ROOMS_PER_SOCKET", self.max_rooms_per_socket),
+            ("MAX_SOCKETS_PER_USER", self.max_sockets_per_user),
         ] {
             if v == 0 {
                 return Err(ConfigError::Zero(name));

@@ -262,3 +262,54 @@ async fn user_room_and_rest() {
     let metrics = metrics.as_str().expect("text").to_owned();
     assert!(metrics.contains("switchboard_connections 3"), "{metrics}");
 }
+
+#[tokio::test]
+async fn room_and_socket_limits() {
+    let s = Server::start(Options {
+        extra_env: vec![
+            ("MAX_ROOMS_PER_SOCKET".into(), "3".into()),
+            ("MAX_SOCKETS_PER_USER".into(), "2".into()),
+        ],
+        ..Options::memory()
+    })
+    .await;
+    let mut alice = Client::connect_user(&s.url(), &token("alice", None)).await;
+    // user:alice + project:demo + chat:general = 3 rooms.
+    assert_eq!(
+        alice
+            .emit_with_ack("subscribe:project", json!("demo"))
+            .await["ok"],
+        true
+    );
+    let ack = alice
+        .emit_with_ack(
+            "chat:join",
+            json!({"chatId": "general", "projectId": "demo"}),
+        )
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    let over = alice
+        .emit_with_ack(
+            "subscribe:collection",
+            json!({"projectId": "demo", "collectionId": "tasks"}),
+        )
+        .await;
+    assert_eq!(over["error"]["code"], "INVALID_PAYLOAD", "{over}");
+    // Re-joining a room it is in is not a new room.
+    let again = alice
+        .emit_with_ack(
+            "chat:join",
+            json!({"chatId": "general", "projectId": "demo"}),
+        )
+        .await;
+    assert_eq!(again["ok"], true, "{again}");
+
+    let _second = Client::connect_user(&s.url(), &token("alice", None)).await;
+    match Client::connect(&s.url(), json!({"token": token("alice", None)})).await {
+        Err(ConnectError::Refused(m)) => assert!(m.starts_with("RATE_LIMITED"), "{m}"),
+        Ok(_) => panic!("a third socket for alice was accepted"),
+        Err(e) => panic!("unexpected: {e:?}"),
+    }
+    // Other users are unaffected.
+    let _bob = Client::connect_user(&s.url(), &token("bob", None)).await;
+}

@@ -15,6 +15,7 @@ use crate::socketio::Ctx;
 
 /// `chat:join`: participant only; joins `chat:<id>`; sender `chat:joined`; room `user:online`.
 pub async fn join<A: Adapter>(cx: &Ctx<A>, req: JoinChat) -> Result<Value, AppError> {
+    cx.room_capacity(&Topic::Chat(req.chat_id.clone()).room())?;
     let joined = chat::join(&cx.core, &cx.session.actor, req).await?;
     let chat_id = &joined.participant.chat.id;
     cx.socket.join(Topic::Chat(chat_id.clone()).room());

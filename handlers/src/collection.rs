@@ -66,6 +66,7 @@ pub async fn subscribe_collection<A: Adapter>(
         CollectionRef::Bare(c) => (active_project(cx)?, c, false),
         CollectionRef::Full(p, c) => (p, c, true),
     };
+    cx.room_capacity(&Topic::Collection(project.clone(), collection.clone()).room())?;
     let data = subscriptions::subscribe_collection(
         &cx.core,
         &cx.session.actor,

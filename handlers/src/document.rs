@@ -23,6 +23,14 @@ pub async fn subscribe_document<A: Adapter>(
     cx: &Ctx<A>,
     req: DocumentRef,
 ) -> Result<Value, AppError> {
+    cx.room_capacity(
+        &Topic::Document(
+            req.project_id.clone(),
+            req.collection_id.clone(),
+            req.document_id.clone(),
+        )
+        .room(),
+    )?;
     let data = subscriptions::subscribe_document(
         &cx.core,
         &cx.session.actor,

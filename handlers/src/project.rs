@@ -15,6 +15,7 @@ pub async fn subscribe_project<A: Adapter>(
     cx: &Ctx<A>,
     ProjectRef(project_id): ProjectRef,
 ) -> Result<Value, AppError> {
+    cx.room_capacity(&Topic::Project(project_id.clone()).room())?;
     let member = project::subscribe(&cx.core, &cx.session.actor, &project_id).await?;
     cx.socket
         .join(Topic::Project(member.project_id().clone()).room());

@@ -36,6 +36,7 @@ pub struct CurrencyRef {
 }
 
 fn subscribed<A: Adapter>(cx: &Ctx<A>, room: Topic, data: Value) -> Result<Value, AppError> {
+    cx.room_capacity(&room.room())?;
     cx.socket.join(room.room());
     cx.emit(events::WALLET_SUBSCRIBED, &data);
     Ok(data)

@@ -37,6 +37,10 @@ pub struct Limits {
     /// How often a node refreshes its presence entries, and how long an entry lives without.
     pub presence_heartbeat: std::time::Duration,
     pub presence_ttl: std::time::Duration,
+    /// Rooms one socket may be in (its own user room included).
+    pub max_rooms_per_socket: usize,
+    /// Sockets one user may hold across the cluster.
+    pub max_sockets_per_user: usize,
 }
 
 impl Default for Limits {
@@ -48,6 +52,8 @@ impl Default for Limits {
             call_ring_timeout: calls::MISSED_AFTER,
             presence_heartbeat: presence::DEFAULT_HEARTBEAT,
             presence_ttl: presence::DEFAULT_TTL,
+            max_rooms_per_socket: 500,
+            max_sockets_per_user: 50,
         }
     }
 }

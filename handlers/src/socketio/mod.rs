@@ -28,6 +28,19 @@ impl<A: Adapter> Ctx<A> {
         self.socket.id.to_string()
     }
 
+    /// Refuses (before any state changes) when the socket is at its room limit and `room` would
+    /// be a new one.
+    pub fn room_capacity(&self, room: &str) -> Result<(), crate::core::error::AppError> {
+        let rooms = self.socket.rooms();
+        let max = self.core.limits.max_rooms_per_socket;
+        if rooms.len() >= max && !rooms.iter().any(|r| r.as_ref() == room) {
+            return Err(crate::core::error::AppError::invalid(format!(
+                "a socket may be in at most {max} rooms; leave one first"
+            )));
+        }
+        Ok(())
+    }
+
     /// An event to the sender only. A full outgoing buffer is logged, not an error of the
     /// request: the ack still tells the client the outcome.
     pub fn emit(&self, event: &str, payload: &serde_json::Value) {

@@ -59,11 +59,20 @@ struct HandshakeAuth {
 
 /// Why a connection was refused; rendered as the `connect_error` message.
 #[derive(Debug)]
-pub struct Refused(String);
+pub enum Refused {
+    Unauthorized(String),
+    /// The user already holds the maximum number of sockets in the cluster.
+    TooManySockets(usize),
+}
 
 impl fmt::Display for Refused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "UNAUTHORIZED: {}", self.0)
+        match self {
+            Refused::Unauthorized(why) => write!(f, "UNAUTHORIZED: {why}"),
+            Refused::TooManySockets(max) => {
+                write!(f, "RATE_LIMITED: at most {max} connections per user")
+            }
+        }
     }
 }
 
@@ -77,7 +86,7 @@ pub async fn connect<A: Adapter>(
         Ok(c) => c,
         Err(e) => {
             core.metrics.refused();
-            return Err(Refused(format!("malformed auth object: {e}")));
+            return Err(Refused::Unauthorized(format!("malformed auth object: {e}")));
         }
     };
     let actor = match core.auth.authenticate(&creds).await {
@@ -90,9 +99,19 @@ pub async fn connect<A: Adapter>(
                 .strip_prefix("unauthorized: ")
                 .unwrap_or(&why)
                 .to_owned();
-            return Err(Refused(why));
+            return Err(Refused::Unauthorized(why));
         }
     };
+    let max = core.limits.max_sockets_per_user;
+    if actor.is_user() {
+        // Counted cluster-wide in the presence store; if it cannot answer, let the user in.
+        if let Ok(n) = core.presence.connections(&actor.id).await
+            && n >= max as u64
+        {
+            core.metrics.refused();
+            return Err(Refused::TooManySockets(max));
+        }
+    }
     if actor.is_user() {
         s.join(Topic::User(actor.id.clone()).room());
     }
