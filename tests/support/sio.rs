@@ -152,6 +152,31 @@ impl Client {
         let _ = self.out.send(format!("42{}", json!([event, data])));
     }
 
+    /// Like `emit_with_ack`, but `None` when no ack comes in time (e.g. the node died).
+    pub async fn try_emit_with_ack(
+        &mut self,
+        event: &str,
+        data: Value,
+        within: Duration,
+    ) -> Option<Value> {
+        let id = self.next_ack;
+        self.next_ack += 1;
+        let (tx, rx) = oneshot::channel();
+        self.acks.lock().await.insert(id, tx);
+        let _ = self.out.send(format!("42{id}{}", json!([event, data])));
+        tokio::time::timeout(within, rx).await.ok()?.ok()
+    }
+
+    /// Every buffered or immediately available `event` payload, without waiting.
+    pub fn drain(&mut self, event: &str) -> Vec<Value> {
+        while let Ok(e) = self.events.try_recv() {
+            self.buffered.push_back(e);
+        }
+        let (hit, rest): (Vec<_>, Vec<_>) = self.buffered.drain(..).partition(|(n, _)| n == event);
+        self.buffered = rest.into();
+        hit.into_iter().map(|(_, v)| v).collect()
+    }
+
     pub async fn emit_with_ack(&mut self, event: &str, data: Value) -> Value {
         let id = self.next_ack;
         self.next_ack += 1;
