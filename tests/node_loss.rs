@@ -91,10 +91,10 @@ async fn killing_a_node_loses_no_acknowledged_message() {
             last_seen = Some(id.clone());
             bob_seen.insert(id);
         }
-        if i == 40 {
-            if let Some(node) = b.take() {
-                node.kill9();
-            }
+        if i == 40
+            && let Some(node) = b.take()
+        {
+            node.kill9();
         }
     }
     assert!(bob_on_a, "bob never noticed the dead node");

@@ -15,8 +15,6 @@ pub mod model;
 pub mod ports;
 pub mod presence;
 pub mod project;
-// TEMPORARY: the full matcher lands as core/query/; then this becomes `pub mod query;`.
-#[path = "query_stub.rs"]
 pub mod query;
 pub mod time;
 pub mod topic;
