@@ -129,6 +129,42 @@ describe('subscriptions', () => {
   });
 });
 
+describe('REST data API', () => {
+  test('list: filter, sort, limit bounds, skip, cursor; bad filters are 400', async () => {
+    const c = `list${Date.now()}`;
+    for (const [i, n] of [[1, 30], [2, 10], [3, 20], [4, 40]]) {
+      const r = await asAdmin(docs(c), { method: 'POST', body: { id: `d${i}`, n, even: n % 20 === 0 } });
+      assert.equal(r.status, 201, r.text);
+    }
+    assertHttpError(await asAdmin(docs(c), { method: 'POST', body: { id: 'd1' } }), 409, 'CONFLICT');
+    const gen = await asAdmin(docs(c), { method: 'POST', body: { n: 0 } });
+    assert.match(gen.json.id, /^[0-9a-f]{24}$/);
+    await asAdmin(`${docs(c)}/${gen.json.id}`, { method: 'DELETE' });
+
+    const q = (s) => asAdmin(`${docs(c)}?${s}`);
+    const ids = (r) => r.json.documents.map((d) => d.id);
+    assert.deepEqual(ids(await q(`filter=${encodeURIComponent(JSON.stringify({ n: { $gte: 20 } }))}`)), ['d1', 'd3', 'd4']);
+    assert.deepEqual(ids(await q('sort=-n')), ['d4', 'd1', 'd3', 'd2']);
+    assert.deepEqual(ids(await q('sort=n&skip=1&limit=2')), ['d3', 'd1']);
+    const page = await q('limit=2');
+    assert.deepEqual(ids(page), ['d1', 'd2']);
+    assert.equal(page.json.nextCursor, 'd2');
+    assert.deepEqual(ids(await q('limit=2&after=d2')), ['d3', 'd4']);
+    assertHttpError(await q('limit=0'), 400, 'INVALID_PAYLOAD');
+    assertHttpError(await q('limit=1001'), 400, 'INVALID_PAYLOAD');
+    assertHttpError(await q(`filter=${encodeURIComponent('{"$where":"1"}')}`), 400, 'INVALID_PAYLOAD');
+    assertHttpError(await q('filter=not-json'), 400, 'INVALID_PAYLOAD');
+    assertHttpError(await asAdmin(docs(c), { method: 'POST', body: { $bad: 1 } }), 400, 'INVALID_PAYLOAD');
+    assertHttpError(await asAdmin(docs(c), { method: 'POST', body: [1] }), 400, 'INVALID_PAYLOAD');
+
+    const put = await asAdmin(`${docs(c)}/d2`, { method: 'PUT', body: { only: true } });
+    assert.deepEqual(put.json, { id: 'd2', only: true });
+    assertHttpError(await asAdmin(`${docs(c)}/nope`, { method: 'PUT', body: {} }), 404, 'NOT_FOUND');
+    assertHttpError(await asAdmin(`${docs(c)}/nope`, { method: 'PATCH', body: {} }), 404, 'NOT_FOUND');
+    assertHttpError(await asAdmin(`${docs(c)}/nope`, { method: 'DELETE' }), 404, 'NOT_FOUND');
+  });
+});
+
 describe('owner-scoped notes (owner:ownerId)', () => {
   test('a user sees and receives only their own notes; admins see all', async () => {
     const alice = await scope.user(server, 'alice');
