@@ -1,5 +1,4 @@
-//! `custom:*` events. `custom:event` relays to the project room; the rest arrive with the
-//! presence and custom-events issue.
+//! `custom:*` events: app-defined relays within a project (`core::custom` holds the rules).
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -8,7 +7,8 @@ use socketioxide::adapter::Adapter;
 use crate::core::access::require_member;
 use crate::core::error::AppError;
 use crate::core::ids::ProjectId;
-use crate::core::project;
+use crate::core::topic::Topic;
+use crate::core::{custom, events, project};
 use crate::socketio::Ctx;
 
 /// `{ projectId, ...anything }`: everything but `projectId` is relayed as given.
@@ -26,4 +26,64 @@ pub async fn event<A: Adapter>(cx: &Ctx<A>, req: CustomEvent) -> Result<Value, A
     payload.insert("projectId".to_owned(), json!(req.project_id));
     project::relay_custom_event(&cx.core, &member, payload, &cx.conn_id()).await?;
     Ok(json!({}))
+}
+
+pub async fn broadcast<A: Adapter>(cx: &Ctx<A>, req: custom::Broadcast) -> Result<Value, AppError> {
+    custom::broadcast(&cx.core, &cx.session.actor, &cx.conn_id(), req).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RoomRef {
+    room: custom::RoomName,
+}
+
+/// Joins `custom:<activeProject>:<room>`; sender `custom:joined` `{ room }`.
+pub async fn join<A: Adapter>(cx: &Ctx<A>, req: RoomRef) -> Result<Value, AppError> {
+    let topic = custom::room_in_active_project(
+        &cx.core,
+        &cx.session.actor,
+        cx.session.active_project(),
+        &req.room,
+    )
+    .await?;
+    cx.room_capacity(&topic.room())?;
+    cx.socket.join(topic.room());
+    let data = json!({ "room": req.room.0 });
+    cx.emit(events::CUSTOM_JOINED, &data);
+    Ok(data)
+}
+
+/// Leaves it; sender `custom:left` `{ room }` (also when it was not in it).
+pub async fn leave<A: Adapter>(cx: &Ctx<A>, req: RoomRef) -> Result<Value, AppError> {
+    if let Some(p) = cx.session.active_project() {
+        cx.socket.leave(Topic::Custom(p, req.room.0.clone()).room());
+    }
+    let data = json!({ "room": req.room.0 });
+    cx.emit(events::CUSTOM_LEFT, &data);
+    Ok(data)
+}
+
+pub async fn message<A: Adapter>(
+    cx: &Ctx<A>,
+    req: custom::DirectMessage,
+) -> Result<Value, AppError> {
+    custom::message(&cx.core, &cx.session.actor, &cx.conn_id(), req).await
+}
+
+pub async fn presence<A: Adapter>(
+    cx: &Ctx<A>,
+    req: custom::CustomPresence,
+) -> Result<Value, AppError> {
+    custom::presence(&cx.core, &cx.session.actor, &cx.conn_id(), req).await
+}
+
+pub async fn typing<A: Adapter>(cx: &Ctx<A>, req: custom::CustomTyping) -> Result<Value, AppError> {
+    custom::typing(&cx.core, &cx.session.actor, &cx.conn_id(), req).await
+}
+
+pub async fn file_share<A: Adapter>(
+    cx: &Ctx<A>,
+    req: custom::FileShare,
+) -> Result<Value, AppError> {
+    custom::file_share(&cx.core, &cx.session.actor, &cx.conn_id(), req).await
 }

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod calls;
 pub mod chat;
+pub mod custom;
 pub mod data;
 pub mod error;
 pub mod events;
