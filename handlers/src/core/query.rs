@@ -851,7 +851,7 @@ mod tests {
         let a = doc(json!({"id": "a", "n": 2}));
         let b = doc(json!({"id": "b", "n": [1, 5]}));
         let c = doc(json!({"id": "c"}));
-        let mut v = vec![&a, &b, &c];
+        let mut v = [&a, &b, &c];
         v.sort_by(|x, y| s.compare(x, y));
         assert_eq!(
             v.iter().map(|d| d["id"].clone()).collect::<Vec<_>>(),
