@@ -125,7 +125,16 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             config.jwt_secret(),
             config.api_keys(),
         )),
+        outbound: Arc::new(crate::outbound::HttpOutbound::new(
+            config.integration_allow_private,
+            std::time::Duration::from_millis(config.integration_timeout_ms.max(1)),
+        )?),
     };
+    if config.integration_allow_private {
+        tracing::warn!(
+            "INTEGRATION_ALLOW_PRIVATE=true: integrations may call loopback and private addresses"
+        );
+    }
     let builder = SocketIo::builder()
         .max_payload(config.max_frame_bytes as u64)
         .ws_max_message_size(config.max_frame_bytes)
@@ -185,6 +194,7 @@ struct Parts {
     metrics: Arc<Metrics>,
     limits: Limits,
     auth: Arc<JwtAuthenticator>,
+    outbound: Arc<dyn switchboard_handlers::core::ports::Outbound>,
 }
 
 impl Parts {
@@ -214,6 +224,7 @@ impl Parts {
             metrics: self.metrics.clone(),
             limits: self.limits.clone(),
             typing: Default::default(),
+            outbound: self.outbound.clone(),
         })
     }
 }

@@ -25,6 +25,7 @@ pub const ENV_VARS: &[&str] = &[
     "MAX_EVENT_BYTES",
     "MAX_FRAME_BYTES",
     "INTEGRATION_ALLOW_PRIVATE",
+    "INTEGRATION_TIMEOUT_MS",
     "CALL_RING_TIMEOUT_SECS",
     "CHANGE_STREAMS",
     "PRESENCE_HEARTBEAT_SECS",
@@ -123,6 +124,10 @@ pub struct Config {
     /// Allow integrations to call loopback and private addresses.
     #[arg(long, env = "INTEGRATION_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
     pub integration_allow_private: bool,
+
+    /// How long an integration's HTTP call may take, in milliseconds (connect to last byte).
+    #[arg(long, env = "INTEGRATION_TIMEOUT_MS", default_value_t = 10_000)]
+    pub integration_timeout_ms: u64,
 
     /// Comma-separated allowed CORS origins; "*" (the default) allows any origin.
     #[arg(long, env = "CORS_ORIGINS", default_value = "*")]

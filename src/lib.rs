@@ -2,7 +2,7 @@
 //! HTTP API and start-up wiring around the application crate `switchboard_handlers`.
 //!
 //! Layout: `config` (every setting), `app` (composition root and `serve`), `auth` (JWT and API
-//! keys), `mongo` (store), `redis` (adapter and cluster client), `http` (REST), `seed` (demo
+//! keys), `mongo` (store), `redis` (adapter and cluster client), `http` (REST), `outbound` (integrations' HTTP client), `seed` (demo
 //! data), `cli` (subcommands), `telemetry`, `shutdown`.
 
 pub mod app;
@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod mongo;
+pub mod outbound;
 pub mod presence;
 pub mod redis;
 pub mod seed;

@@ -59,6 +59,13 @@ pub const EVENTS: &[&str] = &[
     "presence:offline",
     "presence:update",
     "presence:get:online",
+    "integration:join",
+    "integration:leave",
+    "integration:execute",
+    "integration:test",
+    "integration:status",
+    "integration:webhook:subscribe",
+    "integration:webhook:unsubscribe",
     "wallet:subscribe:address",
     "wallet:subscribe:project",
     "wallet:subscribe:chain",
@@ -88,6 +95,12 @@ pub const EVENTS: &[&str] = &[
 
 pub fn is_known_event(event: &str) -> bool {
     EVENTS.contains(&event)
+}
+
+/// Events that wait on a third party (an integration's HTTP endpoint, up to its timeout): the
+/// dispatcher runs them beside the socket's ordered queue instead of in it.
+pub fn is_detached_event(event: &str) -> bool {
+    matches!(event, "integration:execute" | "integration:test")
 }
 
 /// Decodes the payload into the handler's request type, runs it, and serializes its answer.
@@ -123,6 +136,13 @@ pub async fn dispatch<A: Adapter>(
         "presence:offline" => route!(cx, args, presence::offline),
         "presence:update" => route!(cx, args, presence::update),
         "presence:get:online" => route!(cx, args, presence::get_online),
+        "integration:join" => route!(cx, args, integration::join),
+        "integration:leave" => route!(cx, args, integration::leave),
+        "integration:execute" => route!(cx, args, integration::execute),
+        "integration:test" => route!(cx, args, integration::test),
+        "integration:status" => route!(cx, args, integration::status),
+        "integration:webhook:subscribe" => route!(cx, args, integration::webhook_subscribe),
+        "integration:webhook:unsubscribe" => route!(cx, args, integration::webhook_unsubscribe),
         "wallet:subscribe:address" => route!(cx, args, wallet::subscribe_address),
         "wallet:subscribe:project" => route!(cx, args, wallet::subscribe_project),
         "wallet:subscribe:chain" => route!(cx, args, wallet::subscribe_chain),

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use futures_util::future::join_all;
 
@@ -14,8 +14,9 @@ use crate::core::ids::{
     UserId,
 };
 use crate::core::model::{
-    Call, CallState, CallType, Chat, Document, DocumentBody, Integration, Message, MessageType,
-    Project, Reaction, TxDirection, TxStatus, User, WalletAddress, WalletTransaction,
+    Call, CallState, CallType, Chat, Document, DocumentBody, Integration, IntegrationStats,
+    Message, MessageType, Project, Reaction, TxDirection, TxStatus, User, WalletAddress,
+    WalletTransaction, WebhookEvent,
 };
 use crate::core::ports::{DocQuery, FieldGuard, Inserted, Store};
 use crate::core::query::{Filter, Sort};
@@ -519,8 +520,71 @@ pub async fn registries(store: &dyn Store, prefix: &str) {
     );
     assert_eq!(
         store.list_integrations(&pid).await.expect("list"),
-        vec![integ]
+        vec![integ.clone()]
     );
+
+    // Execution counters: atomic, last error cleared by a success.
+    assert_eq!(
+        store.integration_stats(&iid).await.expect("stats"),
+        IntegrationStats::default()
+    );
+    let t1 = Timestamp::from_millis(1_700_000_000_000);
+    let t2 = Timestamp::from_millis(1_700_000_001_000);
+    store
+        .record_integration_run(&iid, t1, Some("HTTP 500"))
+        .await
+        .expect("run");
+    let s = store.integration_stats(&iid).await.expect("stats");
+    assert_eq!(
+        (s.executions, s.failures, s.last_error.as_deref()),
+        (1, 1, Some("HTTP 500"))
+    );
+    store
+        .record_integration_run(&iid, t2, None)
+        .await
+        .expect("run");
+    let s = store.integration_stats(&iid).await.expect("stats");
+    assert_eq!(
+        s,
+        IntegrationStats {
+            executions: 2,
+            failures: 1,
+            last_executed_at: Some(t2),
+            last_error: None,
+        }
+    );
+
+    // Webhook events: newest first, bounded by limit.
+    for (n, body) in [json!({"n": 1}), json!("text"), Value::Null]
+        .into_iter()
+        .enumerate()
+    {
+        store
+            .insert_webhook_event(&WebhookEvent {
+                id: format!("{prefix}-wh{n}"),
+                integration_id: iid.clone(),
+                project_id: pid.clone(),
+                body,
+                received_at: Timestamp::from_millis(1_700_000_000_000 + n as i64),
+            })
+            .await
+            .expect("insert");
+    }
+    let evs = store.list_webhook_events(&iid, 2).await.expect("list");
+    assert_eq!(
+        evs.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
+        vec![format!("{prefix}-wh2"), format!("{prefix}-wh1")]
+    );
+    assert_eq!(evs[1].body, json!("text"));
+
+    assert!(store.delete_integration(&iid).await.expect("delete"));
+    assert!(!store.delete_integration(&iid).await.expect("delete"));
+    assert_eq!(store.get_integration(&iid).await.expect("get"), None);
+    assert_eq!(
+        store.integration_stats(&iid).await.expect("stats"),
+        IntegrationStats::default()
+    );
+    store.put_integration(&integ).await.expect("put again");
 
     for (a, u) in [("a1", "u1"), ("a2", "u2")] {
         let addr = WalletAddress {

@@ -7,8 +7,10 @@ mod emit;
 mod error;
 mod extract;
 mod health;
+mod integrations;
 mod projects;
 mod wallet;
+mod webhooks;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -57,6 +59,21 @@ pub fn router(state: AppState) -> Router {
                 .delete(documents::delete),
         )
         .route(
+            "/projects/{project}/integrations",
+            get(integrations::list).post(integrations::create),
+        )
+        .route(
+            "/projects/{project}/integrations/{integration}",
+            get(integrations::get)
+                .put(integrations::replace)
+                .patch(integrations::patch)
+                .delete(integrations::delete),
+        )
+        .route(
+            "/projects/{project}/integrations/{integration}/webhook-events",
+            get(integrations::webhook_events),
+        )
+        .route(
             "/projects/{project}/wallet/addresses",
             get(wallet::addresses),
         )
@@ -71,6 +88,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
+        .route("/webhooks/{project}/{integration}", post(webhooks::receive))
         .nest("/api", api)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .with_state(state)

@@ -9,13 +9,15 @@ use switchboard_handlers::core::error::AppError;
 use switchboard_handlers::core::time::Timestamp;
 
 /// Fields holding timestamps, in any entity.
-const TIME_FIELDS: [&str; 6] = [
+const TIME_FIELDS: [&str; 8] = [
     "createdAt",
     "editedAt",
     "deletedAt",
     "updatedAt",
     "answeredAt",
     "endedAt",
+    "receivedAt",
+    "lastExecutedAt",
 ];
 
 pub fn to_doc<T: Serialize>(entity: &T) -> Result<BsonDoc, AppError> {

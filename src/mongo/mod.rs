@@ -38,6 +38,8 @@ const MESSAGES: &str = "messages";
 const READ_RECEIPTS: &str = "read_receipts";
 const CALLS: &str = "calls";
 const INTEGRATIONS: &str = "integrations";
+const INTEGRATION_STATS: &str = "integration_stats";
+const WEBHOOK_EVENTS: &str = "webhook_events";
 const WALLET_ADDRESSES: &str = "wallet_addresses";
 /// Also written by other services; the change feed watches it.
 pub const WALLET_TRANSACTIONS: &str = "wallet_transactions";
@@ -145,6 +147,12 @@ impl MongoStore {
             .map_err(map_err)?;
         self.coll(WALLET_ADDRESSES)
             .create_index(idx(doc! { "projectId": 1, "userId": 1 }))
+            .await
+            .map_err(map_err)?;
+        self.coll(WEBHOOK_EVENTS)
+            .create_index(idx(
+                doc! { "integrationId": 1, "receivedAt": -1, "_id": -1 },
+            ))
             .await
             .map_err(map_err)?;
         Ok(())

@@ -2,15 +2,21 @@
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
-use mongodb::bson::doc;
+use mongodb::bson::{DateTime, doc};
 
 use switchboard_handlers::core::ids::{AddressId, IntegrationId, ProjectId, UserId};
-use switchboard_handlers::core::model::{Integration, WalletAddress, WalletTransaction};
+use switchboard_handlers::core::model::{
+    Integration, IntegrationStats, WalletAddress, WalletTransaction, WebhookEvent,
+};
 use switchboard_handlers::core::ports::{IntegrationStore, StoreResult, WalletStore};
+use switchboard_handlers::core::time::Timestamp;
 
 use super::convert::{from_doc, to_doc};
 use super::projects::upsert;
-use super::{INTEGRATIONS, MongoStore, WALLET_ADDRESSES, WALLET_TRANSACTIONS, map_err};
+use super::{
+    INTEGRATION_STATS, INTEGRATIONS, MongoStore, WALLET_ADDRESSES, WALLET_TRANSACTIONS,
+    WEBHOOK_EVENTS, map_err,
+};
 
 #[async_trait]
 impl IntegrationStore for MongoStore {
@@ -40,6 +46,78 @@ impl IntegrationStore for MongoStore {
             .coll(INTEGRATIONS)
             .find(doc! { "projectId": project.as_str() })
             .sort(doc! { "_id": 1 })
+            .await
+            .map_err(map_err)?
+            .try_collect()
+            .await
+            .map_err(map_err)?;
+        docs.into_iter().map(from_doc).collect()
+    }
+
+    async fn delete_integration(&self, id: &IntegrationId) -> StoreResult<bool> {
+        let r = self
+            .coll(INTEGRATIONS)
+            .delete_one(doc! { "_id": id.as_str() })
+            .await
+            .map_err(map_err)?;
+        self.coll(INTEGRATION_STATS)
+            .delete_one(doc! { "_id": id.as_str() })
+            .await
+            .map_err(map_err)?;
+        Ok(r.deleted_count > 0)
+    }
+
+    async fn record_integration_run(
+        &self,
+        id: &IntegrationId,
+        at: Timestamp,
+        error: Option<&str>,
+    ) -> StoreResult<()> {
+        // One atomic update, so runs on every node are all counted.
+        self.coll(INTEGRATION_STATS)
+            .update_one(
+                doc! { "_id": id.as_str() },
+                doc! {
+                    "$inc": { "executions": 1_i64, "failures": i64::from(error.is_some()) },
+                    "$set": {
+                        "lastExecutedAt": DateTime::from_millis(at.millis()),
+                        "lastError": error,
+                    },
+                },
+            )
+            .upsert(true)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn integration_stats(&self, id: &IntegrationId) -> StoreResult<IntegrationStats> {
+        let d = self
+            .coll(INTEGRATION_STATS)
+            .find_one(doc! { "_id": id.as_str() })
+            .await
+            .map_err(map_err)?;
+        Ok(d.map(from_doc).transpose()?.unwrap_or_default())
+    }
+
+    async fn insert_webhook_event(&self, event: &WebhookEvent) -> StoreResult<()> {
+        self.coll(WEBHOOK_EVENTS)
+            .insert_one(to_doc(event)?)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn list_webhook_events(
+        &self,
+        integration: &IntegrationId,
+        limit: usize,
+    ) -> StoreResult<Vec<WebhookEvent>> {
+        let docs: Vec<_> = self
+            .coll(WEBHOOK_EVENTS)
+            .find(doc! { "integrationId": integration.as_str() })
+            .sort(doc! { "receivedAt": -1, "_id": -1 })
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
             .await
             .map_err(map_err)?
             .try_collect()

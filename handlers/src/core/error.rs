@@ -69,6 +69,10 @@ pub enum AppError {
     },
     #[error("internal error: {0}")]
     Internal(String),
+    /// A third-party endpoint (an integration's) failed: timed out, refused, answered too much.
+    /// Its message is the client's to see: the endpoint is theirs, not our infrastructure.
+    #[error("upstream: {0}")]
+    Upstream(String),
 }
 
 impl AppError {
@@ -103,7 +107,7 @@ impl AppError {
             AppError::Conflict(_) => ErrorCode::Conflict,
             AppError::RateLimited => ErrorCode::RateLimited,
             AppError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
-            AppError::Unavailable { .. } => ErrorCode::Unavailable,
+            AppError::Unavailable { .. } | AppError::Upstream(_) => ErrorCode::Unavailable,
             AppError::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -119,7 +123,7 @@ impl AppError {
             AppError::InvalidPayload(m) | AppError::Unauthorized(m) | AppError::Forbidden(m) => {
                 m.clone()
             }
-            AppError::Conflict(m) => m.clone(),
+            AppError::Conflict(m) | AppError::Upstream(m) => m.clone(),
             other => other.to_string(),
         }
     }

@@ -4,6 +4,14 @@ pub const ERROR: &str = "error";
 pub const CUSTOM_EVENT: &str = "custom:event";
 
 pub const INTEGRATION_ERROR: &str = "integration:error";
+pub const INTEGRATION_JOINED: &str = "integration:joined";
+pub const INTEGRATION_LEFT: &str = "integration:left";
+pub const INTEGRATION_RESULT: &str = "integration:result";
+pub const INTEGRATION_TEST_RESULT: &str = "integration:test:result";
+pub const INTEGRATION_STATUS_RESPONSE: &str = "integration:status:response";
+pub const INTEGRATION_WEBHOOK_SUBSCRIBED: &str = "integration:webhook:subscribed";
+pub const INTEGRATION_WEBHOOK_UNSUBSCRIBED: &str = "integration:webhook:unsubscribed";
+pub const INTEGRATION_WEBHOOK: &str = "integration:webhook";
 pub const SUBSCRIBED: &str = "subscribed";
 pub const UNSUBSCRIBED: &str = "unsubscribed";
 pub const CHAT_JOINED: &str = "chat:joined";

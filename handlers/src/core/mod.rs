@@ -10,6 +10,7 @@ pub mod data;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod integration;
 pub mod memory;
 pub mod metrics;
 pub mod model;
@@ -73,6 +74,8 @@ pub struct Core {
     pub presence: Arc<dyn ports::PresenceStore>,
     /// This node's user connections, refreshed in `presence` every heartbeat.
     pub local_conns: presence::LocalConns,
+    /// Integrations' HTTP client.
+    pub outbound: Arc<dyn ports::Outbound>,
 }
 
 #[cfg(test)]

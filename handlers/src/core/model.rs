@@ -203,6 +203,10 @@ pub struct Endpoint {
     pub path: String,
 }
 
+/// What secrets look like when they leave the server. Sent back unchanged in an update, it
+/// means "keep the stored value".
+pub const MASK: &str = "********";
+
 /// An integration as stored. Its `headers` and `webhook_secret` are secrets: `masked()` is the
 /// only form that leaves the server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -226,14 +230,42 @@ fn yes() -> bool {
     true
 }
 
+/// Outcome counters of an integration's executions (`integration:status`), kept apart from its
+/// configuration so that editing the configuration never resets them by accident.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IntegrationStats {
+    #[serde(default)]
+    pub executions: u64,
+    #[serde(default)]
+    pub failures: u64,
+    #[serde(default)]
+    pub last_executed_at: Option<Timestamp>,
+    /// The last execution's error; `None` once an execution succeeds again.
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
+/// An inbound webhook call whose signature checked out, as stored in `webhook_events`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookEvent {
+    pub id: String,
+    pub integration_id: IntegrationId,
+    pub project_id: ProjectId,
+    /// The body as JSON when it parses as JSON, else as a string.
+    pub body: serde_json::Value,
+    pub received_at: Timestamp,
+}
+
 impl Integration {
     pub fn masked(&self) -> Integration {
         let mut m = self.clone();
         for v in m.headers.values_mut() {
-            *v = "********".to_owned();
+            *v = MASK.to_owned();
         }
         if m.webhook_secret.is_some() {
-            m.webhook_secret = Some("********".to_owned());
+            m.webhook_secret = Some(MASK.to_owned());
         }
         m
     }

@@ -15,8 +15,8 @@ use super::ids::{
 };
 use super::model::DocumentBody;
 use super::model::{
-    Call, CallState, Chat, Document, Integration, Message, Project, User, WalletAddress,
-    WalletTransaction,
+    Call, CallState, Chat, Document, Integration, IntegrationStats, Message, Project, User,
+    WalletAddress, WalletTransaction, WebhookEvent,
 };
 use super::query::{Filter, Sort};
 use super::time::Timestamp;
@@ -246,6 +246,25 @@ pub trait IntegrationStore: Send + Sync {
     async fn put_integration(&self, integration: &Integration) -> StoreResult<()>;
     async fn get_integration(&self, id: &IntegrationId) -> StoreResult<Option<Integration>>;
     async fn list_integrations(&self, project: &ProjectId) -> StoreResult<Vec<Integration>>;
+    /// Removes the integration and its counters; false when it did not exist.
+    async fn delete_integration(&self, id: &IntegrationId) -> StoreResult<bool>;
+    /// Counts one execution atomically (concurrent executions on several nodes all count):
+    /// `error` is `None` for a success.
+    async fn record_integration_run(
+        &self,
+        id: &IntegrationId,
+        at: Timestamp,
+        error: Option<&str>,
+    ) -> StoreResult<()>;
+    /// Zeroes when the integration never ran.
+    async fn integration_stats(&self, id: &IntegrationId) -> StoreResult<IntegrationStats>;
+    async fn insert_webhook_event(&self, event: &WebhookEvent) -> StoreResult<()>;
+    /// Newest first, at most `limit`.
+    async fn list_webhook_events(
+        &self,
+        integration: &IntegrationId,
+        limit: usize,
+    ) -> StoreResult<Vec<WebhookEvent>>;
 }
 
 #[async_trait]
@@ -274,6 +293,34 @@ pub trait Store:
     async fn ping(&self) -> StoreResult<()>;
     /// True when no project exists yet (the demo seed loads only then).
     async fn is_empty(&self) -> StoreResult<bool>;
+}
+
+/// One outbound HTTP request of an integration.
+#[derive(Debug, Clone)]
+pub struct OutboundRequest {
+    /// Upper-case HTTP method.
+    pub method: String,
+    /// Absolute http(s) URL without the query string.
+    pub url: String,
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+    /// Sent as `application/json` when present.
+    pub json_body: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboundResponse {
+    pub status: u16,
+    /// The body parsed as JSON when it is JSON, else as text (null when empty).
+    pub body: Value,
+}
+
+/// Makes integrations' HTTP calls. Implementations refuse private targets (`Forbidden`, checked
+/// on the addresses actually connected to), bound time and response size, and report failures
+/// of the far end as `AppError::Upstream`.
+#[async_trait]
+pub trait Outbound: Send + Sync {
+    async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, AppError>;
 }
 
 /// What a connection presents at the handshake.

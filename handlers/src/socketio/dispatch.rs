@@ -13,7 +13,7 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef};
 use socketioxide::handler::{FromMessageParts, MessageHandler, Value as RawValue};
 use socketioxide::socket::Socket;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 
 use crate::core::Core;
 use crate::core::error::{AppError, ErrorBody};
@@ -167,62 +167,97 @@ fn event_name_prefix(raw: &str) -> String {
         .to_owned()
 }
 
+/// Detached events (integration calls) one socket may have running at once; more are answered
+/// RATE_LIMITED.
+const MAX_DETACHED: usize = 8;
+
 async fn worker<A: Adapter>(
     mut rx: mpsc::Receiver<Job<A>>,
     core: Arc<Core>,
     session: Arc<Session>,
 ) {
+    let slots = Arc::new(Semaphore::new(MAX_DETACHED));
     while let Some(job) = rx.recv().await {
-        let started = Instant::now();
-        let integration_id = job
-            .args
-            .get("integrationId")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        let cx = Ctx {
-            socket: job.socket,
-            session: session.clone(),
-            core: core.clone(),
-        };
-        let known = crate::is_known_event(&job.event);
-        let result = if known {
-            AssertUnwindSafe(crate::dispatch(&cx, &job.event, job.args))
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|_| {
-                    tracing::error!(event = %job.event, "event handler panicked");
-                    Err(AppError::internal("handler panicked"))
-                })
-        } else {
-            Err(AppError::invalid(format!(
-                "unknown event {:?}",
-                truncate(&job.event, 64)
-            )))
-        };
-        let label = if known {
-            job.event.as_str()
-        } else {
-            UNKNOWN_EVENT_LABEL
-        };
-        core.metrics.event(label, started.elapsed());
-        if known {
-            reply(
-                &core,
-                &cx.socket,
-                &job.event,
-                job.ack,
-                job.wants_ack,
-                result,
-                integration_id,
-            );
-        } else if job.wants_ack {
-            // Contract: unknown events get an INVALID_PAYLOAD ack when one was asked for, and
-            // nothing otherwise (no `error` event).
-            if let Err(e) = &result {
-                core.metrics.error(e.code());
-            }
-            send_ack(&cx.socket, job.ack, &ack_body(&result));
+        if !crate::is_detached_event(&job.event) {
+            handle(job, core.clone(), session.clone()).await;
+            continue;
         }
+        match slots.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let (core, session) = (core.clone(), session.clone());
+                tokio::spawn(async move {
+                    handle(job, core, session).await;
+                    drop(permit);
+                });
+            }
+            Err(_) => {
+                let id = integration_id(&job.args);
+                reply(
+                    &core,
+                    &job.socket,
+                    &job.event,
+                    job.ack,
+                    job.wants_ack,
+                    Err(AppError::RateLimited),
+                    id,
+                );
+            }
+        }
+    }
+}
+
+fn integration_id(args: &Value) -> Option<String> {
+    args.get("integrationId")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+async fn handle<A: Adapter>(job: Job<A>, core: Arc<Core>, session: Arc<Session>) {
+    let started = Instant::now();
+    let integration_id = integration_id(&job.args);
+    let cx = Ctx {
+        socket: job.socket,
+        session,
+        core: core.clone(),
+    };
+    let known = crate::is_known_event(&job.event);
+    let result = if known {
+        AssertUnwindSafe(crate::dispatch(&cx, &job.event, job.args))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| {
+                tracing::error!(event = %job.event, "event handler panicked");
+                Err(AppError::internal("handler panicked"))
+            })
+    } else {
+        Err(AppError::invalid(format!(
+            "unknown event {:?}",
+            truncate(&job.event, 64)
+        )))
+    };
+    let label = if known {
+        job.event.as_str()
+    } else {
+        UNKNOWN_EVENT_LABEL
+    };
+    core.metrics.event(label, started.elapsed());
+    if known {
+        reply(
+            &core,
+            &cx.socket,
+            &job.event,
+            job.ack,
+            job.wants_ack,
+            result,
+            integration_id,
+        );
+    } else if job.wants_ack {
+        // Contract: unknown events get an INVALID_PAYLOAD ack when one was asked for, and
+        // nothing otherwise (no `error` event).
+        if let Err(e) = &result {
+            core.metrics.error(e.code());
+        }
+        send_ack(&cx.socket, job.ack, &ack_body(&result));
     }
 }
 

@@ -11,8 +11,8 @@ use crate::core::ids::{
     UserId,
 };
 use crate::core::model::{
-    Call, CallState, Chat, Document, DocumentBody, Integration, Message, Project, User,
-    WalletAddress, WalletTransaction,
+    Call, CallState, Chat, Document, DocumentBody, Integration, IntegrationStats, Message, Project,
+    User, WalletAddress, WalletTransaction, WebhookEvent,
 };
 use crate::core::ports::{
     CallStore, ChatStore, DocQuery, DocumentStore, FieldGuard, Inserted, IntegrationStore,
@@ -35,6 +35,9 @@ struct Data {
     calls: HashMap<CallId, Call>,
     documents: BTreeMap<(ProjectId, CollectionId, String), Document>,
     integrations: BTreeMap<IntegrationId, Integration>,
+    integration_stats: HashMap<IntegrationId, IntegrationStats>,
+    /// Per integration, oldest first, the newest `MAX_WEBHOOK_EVENTS` kept.
+    webhook_events: HashMap<IntegrationId, std::collections::VecDeque<WebhookEvent>>,
     addresses: BTreeMap<String, WalletAddress>,
     transactions: HashMap<String, WalletTransaction>,
 }
@@ -530,7 +533,68 @@ impl IntegrationStore for MemoryStore {
             .cloned()
             .collect())
     }
+
+    async fn delete_integration(&self, id: &IntegrationId) -> StoreResult<bool> {
+        let mut data = self.write();
+        data.integration_stats.remove(id);
+        data.webhook_events.remove(id);
+        Ok(data.integrations.remove(id).is_some())
+    }
+
+    async fn record_integration_run(
+        &self,
+        id: &IntegrationId,
+        at: Timestamp,
+        error: Option<&str>,
+    ) -> StoreResult<()> {
+        let mut data = self.write();
+        let stats = data.integration_stats.entry(id.clone()).or_default();
+        stats.executions += 1;
+        stats.failures += u64::from(error.is_some());
+        stats.last_executed_at = Some(at);
+        stats.last_error = error.map(str::to_owned);
+        Ok(())
+    }
+
+    async fn integration_stats(&self, id: &IntegrationId) -> StoreResult<IntegrationStats> {
+        Ok(self
+            .read()
+            .integration_stats
+            .get(id)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn insert_webhook_event(&self, event: &WebhookEvent) -> StoreResult<()> {
+        let mut data = self.write();
+        let list = data
+            .webhook_events
+            .entry(event.integration_id.clone())
+            .or_default();
+        list.push_back(event.clone());
+        if list.len() > MAX_WEBHOOK_EVENTS {
+            list.pop_front();
+        }
+        Ok(())
+    }
+
+    async fn list_webhook_events(
+        &self,
+        integration: &IntegrationId,
+        limit: usize,
+    ) -> StoreResult<Vec<WebhookEvent>> {
+        Ok(self
+            .read()
+            .webhook_events
+            .get(integration)
+            .map(|l| l.iter().rev().take(limit).cloned().collect())
+            .unwrap_or_default())
+    }
 }
+
+/// The embedded store keeps this many webhook events per integration (it is for development;
+/// MongoDB keeps them all).
+const MAX_WEBHOOK_EVENTS: usize = 1000;
 
 #[async_trait]
 impl WalletStore for MemoryStore {

@@ -1,0 +1,183 @@
+//! The integration registry over REST: `/api/projects/{p}/integrations[/{i}]`. Members read
+//! (secrets masked), API keys and admins write; `…/{i}/webhook-events` lists stored webhooks.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use switchboard_handlers::core::access::{Actor, require_member};
+use switchboard_handlers::core::error::AppError;
+use switchboard_handlers::core::ids::{IntegrationId, ProjectId};
+use switchboard_handlers::core::integration::{self, IntegrationSpec, require_registry_admin};
+use switchboard_handlers::core::model::Integration;
+
+use super::AppState;
+use super::error::ApiResult;
+use super::extract::{Caller, JsonBody, QueryParams};
+
+fn ids(p: String, i: Option<String>) -> Result<(ProjectId, Option<IntegrationId>), AppError> {
+    let p = ProjectId::try_from(p).map_err(AppError::invalid)?;
+    let i = i
+        .map(IntegrationId::try_from)
+        .transpose()
+        .map_err(AppError::invalid)?;
+    Ok((p, i))
+}
+
+fn masked(i: &Integration) -> Result<Json<Value>, AppError> {
+    Ok(Json(
+        serde_json::to_value(i.masked()).map_err(AppError::internal)?,
+    ))
+}
+
+/// The stored integration of `p` for a writer (admin or API key).
+async fn stored_for_admin(
+    st: &AppState,
+    actor: &Actor,
+    p: &ProjectId,
+    i: &IntegrationId,
+) -> Result<Integration, AppError> {
+    require_registry_admin(actor)?;
+    Ok(integration::find(&st.core, actor, p, i).await?.1)
+}
+
+/// `GET /api/projects/{p}/integrations` → `{ integrations }`.
+pub async fn list(
+    State(st): State<AppState>,
+    Caller(actor): Caller,
+    Path(p): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (p, _) = ids(p, None)?;
+    let m = require_member(st.core.store.as_ref(), &actor, &p).await?;
+    let list: Vec<Integration> = st
+        .core
+        .store
+        .list_integrations(m.project_id())
+        .await?
+        .iter()
+        .map(Integration::masked)
+        .collect();
+    Ok(Json(json!({ "integrations": list })))
+}
+
+/// `POST /api/projects/{p}/integrations` → 201 with the masked integration; 409 on a taken id.
+pub async fn create(
+    State(st): State<AppState>,
+    Caller(actor): Caller,
+    Path(p): Path<String>,
+    JsonBody(spec): JsonBody<IntegrationSpec>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (p, _) = ids(p, None)?;
+    require_registry_admin(&actor)?;
+    let m = require_member(st.core.store.as_ref(), &actor, &p).await?;
+    let id = match &spec.id {
+        Some(id) => id.clone(),
+        None => integration::new_id()?,
+    };
+    let integ = spec.into_integration(id, m.project_id(), None)?;
+    if st.core.store.get_integration(&integ.id).await?.is_some() {
+        return Err(AppError::Conflict(format!("integration {} exists", integ.id)).into());
+    }
+    st.core.store.put_integration(&integ).await?;
+    Ok((StatusCode::CREATED, masked(&integ)?))
+}
+
+/// `GET /api/projects/{p}/integrations/{i}` → the masked integration.
+pub async fn get(
+    State(st): State<AppState>,
+    Caller(actor): Caller,
+    Path((p, i)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let (p, i) = ids(p, Some(i))?;
+    let i = i.ok_or_else(|| AppError::invalid("integrationId missing"))?;
+    let (_, integ) = integration::find(&st.core, &actor, &p, &i).await?;
+    Ok(masked(&integ)?)
+}
+
+/// `PUT …/{i}`: the whole integration; secrets sent back masked keep their stored values.
+pub async fn replace(
+    State(st): State<AppState>,
+    Caller(actor): Caller,
+    Path((p, i)): Path<(String, String)>,
+    JsonBody(spec): JsonBody<IntegrationSpec>,
+) -> ApiResult<Json<Value>> {
+    let (p, i) = ids(p, Some(i))?;
+    let i = i.ok_or_else(|| AppError::invalid("integrationId missing"))?;
+    if spec.id.as_ref().is_some_and(|id| id != &i) {
+        return Err(AppError::invalid("the body's id differs from the path's").into());
+    }
+    let stored = stored_for_admin(&st, &actor, &p, &i).await?;
+    let integ = spec.into_integration(i, &p, Some(&stored))?;
+    st.core.store.put_integration(&integ).await?;
+    Ok(masked(&integ)?)
+}
+
+/// `PATCH …/{i}`: the given top-level fields replace the stored ones.
+pub async fn patch(
+    State(st): State<AppState>,
+    Caller(actor): Caller,
+    Path((p, i)): Path<(String, String)>,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Json<Value>> {
+    let (p, i) = ids(p, Some(i))?;
+    let i = i.ok_or_else(|| AppError::invalid("integrationId missing"))?;
+    let Value::Object(fields) = body else {
+        return Err(AppError::invalid("the body must be a JSON object").into());
+    };
+    if fields
+        .get("id")
+        .is_some_and(|v| v.as_str() != Some(i.as_str()))
+    {
+        return Err(AppError::invalid("the id cannot be changed").into());
+    }
+    let stored = stored_for_admin(&st, &actor, &p, &i).await?;
+    let mut merged = serde_json::to_value(&stored).map_err(AppError::internal)?;
+    if let Value::Object(m) = &mut merged {
+        m.extend(fields);
+    }
+    let spec: IntegrationSpec =
+        serde_json::from_value(merged).map_err(|e| AppError::invalid(e.to_string()))?;
+    let integ = spec.into_integration(i, &p, Some(&stored))?;
+    st.core.store.put_integration(&integ).await?;
+    Ok(masked(&integ)?)
+}
+
+/// `DELETE …/{i}` → 204.
+pub async fn delete(
+    State(st): State<AppState>,
+    Caller(actor): Caller,
+    Path((p, i)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let (p, i) = ids(p, Some(i))?;
+    let i = i.ok_or_else(|| AppError::invalid("integrationId missing"))?;
+    stored_for_admin(&st, &actor, &p, &i).await?;
+    st.core.store.delete_integration(&i).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EventsQuery {
+    limit: Option<usize>,
+}
+
+const MAX_EVENTS_PAGE: usize = 1000;
+
+/// `GET …/{i}/webhook-events?limit=` → `{ events }`, newest first (default 50, at most 1000).
+pub async fn webhook_events(
+    State(st): State<AppState>,
+    Caller(actor): Caller,
+    Path((p, i)): Path<(String, String)>,
+    QueryParams(q): QueryParams<EventsQuery>,
+) -> ApiResult<Json<Value>> {
+    let (p, i) = ids(p, Some(i))?;
+    let i = i.ok_or_else(|| AppError::invalid("integrationId missing"))?;
+    let limit = q.limit.unwrap_or(50);
+    if limit == 0 || limit > MAX_EVENTS_PAGE {
+        return Err(AppError::invalid(format!("limit must be 1 to {MAX_EVENTS_PAGE}")).into());
+    }
+    let (_, integ) = integration::find(&st.core, &actor, &p, &i).await?;
+    let events = st.core.store.list_webhook_events(&integ.id, limit).await?;
+    Ok(Json(json!({ "events": events })))
+}
