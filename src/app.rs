@@ -140,7 +140,11 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         .ws_max_message_size(config.max_frame_bytes)
         .ws_max_frame_size(config.max_frame_bytes)
         // Room broadcasts can burst; the default of 128 queued packets drops events too early.
-        .max_buffer_size(1024);
+        .max_buffer_size(1024)
+        // Engine default 4 KiB per connection, allocated up front; frames larger than the
+        // buffer are read in several steps, so this trades a little CPU on big frames for
+        // memory on every idle connection (docs/performance.md).
+        .ws_read_buffer_size(1024);
     let app = match &config.redis_url {
         Some(url) => {
             let r = redis::connect(url, &config.redis_prefix).await?;

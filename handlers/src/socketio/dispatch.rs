@@ -36,7 +36,9 @@ struct Job<A: Adapter> {
 /// Registered as the socket's fallback handler, so it receives every event. Its `call` runs
 /// synchronously in arrival order, which is what makes the queue ordered.
 struct Ordered<A: Adapter> {
-    tx: mpsc::Sender<Job<A>>,
+    /// Boxed: a channel allocates its first block of 32 slots up front, per socket, so slots
+    /// stay pointer-sized (idle-connection memory).
+    tx: mpsc::Sender<Box<Job<A>>>,
     limiter: Mutex<RateLimiter>,
     core: Arc<Core>,
 }
@@ -121,13 +123,13 @@ impl<A: Adapter> MessageHandler<A, OrderedMarker> for Ordered<A> {
             }
         }
 
-        let job = Job {
+        let job = Box::new(Job {
             socket,
             event,
             args,
             ack,
             wants_ack,
-        };
+        });
         if let Err(e) = self.tx.try_send(job) {
             let job = match e {
                 mpsc::error::TrySendError::Full(j) | mpsc::error::TrySendError::Closed(j) => j,
@@ -172,7 +174,7 @@ fn event_name_prefix(raw: &str) -> String {
 const MAX_DETACHED: usize = 8;
 
 async fn worker<A: Adapter>(
-    mut rx: mpsc::Receiver<Job<A>>,
+    mut rx: mpsc::Receiver<Box<Job<A>>>,
     core: Arc<Core>,
     session: Arc<Session>,
 ) {
@@ -212,7 +214,8 @@ fn integration_id(args: &Value) -> Option<String> {
         .map(str::to_owned)
 }
 
-async fn handle<A: Adapter>(job: Job<A>, core: Arc<Core>, session: Arc<Session>) {
+async fn handle<A: Adapter>(job: Box<Job<A>>, core: Arc<Core>, session: Arc<Session>) {
+    let job = *job;
     let started = Instant::now();
     let integration_id = integration_id(&job.args);
     let cx = Ctx {
@@ -222,7 +225,10 @@ async fn handle<A: Adapter>(job: Job<A>, core: Arc<Core>, session: Arc<Session>)
     };
     let known = crate::is_known_event(&job.event);
     let result = if known {
-        AssertUnwindSafe(crate::dispatch(&cx, &job.event, job.args))
+        // Boxed so the per-socket worker task stays small: the dispatch future is as large as
+        // the largest handler's, and a spawned task is allocated at its full size for the
+        // socket's whole life (measured: the bulk of an idle connection's memory).
+        AssertUnwindSafe(Box::pin(crate::dispatch(&cx, &job.event, job.args)))
             .catch_unwind()
             .await
             .unwrap_or_else(|_| {
