@@ -35,16 +35,24 @@ impl ChatStore for MongoStore {
             .with_options(upsert())
             .await
             .map_err(map_err)?;
+        self.chat_cache.put(chat);
         Ok(())
     }
 
     async fn get_chat(&self, id: &ChatId) -> StoreResult<Option<Chat>> {
+        if let Some(c) = self.chat_cache.get(id) {
+            return Ok(Some(c));
+        }
         let d = self
             .coll(CHATS)
             .find_one(doc! { "_id": id.as_str() })
             .await
             .map_err(map_err)?;
-        d.map(from_doc).transpose()
+        let chat: Option<Chat> = d.map(from_doc).transpose()?;
+        if let Some(c) = &chat {
+            self.chat_cache.put(c);
+        }
+        Ok(chat)
     }
 
     async fn list_chats(

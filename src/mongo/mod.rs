@@ -5,6 +5,7 @@
 
 mod calls;
 mod changes;
+mod chat_cache;
 mod chats;
 mod convert;
 mod documents;
@@ -28,6 +29,7 @@ pub use errors::map_err;
 #[derive(Clone)]
 pub struct MongoStore {
     db: Database,
+    chat_cache: std::sync::Arc<chat_cache::ChatCache>,
 }
 
 /// Collection names.
@@ -66,7 +68,10 @@ impl MongoStore {
                 errors::summary(&e)
             )
         })?;
-        let store = MongoStore { db };
+        let store = MongoStore {
+            db,
+            chat_cache: Default::default(),
+        };
         store
             .create_indexes()
             .await

@@ -43,7 +43,9 @@ impl Conn {
             "{}/socket.io/?EIO=4&transport=websocket",
             base.replacen("http://", "ws://", 1)
         );
-        let (ws, _) = tokio::time::timeout(TIMEOUT, tokio_tungstenite::connect_async(url))
+        // Nagle off, as a browser's WebSocket has it: small frames must not wait for ACKs.
+        let connect = tokio_tungstenite::connect_async_with_config(url, None, true);
+        let (ws, _) = tokio::time::timeout(TIMEOUT, connect)
             .await
             .context("websocket connect timed out")??;
         let (mut sink, mut stream) = ws.split();

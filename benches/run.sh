@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# Switchboard against the Node socket.io 4.8 reference (benches/reference), same scenarios, same
+# machine, alternating A B A B for several rounds; prints the medians and the Switchboard/Node
+# ratio of every figure. Every server is started fresh on 127.0.0.1 for each run.
+#
+#   benches/run.sh                 3 rounds (about 10 minutes on 2 cores)
+#   benches/run.sh --rounds 5
+#   benches/run.sh --smoke         a few seconds against Switchboard only (CI keeps the tool working)
+#
+# Needs Redis (cross-node) and MongoDB (persisted sends): run through scripts/test, which starts
+# both; this script re-executes itself that way when SB_TEST_REDIS_URL is unset.
+# Results: one JSON line per run in $BENCH_OUT (default target/bench/results.jsonl).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+ROUNDS=3
+SMOKE=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rounds) ROUNDS=$2; shift 2 ;;
+    --smoke) SMOKE=1; shift ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+
+if [ -z "${SB_TEST_REDIS_URL:-}" ] || [ -z "${SB_TEST_MONGODB_URI:-}" ]; then
+  args=(--rounds "$ROUNDS"); [ "$SMOKE" = 1 ] && args=(--smoke)
+  exec "$ROOT/scripts/test" --run "$ROOT/benches/run.sh" "${args[@]}"
+fi
+
+SECRET=bench-secret-0123456789abcdef
+STATE=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-bench.XXXXXX")
+OUT=${BENCH_OUT:-$ROOT/target/bench/results.jsonl}
+mkdir -p "$(dirname "$OUT")"
+PIDS=()
+log() { printf '\033[1m[bench]\033[0m %s\n' "$*" >&2; }
+cleanup() {
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$STATE"
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+wait_port() {
+  local deadline=$((SECONDS + 30))
+  until python3 -c "import socket; socket.create_connection(('127.0.0.1',$1),0.5).close()" 2>/dev/null; do
+    [ $SECONDS -ge $deadline ] && { log "nothing listens on $1; logs:"; tail -n 30 "$STATE"/*.log >&2; exit 1; }
+    sleep 0.1
+  done
+}
+
+if [ "$SMOKE" = 1 ]; then
+  SB=${SB_BIN:-$ROOT/target/debug/switchboard}
+  LOADGEN=$ROOT/target/debug/loadgen
+  [ -x "$LOADGEN" ] || cargo build --quiet -p switchboard-loadgen
+else
+  log "building release binaries"
+  cargo build --release --quiet -p switchboard -p switchboard-loadgen
+  SB=$ROOT/target/release/switchboard
+  LOADGEN=$ROOT/target/release/loadgen
+  (cd benches/reference && { [ -d node_modules/socket.io ] || npm ci --no-audit --no-fund --silent; })
+fi
+"$LOADGEN" seed --out "$STATE/seeds" 2>/dev/null
+
+RUN_PIDS=()
+# start_sb NAME [extra env...]: a fresh Switchboard; echoes its URL, sets LAST_PID.
+start_sb() {
+  local name=$1 port; shift
+  port=$(free_port)
+  env HOST=127.0.0.1 PORT="$port" JWT_SECRET="$SECRET" SEEDS_DIR="$STATE/seeds" \
+    RATE_LIMIT_PER_SEC=1000000 RATE_LIMIT_BURST=1000000 MAX_SOCKETS_PER_USER=100000 \
+    RUST_LOG=warn "$@" "$SB" >"$STATE/$name.log" 2>&1 &
+  LAST_PID=$!; RUN_PIDS+=($!); PIDS+=($!)
+  wait_port "$port"
+  URL="http://127.0.0.1:$port"
+}
+start_node() {
+  local name=$1 port; shift
+  port=$(free_port)
+  (cd benches/reference && exec env PORT="$port" JWT_SECRET="$SECRET" "$@" node server.mjs) \
+    >"$STATE/$name.log" 2>&1 &
+  LAST_PID=$!; RUN_PIDS+=($!); PIDS+=($!)
+  wait_port "$port"
+  URL="http://127.0.0.1:$port"
+}
+stop_all() {
+  for p in "${RUN_PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  for p in "${RUN_PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
+  RUN_PIDS=()
+}
+# lg NAME ARGS…: one loadgen run, its JSON line renamed to scenario NAME and kept in $OUT.
+lg() {
+  local name=$1; shift
+  "$LOADGEN" "$@" --secret "$SECRET" | sed "s/\"scenario\":\"[a-z]*\"/\"scenario\":\"$name\"/" | tee -a "$OUT"
+}
+
+if [ "$SMOKE" = 1 ]; then
+  log "smoke: loadgen against Switchboard for a few seconds"
+  start_sb smoke
+  res=$(lg fanout fanout --url "$URL" --label smoke --subscribers 20 --messages 50 --inflight 8 --max-secs 20)
+  echo "$res" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); assert r["lost"]==0 and r["delivered"]==1000, r'
+  res=$(lg rooms rooms --url "$URL" --label smoke --pairs 10 --messages 20 --inflight 4 --max-secs 20)
+  echo "$res" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); assert r["lost"]==0 and r["delivered"]==400, r'
+  res=$(lg idle idle --url "$URL" --label smoke --pid "$LAST_PID" --connections 50 --settle-secs 1)
+  echo "$res" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); assert r["connections"]==50, r'
+  stop_all
+  log "smoke passed"
+  exit 0
+fi
+
+: >"$OUT"
+MONGO_BASE=${SB_TEST_MONGODB_URI}
+# one_run SERVER SCENARIO: SERVER is sb or node.
+one_run() {
+  local who=$1 scenario=$2 u1 u2 prefix
+  prefix="bench$RANDOM$RANDOM"
+  case "$scenario" in
+    cross-rooms|cross-fanout)
+      if [ "$who" = sb ]; then
+        start_sb "$who-a" REDIS_URL="$SB_TEST_REDIS_URL" REDIS_PREFIX="$prefix"; u1=$URL
+        start_sb "$who-b" REDIS_URL="$SB_TEST_REDIS_URL" REDIS_PREFIX="$prefix"; u2=$URL
+      else
+        local plain=${SB_TEST_REDIS_URL%%\?*}
+        start_node "$who-a" REDIS_URL="$plain" REDIS_PREFIX="$prefix"; u1=$URL
+        start_node "$who-b" REDIS_URL="$plain" REDIS_PREFIX="$prefix"; u2=$URL
+      fi
+      URL="$u1,$u2" ;;
+    persist)
+      # The database's own ceiling first, with nothing else talking to it.
+      "$LOADGEN" driver --mongo-uri "$MONGO_BASE" --db "${prefix}_driver" --concurrency 128 --inserts 4000 --label driver | tee -a "$OUT"
+      start_sb "$who" MONGODB_URI="$MONGO_BASE" MONGODB_DB="$prefix" ;;
+    *)
+      if [ "$who" = sb ]; then start_sb "$who"; else start_node "$who"; fi ;;
+  esac
+  sleep 0.5
+  case "$scenario" in
+    fanout16) lg fanout16 fanout --url "$URL" --label "$who" --inflight 16 --messages 2000 ;;
+    fanout64) lg fanout64 fanout --url "$URL" --label "$who" --inflight 64 --messages 2000 ;;
+    fanout-40k) lg fanout-40k fanout --url "$URL" --label "$who" --rate 40 --messages 400 ;;
+    rooms) lg rooms rooms --url "$URL" --label "$who" --inflight 4 --messages 100 ;;
+    rooms-5k) lg rooms-5k rooms --url "$URL" --label "$who" --rate 5000 --messages 25 ;;
+    idle) lg idle idle --url "$URL" --label "$who" --pid "$LAST_PID" --connections 5000 ;;
+    cross-rooms) lg cross-rooms rooms --url "$URL" --label "$who" --inflight 4 --messages 100 ;;
+    cross-fanout) lg cross-fanout fanout --url "$URL" --label "$who" --inflight 16 --messages 1000 ;;
+    persist)
+      lg persist persist --url "$URL" --label "$who" --senders 16 --inflight 8 --messages 250 ;;
+  esac
+  stop_all
+}
+
+SCENARIOS=(fanout16 fanout64 fanout-40k rooms rooms-5k idle cross-rooms cross-fanout)
+for round in $(seq 1 "$ROUNDS"); do
+  for s in "${SCENARIOS[@]}"; do
+    log "round $round: $s — switchboard"; one_run sb "$s" >/dev/null
+    log "round $round: $s — node";        one_run node "$s" >/dev/null
+  done
+  log "round $round: persist — switchboard + bare driver"; one_run sb persist >/dev/null
+done
+
+python3 - "$OUT" <<'PY'
+import json, sys, statistics
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+def med(scen, label, key):
+    v = [r[key] for r in rows if r["scenario"] == scen and r["label"] == label and key in r]
+    return statistics.median(v) if v else None
+figs = [
+    ("fan-out, 16 in flight: delivered/s", "fanout16", "deliveredPerSec", "fanout"),
+    ("fan-out, 64 in flight: delivered/s", "fanout64", "deliveredPerSec", "fanout"),
+    ("fan-out at 40K deliveries/s: p99 ms", "fanout-40k", "p99Ms", "fanout"),
+    ("many rooms: delivered/s", "rooms", "deliveredPerSec", "rooms"),
+    ("many rooms at 5K msg/s: p99 ms", "rooms-5k", "p99Ms", "rooms"),
+    ("idle: bytes per connection", "idle", "bytesPerConn", "idle"),
+    ("2 nodes, many rooms: delivered/s", "cross-rooms", "deliveredPerSec", "rooms"),
+    ("2 nodes, many rooms: p99 ms", "cross-rooms", "p99Ms", "rooms"),
+    ("2 nodes, fan-out 16 in flight: delivered/s", "cross-fanout", "deliveredPerSec", "fanout"),
+]
+print("| figure | Switchboard | Node | Switchboard/Node |\n|---|---|---|---|")
+for name, scen, key, _ in figs:
+    a, b = med(scen, "sb", key), med(scen, "node", key)
+    ratio = f"{a / b:.2f}" if a is not None and b else "—"
+    fmt = lambda x: "—" if x is None else (f"{x:,.0f}" if x >= 100 else f"{x:.2f}")
+    print(f"| {name} | {fmt(a)} | {fmt(b)} | {ratio} |")
+s, d = med("persist", "sb", "sendsPerSec"), med("driver", "driver", "insertsPerSec")
+p = med("persist", "sb", "p99Ms")
+if s and d:
+    print(f"| persisted message:send: sends/s (vs bare driver inserts/s) | {s:,.0f} | {d:,.0f} (driver) | {s / d:.2f} |")
+    print(f"| persisted message:send: p99 ack ms | {p:.2f} | — | — |")
+lost = sum(r.get("lost", 0) for r in rows)
+print(f"\nruns: {len(rows)}, messages lost over all runs: {lost}")
+PY
