@@ -549,10 +549,22 @@ async fn driver(
         .database(&db)
         .collection::<mongodb::bson::Document>("messages");
     coll.drop().await.ok();
-    // The index Switchboard's history reads need, so both sides pay the same write cost.
+    // The indexes Switchboard's messages collection has, so both sides pay the same write cost.
     coll.create_index(
         mongodb::IndexModel::builder()
             .keys(doc! { "chatId": 1, "createdAt": -1, "_id": -1 })
+            .build(),
+    )
+    .await?;
+    coll.create_index(
+        mongodb::IndexModel::builder()
+            .keys(doc! { "chatId": 1, "senderId": 1, "clientMessageId": 1 })
+            .options(
+                mongodb::options::IndexOptions::builder()
+                    .unique(true)
+                    .partial_filter_expression(doc! { "clientMessageId": { "$exists": true } })
+                    .build(),
+            )
             .build(),
     )
     .await?;
