@@ -5,6 +5,8 @@
 #
 #   benches/run.sh                 3 rounds (about 10 minutes on 2 cores)
 #   benches/run.sh --rounds 5
+#   benches/run.sh --only rooms,persist    some scenarios (fanout16 fanout64 fanout-40k rooms
+#                                          rooms-5k idle cross-rooms cross-fanout persist)
 #   benches/run.sh --smoke         a few seconds against Switchboard only (CI keeps the tool working)
 #
 # Needs Redis (cross-node) and MongoDB (persisted sends): run through scripts/test, which starts
@@ -15,16 +17,18 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 ROUNDS=3
 SMOKE=0
+ONLY=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) ROUNDS=$2; shift 2 ;;
     --smoke) SMOKE=1; shift ;;
+    --only) ONLY=$2; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
 
 if [ -z "${SB_TEST_REDIS_URL:-}" ] || [ -z "${SB_TEST_MONGODB_URI:-}" ]; then
-  args=(--rounds "$ROUNDS"); [ "$SMOKE" = 1 ] && args=(--smoke)
+  args=(--rounds "$ROUNDS"); [ -n "$ONLY" ] && args+=(--only "$ONLY"); [ "$SMOKE" = 1 ] && args=(--smoke)
   exec "$ROOT/scripts/test" --run "$ROOT/benches/run.sh" "${args[@]}"
 fi
 
@@ -86,6 +90,20 @@ start_node() {
   wait_port "$port"
   URL="http://127.0.0.1:$port"
 }
+# fresh_mongo: a MongoDB-compatible server of its own (SecantusDB, empty storage); sets MONGO_URI.
+fresh_mongo() {
+  local port dir
+  port=$(free_port); dir=$(mktemp -d "$STATE/mongo.XXXX")
+  "${SB_SECANTUSD:?run through scripts/test}" --host 127.0.0.1 --port "$port" --storage-path "$dir" \
+    >"$dir.log" 2>&1 &
+  RUN_PIDS+=($!); PIDS+=($!)
+  local deadline=$((SECONDS + 90))
+  until python3 -c "import socket; socket.create_connection(('127.0.0.1',$port),0.5).close()" 2>/dev/null; do
+    [ $SECONDS -ge $deadline ] && { log "SecantusDB did not start"; tail -n 20 "$dir.log" >&2; exit 1; }
+    sleep 0.2
+  done
+  MONGO_URI="mongodb://127.0.0.1:$port/?directConnection=true"
+}
 stop_all() {
   for p in "${RUN_PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
   for p in "${RUN_PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
@@ -122,7 +140,6 @@ if [ "$SMOKE" = 1 ]; then
 fi
 
 : >"$OUT"
-MONGO_BASE=${SB_TEST_MONGODB_URI}
 # one_run SERVER SCENARIO: SERVER is sb or node.
 one_run() {
   local who=$1 scenario=$2 u1 u2 prefix
@@ -139,9 +156,14 @@ one_run() {
       fi
       URL="$u1,$u2" ;;
     persist)
-      # The database's own ceiling first, with nothing else talking to it.
-      "$LOADGEN" driver --mongo-uri "$MONGO_BASE" --db "${prefix}_driver" --concurrency 128 --inserts 4000 --label driver | tee -a "$OUT"
-      start_sb "$who" MONGODB_URI="$MONGO_BASE" MONGODB_DB="$prefix" ;;
+      # SecantusDB slows down as it accumulates data and history (measured: 1,367 inserts/s
+      # fresh, 88/s after a few runs), so each side gets a fresh server of its own.
+      fresh_mongo; local m1=$MONGO_URI
+      "$LOADGEN" driver --mongo-uri "$m1" --db "${prefix}_driver" --concurrency 128 --inserts 4000 --label driver | tee -a "$OUT"
+      stop_all
+      fresh_mongo
+      # shellcheck disable=SC2086 # PERSIST_ENV: extra VAR=value words for this server
+      start_sb "$who" MONGODB_URI="$MONGO_URI" MONGODB_DB="$prefix" ${PERSIST_ENV:-} ;;
     *)
       if [ "$who" = sb ]; then start_sb "$who"; else start_node "$who"; fi ;;
   esac
@@ -161,13 +183,18 @@ one_run() {
   stop_all
 }
 
-SCENARIOS=(fanout16 fanout64 fanout-40k rooms rooms-5k idle cross-rooms cross-fanout)
+SCENARIOS=(fanout16 fanout64 fanout-40k rooms rooms-5k idle cross-rooms cross-fanout persist)
+wanted() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 for round in $(seq 1 "$ROUNDS"); do
   for s in "${SCENARIOS[@]}"; do
+    wanted "$s" || continue
+    if [ "$s" = persist ]; then
+      log "round $round: persist — bare driver, then switchboard"; one_run sb persist >/dev/null
+      continue
+    fi
     log "round $round: $s — switchboard"; one_run sb "$s" >/dev/null
     log "round $round: $s — node";        one_run node "$s" >/dev/null
   done
-  log "round $round: persist — switchboard + bare driver"; one_run sb persist >/dev/null
 done
 
 python3 - "$OUT" <<'PY'
