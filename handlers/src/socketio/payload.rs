@@ -9,6 +9,14 @@ use crate::core::error::AppError;
 use crate::core::ids::ProjectId;
 
 pub fn decode<T: DeserializeOwned>(v: Value) -> Result<T, AppError> {
+    // serde reads a struct from an array too (fields by position), so `["general", "demo"]`
+    // would pass as `{ chatId, projectId }` and `[]` as an empty object; no payload in the
+    // contract is an array (found by the fuzz suite).
+    if v.is_array() {
+        return Err(AppError::invalid(
+            "the payload must be an object (or the documented string form), not an array",
+        ));
+    }
     serde_json::from_value(v).map_err(|e| AppError::invalid(e.to_string()))
 }
 
@@ -54,6 +62,19 @@ pub fn kind(v: &Value) -> &'static str {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn arrays_are_never_payloads() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Two {
+            a: String,
+            b: Option<String>,
+        }
+        assert!(decode::<Two>(json!(["x", "y"])).is_err());
+        assert!(decode::<Two>(json!([])).is_err());
+        assert!(decode::<Two>(json!({ "a": "x" })).is_ok());
+    }
 
     #[test]
     fn project_ref_takes_both_forms() {
