@@ -78,6 +78,16 @@ async fn mongodb_outage_is_reported_and_recovered() {
         .await;
     let body = wait_ready(&s, 503, Duration::from_secs(10)).await;
     assert!(body.to_string().contains("mongodb"), "{body}");
+    let (_, metrics) = s.get("/metrics", None).await;
+    let metrics = metrics.as_str().unwrap_or_default().to_owned();
+    let db_errors = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("switchboard_database_errors_total "))
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    assert!(
+        db_errors.is_some_and(|n| n >= 1),
+        "/metrics counts the failed write as a database error:\n{metrics}"
+    );
 
     db.up();
     wait_ready(&s, 200, Duration::from_secs(30)).await;

@@ -98,7 +98,10 @@ impl ChangeFeed {
                     route(&core, ev).await;
                     continue;
                 }
-                Some(Err(e)) => tracing::warn!(error = %e, "change stream failed; resuming"),
+                Some(Err(e)) => {
+                    core.metrics.database_error();
+                    tracing::warn!(error = %e, "change stream failed; resuming");
+                }
                 None => tracing::warn!("change stream ended; resuming"),
             }
             loop {
@@ -118,7 +121,10 @@ impl ChangeFeed {
                         );
                         token = None;
                     }
-                    Err(e) => tracing::warn!(error = %e, "change stream not reopened yet"),
+                    Err(e) => {
+                        core.metrics.database_error();
+                        tracing::warn!(error = %e, "change stream not reopened yet");
+                    }
                 }
             }
         }

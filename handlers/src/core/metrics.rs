@@ -31,6 +31,7 @@ pub struct Metrics {
     errors: Mutex<BTreeMap<&'static str, u64>>,
     latency: Mutex<Histogram>,
     adapter_errors: AtomicU64,
+    database_errors: AtomicU64,
 }
 
 /// Only names of events the server knows become label values; anything else is counted under
@@ -86,6 +87,25 @@ impl Metrics {
 
     pub fn adapter_error(&self) {
         self.adapter_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A failed reply: counted by code, and as a database error when MongoDB was the cause.
+    pub fn failure(&self, e: &super::error::AppError) {
+        self.error(e.code());
+        if matches!(
+            e,
+            super::error::AppError::Unavailable {
+                service: "mongodb",
+                ..
+            }
+        ) {
+            self.database_error();
+        }
+    }
+
+    /// A MongoDB operation failed (a request's, or the change feed's).
+    pub fn database_error(&self) {
+        self.database_errors.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn render(&self) -> String {
@@ -157,6 +177,16 @@ impl Metrics {
             out,
             "switchboard_adapter_errors_total {}",
             self.adapter_errors.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP switchboard_database_errors_total MongoDB operations that failed (requests and the change feed)."
+        );
+        let _ = writeln!(out, "# TYPE switchboard_database_errors_total counter");
+        let _ = writeln!(
+            out,
+            "switchboard_database_errors_total {}",
+            self.database_errors.load(Ordering::Relaxed)
         );
         out
     }

@@ -261,7 +261,7 @@ async fn handle<A: Adapter>(job: Box<Job<A>>, core: Arc<Core>, session: Arc<Sess
         // Contract: unknown events get an INVALID_PAYLOAD ack when one was asked for, and
         // nothing otherwise (no `error` event).
         if let Err(e) = &result {
-            core.metrics.error(e.code());
+            core.metrics.failure(e);
         }
         send_ack(&cx.socket, job.ack, &ack_body(&result));
     }
@@ -298,7 +298,7 @@ fn reply<A: Adapter>(
         send_ack(socket, ack, &ack_body(&result));
     }
     let Err(e) = result else { return };
-    core.metrics.error(e.code());
+    core.metrics.failure(&e);
     if e.is_client_error() {
         tracing::debug!(event, error = %e, "event refused");
     } else if matches!(e, AppError::RateLimited) {
