@@ -103,8 +103,10 @@ describe('presence', () => {
     const bobX = await watcher(x, 'bob');
     const bobY = await watcher(y, 'bob');
     const carol = await scope.user(z, 'carol');
+    // Listen first: the broadcast through Redis can reach bob before carol's ack reaches her.
+    const seenOnline = waitFor(bobX, 'presence:user:online', 8_000);
     assertAckOk(await online(carol, { projectId: 'demo' }));
-    await waitFor(bobX, 'presence:user:online', 5_000);
+    await seenOnline;
     const offX = record(bobX, 'presence:user:offline');
     const offY = record(bobY, 'presence:user:offline');
     z.kill();
