@@ -46,15 +46,20 @@ pub struct Test {
     pub endpoint: EndpointName,
 }
 
+/// The integration as the sender (a project member) may see it.
+async fn find<A: Adapter>(
+    cx: &Ctx<A>,
+    project: &ProjectId,
+    id: &IntegrationId,
+) -> Result<crate::core::model::Integration, AppError> {
+    Ok(integration::find(&cx.core, &cx.session.actor, project, id)
+        .await?
+        .1)
+}
+
 /// Sender `integration:joined` `{ integrationId, name, status }`.
 pub async fn join<A: Adapter>(cx: &Ctx<A>, req: InProject) -> Result<Value, AppError> {
-    let (_, integ) = integration::find(
-        &cx.core,
-        &cx.session.actor,
-        &req.project_id,
-        &req.integration_id,
-    )
-    .await?;
+    let integ = find(cx, &req.project_id, &req.integration_id).await?;
     let room = Topic::Integration(integ.id.clone()).room();
     cx.room_capacity(&room)?;
     let stats = cx.core.store.integration_stats(&integ.id).await?;
@@ -79,13 +84,7 @@ pub async fn leave<A: Adapter>(cx: &Ctx<A>, req: IntegrationRef) -> Result<Value
 
 /// Sender `integration:result` `{ integrationId, endpoint, status, data, durationMs }`.
 pub async fn execute<A: Adapter>(cx: &Ctx<A>, req: Execute) -> Result<Value, AppError> {
-    let (_, integ) = integration::find(
-        &cx.core,
-        &cx.session.actor,
-        &req.project_id,
-        &req.integration_id,
-    )
-    .await?;
+    let integ = find(cx, &req.project_id, &req.integration_id).await?;
     let data = integration::execute(
         &cx.core,
         &integ,
@@ -100,13 +99,7 @@ pub async fn execute<A: Adapter>(cx: &Ctx<A>, req: Execute) -> Result<Value, App
 
 /// Sender `integration:test:result` `{ integrationId, endpoint, ok, status, durationMs }`.
 pub async fn test<A: Adapter>(cx: &Ctx<A>, req: Test) -> Result<Value, AppError> {
-    let (_, integ) = integration::find(
-        &cx.core,
-        &cx.session.actor,
-        &req.project_id,
-        &req.integration_id,
-    )
-    .await?;
+    let integ = find(cx, &req.project_id, &req.integration_id).await?;
     let data = integration::test(&cx.core, &integ, &req.endpoint).await?;
     cx.emit(events::INTEGRATION_TEST_RESULT, &data);
     Ok(data)
@@ -114,13 +107,7 @@ pub async fn test<A: Adapter>(cx: &Ctx<A>, req: Test) -> Result<Value, AppError>
 
 /// Sender `integration:status:response`.
 pub async fn status<A: Adapter>(cx: &Ctx<A>, req: InProject) -> Result<Value, AppError> {
-    let (_, integ) = integration::find(
-        &cx.core,
-        &cx.session.actor,
-        &req.project_id,
-        &req.integration_id,
-    )
-    .await?;
+    let integ = find(cx, &req.project_id, &req.integration_id).await?;
     let data = integration::status_of(&cx.core, &integ).await?;
     cx.emit(events::INTEGRATION_STATUS_RESPONSE, &data);
     Ok(data)
@@ -128,13 +115,7 @@ pub async fn status<A: Adapter>(cx: &Ctx<A>, req: InProject) -> Result<Value, Ap
 
 /// Joins `integration-webhooks:<id>`, where verified webhook calls are emitted.
 pub async fn webhook_subscribe<A: Adapter>(cx: &Ctx<A>, req: InProject) -> Result<Value, AppError> {
-    let (_, integ) = integration::find(
-        &cx.core,
-        &cx.session.actor,
-        &req.project_id,
-        &req.integration_id,
-    )
-    .await?;
+    let integ = find(cx, &req.project_id, &req.integration_id).await?;
     let room = Topic::IntegrationWebhooks(integ.id.clone()).room();
     cx.room_capacity(&room)?;
     cx.socket.join(room);

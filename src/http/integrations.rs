@@ -17,13 +17,15 @@ use super::AppState;
 use super::error::ApiResult;
 use super::extract::{Caller, JsonBody, QueryParams};
 
-fn ids(p: String, i: Option<String>) -> Result<(ProjectId, Option<IntegrationId>), AppError> {
-    let p = ProjectId::try_from(p).map_err(AppError::invalid)?;
-    let i = i
-        .map(IntegrationId::try_from)
-        .transpose()
-        .map_err(AppError::invalid)?;
-    Ok((p, i))
+fn project(p: String) -> Result<ProjectId, AppError> {
+    ProjectId::try_from(p).map_err(AppError::invalid)
+}
+
+fn ids(p: String, i: String) -> Result<(ProjectId, IntegrationId), AppError> {
+    Ok((
+        project(p)?,
+        IntegrationId::try_from(i).map_err(AppError::invalid)?,
+    ))
 }
 
 fn masked(i: &Integration) -> Result<Json<Value>, AppError> {
@@ -49,7 +51,7 @@ pub async fn list(
     Caller(actor): Caller,
     Path(p): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let (p, _) = ids(p, None)?;
+    let p = project(p)?;
     let m = require_member(st.core.store.as_ref(), &actor, &p).await?;
     let list: Vec<Integration> = st
         .core
@@ -69,7 +71,7 @@ pub async fn create(
     Path(p): Path<String>,
     JsonBody(spec): JsonBody<IntegrationSpec>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (p, _) = ids(p, None)?;
+    let p = project(p)?;
     require_registry_admin(&actor)?;
     let m = require_member(st.core.store.as_ref(), &actor, &p).await?;
     let id = match &spec.id {
@@ -90,8 +92,7 @@ pub async fn get(
     Caller(actor): Caller,
     Path((p, i)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (p, i) = ids(p, Some(i))?;
-    let i = i.ok_or_else(|| AppError::invalid("integrationId missing"))?;
+    let (p, i) = ids(p, i)?;
     let (_, integ) = integration::find(&st.core, &actor, &p, &i).await?;
     Ok(masked(&integ)?)
 }
@@ -103,8 +104,7 @@ pub async fn replace(
     Path((p, i)): Path<(String, String)>,
     JsonBody(spec): JsonBody<IntegrationSpec>,
 ) -> ApiResult<Json<Value>> {
-    let (p, i) = ids(p, Some(i))?;
-    let i = i.ok_or_else(|| AppError::invalid("integrationId missing"))?;
+    let (p, i) = ids(p, i)?;
     if spec.id.as_ref().is_some_and(|id| id != &i) {
         return Err(AppError::invalid("the body's id differs from the path's").into());
     }
@@ -121,8 +121,7 @@ pub async fn patch(
     Path((p, i)): Path<(String, String)>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    let (p, i) = ids(p, Some(i))?;
-    let i = i.ok_or_else(|| AppError::invalid("integrationId missing"))?;
+    let (p, i) = ids(p, i)?;
     let Value::Object(fields) = body else {
         return Err(AppError::invalid("the body must be a JSON object").into());
     };
@@ -150,8 +149,7 @@ pub async fn delete(
     Caller(actor): Caller,
     Path((p, i)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let (p, i) = ids(p, Some(i))?;
-    let i = i.ok_or_else(|| AppError::invalid("integrationId missing"))?;
+    let (p, i) = ids(p, i)?;
     stored_for_admin(&st, &actor, &p, &i).await?;
     st.core.store.delete_integration(&i).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -171,8 +169,7 @@ pub async fn webhook_events(
     Path((p, i)): Path<(String, String)>,
     QueryParams(q): QueryParams<EventsQuery>,
 ) -> ApiResult<Json<Value>> {
-    let (p, i) = ids(p, Some(i))?;
-    let i = i.ok_or_else(|| AppError::invalid("integrationId missing"))?;
+    let (p, i) = ids(p, i)?;
     let limit = q.limit.unwrap_or(50);
     if limit == 0 || limit > MAX_EVENTS_PAGE {
         return Err(AppError::invalid(format!("limit must be 1 to {MAX_EVENTS_PAGE}")).into());

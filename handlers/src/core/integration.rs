@@ -231,13 +231,20 @@ pub async fn find(
     id: &IntegrationId,
 ) -> Result<(ProjectMember, Integration), AppError> {
     let member = require_member(core.store.as_ref(), actor, project).await?;
-    let integ = core
-        .store
+    Ok((member, of_project(core, project, id).await?))
+}
+
+/// The integration `id` if it belongs to `project`; NOT_FOUND otherwise.
+async fn of_project(
+    core: &Core,
+    project: &ProjectId,
+    id: &IntegrationId,
+) -> Result<Integration, AppError> {
+    core.store
         .get_integration(id)
         .await?
         .filter(|i| &i.project_id == project)
-        .ok_or_else(|| AppError::not_found("integration", id.as_str()))?;
-    Ok((member, integ))
+        .ok_or_else(|| AppError::not_found("integration", id.as_str()))
 }
 
 /// `disabled`, `error` (the last execution failed) or `active`.
@@ -443,12 +450,7 @@ pub async fn receive_webhook(
     body: &[u8],
     signature: Option<&str>,
 ) -> Result<WebhookEvent, AppError> {
-    let integ = core
-        .store
-        .get_integration(id)
-        .await?
-        .filter(|i| &i.project_id == project)
-        .ok_or_else(|| AppError::not_found("integration", id.as_str()))?;
+    let integ = of_project(core, project, id).await?;
     let secret = integ.webhook_secret.as_deref().ok_or_else(|| {
         AppError::Unauthorized("this integration has no webhookSecret: webhooks are refused".into())
     })?;
