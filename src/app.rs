@@ -325,7 +325,11 @@ pub async fn serve(
             if let Err(e) = tcp.set_nodelay(true) {
                 tracing::debug!(error = %e, "TCP_NODELAY not set");
             }
-            let svc = hyper_util::service::TowerToHyperService::new(router.clone());
+            let svc = hyper_util::service::TowerToHyperService::new(
+                tower::ServiceBuilder::new()
+                    .map_request(detach_from_read_buffer)
+                    .service(router.clone()),
+            );
             let builder = builder.clone();
             let mut stop = stop_rx.clone();
             tokio::spawn(async move {
@@ -359,6 +363,35 @@ pub async fn serve(
         tracing::warn!("drain timed out; exiting with connections still open");
     }
     Ok(())
+}
+
+/// hyper parses a request's URI and header values as views into the connection's read buffer,
+/// and engineioxide keeps the handshake request's parts for the socket's whole life: every idle
+/// socket pinned its 8 KiB handshake buffer. Copying those few hundred bytes out lets the
+/// buffer go as soon as the connection is upgraded.
+fn detach_from_read_buffer<B>(req: axum::http::Request<B>) -> axum::http::Request<B> {
+    use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
+    let (mut parts, body) = req.into_parts();
+    if let Ok(uri) = Uri::try_from(parts.uri.to_string()) {
+        parts.uri = uri;
+    }
+    let mut headers = HeaderMap::with_capacity(parts.headers.len());
+    for (name, value) in &parts.headers {
+        let owned = HeaderName::from_bytes(name.as_str().as_bytes())
+            .ok()
+            .zip(HeaderValue::from_bytes(value.as_bytes()).ok());
+        match owned {
+            Some((name, mut owned_value)) => {
+                owned_value.set_sensitive(value.is_sensitive());
+                headers.append(name, owned_value);
+            }
+            None => {
+                headers.append(name.clone(), value.clone());
+            }
+        }
+    }
+    parts.headers = headers;
+    axum::http::Request::from_parts(parts, body)
 }
 
 /// HTTP/1 and HTTP/2 with upgrades. The HTTP/1 read buffer is capped at hyper's minimum

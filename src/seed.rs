@@ -84,7 +84,7 @@ pub async fn load(store: &dyn Store, dir: &Path) -> anyhow::Result<SeedReport> {
         for m in &f.messages {
             // The seed key makes re-seeding a no-op even though messages are insert-only.
             let key = format!("seed:{}", m.id);
-            store.insert_message(m, Some(&key)).await?;
+            store.insert_message(m.clone(), Some(&key)).await?;
             report.messages += 1;
         }
         for c in f.collections {

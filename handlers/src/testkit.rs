@@ -181,7 +181,7 @@ pub async fn chats_and_history(store: &dyn Store, prefix: &str) {
         let mid = format!("{prefix}-m{i}");
         let m = message(&mid, c1.id.as_str(), &pid, "u1", 1_700_000_000_000 + t);
         assert!(matches!(
-            store.insert_message(&m, None).await.expect("insert"),
+            store.insert_message(m.clone(), None).await.expect("insert"),
             Inserted::New(_)
         ));
         ids.push(mid);
@@ -227,14 +227,14 @@ pub async fn idempotent_messages(store: &dyn Store, prefix: &str) {
     let other_sender = message(&format!("{prefix}-x3"), &cid, &pid, "u2", 1_700_000_000_600);
     assert_eq!(
         store
-            .insert_message(&first, Some("k1"))
+            .insert_message(first.clone(), Some("k1"))
             .await
             .expect("insert"),
         Inserted::New(first.clone())
     );
     assert_eq!(
         store
-            .insert_message(&retry, Some("k1"))
+            .insert_message(retry.clone(), Some("k1"))
             .await
             .expect("retry"),
         Inserted::Existing(first.clone())
@@ -242,7 +242,7 @@ pub async fn idempotent_messages(store: &dyn Store, prefix: &str) {
     // Same key, another sender: a different message.
     assert!(matches!(
         store
-            .insert_message(&other_sender, Some("k1"))
+            .insert_message(other_sender.clone(), Some("k1"))
             .await
             .expect("insert"),
         Inserted::New(_)
@@ -647,7 +647,7 @@ const T0: i64 = 1_700_000_000_000;
 
 async fn insert(store: &dyn Store, m: &Message) {
     assert!(matches!(
-        store.insert_message(m, None).await.expect("insert"),
+        store.insert_message(m.clone(), None).await.expect("insert"),
         Inserted::New(_)
     ));
 }

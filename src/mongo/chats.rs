@@ -78,15 +78,15 @@ impl ChatStore for MongoStore {
 
     async fn insert_message(
         &self,
-        message: &Message,
+        message: Message,
         client_message_id: Option<&str>,
     ) -> StoreResult<Inserted<Message>> {
-        let mut d = to_doc(message)?;
+        let mut d = to_doc(&message)?;
         if let Some(k) = client_message_id {
             d.insert("clientMessageId", k);
         }
         match self.coll(MESSAGES).insert_one(d).await {
-            Ok(_) => Ok(Inserted::New(message.clone())),
+            Ok(_) => Ok(Inserted::New(message)),
             Err(e) if is_duplicate_key(&e) && client_message_id.is_some() => {
                 let existing = self
                     .coll(MESSAGES)

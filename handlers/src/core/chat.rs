@@ -396,7 +396,8 @@ pub async fn send(
         deleted_at: None,
     };
     let client_id = req.client_message_id.as_ref().map(|c| c.0.as_str());
-    let stored = core.store.insert_message(&message, client_id).await?;
+    let stored = core.store.insert_message(message, client_id).await?;
+    // Serialized once: the room's `message:new` and the sender's payload share it.
     let message = match stored {
         Inserted::New(m) => {
             let m_json = serde_json::to_value(&m).map_err(AppError::internal)?;
@@ -418,16 +419,19 @@ pub async fn send(
                     )
                     .await?;
             }
-            m
+            m_json
         }
         // A retry: the original answer again, and nothing new for anyone else.
-        Inserted::Existing(m) => m,
+        Inserted::Existing(m) => serde_json::to_value(&m).map_err(AppError::internal)?,
     };
-    let mut payload = json!({ "message": message });
-    if let Some(c) = &req.client_message_id {
-        payload["clientMessageId"] = json!(c);
+    let mut payload = serde_json::Map::with_capacity(2);
+    payload.insert("message".to_owned(), message);
+    if let Some(c) = req.client_message_id {
+        payload.insert("clientMessageId".to_owned(), json!(c));
     }
-    Ok(Sent { payload })
+    Ok(Sent {
+        payload: Value::Object(payload),
+    })
 }
 
 /// Loads a message of the proven chat; NOT_FOUND for another chat's message.

@@ -58,10 +58,11 @@ pub trait ChatStore: Send + Sync {
         participant: Option<&UserId>,
     ) -> StoreResult<Vec<Chat>>;
     /// Store a message. With `client_message_id`, a second insert by the same sender in the same
-    /// chat with the same key stores nothing and returns the first message.
+    /// chat with the same key stores nothing and returns the first message. By value: the
+    /// stored message is what comes back, without a copy.
     async fn insert_message(
         &self,
-        message: &Message,
+        message: Message,
         client_message_id: Option<&str>,
     ) -> StoreResult<Inserted<Message>>;
     async fn get_message(&self, id: &MessageId) -> StoreResult<Option<Message>>;

@@ -132,7 +132,7 @@ impl ChatStore for MemoryStore {
 
     async fn insert_message(
         &self,
-        message: &Message,
+        message: Message,
         client_message_id: Option<&str>,
     ) -> StoreResult<Inserted<Message>> {
         let mut d = self.write();
@@ -158,11 +158,11 @@ impl ChatStore for MemoryStore {
         let entry = (message.created_at.millis(), message.id.clone());
         let pos = order.partition_point(|e| e < &entry);
         order.insert(pos, entry);
-        d.messages.insert(message.id.clone(), message.clone());
         if let Some(key) = key {
             d.client_ids.insert(key, message.id.clone());
         }
-        Ok(Inserted::New(message.clone()))
+        d.messages.insert(message.id.clone(), message.clone());
+        Ok(Inserted::New(message))
     }
 
     async fn get_message(&self, id: &MessageId) -> StoreResult<Option<Message>> {
