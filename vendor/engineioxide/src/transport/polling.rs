@@ -305,13 +305,13 @@ mod rx_stream {
             #[pin]
             watch: WatchStream<'a, Option<T>>,
             #[pin]
-            rx: ReceiverStream<'a, Box<T>>,
+            rx: ReceiverStream<'a, T>,
         }
     }
 
     impl<'a, T: Clone + Send + Sync + 'static> EncoderStream<'a, T> {
         pub fn new(
-            rx: &'a mut mpsc::Receiver<Box<T>>,
+            rx: &'a mut mpsc::Receiver<T>,
             watch: &'a mut watch::Receiver<Option<T>>,
         ) -> Self {
             Self {
@@ -329,7 +329,7 @@ mod rx_stream {
             // low priority: poll the watch stream first, then the rx stream.
             // same than with ws transport
             match this.rx.poll_next(cx) {
-                Poll::Ready(v) => Poll::Ready(v.map(|packets| *packets)),
+                Poll::Ready(v) => Poll::Ready(v),
                 Poll::Pending => match this.watch.poll_next(cx) {
                     Poll::Ready(Some(v)) => Poll::Ready(v),
                     Poll::Ready(None) | Poll::Pending => Poll::Pending,

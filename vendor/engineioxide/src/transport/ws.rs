@@ -313,11 +313,11 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
             items = buffered_rx.recv() => {
                 match items {
                     Some(packets) => {
-                        for item in *packets {
+                        for item in packets {
                             map_fn!(item);
                         }
                         while let Ok(packets) = buffered_rx.try_recv() {
-                            for item in *packets {
+                            for item in packets {
                                 map_fn!(item);
                             }
                         }
@@ -408,7 +408,7 @@ where
     // We send a last Noop request to close a potential waiting polling request.
     socket
         .internal_tx
-        .send(Box::new(smallvec![Packet::Noop]))
+        .send(smallvec![Packet::Noop])
         .await
         .map_err(|_| Error::Upgrade)?;
 
