@@ -402,3 +402,34 @@ fn connection_builder() -> hyper_util::server::conn::auto::Builder<hyper_util::r
     b.http1().max_buf_size(8192);
     b
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderValue, Request};
+
+    use super::detach_from_read_buffer;
+
+    #[test]
+    fn detached_request_keeps_uri_and_every_header() {
+        let mut secret = HeaderValue::from_static("Bearer abc");
+        secret.set_sensitive(true);
+        let req = Request::builder()
+            .uri("/socket.io/?EIO=4&transport=websocket")
+            .header("host", "127.0.0.1:3000")
+            .header("x-custom", "one")
+            .header("x-custom", "two")
+            .header("authorization", secret)
+            .body(())
+            .expect("request");
+        let before = req.headers().clone();
+
+        let req = detach_from_read_buffer(req);
+
+        assert_eq!(req.uri(), "/socket.io/?EIO=4&transport=websocket");
+        assert_eq!(req.headers(), &before);
+        let custom: Vec<_> = req.headers().get_all("x-custom").iter().collect();
+        assert_eq!(custom, ["one", "two"]);
+        let auth = req.headers().get("authorization").expect("authorization");
+        assert!(auth.is_sensitive());
+    }
+}

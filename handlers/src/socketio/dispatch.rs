@@ -44,8 +44,8 @@ struct Ordered<A: Adapter> {
 }
 
 /// A socket's pending events. A drain task exists only while there are some: an idle socket
-/// holds no task and no channel (a per-socket worker task and its channel's first block of
-/// 32 slots cost ≈1.3 KB per idle connection, measured with heaptrack).
+/// holds no task and no channel (a permanent worker task and its channel's first block of
+/// 32 slots cost ≈1.5 KB of RSS per idle connection, docs/performance.md).
 struct Queue<A: Adapter> {
     state: Mutex<QueueState<A>>,
     /// Detached events (integration calls) running now.
