@@ -6,7 +6,8 @@
 #   benches/run.sh                 3 rounds (about 10 minutes on 2 cores)
 #   benches/run.sh --rounds 5
 #   benches/run.sh --only rooms,persist    some scenarios (fanout16 fanout64 fanout-40k rooms
-#                                          rooms-5k idle cross-rooms cross-fanout persist)
+#                                          rooms-5k idle cross-rooms cross-rooms-5k cross-fanout
+#                                          persist)
 #   benches/run.sh --smoke         a few seconds against Switchboard only (CI keeps the tool working)
 #
 # Needs Redis (cross-node) and MongoDB (persisted sends): run through scripts/test, which starts
@@ -145,7 +146,7 @@ one_run() {
   local who=$1 scenario=$2 u1 u2 prefix
   prefix="bench$RANDOM$RANDOM"
   case "$scenario" in
-    cross-rooms|cross-fanout)
+    cross-rooms|cross-rooms-5k|cross-fanout)
       if [ "$who" = sb ]; then
         start_sb "$who-a" REDIS_URL="$SB_TEST_REDIS_URL" REDIS_PREFIX="$prefix"; u1=$URL
         start_sb "$who-b" REDIS_URL="$SB_TEST_REDIS_URL" REDIS_PREFIX="$prefix"; u2=$URL
@@ -176,6 +177,7 @@ one_run() {
     rooms-5k) lg rooms-5k rooms --url "$URL" --label "$who" --rate 5000 --messages 25 ;;
     idle) lg idle idle --url "$URL" --label "$who" --pid "$LAST_PID" --connections 5000 ;;
     cross-rooms) lg cross-rooms rooms --url "$URL" --label "$who" --inflight 4 --messages 100 ;;
+    cross-rooms-5k) lg cross-rooms-5k rooms --url "$URL" --label "$who" --rate 5000 --messages 25 ;;
     cross-fanout) lg cross-fanout fanout --url "$URL" --label "$who" --inflight 16 --messages 1000 ;;
     persist)
       lg persist persist --url "$URL" --label "$who" --senders 16 --inflight 8 --messages 250 ;;
@@ -183,7 +185,7 @@ one_run() {
   stop_all
 }
 
-SCENARIOS=(fanout16 fanout64 fanout-40k rooms rooms-5k idle cross-rooms cross-fanout persist)
+SCENARIOS=(fanout16 fanout64 fanout-40k rooms rooms-5k idle cross-rooms cross-rooms-5k cross-fanout persist)
 wanted() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 for round in $(seq 1 "$ROUNDS"); do
   for s in "${SCENARIOS[@]}"; do
@@ -212,6 +214,7 @@ figs = [
     ("idle: bytes per connection", "idle", "bytesPerConn", "idle"),
     ("2 nodes, many rooms: delivered/s", "cross-rooms", "deliveredPerSec", "rooms"),
     ("2 nodes, many rooms: p99 ms", "cross-rooms", "p99Ms", "rooms"),
+    ("2 nodes, many rooms at 5K msg/s: p99 ms", "cross-rooms-5k", "p99Ms", "rooms"),
     ("2 nodes, fan-out 16 in flight: delivered/s", "cross-fanout", "deliveredPerSec", "fanout"),
 ]
 print("| figure | Switchboard | Node | Switchboard/Node |\n|---|---|---|---|")

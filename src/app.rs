@@ -20,14 +20,16 @@ use switchboard_handlers::core::memory::{MemoryPresence, MemoryStore};
 use switchboard_handlers::core::metrics::Metrics;
 use switchboard_handlers::core::ports::{ChangePublisher, PresenceStore, Store};
 use switchboard_handlers::core::{Core, Limits};
-use switchboard_handlers::socketio::fanout::{RemoteHealth, SocketIoFanout, SocketIoSink};
+use switchboard_handlers::socketio::fanout::{
+    RemoteHealth, RemoteRooms, SocketIoFanout, SocketIoSink,
+};
 
 use crate::auth::JwtAuthenticator;
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::mongo::{ChangeFeed, MongoStore};
 use crate::presence::RedisPresence;
-use crate::{bus, redis, seed};
+use crate::{bus, redis, room_bus, seed};
 
 type CloseFn = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 
@@ -42,6 +44,8 @@ pub struct App {
 
 /// How long in-flight work may take after SIGTERM before the process exits anyway.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(8);
+/// How long shutdown waits for queued room broadcasts to reach Redis (within `DRAIN_TIMEOUT`).
+const BUS_FLUSH_WAIT: Duration = Duration::from_secs(2);
 
 pub async fn connect_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(connect_stores(config).await?.0)
@@ -165,13 +169,34 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
                 &config.redis_prefix,
                 parts.limits.presence_ttl,
             ));
-            let core = parts.core(&io, live, changes, presence);
+            let bus = if config.room_bus {
+                Some(
+                    room_bus::start(
+                        url,
+                        &config.redis_prefix,
+                        r.client.clone(),
+                        io.clone(),
+                        parts.remote.clone(),
+                        parts.metrics.clone(),
+                    )
+                    .await?,
+                )
+            } else {
+                None
+            };
+            let core = parts.core(
+                &io,
+                live,
+                changes,
+                presence,
+                bus.clone().map(|b| b as Arc<dyn RemoteRooms>),
+            );
             switchboard_handlers::register(&io, core.clone())
                 .await
                 .map_err(|e| anyhow::anyhow!("registering the namespace on Redis failed: {e}"))?;
             redis::spawn_resubscriber(r.subscriber, parts.remote.clone());
-            tracing::info!(prefix = %config.redis_prefix, "adapter: Redis (rooms span every node)");
-            finish(config, layer, io, core, Some(r.client), feed)
+            tracing::info!(prefix = %config.redis_prefix, room_bus = config.room_bus, "adapter: Redis (rooms span every node)");
+            finish(config, layer, io, core, Some(r.client), feed, bus)
         }
         None => {
             let (layer, io) = builder.build_layer();
@@ -182,10 +207,10 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
                 Arc::new(DeliverLocally(live.clone()))
             };
             let presence = Arc::new(MemoryPresence::new(parts.limits.presence_ttl));
-            let core = parts.core(&io, live, changes, presence);
+            let core = parts.core(&io, live, changes, presence, None);
             let () = switchboard_handlers::register::<LocalAdapter>(&io, core.clone());
             tracing::info!("adapter: local (REDIS_URL unset; single node)");
-            finish(config, layer, io, core, None, feed)
+            finish(config, layer, io, core, None, feed, None)
         }
     };
     Ok(app)
@@ -212,7 +237,13 @@ impl Parts {
         live: Arc<LiveData>,
         changes: Arc<dyn ChangePublisher>,
         presence: Arc<dyn PresenceStore>,
+        bus: Option<Arc<dyn RemoteRooms>>,
     ) -> Arc<Core> {
+        let fanout = SocketIoFanout::new(io.clone(), self.metrics.clone(), self.remote.clone());
+        let fanout = match bus {
+            Some(bus) => fanout.with_bus(bus),
+            None => fanout,
+        };
         Arc::new(Core {
             live,
             changes,
@@ -220,11 +251,7 @@ impl Parts {
             local_conns: Default::default(),
             store: self.store.clone(),
             auth: self.auth.clone(),
-            fanout: Arc::new(SocketIoFanout::new(
-                io.clone(),
-                self.metrics.clone(),
-                self.remote.clone(),
-            )),
+            fanout: Arc::new(fanout),
             metrics: self.metrics.clone(),
             limits: self.limits.clone(),
             typing: Default::default(),
@@ -240,6 +267,7 @@ fn finish<A: Adapter, L>(
     core: Arc<Core>,
     redis: Option<fred::prelude::Client>,
     feed: Option<ChangeFeed>,
+    bus: Option<Arc<room_bus::RedisRooms>>,
 ) -> App
 where
     L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
@@ -261,7 +289,15 @@ where
     let router = http::outer_layers(http::router(state).layer(layer), &config.cors_origins());
     App {
         router,
-        close_sockets: Box::new(move || Box::pin(async move { io.close().await })),
+        close_sockets: Box::new(move || {
+            Box::pin(async move {
+                io.close().await;
+                // The sockets' last broadcasts (presence going offline) are still queued.
+                if let Some(bus) = bus {
+                    bus.flush(BUS_FLUSH_WAIT).await;
+                }
+            })
+        }),
         core,
         feed,
     }

@@ -16,6 +16,7 @@ pub const ENV_VARS: &[&str] = &[
     "MONGODB_DB",
     "REDIS_URL",
     "REDIS_PREFIX",
+    "ROOM_BUS",
     "JWT_SECRET",
     "API_KEYS",
     "SEED_DEMO",
@@ -62,6 +63,11 @@ pub struct Config {
     /// Prefix for every Redis channel and key, so several deployments (or tests) can share one Redis.
     #[arg(long, env = "REDIS_PREFIX", default_value = "switchboard")]
     pub redis_prefix: String,
+
+    /// With Redis: send room broadcasts to the other nodes in batches on the room bus (`true`),
+    /// or one by one through the socketioxide Redis adapter (`false`, slower; for comparison).
+    #[arg(long, env = "ROOM_BUS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub room_bus: bool,
 
     /// HS256 secret for user JWTs. Unset: a fixed dev secret, refused when MONGODB_URI or REDIS_URL is set.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]

@@ -15,6 +15,7 @@ pub mod mongo;
 pub mod outbound;
 pub mod presence;
 pub mod redis;
+pub mod room_bus;
 pub mod seed;
 pub mod shutdown;
 pub mod telemetry;

@@ -24,7 +24,60 @@ fn cluster_options() -> Options {
 
 #[tokio::test]
 async fn room_events_cross_nodes() {
-    let opts = cluster_options();
+    room_events_cross_nodes_with(cluster_options()).await;
+}
+
+/// `ROOM_BUS=false`: the same events through the socketioxide Redis adapter's own broadcast.
+#[tokio::test]
+async fn room_events_cross_nodes_through_the_adapter() {
+    let mut opts = cluster_options();
+    opts.extra_env.push(("ROOM_BUS".into(), "false".into()));
+    room_events_cross_nodes_with(opts).await;
+}
+
+/// A burst from one sender reaches the other node complete and in order: the room bus batches
+/// broadcasts, and batching must neither drop nor reorder them.
+#[tokio::test]
+async fn a_burst_crosses_nodes_in_order() {
+    const N: usize = 300;
+    let mut opts = cluster_options();
+    opts.extra_env
+        .push(("RATE_LIMIT_BURST".into(), (2 * N).to_string()));
+    let a = Server::start(opts.clone()).await;
+    let b = Server::start(Options {
+        seed_demo: false,
+        ..opts
+    })
+    .await;
+    let join = json!({"chatId": "general", "projectId": "demo"});
+    let mut alice = Client::connect_user(&a.url(), &token("alice", None)).await;
+    let mut bob = Client::connect_user(&b.url(), &token("bob", None)).await;
+    let mut bob_a = Client::connect_user(&a.url(), &token("bob", None)).await;
+    for c in [&mut alice, &mut bob, &mut bob_a] {
+        assert_eq!(c.emit_with_ack("chat:join", join.clone()).await["ok"], true);
+    }
+    for i in 0..N {
+        alice.emit(
+            "message:send",
+            json!({"chatId": "general", "projectId": "demo", "type": "text", "content": format!("burst {i}")}),
+        );
+    }
+    for (node, c) in [("B", &mut bob), ("A", &mut bob_a)] {
+        let mut got = Vec::with_capacity(N);
+        while got.len() < N {
+            let m = c.expect("message:new", WAIT).await;
+            if let Some(text) = m["content"].as_str().filter(|t| t.starts_with("burst ")) {
+                got.push(text.to_owned());
+            }
+        }
+        let want: Vec<String> = (0..N).map(|i| format!("burst {i}")).collect();
+        assert_eq!(got, want, "node {node} got the burst out of order");
+    }
+    assert_eq!(b.stop().code(), Some(0));
+    assert_eq!(a.stop().code(), Some(0));
+}
+
+async fn room_events_cross_nodes_with(opts: Options) {
     let a = Server::start(opts.clone()).await;
     let b = Server::start(Options {
         seed_demo: false,

@@ -1,13 +1,20 @@
-//! `Fanout` over socketioxide rooms. With the Redis adapter a room broadcast reaches every node;
-//! with the local adapter, this node. A socket in several targeted rooms gets one copy
+//! `Fanout` over socketioxide rooms. A socket in several targeted rooms gets one copy
 //! (socketioxide ≥ 0.18.9), and the JSON is encoded once per broadcast, not per socket.
+//!
+//! Across nodes a room broadcast takes one of two roads. With a [`RemoteRooms`] bus (the server's
+//! batched Redis room bus) it is delivered on this node at once and queued for the others, which
+//! receive it in batches and deliver it with [`deliver_remote`]. Without one it goes through the
+//! socketioxide adapter (Redis: one publish per broadcast, awaited before local delivery; local:
+//! this node only). docs/performance.md has the measurements behind the bus.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use socketioxide::adapter::Adapter;
 use socketioxide::operators::BroadcastOperators;
 use socketioxide::socket::Sid;
@@ -22,6 +29,44 @@ pub struct SocketIoFanout<A: Adapter> {
     io: SocketIo<A>,
     metrics: Arc<Metrics>,
     remote: Arc<RemoteHealth>,
+    bus: Option<Arc<dyn RemoteRooms>>,
+}
+
+/// A room broadcast on its way to the other nodes: which rooms, which rooms to skip, and the
+/// event with its payload already encoded (receivers copy it into the packet, never parse it).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RoomBroadcast {
+    #[serde(rename = "r")]
+    pub rooms: Vec<String>,
+    #[serde(rename = "x", default, skip_serializing_if = "Vec::is_empty")]
+    pub except_rooms: Vec<String>,
+    #[serde(rename = "e")]
+    pub event: String,
+    #[serde(rename = "p")]
+    pub payload: Box<RawValue>,
+}
+
+/// Carries room broadcasts to the other nodes. `forward` returns once the broadcast is queued
+/// (or dropped because the bus is down), never after a network round trip, so a socket's next
+/// event is not held up by Redis.
+#[async_trait]
+pub trait RemoteRooms: Send + Sync {
+    async fn forward(&self, broadcast: RoomBroadcast);
+}
+
+/// Delivers a broadcast that another node forwarded to this node's sockets in its rooms.
+pub async fn deliver_remote<A: Adapter>(io: &SocketIo<A>, b: &RoomBroadcast) {
+    let op = io
+        .local()
+        .to(b.rooms.clone())
+        .except(b.except_rooms.clone());
+    match op.emit(&b.event, &*b.payload).await {
+        Ok(()) => {}
+        Err(BroadcastError::Socket(errs)) => {
+            tracing::warn!(event = %b.event, failed = errs.len(), "broadcast skipped slow sockets");
+        }
+        Err(e) => tracing::warn!(event = %b.event, error = %e, "remote broadcast not delivered"),
+    }
 }
 
 /// Whether the cross-node adapter (Redis) is usable. While it is not, broadcasts go to this
@@ -49,7 +94,7 @@ impl RemoteHealth {
             .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
     }
 
-    fn worth_trying(&self) -> bool {
+    pub fn worth_trying(&self) -> bool {
         let since = self.down_since.load(Ordering::Relaxed);
         since == 0 || crate::core::time::Timestamp::now().millis() - since > RETRY_AFTER_MS
     }
@@ -61,7 +106,44 @@ impl<A: Adapter> SocketIoFanout<A> {
             io,
             metrics,
             remote,
+            bus: None,
         }
+    }
+
+    /// Room broadcasts reach the other nodes through `bus` instead of the adapter.
+    pub fn with_bus(mut self, bus: Arc<dyn RemoteRooms>) -> Self {
+        self.bus = Some(bus);
+        self
+    }
+
+    /// This node's sockets now, the other nodes' through the bus.
+    async fn through_bus(
+        &self,
+        bus: &dyn RemoteRooms,
+        rooms: Vec<String>,
+        except_rooms: Vec<String>,
+        sender: Option<&ConnId>,
+        event: &str,
+        payload: &Value,
+    ) -> Result<(), AppError> {
+        // Encoded once: the local packet and the bus copy it.
+        let payload = serde_json::value::to_raw_value(payload).map_err(AppError::internal)?;
+        let local = match self.sender(sender) {
+            Some(s) => s.local().to(rooms.clone()),
+            None => self.io.local().to(rooms.clone()),
+        };
+        let res = local
+            .except(except_rooms.clone())
+            .emit(event, &*payload)
+            .await;
+        bus.forward(RoomBroadcast {
+            rooms,
+            except_rooms,
+            event: event.to_owned(),
+            payload,
+        })
+        .await;
+        self.outcome(event, res)
     }
 
     fn sender(&self, except: Option<&ConnId>) -> Option<socketioxide::extract::SocketRef<A>> {
@@ -116,6 +198,11 @@ impl<A: Adapter> Fanout for SocketIoFanout<A> {
         except: Option<&ConnId>,
     ) -> Result<(), AppError> {
         let rooms: Vec<String> = topics.iter().map(Topic::room).collect();
+        if let Some(bus) = &self.bus {
+            return self
+                .through_bus(bus.as_ref(), rooms, Vec::new(), except, event, payload)
+                .await;
+        }
         // Starting from the sender's socket makes socketioxide skip it on every node.
         let sender = self.sender(except);
         let op = match &sender {
@@ -142,6 +229,11 @@ impl<A: Adapter> Fanout for SocketIoFanout<A> {
     ) -> Result<(), AppError> {
         let rooms: Vec<String> = topics.iter().map(Topic::room).collect();
         let except: Vec<String> = except_topics.iter().map(Topic::room).collect();
+        if let Some(bus) = &self.bus {
+            return self
+                .through_bus(bus.as_ref(), rooms, except, None, event, payload)
+                .await;
+        }
         let op = self.io.to(rooms.clone()).except(except.clone());
         if let Some(res) = self.try_remote(op, event, payload).await {
             return res;
