@@ -103,12 +103,14 @@ pub fn is_detached_event(event: &str) -> bool {
     matches!(event, "integration:execute" | "integration:test")
 }
 
-/// Decodes the payload into the handler's request type, runs it, and serializes its answer.
+/// Decodes the payload into the handler's request type and runs it. Handlers answer with a
+/// `Value` already, which goes to the ack as it is (it used to be re-serialized: a deep copy
+/// of every answer, a message's whole JSON on every `message:send`).
 macro_rules! route {
     ($cx:expr, $args:expr, $handler:path) => {{
         let req = decode($args)?;
-        let data = $handler($cx, req).await?;
-        Ok(serde_json::to_value(data).map_err(AppError::internal)?)
+        let data: Value = $handler($cx, req).await?;
+        Ok(data)
     }};
 }
 
