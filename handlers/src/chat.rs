@@ -12,6 +12,7 @@ use crate::core::error::AppError;
 use crate::core::events;
 use crate::core::topic::Topic;
 use crate::socketio::Ctx;
+use crate::socketio::reply::Reply;
 
 /// `chat:join`: participant only; joins `chat:<id>`; sender `chat:joined`; room `user:online`.
 pub async fn join<A: Adapter>(cx: &Ctx<A>, req: JoinChat) -> Result<Value, AppError> {
@@ -82,10 +83,10 @@ pub async fn typing_stop<A: Adapter>(cx: &Ctx<A>, req: ChatRef) -> Result<Value,
 }
 
 /// `message:send`: stored first; then room `message:new`, mentions, and sender `message:sent`.
-pub async fn send<A: Adapter>(cx: &Ctx<A>, req: SendMessage) -> Result<Value, AppError> {
+pub async fn send<A: Adapter>(cx: &Ctx<A>, req: SendMessage) -> Result<Reply, AppError> {
     let sent = chat::send(&cx.core, &cx.session.actor, req, &cx.conn_id()).await?;
-    cx.emit(events::MESSAGE_SENT, &sent.payload);
-    Ok(sent.payload)
+    cx.emit(events::MESSAGE_SENT, &*sent.payload);
+    Ok(Reply::from(sent.payload))
 }
 
 /// `message:react`: room and sender get `message:reaction`.

@@ -39,6 +39,7 @@ use crate::core::Core;
 use crate::core::error::AppError;
 use crate::socketio::Ctx;
 use crate::socketio::payload::decode;
+use crate::socketio::reply::Reply;
 
 /// Every client → server event this server handles.
 pub const EVENTS: &[&str] = &[
@@ -103,14 +104,12 @@ pub fn is_detached_event(event: &str) -> bool {
     matches!(event, "integration:execute" | "integration:test")
 }
 
-/// Decodes the payload into the handler's request type and runs it. Handlers answer with a
-/// `Value` already, which goes to the ack as it is (it used to be re-serialized: a deep copy
-/// of every answer, a message's whole JSON on every `message:send`).
+/// Decodes the payload into the handler's request type and runs it. The answer goes to the
+/// ack as it is (it used to be re-serialized: a deep copy of every answer).
 macro_rules! route {
     ($cx:expr, $args:expr, $handler:path) => {{
         let req = decode($args)?;
-        let data: Value = $handler($cx, req).await?;
-        Ok(data)
+        Ok(Reply::from($handler($cx, req).await?))
     }};
 }
 
@@ -119,7 +118,7 @@ pub async fn dispatch<A: Adapter>(
     cx: &Ctx<A>,
     event: &str,
     args: Value,
-) -> Result<Value, AppError> {
+) -> Result<Reply, AppError> {
     match event {
         "subscribe:project" => route!(cx, args, project::subscribe_project),
         "unsubscribe:project" => route!(cx, args, project::unsubscribe_project),

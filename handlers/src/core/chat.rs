@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use unicode_segmentation::UnicodeSegmentation;
 
@@ -336,8 +337,8 @@ async fn publish_typing(
 // ---------------------------------------------------------------- messages
 
 pub struct Sent {
-    /// The `message:sent` payload, also the ack data.
-    pub payload: Value,
+    /// The `message:sent` payload, also the ack data, encoded.
+    pub payload: Box<RawValue>,
 }
 
 pub async fn send(
@@ -397,15 +398,16 @@ pub async fn send(
     };
     let client_id = req.client_message_id.as_ref().map(|c| c.0.as_str());
     let stored = core.store.insert_message(message, client_id).await?;
-    // Serialized once: the room's `message:new` and the sender's payload share it.
+    // Encoded once: the room's `message:new`, the sender's `message:sent` and the ack all copy
+    // these bytes (a JSON tree per send and two more encodings before).
     let message = match stored {
         Inserted::New(m) => {
-            let m_json = serde_json::to_value(&m).map_err(AppError::internal)?;
+            let encoded = serde_json::value::to_raw_value(&m).map_err(AppError::internal)?;
             core.fanout
-                .publish(
+                .publish_encoded(
                     &[Topic::Chat(m.chat_id.clone())],
                     events::MESSAGE_NEW,
-                    &m_json,
+                    &encoded,
                     Some(conn),
                 )
                 .await?;
@@ -414,24 +416,31 @@ pub async fn send(
                     .publish_except_topics(
                         &[Topic::User(u.clone())],
                         events::MESSAGE_MENTION,
-                        &json!({ "chatId": m.chat_id, "projectId": m.project_id, "message": m_json }),
+                        &json!({ "chatId": m.chat_id, "projectId": m.project_id, "message": m }),
                         &[Topic::Chat(m.chat_id.clone())],
                     )
                     .await?;
             }
-            m_json
+            encoded
         }
         // A retry: the original answer again, and nothing new for anyone else.
-        Inserted::Existing(m) => serde_json::to_value(&m).map_err(AppError::internal)?,
+        Inserted::Existing(m) => serde_json::value::to_raw_value(&m).map_err(AppError::internal)?,
     };
-    let mut payload = serde_json::Map::with_capacity(2);
-    payload.insert("message".to_owned(), message);
-    if let Some(c) = req.client_message_id {
-        payload.insert("clientMessageId".to_owned(), json!(c));
-    }
-    Ok(Sent {
-        payload: Value::Object(payload),
+    let payload = serde_json::value::to_raw_value(&SentPayload {
+        message: &message,
+        client_message_id: req.client_message_id.as_ref().map(|c| c.0.as_str()),
     })
+    .map_err(AppError::internal)?;
+    Ok(Sent { payload })
+}
+
+/// `message:sent` and the ack's data: `{message, clientMessageId?}`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SentPayload<'a> {
+    message: &'a RawValue,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_message_id: Option<&'a str>,
 }
 
 /// Loads a message of the proven chat; NOT_FOUND for another chat's message.

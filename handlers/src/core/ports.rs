@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::access::Actor;
 use super::data::change::DocumentChange;
@@ -350,6 +351,16 @@ pub trait Fanout: Send + Sync {
         topics: &[Topic],
         event: &str,
         payload: &Value,
+        except: Option<&ConnId>,
+    ) -> Result<(), AppError>;
+
+    /// `publish` with the payload already encoded as JSON (a message that also goes to its
+    /// sender and into an ack is encoded once for all three).
+    async fn publish_encoded(
+        &self,
+        topics: &[Topic],
+        event: &str,
+        payload: &RawValue,
         except: Option<&ConnId>,
     ) -> Result<(), AppError>;
 

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use futures_util::FutureExt;
+use serde::Serialize;
 use serde_json::{Value, json};
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef};
@@ -21,6 +22,7 @@ use crate::core::error::{AppError, ErrorBody};
 use crate::core::metrics::UNKNOWN_EVENT_LABEL;
 
 use super::limits::{RateLimiter, Verdict};
+use super::reply::Reply;
 use super::{Ctx, Session};
 
 /// Events a socket may have queued before new ones are refused with RATE_LIMITED.
@@ -337,19 +339,27 @@ fn truncate(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
 }
 
-/// `{ok: true, data}`, moving `data` in: `json!` would copy it whole.
-fn ok_body(data: Value) -> Value {
-    let mut body = serde_json::Map::with_capacity(2);
-    body.insert("ok".to_owned(), Value::Bool(true));
-    body.insert("data".to_owned(), data);
-    Value::Object(body)
+/// The ack body: `{ok: true, data}` or `{ok: false, error}`, serialized straight from the
+/// handler's answer (no intermediate JSON tree).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum AckBody {
+    Ok { ok: bool, data: Reply },
+    Err { ok: bool, error: ErrorBody },
 }
 
-fn error_body(e: &AppError) -> Value {
-    json!({ "ok": false, "error": ErrorBody::from(e) })
+fn ok_body(data: Reply) -> AckBody {
+    AckBody::Ok { ok: true, data }
 }
 
-fn send_ack<A: Adapter>(socket: &SocketRef<A>, ack: AckSender<A>, body: &Value) {
+fn error_body(e: &AppError) -> AckBody {
+    AckBody::Err {
+        ok: false,
+        error: ErrorBody::from(e),
+    }
+}
+
+fn send_ack<A: Adapter>(socket: &SocketRef<A>, ack: AckSender<A>, body: &AckBody) {
     if let Err(e) = ack.send(body) {
         tracing::warn!(sid = %socket.id, error = %e, "ack could not be sent");
     }
@@ -362,7 +372,7 @@ fn reply<A: Adapter>(
     event: &str,
     ack: AckSender<A>,
     wants_ack: bool,
-    result: Result<Value, AppError>,
+    result: Result<Reply, AppError>,
     integration_id: Option<String>,
 ) {
     let e = match result {

@@ -124,23 +124,21 @@ impl<A: Adapter> SocketIoFanout<A> {
         except_rooms: Vec<String>,
         sender: Option<&ConnId>,
         event: &str,
-        payload: &Value,
+        payload: &RawValue,
     ) -> Result<(), AppError> {
-        // Encoded once: the local packet and the bus copy it.
-        let payload = serde_json::value::to_raw_value(payload).map_err(AppError::internal)?;
         let local = match self.sender(sender) {
             Some(s) => s.local().to(rooms.clone()),
             None => self.io.local().to(rooms.clone()),
         };
         let res = local
             .except(except_rooms.clone())
-            .emit(event, &*payload)
+            .emit(event, payload)
             .await;
         bus.forward(RoomBroadcast {
             rooms,
             except_rooms,
             event: event.to_owned(),
-            payload,
+            payload: payload.to_owned(),
         })
         .await;
         self.outcome(event, res)
@@ -155,11 +153,11 @@ impl<A: Adapter> SocketIoFanout<A> {
 
     /// Through the adapter (every node), bounded in time; `None` when it failed, in which
     /// case nothing was delivered locally either (the adapter publishes before it delivers).
-    async fn try_remote(
+    async fn try_remote<T: Serialize + ?Sized>(
         &self,
         op: BroadcastOperators<A>,
         event: &str,
-        payload: &Value,
+        payload: &T,
     ) -> Option<Result<(), AppError>> {
         if !self.remote.worth_trying() {
             return None;
@@ -197,27 +195,28 @@ impl<A: Adapter> Fanout for SocketIoFanout<A> {
         payload: &Value,
         except: Option<&ConnId>,
     ) -> Result<(), AppError> {
-        let rooms: Vec<String> = topics.iter().map(Topic::room).collect();
+        if self.bus.is_some() {
+            // Encoded once: the local packet and the bus copy it.
+            let payload = serde_json::value::to_raw_value(payload).map_err(AppError::internal)?;
+            return self.publish_encoded(topics, event, &payload, except).await;
+        }
+        self.publish_any(topics, event, payload, except).await
+    }
+
+    async fn publish_encoded(
+        &self,
+        topics: &[Topic],
+        event: &str,
+        payload: &RawValue,
+        except: Option<&ConnId>,
+    ) -> Result<(), AppError> {
         if let Some(bus) = &self.bus {
+            let rooms: Vec<String> = topics.iter().map(Topic::room).collect();
             return self
                 .through_bus(bus.as_ref(), rooms, Vec::new(), except, event, payload)
                 .await;
         }
-        // Starting from the sender's socket makes socketioxide skip it on every node.
-        let sender = self.sender(except);
-        let op = match &sender {
-            Some(s) => s.to(rooms.clone()),
-            None => self.io.to(rooms.clone()),
-        };
-        if let Some(res) = self.try_remote(op, event, payload).await {
-            return res;
-        }
-        let local = match &sender {
-            Some(s) => s.local().to(rooms),
-            None => self.io.local().to(rooms),
-        };
-        let res = local.emit(event, payload).await;
-        self.outcome(event, res)
+        self.publish_any(topics, event, payload, except).await
     }
 
     async fn publish_except_topics(
@@ -230,8 +229,9 @@ impl<A: Adapter> Fanout for SocketIoFanout<A> {
         let rooms: Vec<String> = topics.iter().map(Topic::room).collect();
         let except: Vec<String> = except_topics.iter().map(Topic::room).collect();
         if let Some(bus) = &self.bus {
+            let payload = serde_json::value::to_raw_value(payload).map_err(AppError::internal)?;
             return self
-                .through_bus(bus.as_ref(), rooms, except, None, event, payload)
+                .through_bus(bus.as_ref(), rooms, except, None, event, &payload)
                 .await;
         }
         let op = self.io.to(rooms.clone()).except(except.clone());
@@ -261,6 +261,32 @@ impl<A: Adapter> Fanout for SocketIoFanout<A> {
 }
 
 impl<A: Adapter> SocketIoFanout<A> {
+    /// Without a bus: through the adapter (every node with Redis), else this node.
+    async fn publish_any<T: Serialize + ?Sized + Sync>(
+        &self,
+        topics: &[Topic],
+        event: &str,
+        payload: &T,
+        except: Option<&ConnId>,
+    ) -> Result<(), AppError> {
+        let rooms: Vec<String> = topics.iter().map(Topic::room).collect();
+        // Starting from the sender's socket makes socketioxide skip it on every node.
+        let sender = self.sender(except);
+        let op = match &sender {
+            Some(s) => s.to(rooms.clone()),
+            None => self.io.to(rooms.clone()),
+        };
+        if let Some(res) = self.try_remote(op, event, payload).await {
+            return res;
+        }
+        let local = match &sender {
+            Some(s) => s.local().to(rooms),
+            None => self.io.local().to(rooms),
+        };
+        let res = local.emit(event, payload).await;
+        self.outcome(event, res)
+    }
+
     fn outcome(&self, event: &str, res: Result<(), BroadcastError>) -> Result<(), AppError> {
         match res {
             Ok(()) => Ok(()),

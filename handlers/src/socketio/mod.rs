@@ -5,6 +5,7 @@ pub mod dispatch;
 pub mod fanout;
 pub mod limits;
 pub mod payload;
+pub mod reply;
 pub mod session;
 
 use std::sync::Arc;
@@ -43,7 +44,7 @@ impl<A: Adapter> Ctx<A> {
 
     /// An event to the sender only. A full outgoing buffer is logged, not an error of the
     /// request: the ack still tells the client the outcome.
-    pub fn emit(&self, event: &str, payload: &serde_json::Value) {
+    pub fn emit<T: serde::Serialize + ?Sized>(&self, event: &str, payload: &T) {
         if let Err(e) = self.socket.emit(event, payload) {
             tracing::warn!(event, error = %e, "emit to sender failed");
         }
