@@ -43,6 +43,7 @@ async fn a_burst_crosses_nodes_in_order() {
     let mut opts = cluster_options();
     opts.extra_env
         .push(("RATE_LIMIT_BURST".into(), (2 * N).to_string()));
+    let opts_prefix = opts.redis_prefix.clone();
     let a = Server::start(opts.clone()).await;
     let b = Server::start(Options {
         seed_demo: false,
@@ -56,6 +57,12 @@ async fn a_burst_crosses_nodes_in_order() {
     for c in [&mut alice, &mut bob, &mut bob_a] {
         assert_eq!(c.emit_with_ack("chat:join", join.clone()).await["ok"], true);
     }
+    // Garbage on the bus channel (another program, a bad deploy) is logged and skipped.
+    let prefix = opts_prefix
+        .as_deref()
+        .expect("cluster options have a prefix");
+    publish_raw(&format!("{prefix}#rooms"), "not a batch").await;
+    publish_raw(&format!("{prefix}#rooms"), r#"{"n":"x","b":[{"r":7}]}"#).await;
     for i in 0..N {
         alice.emit(
             "message:send",
@@ -73,8 +80,31 @@ async fn a_burst_crosses_nodes_in_order() {
         let want: Vec<String> = (0..N).map(|i| format!("burst {i}")).collect();
         assert_eq!(got, want, "node {node} got the burst out of order");
     }
+    for (node, s) in [("A", &a), ("B", &b)] {
+        assert_eq!(
+            s.log().matches("unreadable batch on the room bus").count(),
+            2,
+            "node {node} should have skipped both bad batches:\n{}",
+            s.log()
+        );
+    }
     assert_eq!(b.stop().code(), Some(0));
     assert_eq!(a.stop().code(), Some(0));
+}
+
+async fn publish_raw(channel: &str, body: &str) {
+    use fred::prelude::{ClientLike, Config, PubsubInterface};
+    let client = fred::prelude::Builder::from_config(
+        Config::from_url(&support::env::redis_url()).expect("redis url"),
+    )
+    .build()
+    .expect("redis client");
+    client.init().await.expect("redis reachable");
+    client
+        .publish::<(), _, _>(channel, body)
+        .await
+        .expect("published");
+    let _ = client.quit().await;
 }
 
 async fn room_events_cross_nodes_with(opts: Options) {
