@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use fred::clients::SubscriberClient;
-use fred::prelude::{ClientLike, EventInterface, PubsubInterface};
+use fred::prelude::{ClientLike, PubsubInterface};
 use serde::{Deserialize, Serialize};
 
 use switchboard_handlers::core::data::change::DocumentChange;
@@ -71,39 +71,21 @@ pub async fn redis_changes(
         .subscribe(ch.as_str())
         .await
         .map_err(|e| anyhow::anyhow!("cannot subscribe to {ch}: {e}"))?;
-    let mut messages = subscriber.message_rx();
-    let mut reconnects = subscriber.reconnect_rx();
-    let (me, sink, resub) = (node.clone(), live.clone(), subscriber.clone());
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                m = messages.recv() => match m {
-                    Ok(m) => {
-                        let Some(text) = m.value.as_str() else { continue };
-                        match serde_json::from_str::<Envelope>(&text) {
-                            Ok(env) if env.node != me => sink.deliver(&env.change),
-                            Ok(_) => {}
-                            Err(e) => tracing::warn!(error = %e, "unreadable message on the bus"),
-                        }
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::error!(missed = n, "bus receiver lagged; changes were dropped");
-                    }
-                    Err(_) => break,
-                },
-                r = reconnects.recv() => match r {
-                    Ok(_) => {
-                        for c in resub.tracked_channels() {
-                            if let Err(e) = resub.subscribe(c.to_string()).await {
-                                tracing::error!(error = %e, "bus resubscribe failed");
-                            }
-                        }
-                    }
-                    Err(_) => break,
-                },
+    let (me, sink) = (node.clone(), live.clone());
+    tokio::spawn(crate::redis::consume(
+        subscriber,
+        "document changes bus",
+        move |m| {
+            if let Some(text) = m.value.as_str() {
+                match serde_json::from_str::<Envelope>(&text) {
+                    Ok(env) if env.node != me => sink.deliver(&env.change),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "unreadable message on the bus"),
+                }
             }
-        }
-    });
+            std::future::ready(())
+        },
+    ));
     Ok(RedisChanges {
         node,
         channel: ch,

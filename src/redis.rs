@@ -105,3 +105,36 @@ pub fn spawn_resubscriber(subscriber: SubscriberClient, health: Arc<RemoteHealth
         }
     });
 }
+
+/// Hands every pub/sub message of `subscriber` to `on_message`, in order, and re-subscribes its
+/// channels after each reconnect (fred's subscriber client does not by itself). `what` names
+/// the consumer in logs. Returns when the client is dropped.
+pub async fn consume<F, Fut>(subscriber: SubscriberClient, what: &'static str, mut on_message: F)
+where
+    F: FnMut(fred::types::Message) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut messages = subscriber.message_rx();
+    let mut reconnects = subscriber.reconnect_rx();
+    loop {
+        tokio::select! {
+            m = messages.recv() => match m {
+                Ok(m) => on_message(m).await,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::error!(missed = n, what, "pub/sub receiver lagged; messages were dropped");
+                }
+                Err(_) => break,
+            },
+            r = reconnects.recv() => match r {
+                Ok(_) => {
+                    for c in subscriber.tracked_channels() {
+                        if let Err(e) = subscriber.subscribe(c.to_string()).await {
+                            tracing::error!(error = %e, what, "resubscribe failed");
+                        }
+                    }
+                }
+                Err(_) => break,
+            },
+        }
+    }
+}

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use fred::clients::SubscriberClient;
-use fred::prelude::{ClientLike, EventInterface, PubsubInterface};
+use fred::prelude::{ClientLike, PubsubInterface};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
@@ -243,40 +243,25 @@ async fn publish_batch(p: &Publisher, batch: Vec<RoomBroadcast>) -> usize {
 
 /// Delivers the other nodes' batches, in the order Redis hands them over.
 async fn receive<A: Adapter>(subscriber: SubscriberClient, me: String, io: SocketIo<A>) {
-    let mut messages = subscriber.message_rx();
-    let mut reconnects = subscriber.reconnect_rx();
-    loop {
-        tokio::select! {
-            m = messages.recv() => match m {
-                Ok(m) => {
-                    let Some(body) = m.value.as_bytes() else { continue };
-                    match serde_json::from_slice::<BatchIn>(body) {
-                        Ok(batch) if batch.n != me => {
-                            for b in &batch.b {
-                                deliver_remote(&io, b).await;
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "unreadable batch on the room bus"),
+    let me: Arc<str> = me.into();
+    crate::redis::consume(subscriber, "room bus", move |m| {
+        let (me, io) = (me.clone(), io.clone());
+        async move {
+            let Some(body) = m.value.as_bytes() else {
+                return;
+            };
+            match serde_json::from_slice::<BatchIn>(body) {
+                Ok(batch) if *batch.n != *me => {
+                    for b in &batch.b {
+                        deliver_remote(&io, b).await;
                     }
                 }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::error!(missed = n, "room bus receiver lagged; batches were dropped");
-                }
-                Err(_) => break,
-            },
-            r = reconnects.recv() => match r {
-                Ok(_) => {
-                    for c in subscriber.tracked_channels() {
-                        if let Err(e) = subscriber.subscribe(c.to_string()).await {
-                            tracing::error!(error = %e, "room bus resubscribe failed");
-                        }
-                    }
-                }
-                Err(_) => break,
-            },
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "unreadable batch on the room bus"),
+            }
         }
-    }
+    })
+    .await;
 }
 
 #[cfg(test)]

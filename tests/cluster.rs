@@ -44,12 +44,7 @@ async fn a_burst_crosses_nodes_in_order() {
     opts.extra_env
         .push(("RATE_LIMIT_BURST".into(), (2 * N).to_string()));
     let opts_prefix = opts.redis_prefix.clone();
-    let a = Server::start(opts.clone()).await;
-    let b = Server::start(Options {
-        seed_demo: false,
-        ..opts
-    })
-    .await;
+    let (a, b) = two_nodes(opts).await;
     let join = json!({"chatId": "general", "projectId": "demo"});
     let mut alice = Client::connect_user(&a.url(), &token("alice", None)).await;
     let mut bob = Client::connect_user(&b.url(), &token("bob", None)).await;
@@ -92,6 +87,17 @@ async fn a_burst_crosses_nodes_in_order() {
     assert_eq!(a.stop().code(), Some(0));
 }
 
+/// Two nodes on the same Redis and MongoDB; only the first seeds the demo data.
+async fn two_nodes(opts: Options) -> (Server, Server) {
+    let a = Server::start(opts.clone()).await;
+    let b = Server::start(Options {
+        seed_demo: false,
+        ..opts
+    })
+    .await;
+    (a, b)
+}
+
 async fn publish_raw(channel: &str, body: &str) {
     use fred::prelude::{ClientLike, Config, PubsubInterface};
     let client = fred::prelude::Builder::from_config(
@@ -108,12 +114,7 @@ async fn publish_raw(channel: &str, body: &str) {
 }
 
 async fn room_events_cross_nodes_with(opts: Options) {
-    let a = Server::start(opts.clone()).await;
-    let b = Server::start(Options {
-        seed_demo: false,
-        ..opts
-    })
-    .await;
+    let (a, b) = two_nodes(opts).await;
 
     let mut alice = Client::connect_user(&a.url(), &token("alice", None)).await;
     let mut bob = Client::connect_user(&b.url(), &token("bob", None)).await;
@@ -173,12 +174,7 @@ async fn chat_and_calls_cross_nodes() {
     let mut opts = cluster_options();
     opts.extra_env
         .push(("CALL_RING_TIMEOUT_SECS".into(), "2".into()));
-    let a = Server::start(opts.clone()).await;
-    let b = Server::start(Options {
-        seed_demo: false,
-        ..opts
-    })
-    .await;
+    let (a, b) = two_nodes(opts).await;
     let join = json!({"chatId": "general", "projectId": "demo"});
     let mut alice = Client::connect_user(&a.url(), &token("alice", None)).await;
     let mut bob = Client::connect_user(&b.url(), &token("bob", None)).await;
@@ -296,12 +292,7 @@ async fn a_call_whose_node_dies_is_missed_by_the_survivor() {
     let mut opts = cluster_options();
     opts.extra_env
         .push(("CALL_RING_TIMEOUT_SECS".into(), "1".into()));
-    let a = Server::start(opts.clone()).await;
-    let b = Server::start(Options {
-        seed_demo: false,
-        ..opts
-    })
-    .await;
+    let (a, b) = two_nodes(opts).await;
     let mut alice = Client::connect_user(&a.url(), &token("alice", None)).await;
     let mut bob = Client::connect_user(&b.url(), &token("bob", None)).await;
     let c = alice
