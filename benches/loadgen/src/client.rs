@@ -9,6 +9,7 @@ use anyhow::{Context, anyhow, bail};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// The clock every latency is measured on (one process sends and receives).
 pub static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
@@ -35,6 +36,7 @@ pub struct Conn {
 }
 
 const TIMEOUT: Duration = Duration::from_secs(10);
+const READ_BUFFER: usize = 8 * 1024;
 
 impl Conn {
     /// Connects to `base` (`http://host:port`) with `{ token }` as the auth object.
@@ -44,7 +46,11 @@ impl Conn {
             base.replacen("http://", "ws://", 1)
         );
         // Nagle off, as a browser's WebSocket has it: small frames must not wait for ACKs.
-        let connect = tokio_tungstenite::connect_async_with_config(url, None, true);
+        // tungstenite zero-fills its whole read buffer before every read (128 KiB by default):
+        // with that default the load tool spent half its CPU in memset, CPU the server under
+        // test shares on one machine. Our frames are small; 8 KiB still takes a burst per read.
+        let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
+        let connect = tokio_tungstenite::connect_async_with_config(url, Some(config), true);
         let (ws, _) = tokio::time::timeout(TIMEOUT, connect)
             .await
             .context("websocket connect timed out")??;
