@@ -5,6 +5,12 @@ use clap::Parser;
 use switchboard::cli::{Cli, Command};
 use switchboard::{app, auth, seed, shutdown, telemetry};
 
+// glibc malloc serialises frees of memory another thread allocated (arena locks: the busiest
+// futex in a `rooms` profile); jemalloc frees to thread caches. docs/performance.md, Allocator.
+#[cfg(all(unix, not(target_env = "musl")))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
