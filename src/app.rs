@@ -148,7 +148,9 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         // Engine default 4 KiB per connection, allocated up front; frames larger than the
         // buffer are read in several steps, so this trades a little CPU on big frames for
         // memory on every idle connection (docs/performance.md).
-        .ws_read_buffer_size(1024);
+        .ws_read_buffer_size(1024)
+        .ping_interval(Duration::from_millis(config.ping_interval_ms.max(1)))
+        .ping_timeout(Duration::from_millis(config.ping_timeout_ms.max(1)));
     let app = match &config.redis_url {
         Some(url) => {
             let r = redis::connect(url, &config.redis_prefix).await?;

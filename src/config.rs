@@ -101,6 +101,16 @@ pub struct Config {
     #[arg(long, env = "MAX_FRAME_BYTES", default_value_t = 2 * 1024 * 1024)]
     pub max_frame_bytes: usize,
 
+    /// Engine.IO heartbeat: how often the server pings each connection (Socket.IO's
+    /// `pingInterval`, sent to clients in the open packet).
+    #[arg(long, env = "PING_INTERVAL_MS", default_value_t = 25_000)]
+    pub ping_interval_ms: u64,
+
+    /// How long a connection may leave a ping unanswered before the server closes it
+    /// (Socket.IO's `pingTimeout`).
+    #[arg(long, env = "PING_TIMEOUT_MS", default_value_t = 20_000)]
+    pub ping_timeout_ms: u64,
+
     /// Seconds an unanswered call rings before it ends with `call:missed`.
     #[arg(long, env = "CALL_RING_TIMEOUT_SECS", default_value_t = 45)]
     pub call_ring_timeout_secs: u64,

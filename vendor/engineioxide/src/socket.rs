@@ -71,7 +71,6 @@ use engineioxide_core::{Packet, PacketBuf, ProtocolVersion, Str, TransportType};
 /// What the outgoing channel carries. Boxed (Switchboard patch): tokio allocates a channel's
 /// first block of 32 slots up front, and 32 unboxed `PacketBuf`s are 5.4 KB per connection.
 pub(crate) type Queued = Box<PacketBuf>;
-use futures_util::FutureExt;
 use http::request::Parts;
 use smallvec::{SmallVec, smallvec};
 use tokio::sync::{
@@ -313,20 +312,29 @@ where
     pub(crate) fn spawn_heartbeat(self: Arc<Self>, interval: Duration, timeout: Duration) {
         let cancellation_token = self.cancellation_token.clone();
 
-        tokio::spawn(
-            cancellation_token
-                .run_until_cancelled_owned(async move {
-                    if let Err(_e) = self.heartbeat_job(interval, timeout).await {
+        // Switchboard patch: a plain select instead of tokio-util's `run_until_cancelled_owned`,
+        // an async fn that stores its argument future twice (as the argument and inside the
+        // future it awaits): 1,152 bytes per connection for this task instead of ≈450, for the
+        // connection's life. Same behaviour: the job stops when the socket is cancelled, and a
+        // heartbeat error closes the socket.
+        let job = async move {
+            let aborted = tokio::select! {
+                biased;
+                _ = cancellation_token.cancelled() => true,
+                res = self.heartbeat_job(interval, timeout) => {
+                    if let Err(_e) = res {
                         self.close(DisconnectReason::HeartbeatTimeout);
                         #[cfg(feature = "tracing")]
                         tracing::debug!(id = ?self.id, "heartbeat error: {_e}");
                     }
-                })
-                .inspect(|_v| {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!(aborted = _v.is_none(), "heartbeat job completed");
-                }),
-        );
+                    false
+                }
+            };
+            #[cfg(feature = "tracing")]
+            tracing::debug!(aborted, "heartbeat job completed");
+            let _ = aborted;
+        };
+        tokio::spawn(job);
     }
 
     /// Heartbeat is sent every `interval` milliseconds by the client and the server `is` expected to respond within `timeout` milliseconds.

@@ -332,12 +332,15 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
             biased;
             items = buffered_rx.recv() => {
                 match items {
-                    Some(packets) => {
-                        for item in *packets {
+                    // Switchboard patch: drain the boxed buffers in place. Iterating `*packets`
+                    // moved each 168-byte buffer into this task's future, which keeps the size
+                    // of its largest state for the connection's life.
+                    Some(mut packets) => {
+                        for item in packets.drain(..) {
                             map_fn!(item);
                         }
-                        while let Ok(packets) = buffered_rx.try_recv() {
-                            for item in *packets {
+                        while let Ok(mut packets) = buffered_rx.try_recv() {
+                            for item in packets.drain(..) {
                                 map_fn!(item);
                             }
                         }
@@ -347,11 +350,12 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
             }
             _ = socket.cancellation_token.cancelled() => break,
             Ok(()) = volatile_rx.changed() => {
-                let val = volatile_rx.borrow_and_update().clone();
-                if let Some(packets) = val {
+                // Switchboard patch: boxed, for the same reason as above.
+                let val = volatile_rx.borrow_and_update().clone().map(Box::new);
+                if let Some(mut packets) = val {
                     #[cfg(feature = "tracing")]
                     tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
-                    for item in packets {
+                    for item in packets.drain(..) {
                         map_fn!(item);
                     }
                 }
