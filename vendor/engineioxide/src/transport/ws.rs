@@ -65,27 +65,34 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
         .ok_or(Error::InvalidWebSocketKey)?
         .clone();
 
-    tokio::spawn(async move {
-        let conn = hyper::upgrade::on(req)
-            .await
-            .map(hyper_util::rt::TokioIo::new);
+    // Switchboard patch: the upgrade and the opening run in a boxed future, freed once the
+    // WebSocket is open (see `on_init`). Inline, the request, its copied parts and the opening's
+    // states were held by the connection's task for its whole life (a 1,400-byte future).
+    let open_engine = engine.clone();
+    let opening = Box::pin(async move {
+        let conn = hyper::upgrade::on(req).await?;
+        let conn = hyper_util::rt::TokioIo::new(conn);
+        Ok::<_, hyper::Error>(open_websocket::<H, _>(open_engine, conn, protocol, sid, parts).await)
+    });
 
-        let res = match conn {
-            Ok(conn) => on_init(engine.clone(), conn, protocol, sid, parts).await,
+    tokio::spawn(async move {
+        // A statement of its own, so that the finished opening is freed before the read loop.
+        let opened = opening.await;
+        let res = match opened {
+            Ok(Ok((socket, rx))) => {
+                run_websocket(engine, socket, rx).await;
+                return;
+            }
+            Ok(Err(e)) => e,
             Err(_e) => {
                 #[cfg(feature = "tracing")]
                 tracing::debug!("ws upgrade error: {}", _e);
                 return;
             }
         };
-
         match res {
-            Ok(_) => {
-                #[cfg(feature = "tracing")]
-                tracing::debug!(?sid, "ws closed")
-            }
-            Err(Error::MultipleWebsocketRequests) => {}
-            Err(_e) => {
+            Error::MultipleWebsocketRequests => {}
+            _e => {
                 #[cfg(feature = "tracing")]
                 tracing::debug!(?sid, "ws closed with error: {_e}");
                 if let Some(sid) = sid {
@@ -103,30 +110,44 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
 /// Sends an open packet if it is not an upgrade from a polling request
 ///
 /// Read packets from the websocket and handle them, it will block until the connection is closed
-#[cfg_attr(
-    feature = "tracing",
-    tracing::instrument(level = "trace", name = "init_websocket", skip(engine, conn, req_data))
-)]
-pub async fn on_init<H: EngineIoHandler, S>(
+pub fn on_init<H: EngineIoHandler, S>(
     engine: Arc<EngineIo<H>>,
     conn: S,
     protocol: ProtocolVersion,
     sid: Option<Sid>,
     req_data: Parts,
-) -> Result<(), Error>
+) -> impl Future<Output = Result<(), Error>> + Send + 'static
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     // Switchboard patch: the opening (WebSocket setup, handshake or polling upgrade) runs in its
-    // own boxed future, freed once it is done. Inline, its states sized this task's future for
-    // the connection's whole life (3.5 KB, against ≈150 B for the read loop that follows).
-    let (socket, ws) =
-        Box::pin(open_websocket::<H, S>(&engine, conn, protocol, sid, req_data)).await?;
-    let (tx, rx) = ws.split();
+    // own boxed future, freed once it is done, and the future returned here captures only that
+    // box and the engine. Inline, the opening's states and arguments sized the connection's
+    // task for its whole life (3.5 KB, against ≈150 B for the read loop that follows).
+    let opening = Box::pin(open_websocket::<H, S>(
+        engine.clone(),
+        conn,
+        protocol,
+        sid,
+        req_data,
+    ));
+    async move {
+        let (socket, rx) = opening.await?;
+        run_websocket(engine, socket, rx).await;
+        Ok(())
+    }
+}
 
-    // Pipe between websocket and internal socket channel.
-    tokio::spawn(forward_to_socket::<H, S>(socket.clone(), tx));
-
+/// Reads the open WebSocket until it closes or the session is cancelled, then closes the
+/// session. Kept apart from the opening so that this long-lived future holds only what the read
+/// loop needs.
+async fn run_websocket<H: EngineIoHandler, S>(
+    engine: Arc<EngineIo<H>>,
+    socket: Arc<Socket<H::Data>>,
+    rx: SplitStream<WebSocketStream<S>>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     // pipe between internal socket channel and websocket
     match forward_to_handler(&engine, rx, &socket)
         .with_cancellation_token(&socket.cancellation_token)
@@ -150,18 +171,17 @@ where
             tracing::debug!(sid = %socket.id, "socket is closing");
         }
     }
-    Ok(())
 }
 
-/// Sets the WebSocket up and opens the session (new connection) or completes the upgrade from
-/// polling (`sid`). Boxed by [`on_init`]; see there.
+/// Sets the WebSocket up, opens the session (new connection) or completes the upgrade from
+/// polling (`sid`), and starts the writer task. Boxed by [`on_init`] and [`new_req`]; see there.
 async fn open_websocket<H: EngineIoHandler, S>(
-    engine: &Arc<EngineIo<H>>,
+    engine: Arc<EngineIo<H>>,
     conn: S,
     protocol: ProtocolVersion,
     sid: Option<Sid>,
     req_data: Parts,
-) -> Result<(Arc<Socket<H::Data>>, WebSocketStream<S>), Error>
+) -> Result<(Arc<Socket<H::Data>>, SplitStream<WebSocketStream<S>>), Error>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -212,7 +232,10 @@ where
             .spawn_heartbeat(engine.config.ping_interval, engine.config.ping_timeout);
         (socket, ws)
     };
-    Ok((socket, ws))
+    let (tx, rx) = ws.split();
+    // Pipe between websocket and internal socket channel.
+    tokio::spawn(forward_to_socket::<H, S>(socket.clone(), tx));
+    Ok((socket, rx))
 }
 
 /// Forwards all packets received from a websocket to a EngineIo [`Socket`]
