@@ -75,9 +75,8 @@ use futures_util::FutureExt;
 use http::request::Parts;
 use smallvec::{SmallVec, smallvec};
 use tokio::sync::{
-    Mutex,
+    Mutex, Notify,
     mpsc::{self, Receiver, error::TrySendError},
-    watch,
 };
 
 pub use engineioxide_core::Sid;
@@ -162,19 +161,44 @@ impl Permit<'_> {
 pub(crate) struct InternalRx {
     pub buffered_rx: Receiver<Queued>,
     pub peeked_packet: Option<PacketBuf>,
-    pub volatile_rx: watch::Receiver<Option<PacketBuf>>,
 }
 
 impl InternalRx {
-    fn new(
-        buffered_rx: Receiver<Queued>,
-        volatile_rx: watch::Receiver<Option<PacketBuf>>,
-    ) -> Self {
+    fn new(buffered_rx: Receiver<Queued>) -> Self {
         Self {
             buffered_rx,
             peeked_packet: None,
-            volatile_rx,
         }
+    }
+}
+
+/// The latest volatile [`PacketBuf`] waiting for the transport; a newer one replaces it.
+///
+/// Switchboard patch: replaces a `tokio::sync::watch` channel with the same semantics (only the
+/// latest value is kept, one reader learns of it once). The watch channel's separately allocated
+/// shared state (≈0.5 KB: a lock around an inline 168-byte buffer and eight `Notify`s for
+/// readers) cost every connection, though most never send a volatile packet.
+#[derive(Debug, Default)]
+pub(crate) struct VolatileSlot {
+    latest: std::sync::Mutex<Option<Box<PacketBuf>>>,
+    /// One stored permit: the reader that was not waiting still learns of the packet.
+    filled: Notify,
+}
+
+impl VolatileSlot {
+    fn put(&self, packets: PacketBuf) {
+        *self.latest.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(packets));
+        self.filled.notify_one();
+    }
+
+    /// Takes the latest packet buffer, if any.
+    pub(crate) fn take(&self) -> Option<Box<PacketBuf>> {
+        self.latest.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// Completes once a packet buffer was put since the last completion.
+    pub(crate) fn filled(&self) -> tokio::sync::futures::Notified<'_> {
+        self.filled.notified()
     }
 }
 
@@ -220,15 +244,14 @@ where
     /// Channel to send [PacketBuf] to the internal connection
     pub(crate) internal_tx: mpsc::Sender<Queued>,
 
-    /// Channel to send volatile [PacketBuf]s that bypass the internal buffer.
-    /// Uses a [`watch`](tokio::sync::watch) channel so only the latest volatile
+    /// Volatile [PacketBuf]s that bypass the internal buffer: only the latest volatile
     /// message is retained; subsequent volatile sends overwrite the previous one.
-    volatile_tx: watch::Sender<Option<PacketBuf>>,
+    pub(crate) volatile: VolatileSlot,
 
     /// Signals a Pong (v4 protocol) or Ping (v3 protocol) from the connection to the heartbeat
     /// job. Switchboard patch: a `Notify` (one stored permit, like the one-slot channel it
     /// replaces) instead of an mpsc channel, whose shared block cost every connection ≈0.5 KB.
-    heartbeat: tokio::sync::Notify,
+    heartbeat: Notify,
 
     /// A cancellation token that will be triggered when the socket is being closed.
     pub(crate) cancellation_token: CancellationToken,
@@ -258,7 +281,6 @@ where
         supports_binary: bool,
     ) -> Self {
         let (internal_tx, internal_rx) = mpsc::channel(config.max_buffer_size);
-        let (volatile_tx, volatile_rx) = watch::channel(None);
 
         Self {
             id: Sid::new(),
@@ -266,12 +288,12 @@ where
             transport: AtomicU8::new(transport as u8),
             upgrading: AtomicBool::new(false),
 
-            internal_rx: Mutex::new(InternalRx::new(internal_rx, volatile_rx)),
+            internal_rx: Mutex::new(InternalRx::new(internal_rx)),
             internal_tx,
 
-            volatile_tx,
+            volatile: VolatileSlot::default(),
 
-            heartbeat: tokio::sync::Notify::new(),
+            heartbeat: Notify::new(),
             cancellation_token: CancellationToken::new(),
 
             close_fn,
@@ -549,7 +571,9 @@ where
     }
 
     pub(crate) fn send_volatile(&self, packets: PacketBuf) -> bool {
-        self.volatile_tx.send(Some(packets)).is_ok()
+        // Like the watch channel this replaces: accepted while the socket exists.
+        self.volatile.put(packets);
+        true
     }
 }
 
@@ -609,7 +633,6 @@ where
         buffer_size: usize,
     ) -> (Arc<Socket<D>>, tokio::sync::mpsc::Receiver<Packet>) {
         let (internal_tx, internal_rx) = mpsc::channel(buffer_size);
-        let (volatile_tx, volatile_rx) = watch::channel(None);
 
         let sock = Self {
             id: sid,
@@ -617,12 +640,12 @@ where
             transport: AtomicU8::new(TransportType::Websocket as u8),
             upgrading: AtomicBool::new(false),
 
-            internal_rx: Mutex::new(InternalRx::new(internal_rx, volatile_rx)),
+            internal_rx: Mutex::new(InternalRx::new(internal_rx)),
             internal_tx,
 
-            volatile_tx,
+            volatile: VolatileSlot::default(),
 
-            heartbeat: tokio::sync::Notify::new(),
+            heartbeat: Notify::new(),
             cancellation_token: CancellationToken::new(),
             close_fn,
 

@@ -119,14 +119,13 @@ where
     let payload = {
         let InternalRx {
             buffered_rx,
-            volatile_rx,
             peeked_packet,
         } = &mut *rx;
 
         // Prepend the packet peeked during the previous
         // polling request so it is encoded first, ahead of the newly received packets.
         let rx_stream = stream::iter(peeked_packet.take())
-            .chain(rx_stream::EncoderStream::new(buffered_rx, volatile_rx));
+            .chain(rx_stream::EncoderStream::new(buffered_rx, &socket.volatile));
 
         // Stop waiting for the next packet as soon as the session is closed. The combinator is biased
         // towards the encoder completion, so any buffered close packet is still flushed to the client.
@@ -228,8 +227,12 @@ mod rx_stream {
 
     use futures_core::Stream;
     use pin_project_lite::pin_project;
-    use tokio::sync::{mpsc, watch};
-    use tokio_util::sync::ReusableBoxFuture;
+    use std::future::Future;
+
+    use engineioxide_core::PacketBuf;
+    use tokio::sync::{futures::Notified, mpsc};
+
+    use crate::socket::VolatileSlot;
 
     /// [`ReceiverStream`] is a stream that wraps a [`mpsc::Receiver`] by reference.
     /// Allowing to use it as a stream even if it is behind a mutex.
@@ -251,90 +254,95 @@ mod rx_stream {
         }
     }
 
-    type WatchFutOutput<'a, T> = (
-        Result<(), watch::error::RecvError>,
-        &'a mut watch::Receiver<T>,
-    );
-
-    /// Wraps a [`watch::Receiver`] into a [`Stream`] by reference.
-    /// Allowing to use it as a stream even if it is behind a mutex.
-    ///
-    /// Inspired by <https://docs.rs/tokio-stream/latest/tokio_stream/wrappers/struct.WatchStream.html>
-    pub struct WatchStream<'a, T> {
-        inner: ReusableBoxFuture<'a, WatchFutOutput<'a, T>>,
-    }
-    impl<'a, T: Send + Sync + 'static> WatchStream<'a, T> {
-        pub fn new(rx: &'a mut watch::Receiver<T>) -> Self {
-            Self {
-                inner: ReusableBoxFuture::new(make_future(rx)),
-            }
-        }
-    }
-
-    async fn make_future<T>(
-        rx: &mut watch::Receiver<T>,
-    ) -> (Result<(), watch::error::RecvError>, &mut watch::Receiver<T>) {
-        let result = rx.changed().await;
-        (result, rx)
-    }
-
-    impl<'a, T: Clone + Send + Sync + 'static> Stream for WatchStream<'a, T> {
-        type Item = T;
-
-        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-            let (result, rx) = ready!(self.inner.poll(cx));
-            match result {
-                Ok(_) => {
-                    let received = (*rx.borrow_and_update()).clone();
-                    self.inner.set(make_future(rx));
-                    Poll::Ready(Some(received))
-                }
-                Err(_) => {
-                    self.inner.set(make_future(rx));
-                    Poll::Ready(None)
-                }
-            }
-        }
-    }
-
-    impl<T> Unpin for WatchStream<'_, T> {}
-
     pin_project! {
-        /// Combines a [`WatchStream`] and a [`ReceiverStream`] into a single [`Stream`].
+        /// Combines the socket's [`VolatileSlot`] and a [`ReceiverStream`] into a single
+        /// [`Stream`]. Switchboard patch: the slot replaces a `watch` channel (see
+        /// [`VolatileSlot`]); its `Notified` future is held here, pinned, and renewed after
+        /// each completion.
         pub struct EncoderStream<'a, T> {
+            volatile: &'a VolatileSlot,
             #[pin]
-            watch: WatchStream<'a, Option<T>>,
+            filled: Notified<'a>,
             #[pin]
             rx: ReceiverStream<'a, Box<T>>,
         }
     }
 
-    impl<'a, T: Clone + Send + Sync + 'static> EncoderStream<'a, T> {
-        pub fn new(
-            rx: &'a mut mpsc::Receiver<Box<T>>,
-            watch: &'a mut watch::Receiver<Option<T>>,
-        ) -> Self {
+    impl<'a, T> EncoderStream<'a, T> {
+        pub fn new(rx: &'a mut mpsc::Receiver<Box<T>>, volatile: &'a VolatileSlot) -> Self {
             Self {
                 rx: ReceiverStream::new(rx),
-                watch: WatchStream::new(watch),
+                volatile,
+                filled: volatile.filled(),
             }
         }
     }
 
-    impl<'a, T: Clone + Send + Sync + 'static> Stream for EncoderStream<'a, T> {
-        type Item = T;
+    impl<'a> Stream for EncoderStream<'a, PacketBuf> {
+        type Item = PacketBuf;
 
         fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-            let this = self.project();
-            // low priority: poll the watch stream first, then the rx stream.
+            let mut this = self.project();
+            // low priority: poll the rx stream first, then the volatile slot.
             // same than with ws transport
             match this.rx.poll_next(cx) {
                 Poll::Ready(v) => Poll::Ready(v.map(|packets| *packets)),
-                Poll::Pending => match this.watch.poll_next(cx) {
-                    Poll::Ready(Some(v)) => Poll::Ready(v),
-                    Poll::Ready(None) | Poll::Pending => Poll::Pending,
+                Poll::Pending => loop {
+                    ready!(this.filled.as_mut().poll(cx));
+                    let volatile: &'a VolatileSlot = *this.volatile;
+                    this.filled.set(volatile.filled());
+                    // An empty slot: the packet was taken by the previous completion's reader.
+                    if let Some(packets) = volatile.take() {
+                        return Poll::Ready(Some(*packets));
+                    }
                 },
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{sync::Arc, time::Duration};
+
+    use engineioxide_core::{Packet, ProtocolVersion, Str, TransportType};
+    use futures_util::StreamExt;
+    use smallvec::smallvec;
+
+    use super::rx_stream::EncoderStream;
+    use crate::{config::EngineIoConfig, socket::InternalRx, socket::Socket};
+
+    /// Switchboard patch (volatile slot): buffered packets first, then only the latest
+    /// volatile one, once; a volatile packet sent while the stream waits wakes it.
+    #[tokio::test]
+    async fn encoder_stream_yields_buffered_then_the_latest_volatile_once() {
+        let socket = Arc::new(Socket::<()>::new(
+            ProtocolVersion::V4,
+            TransportType::Polling,
+            &EngineIoConfig::default(),
+            http::Request::<()>::default().into_parts().0,
+            Box::new(|_, _| ()),
+            true,
+        ));
+        assert!(socket.emit_volatile("old"));
+        assert!(socket.emit_volatile("new"));
+        socket.emit(Str::from("buffered")).unwrap();
+
+        let mut rx = socket.internal_rx.lock().await;
+        let InternalRx { buffered_rx, .. } = &mut *rx;
+        let mut stream = std::pin::pin!(EncoderStream::new(buffered_rx, &socket.volatile));
+        let message = |s: &'static str| smallvec![Packet::Message(Str::from(s))];
+        assert_eq!(stream.next().await, Some(message("buffered")));
+        assert_eq!(stream.next().await, Some(message("new")));
+        let nothing = tokio::time::timeout(Duration::from_millis(20), stream.next()).await;
+        assert!(nothing.is_err(), "nothing more to send: {nothing:?}");
+
+        let sender = socket.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            sender.emit_volatile("later");
+        });
+        let later = tokio::time::timeout(Duration::from_secs(1), stream.next()).await;
+        assert_eq!(later.ok().flatten(), Some(message("later")));
     }
 }

@@ -310,11 +310,7 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
         tracing::debug!(sid = %socket.id, "session closed before starting the ws writer");
         return;
     };
-    let InternalRx {
-        buffered_rx,
-        volatile_rx,
-        ..
-    } = &mut *internal_rx;
+    let InternalRx { buffered_rx, .. } = &mut *internal_rx;
 
     // map a packet to a websocket message
     // It is declared as a macro rather than a closure to avoid ownership issues
@@ -372,10 +368,8 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
                 }
             }
             _ = socket.cancellation_token.cancelled() => break,
-            Ok(()) = volatile_rx.changed() => {
-                // Switchboard patch: boxed, for the same reason as above.
-                let val = volatile_rx.borrow_and_update().clone().map(Box::new);
-                if let Some(mut packets) = val {
+            _ = socket.volatile.filled() => {
+                if let Some(mut packets) = socket.volatile.take() {
                     #[cfg(feature = "tracing")]
                     tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
                     for item in packets.drain(..) {
@@ -572,6 +566,32 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(msg, Message::text("4hello"));
+    }
+
+    /// Switchboard patch (volatile slot): the writer sends only the latest volatile packet,
+    /// once, and learns of one sent while it waits.
+    #[tokio::test]
+    async fn writer_sends_the_latest_volatile_packet_once() {
+        let socket = socket();
+        let (server, mut client) = ws_pair().await;
+        let (tx, _rx) = server.split();
+
+        assert!(socket.emit_volatile("old"));
+        assert!(socket.emit_volatile("new"));
+        let _writer = tokio::spawn(forward_to_socket::<StubHandler, _>(socket.clone(), tx));
+        let mut next = async || {
+            tokio::time::timeout(TIMEOUT, client.next())
+                .await
+                .expect("the writer should send a packet")
+                .unwrap()
+                .unwrap()
+        };
+        assert_eq!(next().await, Message::text("4new"));
+        socket.emit(Str::from("buffered")).unwrap();
+        assert_eq!(next().await, Message::text("4buffered"));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(socket.emit_volatile("later"));
+        assert_eq!(next().await, Message::text("4later"));
     }
 
     #[tokio::test]
