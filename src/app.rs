@@ -29,7 +29,7 @@ use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::mongo::{ChangeFeed, MongoStore};
 use crate::presence::RedisPresence;
-use crate::{bus, redis, room_bus, seed};
+use crate::{bus, handshake, redis, room_bus, seed};
 
 type CloseFn = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 
@@ -288,7 +288,13 @@ where
         started: Arc::new(AtomicBool::new(true)),
     };
     state.started.store(true, Ordering::Release);
-    let router = http::outer_layers(http::router(state).layer(layer), &config.cors_origins());
+    // Inside the CORS and trace layers, which read the request's headers first.
+    let router = http::router(state)
+        .layer(layer)
+        .layer(tower::util::MapRequestLayer::new(
+            handshake::keep_socket_headers,
+        ));
+    let router = http::outer_layers(router, &config.cors_origins());
     App {
         router,
         close_sockets: Box::new(move || {
@@ -365,7 +371,7 @@ pub async fn serve(
             }
             let svc = hyper_util::service::TowerToHyperService::new(
                 tower::ServiceBuilder::new()
-                    .map_request(detach_from_read_buffer)
+                    .map_request(handshake::detach_from_read_buffer)
                     .service(router.clone()),
             );
             let builder = builder.clone();
@@ -403,35 +409,6 @@ pub async fn serve(
     Ok(())
 }
 
-/// hyper parses a request's URI and header values as views into the connection's read buffer,
-/// and engineioxide keeps the handshake request's parts for the socket's whole life: every idle
-/// socket pinned its 8 KiB handshake buffer. Copying those few hundred bytes out lets the
-/// buffer go as soon as the connection is upgraded.
-fn detach_from_read_buffer<B>(req: axum::http::Request<B>) -> axum::http::Request<B> {
-    use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
-    let (mut parts, body) = req.into_parts();
-    if let Ok(uri) = Uri::try_from(parts.uri.to_string()) {
-        parts.uri = uri;
-    }
-    let mut headers = HeaderMap::with_capacity(parts.headers.len());
-    for (name, value) in &parts.headers {
-        let owned = HeaderName::from_bytes(name.as_str().as_bytes())
-            .ok()
-            .zip(HeaderValue::from_bytes(value.as_bytes()).ok());
-        match owned {
-            Some((name, mut owned_value)) => {
-                owned_value.set_sensitive(value.is_sensitive());
-                headers.append(name, owned_value);
-            }
-            None => {
-                headers.append(name.clone(), value.clone());
-            }
-        }
-    }
-    parts.headers = headers;
-    axum::http::Request::from_parts(parts, body)
-}
-
 /// HTTP/1 and HTTP/2 with upgrades. The HTTP/1 read buffer is capped at hyper's minimum
 /// (8 KiB): the WebSocket handshake's buffer stays allocated for the socket's whole life, and
 /// the default let it grow to 16 KiB (measured: −4.3 KB per idle connection).
@@ -439,35 +416,4 @@ fn connection_builder() -> hyper_util::server::conn::auto::Builder<hyper_util::r
     let mut b = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
     b.http1().max_buf_size(8192);
     b
-}
-
-#[cfg(test)]
-mod tests {
-    use axum::http::{HeaderValue, Request};
-
-    use super::detach_from_read_buffer;
-
-    #[test]
-    fn detached_request_keeps_uri_and_every_header() {
-        let mut secret = HeaderValue::from_static("Bearer abc");
-        secret.set_sensitive(true);
-        let req = Request::builder()
-            .uri("/socket.io/?EIO=4&transport=websocket")
-            .header("host", "127.0.0.1:3000")
-            .header("x-custom", "one")
-            .header("x-custom", "two")
-            .header("authorization", secret)
-            .body(())
-            .expect("request");
-        let before = req.headers().clone();
-
-        let req = detach_from_read_buffer(req);
-
-        assert_eq!(req.uri(), "/socket.io/?EIO=4&transport=websocket");
-        assert_eq!(req.headers(), &before);
-        let custom: Vec<_> = req.headers().get_all("x-custom").iter().collect();
-        assert_eq!(custom, ["one", "two"]);
-        let auth = req.headers().get("authorization").expect("authorization");
-        assert!(auth.is_sensitive());
-    }
 }
