@@ -382,35 +382,43 @@ where
         #[cfg(feature = "tracing")]
         tracing::debug!(sid = ?self.id, "heartbeat sender routine started");
 
-        let mut interval_tick = tokio::time::interval(interval);
-        interval_tick.tick().await;
+        // Switchboard patch: one timer, set in turn to the next ping and to the pong deadline,
+        // instead of an `Interval` (its timer allocated apart) and a `Timeout` around the pong
+        // wait (a second timer inside this future); the task lives as long as the connection.
+        // Same schedule as the `Interval` it replaces: a ping at once, then one every
+        // `interval` from the start (a late tick fires at once, later ones keep the schedule),
+        // and no ping while the socket is upgrading.
+        let mut next_ping = tokio::time::Instant::now();
+        let timer = tokio::time::sleep_until(next_ping);
+        tokio::pin!(timer);
         // Some clients send the pong packet in first. If that happens, we should consume it.
         self.heartbeat.notified().now_or_never();
         loop {
             // If we are currently upgrading we should pause the heartbeat process
-            if self.is_upgrading() {
-                interval_tick.tick().await;
-                continue;
+            if !self.is_upgrading() {
+                #[cfg(feature = "tracing")]
+                tracing::trace!(sid = ?self.id, "emitting ping");
+
+                self.internal_tx
+                    .try_send(Box::new(smallvec![Packet::Ping]))
+                    .map_err(|_| Error::HeartbeatTimeout)?;
+
+                #[cfg(feature = "tracing")]
+                tracing::trace!(sid = ?self.id, "waiting for pong");
+
+                timer.as_mut().reset(tokio::time::Instant::now() + timeout);
+                tokio::select! {
+                    biased;
+                    _ = self.heartbeat.notified() => {}
+                    _ = timer.as_mut() => return Err(Error::HeartbeatTimeout),
+                }
+
+                #[cfg(feature = "tracing")]
+                tracing::trace!(sid = ?self.id, "pong received");
             }
-
-            #[cfg(feature = "tracing")]
-            tracing::trace!(sid = ?self.id, "emitting ping");
-
-            self.internal_tx
-                .try_send(Box::new(smallvec![Packet::Ping]))
-                .map_err(|_| Error::HeartbeatTimeout)?;
-
-            #[cfg(feature = "tracing")]
-            tracing::trace!(sid = ?self.id, "waiting for pong");
-
-            tokio::time::timeout(timeout, self.heartbeat.notified())
-                .await
-                .map_err(|_| Error::HeartbeatTimeout)?;
-
-            #[cfg(feature = "tracing")]
-            tracing::trace!(sid = ?self.id, "pong received");
-
-            interval_tick.tick().await;
+            next_ping += interval;
+            timer.as_mut().reset(next_ping);
+            timer.as_mut().await;
         }
     }
 

@@ -26,8 +26,14 @@ use tokio_util::future::FutureExt as _;
 use engineioxide_core::{Packet, ProtocolVersion, Sid, Str, TransportType};
 
 use crate::{
-    DisconnectReason, Socket, body::ResponseBody, config::EngineIoConfig, engine::EngineIo,
-    errors::Error, handler::EngineIoHandler, socket::InternalRx, transport::make_open_packet,
+    DisconnectReason, Socket,
+    body::ResponseBody,
+    config::EngineIoConfig,
+    engine::EngineIo,
+    errors::Error,
+    handler::EngineIoHandler,
+    socket::{InternalRx, Queued},
+    transport::make_open_packet,
 };
 
 /// Create a response for websocket upgrade
@@ -312,71 +318,35 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
     };
     let InternalRx { buffered_rx, .. } = &mut *internal_rx;
 
-    // map a packet to a websocket message
-    // It is declared as a macro rather than a closure to avoid ownership issues
-    macro_rules! map_fn {
-            ($item:ident) => {
-                let res = match $item {
-                    Packet::Binary(bin) | Packet::BinaryV3(bin) => {
-                        if socket.protocol == ProtocolVersion::V3 {
-                            // v3 protocol requires packet type as the first byte.
-                            // This requires a new buffer. This is OK as it is only for the V3 protocol.
-                            let mut buff = Vec::with_capacity(bin.len() + 1);
-                            buff.push(0x04);
-                            buff.extend(bin);
-                            tx.feed(Message::Binary(buff.into())).await
-                        } else {
-                            tx.feed(Message::Binary(bin)).await
-                        }
-                    }
-                    // A Noop Packet maybe sent by the server to upgrade from a polling connection
-                    // In the case that the packet was not poll in time it will remain in the buffer and therefore
-                    // it should be discarded here
-                    Packet::Noop => Ok(()),
-                    _ => {
-                        let packet: String = $item.try_into().unwrap();
-                        tx.feed(Message::Text(packet.into())).await
-                    }
+    // Switchboard patch: one place awaits a write (`feed`), fed by one loop over the queued
+    // buffers. The mapping to messages was a macro expanded at three await points; the
+    // compiler keeps locals that live across more than one of a future's await points in slots
+    // of their own, and this task's future took 1,040 bytes, held for the connection's life.
+    // Same order and batching: wait for a buffer (queued first, then cancellation, then a
+    // volatile one), write it and every buffer already queued, flush.
+    loop {
+        let mut next: Option<Queued> = tokio::select! {
+            biased;
+            items = buffered_rx.recv() => match items {
+                Some(packets) => Some(packets),
+                None => break,
+            },
+            _ = socket.cancellation_token.cancelled() => break,
+            _ = socket.volatile.filled() => socket.volatile.take(),
+        };
+        while let Some(mut packets) = next {
+            // Drained in place: moving the 168-byte buffer out of its box would put it in
+            // this future too.
+            for item in packets.drain(..) {
+                let Some(msg) = ws_message(socket.protocol, item) else {
+                    continue;
                 };
-                if let Err(_e) = res {
+                if let Err(_e) = tx.feed(msg).await {
                     #[cfg(feature = "tracing")]
                     tracing::debug!("[sid={}] error sending packet: {}", socket.id, _e);
                 }
-            };
-        }
-
-    // Forward buffered packets until the channel is closed or the session is cancelled.
-    loop {
-        tokio::select! {
-            biased;
-            items = buffered_rx.recv() => {
-                match items {
-                    // Switchboard patch: drain the boxed buffers in place. Iterating `*packets`
-                    // moved each 168-byte buffer into this task's future, which keeps the size
-                    // of its largest state for the connection's life.
-                    Some(mut packets) => {
-                        for item in packets.drain(..) {
-                            map_fn!(item);
-                        }
-                        while let Ok(mut packets) = buffered_rx.try_recv() {
-                            for item in packets.drain(..) {
-                                map_fn!(item);
-                            }
-                        }
-                    }
-                    None => break
-                }
             }
-            _ = socket.cancellation_token.cancelled() => break,
-            _ = socket.volatile.filled() => {
-                if let Some(mut packets) = socket.volatile.take() {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
-                    for item in packets.drain(..) {
-                        map_fn!(item);
-                    }
-                }
-            },
+            next = buffered_rx.try_recv().ok();
         }
 
         #[cfg(feature = "tracing")]
@@ -390,6 +360,33 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
     tx.flush().await.ok();
     tx.close().await.ok();
 }
+
+/// Maps a packet to a websocket message; `None` for a packet not to send.
+fn ws_message(protocol: ProtocolVersion, packet: Packet) -> Option<Message> {
+    match packet {
+        Packet::Binary(bin) | Packet::BinaryV3(bin) => {
+            if protocol == ProtocolVersion::V3 {
+                // v3 protocol requires packet type as the first byte.
+                // This requires a new buffer. This is OK as it is only for the V3 protocol.
+                let mut buff = Vec::with_capacity(bin.len() + 1);
+                buff.push(0x04);
+                buff.extend(bin);
+                Some(Message::Binary(buff.into()))
+            } else {
+                Some(Message::Binary(bin))
+            }
+        }
+        // A Noop Packet maybe sent by the server to upgrade from a polling connection
+        // In the case that the packet was not poll in time it will remain in the buffer and therefore
+        // it should be discarded here
+        Packet::Noop => None,
+        packet => {
+            let packet: String = packet.try_into().unwrap();
+            Some(Message::Text(packet.into()))
+        }
+    }
+}
+
 /// Send a Engine.IO [`OpenPacket`] to initiate a websocket connection
 async fn init_handshake<S>(
     sid: Sid,
