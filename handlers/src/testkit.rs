@@ -87,6 +87,7 @@ pub async fn run_all(store: &dyn Store, prefix: &str) {
     projects_and_users(store, prefix).await;
     chats_and_history(store, prefix).await;
     idempotent_messages(store, prefix).await;
+    concurrent_messages(store, prefix).await;
     history_after(store, prefix).await;
     reactions(store, prefix).await;
     concurrent_reactions(store, prefix).await;
@@ -662,6 +663,68 @@ fn reaction(emoji: &str, users: &[&str]) -> Reaction {
         user_ids: users.iter().map(|u| id(*u)).collect(),
         count: users.len(),
     }
+}
+
+/// Many senders at once (a MongoDB store writes them in shared batches), some of them retries
+/// of one client message: every message is stored once, and exactly one of the retries is new
+/// while the others get that one back.
+pub async fn concurrent_messages(store: &dyn Store, prefix: &str) {
+    let pid = format!("{prefix}-conc");
+    let cid = format!("{prefix}-conc-chat");
+    let distinct = (0..64).map(|i| {
+        let m = message(
+            &format!("{prefix}-c{i}"),
+            &cid,
+            &pid,
+            &format!("u{}", i % 8),
+            1_700_000_000_000 + i,
+        );
+        async move {
+            store
+                .insert_message(m.clone(), Some(&format!("c{i}")))
+                .await
+                .map(|r| (m, r))
+        }
+    });
+    let retries = (0..8).map(|i| {
+        let m = message(
+            &format!("{prefix}-r{i}"),
+            &cid,
+            &pid,
+            "u1",
+            1_700_000_100_000 + i,
+        );
+        async move { store.insert_message(m, Some("same")).await }
+    });
+    let (stored, retried) = futures_util::future::join(
+        futures_util::future::join_all(distinct),
+        futures_util::future::join_all(retries),
+    )
+    .await;
+    for r in stored {
+        let (m, r) = r.expect("insert");
+        assert_eq!(r, Inserted::New(m));
+    }
+    let retried: Vec<_> = retried.into_iter().map(|r| r.expect("retry")).collect();
+    let new: Vec<_> = retried
+        .iter()
+        .filter_map(|r| match r {
+            Inserted::New(m) => Some(m.clone()),
+            Inserted::Existing(_) => None,
+        })
+        .collect();
+    assert_eq!(new.len(), 1, "exactly one retry is new: {retried:?}");
+    for r in &retried {
+        match r {
+            Inserted::New(m) | Inserted::Existing(m) => assert_eq!(m, &new[0]),
+        }
+    }
+    let chat_id: ChatId = id(cid.as_str());
+    let listed = store
+        .list_messages(&chat_id, 100, None)
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 65);
 }
 
 pub async fn history_after(store: &dyn Store, prefix: &str) {

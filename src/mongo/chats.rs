@@ -20,7 +20,8 @@ use switchboard_handlers::core::ports::{ChatStore, Inserted, StoreResult};
 use switchboard_handlers::core::time::Timestamp;
 
 use super::convert::{from_doc, to_doc};
-use super::errors::{is_duplicate_key, only_duplicate_keys};
+use super::errors::only_duplicate_keys;
+use super::message_writer::Outcome;
 use super::projects::upsert;
 use super::{CHATS, MESSAGES, MongoStore, READ_RECEIPTS, map_err};
 
@@ -85,9 +86,9 @@ impl ChatStore for MongoStore {
         if let Some(k) = client_message_id {
             d.insert("clientMessageId", k);
         }
-        match self.coll(MESSAGES).insert_one(d).await {
-            Ok(_) => Ok(Inserted::New(message)),
-            Err(e) if is_duplicate_key(&e) && client_message_id.is_some() => {
+        match self.messages.insert(d).await {
+            Outcome::Inserted => Ok(Inserted::New(message)),
+            Outcome::DuplicateKey if client_message_id.is_some() => {
                 let existing = self
                     .coll(MESSAGES)
                     .find_one(doc! {
@@ -99,10 +100,11 @@ impl ChatStore for MongoStore {
                     .map_err(map_err)?;
                 match existing {
                     Some(d) => Ok(Inserted::Existing(from_doc_msg(d)?)),
-                    None => Err(map_err(e)),
+                    None => Err(AppError::Conflict("already exists".to_owned())),
                 }
             }
-            Err(e) => Err(map_err(e)),
+            Outcome::DuplicateKey => Err(AppError::Conflict("already exists".to_owned())),
+            Outcome::Failed(e) => Err(e),
         }
     }
 

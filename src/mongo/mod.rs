@@ -10,6 +10,7 @@ mod chats;
 mod convert;
 mod documents;
 mod errors;
+mod message_writer;
 mod projects;
 mod registry;
 
@@ -30,6 +31,8 @@ pub use errors::map_err;
 pub struct MongoStore {
     db: Database,
     chat_cache: std::sync::Arc<chat_cache::ChatCache>,
+    /// New messages go through it in batches (group commit; see the module).
+    messages: message_writer::MessageWriter,
 }
 
 /// Collection names.
@@ -69,6 +72,7 @@ impl MongoStore {
             )
         })?;
         let store = MongoStore {
+            messages: message_writer::MessageWriter::start(db.collection(MESSAGES)),
             db,
             chat_cache: Default::default(),
         };
