@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Back-to-back comparison of server builds on one single-node scenario, for trying a change:
+#
+#   benches/ab.sh [--rounds N] SCENARIO TARGET...
+#
+# SCENARIO: fanout16 fanout64 fanout-40k rooms rooms-5k (as in benches/run.sh).
+# TARGET: a Switchboard binary (copy target/release/switchboard aside before rebuilding), or
+# `node` for the reference server. Targets run interleaved (A B A B …, N rounds, default 3),
+# each on a fresh server; one line per run: delivered/s, latency p50/p99, lost, and the CPU
+# seconds the server and the load tool used (whole run, connection setup included). The CPU
+# split matters on a small machine: the load tool shares the cores with the server.
+#
+# This machine's speed drifts by more than most changes move a figure: trust only differences
+# that hold across interleaved rounds. benches/run.sh is the reference measurement.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROUNDS=3
+if [ "${1:-}" = --rounds ]; then ROUNDS=$2; shift 2; fi
+[ $# -ge 2 ] || { sed -n 2,14p "$0" >&2; exit 2; }
+SCENARIO=$1; shift
+case "$SCENARIO" in
+  fanout16) ARGS=(fanout --inflight 16 --messages 2000) ;;
+  fanout64) ARGS=(fanout --inflight 64 --messages 2000) ;;
+  fanout-40k) ARGS=(fanout --rate 40 --messages 400) ;;
+  rooms) ARGS=(rooms --inflight 4 --messages 100) ;;
+  rooms-5k) ARGS=(rooms --rate 5000 --messages 25) ;;
+  *) echo "unknown scenario $SCENARIO" >&2; exit 2 ;;
+esac
+
+cd "$ROOT"
+cargo build --release --quiet -p switchboard-loadgen
+LOADGEN=$ROOT/target/release/loadgen
+for t in "$@"; do
+  if [ "$t" = node ]; then
+    (cd benches/reference && { [ -d node_modules/socket.io ] || npm ci --no-audit --no-fund --silent; })
+  elif [ ! -x "$t" ]; then
+    echo "not an executable: $t" >&2; exit 2
+  fi
+done
+
+SECRET=bench-secret-0123456789abcdef
+STATE=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-ab.XXXXXX")
+SERVER=""
+cleanup() {
+  [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null
+  rm -rf "$STATE"
+}
+trap cleanup EXIT
+"$LOADGEN" seed --out "$STATE/seeds" 2>/dev/null
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+# CPU seconds (user + system) a live process has used so far.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
+
+one_run() {
+  local target=$1 port deadline
+  port=$(free_port)
+  if [ "$target" = node ]; then
+    (cd benches/reference && exec env PORT="$port" JWT_SECRET="$SECRET" node server.mjs) \
+      >"$STATE/server.log" 2>&1 &
+  else
+    env HOST=127.0.0.1 PORT="$port" JWT_SECRET="$SECRET" SEEDS_DIR="$STATE/seeds" \
+      RATE_LIMIT_PER_SEC=1000000 RATE_LIMIT_BURST=1000000 MAX_SOCKETS_PER_USER=100000 \
+      RUST_LOG=warn "$target" >"$STATE/server.log" 2>&1 &
+  fi
+  SERVER=$!
+  deadline=$((SECONDS + 30))
+  until python3 -c "import socket; socket.create_connection(('127.0.0.1',$port),0.5).close()" 2>/dev/null; do
+    [ $SECONDS -ge $deadline ] && { echo "$target did not listen; log:" >&2; tail -n 20 "$STATE/server.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  sleep 0.5 # as benches/run.sh: let the server settle after it starts listening
+  local before after line
+  before=$(cpu_s "$SERVER")
+  line=$(/usr/bin/time -f "%U %S" -o "$STATE/lg.time" \
+    "$LOADGEN" "${ARGS[@]}" --url "http://127.0.0.1:$port" --secret "$SECRET" --label ab)
+  after=$(cpu_s "$SERVER")
+  kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""
+  python3 - "$target" "$before" "$after" "$(cat "$STATE/lg.time")" "$line" <<'EOF'
+import json, os, sys
+target, before, after, lg, line = sys.argv[1:]
+r = json.loads(line)
+u, s = (float(x) for x in lg.split())
+print(f"{os.path.basename(target):>16}  {r['deliveredPerSec']:>11,.0f}/s  p50 {r['p50Ms']:>8.2f} ms"
+      f"  p99 {r['p99Ms']:>8.2f} ms  lost {r['lost']}  server CPU {float(after) - float(before):6.2f} s"
+      f"  load tool CPU {u + s:6.2f} s")
+EOF
+}
+
+echo "$SCENARIO, $ROUNDS rounds, $(nproc) CPUs, $(date -u +%FT%TZ)"
+for _ in $(seq "$ROUNDS"); do
+  for t in "$@"; do one_run "$t"; done
+done
