@@ -20,7 +20,7 @@ use switchboard_handlers::core::ports::{ChatStore, Inserted, StoreResult};
 use switchboard_handlers::core::time::Timestamp;
 
 use super::convert::{from_doc, to_doc};
-use super::errors::only_duplicate_keys;
+use super::errors::{duplicate_key, only_duplicate_keys};
 use super::message_writer::Outcome;
 use super::projects::upsert;
 use super::{CHATS, MESSAGES, MongoStore, READ_RECEIPTS, map_err};
@@ -100,10 +100,10 @@ impl ChatStore for MongoStore {
                     .map_err(map_err)?;
                 match existing {
                     Some(d) => Ok(Inserted::Existing(from_doc_msg(d)?)),
-                    None => Err(AppError::Conflict("already exists".to_owned())),
+                    None => Err(duplicate_key()),
                 }
             }
-            Outcome::DuplicateKey => Err(AppError::Conflict("already exists".to_owned())),
+            Outcome::DuplicateKey => Err(duplicate_key()),
             Outcome::Failed(e) => Err(e),
         }
     }

@@ -36,7 +36,7 @@ pub fn only_duplicate_keys(e: &Error) -> bool {
 
 pub fn map_err(e: Error) -> AppError {
     if is_duplicate_key(&e) {
-        return AppError::Conflict("already exists".to_owned());
+        return duplicate_key();
     }
     let unavailable = e.contains_label(mongodb::error::RETRYABLE_WRITE_ERROR)
         || matches!(
@@ -51,6 +51,22 @@ pub fn map_err(e: Error) -> AppError {
     } else {
         AppError::internal(format!("mongodb: {e}"))
     }
+}
+
+/// What a duplicate key means to a client.
+pub fn duplicate_key() -> AppError {
+    AppError::Conflict("already exists".to_owned())
+}
+
+/// One document's failure, other than a duplicate key, inside an unordered batch write.
+pub fn document_write_error(code: i32, message: &str) -> AppError {
+    AppError::internal(format!("mongodb: write error {code}: {message}"))
+}
+
+/// A batch write that the server may have applied, in part or whole, but whose write concern
+/// it did not confirm: retryable (clients resend with their clientMessageId).
+pub fn unconfirmed_write(e: &Error) -> AppError {
+    AppError::unavailable("mongodb", summary(e))
 }
 
 /// A one-line description for logs and start-up failures.

@@ -18,7 +18,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use switchboard_handlers::core::error::AppError;
 
-use super::errors::{DUPLICATE_KEY, map_err, summary};
+use super::errors::{DUPLICATE_KEY, document_write_error, map_err, unconfirmed_write};
 
 /// Documents per `insert_many`: well under the server's limits (100,000 writes, 48 MB per
 /// command; a message is at most a few KB), large enough to absorb every socket's one
@@ -96,7 +96,7 @@ async fn run(coll: Collection<Document>, mut rx: mpsc::Receiver<Pending>) {
 async fn write(coll: &Collection<Document>, pending: Vec<Pending>) {
     let (docs, waiters): (Vec<_>, Vec<_>) = pending.into_iter().map(|p| (p.doc, p.done)).unzip();
     let result = coll.insert_many(docs).ordered(false).await;
-    let mut outcomes: Vec<Outcome> = match result {
+    let outcomes: Vec<Outcome> = match result {
         Ok(_) => waiters.iter().map(|_| Outcome::Inserted).collect(),
         Err(e) => match e.kind.as_ref() {
             // Per-document failures; the others were inserted.
@@ -108,10 +108,7 @@ async fn write(coll: &Collection<Document>, pending: Vec<Pending>) {
                         *o = if w.code == DUPLICATE_KEY {
                             Outcome::DuplicateKey
                         } else {
-                            Outcome::Failed(AppError::internal(format!(
-                                "mongodb: write error {}: {}",
-                                w.code, w.message
-                            )))
+                            Outcome::Failed(document_write_error(w.code, &w.message))
                         };
                     }
                 }
@@ -120,7 +117,7 @@ async fn write(coll: &Collection<Document>, pending: Vec<Pending>) {
             // Written (or partly) but not confirmed by the replica set in time: retryable.
             ErrorKind::InsertMany(_) => waiters
                 .iter()
-                .map(|_| Outcome::Failed(AppError::unavailable("mongodb", summary(&e))))
+                .map(|_| Outcome::Failed(unconfirmed_write(&e)))
                 .collect(),
             // The command failed: like a failed `insert_one` for every document (clients retry
             // with their clientMessageId).
@@ -130,7 +127,7 @@ async fn write(coll: &Collection<Document>, pending: Vec<Pending>) {
                 .collect(),
         },
     };
-    for (done, outcome) in waiters.into_iter().zip(outcomes.drain(..)) {
+    for (done, outcome) in waiters.into_iter().zip(outcomes) {
         // A sender that stopped waiting (its socket closed) needs no answer.
         let _ = done.send(outcome);
     }
