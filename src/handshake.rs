@@ -8,6 +8,11 @@ use axum::http::{HeaderMap, HeaderName, Request, header};
 /// and engineioxide keeps the handshake request's parts for the socket's whole life: every idle
 /// socket pinned its 8 KiB handshake buffer. Copying those few hundred bytes out lets the
 /// buffer go as soon as the connection is upgraded.
+///
+/// It runs in the serve loop, before the router, on every request: axum's router keeps another
+/// view of the URI in the request's extensions (`OriginalUri`), so copies made inside the router
+/// (in [`keep_socket_headers`], say) come too late. Tried twice, measured both times: ≈4 KB more
+/// per idle connection (8.6 → 12.8 KB with `loadgen idle`, 5,000 connections).
 pub fn detach_from_read_buffer<B>(req: axum::http::Request<B>) -> axum::http::Request<B> {
     use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
     let (mut parts, body) = req.into_parts();
