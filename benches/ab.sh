@@ -3,7 +3,7 @@
 #
 #   benches/ab.sh [--rounds N] SCENARIO TARGET...
 #
-# SCENARIO: fanout16 fanout64 fanout-40k rooms rooms-5k (as in benches/run.sh).
+# SCENARIO: fanout16 fanout64 fanout-40k rooms rooms-5k idle (as in benches/run.sh).
 # TARGET: a Switchboard binary (copy target/release/switchboard aside before rebuilding), or
 # `node` for the reference server. Targets run interleaved (A B A B …, N rounds, default 3),
 # each on a fresh server; one line per run: delivered/s, latency p50/p99, lost, and the CPU
@@ -24,6 +24,7 @@ case "$SCENARIO" in
   fanout-40k) ARGS=(fanout --rate 40 --messages 400) ;;
   rooms) ARGS=(rooms --inflight 4 --messages 100) ;;
   rooms-5k) ARGS=(rooms --rate 5000 --messages 25) ;;
+  idle) ARGS=(idle --connections 5000) ;; # --pid is added per run
   *) echo "unknown scenario $SCENARIO" >&2; exit 2 ;;
 esac
 
@@ -74,8 +75,10 @@ one_run() {
   sleep 0.5 # as benches/run.sh: let the server settle after it starts listening
   local before after line
   before=$(cpu_s "$SERVER")
+  local extra=()
+  [ "$SCENARIO" = idle ] && extra=(--pid "$SERVER")
   line=$(/usr/bin/time -f "%U %S" -o "$STATE/lg.time" \
-    "$LOADGEN" "${ARGS[@]}" --url "http://127.0.0.1:$port" --secret "$SECRET" --label ab)
+    "$LOADGEN" "${ARGS[@]}" "${extra[@]}" --url "http://127.0.0.1:$port" --secret "$SECRET" --label ab)
   after=$(cpu_s "$SERVER")
   kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""
   python3 - "$target" "$before" "$after" "$(cat "$STATE/lg.time")" "$line" <<'EOF'
@@ -83,6 +86,10 @@ import json, os, sys
 target, before, after, lg, line = sys.argv[1:]
 r = json.loads(line)
 u, s = (float(x) for x in lg.split())
+if "bytesPerConn" in r:
+    print(f"{os.path.basename(target):>16}  {r['bytesPerConn']:>9,.0f} bytes per idle connection"
+          f"  ({r.get('connections', '?')} connections)")
+    sys.exit(0)
 print(f"{os.path.basename(target):>16}  {r['deliveredPerSec']:>11,.0f}/s  p50 {r['p50Ms']:>8.2f} ms"
       f"  p99 {r['p99Ms']:>8.2f} ms  lost {r['lost']}  server CPU {float(after) - float(before):6.2f} s"
       f"  load tool CPU {u + s:6.2f} s")
