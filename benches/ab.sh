@@ -39,7 +39,9 @@ for t in "$@"; do
   fi
 done
 
-SECRET=bench-secret-0123456789abcdef
+# shellcheck source=benches/lib.sh
+source "$ROOT/benches/lib.sh"
+SECRET=$BENCH_SECRET
 STATE=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-ab.XXXXXX")
 SERVER=""
 cleanup() {
@@ -49,9 +51,6 @@ cleanup() {
 trap cleanup EXIT
 "$LOADGEN" seed --out "$STATE/seeds" 2>/dev/null
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
 # CPU seconds (user + system) a live process has used so far.
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
 
@@ -63,12 +62,11 @@ one_run() {
       >"$STATE/server.log" 2>&1 &
   else
     env HOST=127.0.0.1 PORT="$port" JWT_SECRET="$SECRET" SEEDS_DIR="$STATE/seeds" \
-      RATE_LIMIT_PER_SEC=1000000 RATE_LIMIT_BURST=1000000 MAX_SOCKETS_PER_USER=100000 \
-      RUST_LOG=warn "$target" >"$STATE/server.log" 2>&1 &
+      "${BENCH_SB_ENV[@]}" "$target" >"$STATE/server.log" 2>&1 &
   fi
   SERVER=$!
   deadline=$((SECONDS + 30))
-  until python3 -c "import socket; socket.create_connection(('127.0.0.1',$port),0.5).close()" 2>/dev/null; do
+  until port_open "$port"; do
     [ $SECONDS -ge $deadline ] && { echo "$target did not listen; log:" >&2; tail -n 20 "$STATE/server.log" >&2; exit 1; }
     sleep 0.1
   done

@@ -33,7 +33,9 @@ if [ -z "${SB_TEST_REDIS_URL:-}" ] || [ -z "${SB_TEST_MONGODB_URI:-}" ]; then
   exec "$ROOT/scripts/test" --run "$ROOT/benches/run.sh" "${args[@]}"
 fi
 
-SECRET=bench-secret-0123456789abcdef
+# shellcheck source=benches/lib.sh
+source "$ROOT/benches/lib.sh"
+SECRET=$BENCH_SECRET
 STATE=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-bench.XXXXXX")
 OUT=${BENCH_OUT:-$ROOT/target/bench/results.jsonl}
 mkdir -p "$(dirname "$OUT")"
@@ -46,12 +48,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
 wait_port() {
   local deadline=$((SECONDS + 30))
-  until python3 -c "import socket; socket.create_connection(('127.0.0.1',$1),0.5).close()" 2>/dev/null; do
+  until port_open "$1"; do
     [ $SECONDS -ge $deadline ] && { log "nothing listens on $1; logs:"; tail -n 30 "$STATE"/*.log >&2; exit 1; }
     sleep 0.1
   done
@@ -76,8 +75,7 @@ start_sb() {
   local name=$1 port; shift
   port=$(free_port)
   env HOST=127.0.0.1 PORT="$port" JWT_SECRET="$SECRET" SEEDS_DIR="$STATE/seeds" \
-    RATE_LIMIT_PER_SEC=1000000 RATE_LIMIT_BURST=1000000 MAX_SOCKETS_PER_USER=100000 \
-    RUST_LOG=warn "$@" "$SB" >"$STATE/$name.log" 2>&1 &
+    "${BENCH_SB_ENV[@]}" "$@" "$SB" >"$STATE/$name.log" 2>&1 &
   LAST_PID=$!; RUN_PIDS+=($!); PIDS+=($!)
   wait_port "$port"
   URL="http://127.0.0.1:$port"
@@ -99,7 +97,7 @@ fresh_mongo() {
     >"$dir.log" 2>&1 &
   RUN_PIDS+=($!); PIDS+=($!)
   local deadline=$((SECONDS + 90))
-  until python3 -c "import socket; socket.create_connection(('127.0.0.1',$port),0.5).close()" 2>/dev/null; do
+  until port_open "$port"; do
     [ $SECONDS -ge $deadline ] && { log "SecantusDB did not start"; tail -n 20 "$dir.log" >&2; exit 1; }
     sleep 0.2
   done
