@@ -29,8 +29,11 @@ case "$SCENARIO" in
 esac
 
 cd "$ROOT"
-cargo build --release --quiet -p switchboard-loadgen
-LOADGEN=$ROOT/target/release/loadgen
+# LOADGEN=path runs another build of the load tool (to compare load tools); default: this tree's.
+if [ -z "${LOADGEN:-}" ]; then
+  cargo build --release --quiet -p switchboard-loadgen
+  LOADGEN=$ROOT/target/release/loadgen
+fi
 for t in "$@"; do
   if [ "$t" = node ]; then
     (cd benches/reference && { [ -d node_modules/socket.io ] || npm ci --no-audit --no-fund --silent; })
@@ -90,7 +93,8 @@ if "bytesPerConn" in r:
     sys.exit(0)
 print(f"{os.path.basename(target):>16}  {r['deliveredPerSec']:>11,.0f}/s  p50 {r['p50Ms']:>8.2f} ms"
       f"  p99 {r['p99Ms']:>8.2f} ms  lost {r['lost']}  server CPU {float(after) - float(before):6.2f} s"
-      f"  load tool CPU {u + s:6.2f} s")
+      f"  load tool CPU {u + s:6.2f} s"
+      + (f"  arrival p99 {r['arrival']['p99Ms']:.2f} ms" if "arrival" in r else ""))
 EOF
 }
 

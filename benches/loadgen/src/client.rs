@@ -1,25 +1,34 @@
-//! A lean Socket.IO v5 / Engine.IO 4 client over WebSocket, built for load: one reader and one
-//! writer task per connection, events handed to a callback as raw JSON text (no parse unless the
-//! callback wants one), acks reported with their arrival time. Every wait is bounded.
+//! A lean Socket.IO v5 / Engine.IO 4 client over WebSocket (`ws.rs`), built for load: one reader
+//! and one writer task per connection, events handed to a callback as raw JSON text (no parse
+//! unless the callback wants one), acks reported with their arrival time. Every wait is bounded.
 
 use std::sync::LazyLock;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use anyhow::{Context, anyhow, bail};
-use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-/// The clock every latency is measured on (one process sends and receives).
-pub static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+use crate::ws::{self, Msg};
 
-pub fn now_us() -> u64 {
-    u64::try_from(EPOCH.elapsed().as_micros()).unwrap_or(u64::MAX)
+/// The clock every latency is measured on (one process sends and receives), and the Unix time
+/// (µs) at its start, to bring the kernel's arrival stamps onto it.
+static EPOCH: LazyLock<(Instant, u64)> = LazyLock::new(|| {
+    let unix = UNIX_EPOCH.elapsed().unwrap_or_default().as_micros();
+    (Instant::now(), u64::try_from(unix).unwrap_or(0))
+});
+
+/// Starts the latency clock (call before any connection exists).
+pub fn start_clock() {
+    let _ = *EPOCH;
 }
 
-/// What a connection's callback sees: `data` is the packet's JSON array text.
-pub type OnEvent = Box<dyn FnMut(&str) + Send + 'static>;
+pub fn now_us() -> u64 {
+    u64::try_from(EPOCH.0.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// What a connection's callback sees: `data` is the packet's JSON array text; `arrival_us`,
+/// when the kernel stamped the read, is when the data reached the socket (on `now_us`'s clock).
+pub type OnEvent = Box<dyn FnMut(&str, Option<u64>) + Send + 'static>;
 
 /// An ack: its id, when it arrived (`now_us`), and whether it said `ok: true`.
 #[derive(Debug, Clone, Copy)]
@@ -29,53 +38,53 @@ pub struct Ack {
     pub ok: bool,
 }
 
+enum Out {
+    Text(String),
+    Pong(Vec<u8>),
+    Close,
+}
+
 pub struct Conn {
-    out: mpsc::UnboundedSender<Message>,
+    out: mpsc::UnboundedSender<Out>,
     pub acks: mpsc::UnboundedReceiver<Ack>,
     next_id: u64,
 }
 
 const TIMEOUT: Duration = Duration::from_secs(10);
-const READ_BUFFER: usize = 8 * 1024;
 
 impl Conn {
     /// Connects to `base` (`http://host:port`) with `{ token }` as the auth object.
     pub async fn connect(base: &str, token: &str, on_event: OnEvent) -> anyhow::Result<Conn> {
-        let url = format!(
-            "{}/socket.io/?EIO=4&transport=websocket",
-            base.replacen("http://", "ws://", 1)
-        );
-        // Nagle off, as a browser's WebSocket has it: small frames must not wait for ACKs.
-        // tungstenite zero-fills its whole read buffer before every read (128 KiB by default):
-        // with that default the load tool spent half its CPU in memset, CPU the server under
-        // test shares on one machine. Our frames are small; 8 KiB still takes a burst per read.
-        let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
-        let connect = tokio_tungstenite::connect_async_with_config(url, Some(config), true);
-        let (ws, _) = tokio::time::timeout(TIMEOUT, connect)
+        let addr = base
+            .strip_prefix("http://")
+            .ok_or_else(|| anyhow!("only http:// URLs are supported, not {base}"))?
+            .trim_end_matches('/');
+        let open = ws::connect(addr, "/socket.io/?EIO=4&transport=websocket");
+        let (mut reader, writer) = tokio::time::timeout(TIMEOUT, open)
             .await
             .context("websocket connect timed out")??;
-        let (mut sink, mut stream) = ws.split();
-        let mut next_text = async || -> anyhow::Result<String> {
+        let next_text = async |reader: &mut ws::Reader| -> anyhow::Result<String> {
             loop {
-                match tokio::time::timeout(TIMEOUT, stream.next()).await {
+                match tokio::time::timeout(TIMEOUT, reader.next()).await {
                     Err(_) => bail!("handshake timed out"),
-                    Ok(Some(Ok(Message::Text(t)))) => return Ok(t.to_string()),
-                    Ok(Some(Ok(_))) => continue,
-                    Ok(Some(Err(e))) => return Err(e.into()),
-                    Ok(None) => bail!("closed during handshake"),
+                    Ok(Ok((Msg::Text(t), _))) => return Ok(t.to_owned()),
+                    Ok(Ok((Msg::Ping(p), _))) => writer.pong(&p).await?,
+                    Ok(Ok((Msg::Binary, _))) => continue,
+                    Ok(Ok((Msg::Close, _))) => bail!("closed during handshake"),
+                    Ok(Err(e)) => return Err(e.into()),
                 }
             }
         };
-        let open = next_text().await?;
+        let open = next_text(&mut reader).await?;
         if !open.starts_with('0') {
             bail!("unexpected open packet {open}");
         }
         let auth = serde_json::json!({ "token": token });
-        sink.send(Message::Text(format!("40{auth}").into())).await?;
+        writer.text(&format!("40{auth}")).await?;
         loop {
-            let reply = next_text().await?;
+            let reply = next_text(&mut reader).await?;
             if reply == "2" {
-                sink.send(Message::Text("3".into())).await?;
+                writer.text("3").await?;
             } else if reply.starts_with("40") {
                 break;
             } else if let Some(err) = reply.strip_prefix("44") {
@@ -85,11 +94,15 @@ impl Conn {
             }
         }
 
-        let (out, mut out_rx) = mpsc::unbounded_channel::<Message>();
+        let (out, mut out_rx) = mpsc::unbounded_channel::<Out>();
         tokio::spawn(async move {
             while let Some(m) = out_rx.recv().await {
-                let close = matches!(m, Message::Close(_));
-                if sink.send(m).await.is_err() || close {
+                let sent = match &m {
+                    Out::Text(t) => writer.text(t).await,
+                    Out::Pong(p) => writer.pong(p).await,
+                    Out::Close => writer.close().await,
+                };
+                if sent.is_err() || matches!(m, Out::Close) {
                     break;
                 }
             }
@@ -98,14 +111,22 @@ impl Conn {
         let pong = out.clone();
         let mut on_event = on_event;
         tokio::spawn(async move {
-            while let Some(Ok(msg)) = stream.next().await {
-                let Message::Text(t) = msg else { continue };
-                let t = t.as_str();
-                if t == "2" {
-                    let _ = pong.send(Message::Text("3".into()));
-                } else if let Some(data) = t.strip_prefix("42") {
-                    on_event(data);
-                } else if let Some(rest) = t.strip_prefix("43") {
+            let origin = EPOCH.1;
+            loop {
+                let (msg, arrival) = match reader.next().await {
+                    Ok((Msg::Text(t), at)) => (t, at),
+                    Ok((Msg::Ping(p), _)) => {
+                        let _ = pong.send(Out::Pong(p));
+                        continue;
+                    }
+                    Ok((Msg::Binary, _)) => continue,
+                    Ok((Msg::Close, _)) | Err(_) => break,
+                };
+                if msg == "2" {
+                    let _ = pong.send(Out::Text("3".into()));
+                } else if let Some(data) = msg.strip_prefix("42") {
+                    on_event(data, arrival.map(|unix| unix.saturating_sub(origin)));
+                } else if let Some(rest) = msg.strip_prefix("43") {
                     let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
                     if let Ok(id) = rest[..digits].parse() {
                         let ok = rest[digits..].contains("\"ok\":true");
@@ -129,9 +150,9 @@ impl Conn {
     pub fn emit_ack(&mut self, event: &str, payload: &str) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
-        let _ = self.out.send(Message::Text(
-            format!("42{id}[\"{event}\",{payload}]").into(),
-        ));
+        let _ = self
+            .out
+            .send(Out::Text(format!("42{id}[\"{event}\",{payload}]")));
         id
     }
 
@@ -153,7 +174,7 @@ impl Conn {
     }
 
     pub fn close(&self) {
-        let _ = self.out.send(Message::Close(None));
+        let _ = self.out.send(Out::Close);
     }
 }
 

@@ -13,6 +13,7 @@
 //! `--url a,b` spreads clients over several nodes (cross-node scenarios).
 
 mod client;
+mod ws;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -162,25 +163,32 @@ impl Common {
     }
 }
 
-/// Latencies (µs) and the last arrival time of one receiving connection.
+/// Latencies (µs) and the last arrival time of one receiving connection. `latencies` end when
+/// the load tool reads a message; `arrivals` end when the kernel queued its bytes on the socket
+/// (`SO_TIMESTAMPNS`), before the load tool's own scheduling — the figure a client on another
+/// machine would see, where the load tool does not share the server's cores.
 #[derive(Default)]
 struct Received {
     latencies: Vec<u32>,
+    arrivals: Vec<u32>,
     last_us: u64,
 }
 
 type Shared = Arc<Mutex<Received>>;
 
 fn recorder(into: Shared) -> client::OnEvent {
-    Box::new(move |data: &str| {
+    Box::new(move |data: &str, arrival: Option<u64>| {
         if !data.starts_with("[\"message:new\"") {
             return;
         }
         if let Some(sent) = stamp_in(data) {
             let now = now_us();
+            let since = |t: u64| u32::try_from(t.saturating_sub(sent)).unwrap_or(u32::MAX);
             let mut r = into.lock().unwrap_or_else(|p| p.into_inner());
-            r.latencies
-                .push(u32::try_from(now.saturating_sub(sent)).unwrap_or(u32::MAX));
+            r.latencies.push(since(now));
+            if let Some(at) = arrival {
+                r.arrivals.push(since(at));
+            }
             r.last_us = now;
         }
     })
@@ -202,7 +210,7 @@ async fn connect_all(
                 let on_event: client::OnEvent = if record {
                     recorder(shared.clone())
                 } else {
-                    Box::new(|_: &str| {})
+                    Box::new(|_: &str, _: Option<u64>| {})
                 };
                 let mut conn = Conn::connect(&url, &token?, on_event)
                     .await
@@ -298,14 +306,20 @@ async fn collect(recv: &[Shared], expected: usize, first_send_us: u64, deadline:
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut all = Vec::with_capacity(expected);
+    let mut arrivals = Vec::with_capacity(expected);
     let mut last = first_send_us;
     for r in recv {
         let r = r.lock().unwrap_or_else(|p| p.into_inner());
         all.extend_from_slice(&r.latencies);
+        arrivals.extend_from_slice(&r.arrivals);
         last = last.max(r.last_us);
     }
     let elapsed = (last.saturating_sub(first_send_us)) as f64 / 1e6;
     let mut v = percentiles(&mut all);
+    // Only when every delivery was stamped: a partial set would describe some other population.
+    if !arrivals.is_empty() && arrivals.len() == all.len() {
+        v["arrival"] = percentiles(&mut arrivals);
+    }
     v["expected"] = json!(expected);
     v["delivered"] = json!(all.len());
     v["lost"] = json!(expected.saturating_sub(all.len()));
@@ -633,7 +647,7 @@ fn seed(out: PathBuf, subscribers: usize, pairs: usize, senders: usize) -> anyho
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    LazyLockInit::touch();
+    client::start_clock();
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Seed {
@@ -680,14 +694,5 @@ async fn main() -> anyhow::Result<()> {
             }
             driver(mongo_uri, db, concurrency, inserts, label).await
         }
-    }
-}
-
-/// Starts the latency clock before any connection exists.
-struct LazyLockInit;
-
-impl LazyLockInit {
-    fn touch() {
-        let _ = *client::EPOCH;
     }
 }
