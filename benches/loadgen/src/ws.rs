@@ -338,7 +338,88 @@ impl Writer {
 
 #[cfg(test)]
 mod tests {
-    use super::frame_header;
+    use super::{Msg, connect, frame_header};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn server_frame(first_byte: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![first_byte];
+        match payload.len() {
+            n if n < 126 => f.push(n as u8),
+            n if n <= usize::from(u16::MAX) => {
+                f.push(126);
+                f.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                f.push(127);
+                f.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        f.extend_from_slice(payload);
+        f
+    }
+
+    /// A scripted server on loopback: handshake, then frames split across writes, a fragmented
+    /// message with a ping between its parts, both extended lengths; the client's pong must come
+    /// back masked.
+    #[tokio::test]
+    async fn reads_what_a_server_sends() -> anyhow::Result<()> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?.to_string();
+        let big = "x".repeat(70_000);
+        let mid = "y".repeat(300);
+        let (big2, mid2) = (big.clone(), mid.clone());
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await?;
+            let mut req = Vec::new();
+            while !req.ends_with(b"\r\n\r\n") {
+                let mut b = [0u8; 1];
+                s.read_exact(&mut b).await?;
+                req.push(b[0]);
+            }
+            let mut out =
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n".to_vec();
+            out.extend(server_frame(0x81, b"hello")); // in the handshake's read
+            s.write_all(&out).await?;
+            let mut rest = server_frame(0x01, b"frag-"); // text, not final
+            rest.extend(server_frame(0x89, b"p1"));
+            rest.extend(server_frame(0x80, b"ment"));
+            rest.extend(server_frame(0x81, mid2.as_bytes()));
+            rest.extend(server_frame(0x81, big2.as_bytes()));
+            for chunk in rest.chunks(1000) {
+                s.write_all(chunk).await?;
+                s.flush().await?;
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            let mut pong = [0u8; 8];
+            s.read_exact(&mut pong).await?;
+            s.write_all(&server_frame(0x88, b"")).await?;
+            anyhow::Ok(pong)
+        });
+        let (mut reader, writer) = connect(&addr, "/").await?;
+        let mut got = Vec::new();
+        loop {
+            let step = tokio::time::timeout(std::time::Duration::from_secs(5), reader.next());
+            match step.await?? {
+                (Msg::Text(t), _) => got.push(t.to_owned()),
+                (Msg::Ping(p), _) => {
+                    got.push(format!("ping {}", String::from_utf8_lossy(&p)));
+                    writer.pong(&p).await?;
+                }
+                (Msg::Binary, _) => got.push("binary".into()),
+                (Msg::Close, _) => break,
+            }
+        }
+        assert_eq!(
+            got,
+            ["hello", "ping p1", "frag-ment", mid.as_str(), big.as_str()]
+        );
+        let pong = server.await??;
+        assert_eq!(pong[..2], [0x8A, 0x82]); // final pong, masked, 2 bytes
+        let mask = &pong[2..6];
+        let unmasked: Vec<u8> = pong[6..].iter().zip(mask).map(|(b, m)| b ^ m).collect();
+        assert_eq!(unmasked, b"p1");
+        Ok(())
+    }
 
     #[test]
     fn headers_parse() {
