@@ -5,10 +5,12 @@
 #
 # SCENARIO: fanout16 fanout64 fanout-40k rooms rooms-5k idle (as in benches/run.sh).
 # TARGET: a Switchboard binary (copy target/release/switchboard aside before rebuilding), or
-# `node` for the reference server. Targets run interleaved (A B A B …, N rounds, default 3),
-# each on a fresh server; one line per run: delivered/s, latency p50/p99, lost, and the CPU
-# seconds the server and the load tool used (whole run, connection setup included). The CPU
-# split matters on a small machine: the load tool shares the cores with the server.
+# `node` for the reference server, or `floor:N` for `loadgen floor --split N` (the least work a
+# fan-out server can do, written from N tasks: what the machine itself allows; fan-out only).
+# Targets run interleaved (A B A B …, N rounds, default 3), each on a fresh server; one line
+# per run: delivered/s, latency p50/p99 (and p99 at the kernel's arrival stamp), lost, and the
+# CPU seconds the server and the load tool used (whole run, connection setup included). The
+# CPU split matters on a small machine: the load tool shares the cores with the server.
 #
 # This machine's speed drifts by more than most changes move a figure: trust only differences
 # that hold across interleaved rounds. benches/run.sh is the reference measurement.
@@ -16,7 +18,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ROUNDS=3
 if [ "${1:-}" = --rounds ]; then ROUNDS=$2; shift 2; fi
-[ $# -ge 2 ] || { sed -n 2,14p "$0" >&2; exit 2; }
+[ $# -ge 2 ] || { sed -n 2,16p "$0" >&2; exit 2; }
 SCENARIO=$1; shift
 case "$SCENARIO" in
   fanout16) ARGS=(fanout --inflight 16 --messages 2000) ;;
@@ -37,6 +39,8 @@ fi
 for t in "$@"; do
   if [ "$t" = node ]; then
     (cd benches/reference && { [ -d node_modules/socket.io ] || npm ci --no-audit --no-fund --silent; })
+  elif [[ "$t" == floor:* ]]; then
+    [[ "${t#floor:}" =~ ^[1-9][0-9]*$ ]] || { echo "floor:N needs a task count" >&2; exit 2; }
   elif [ ! -x "$t" ]; then
     echo "not an executable: $t" >&2; exit 2
   fi
@@ -63,6 +67,8 @@ one_run() {
   if [ "$target" = node ]; then
     (cd benches/reference && exec env PORT="$port" JWT_SECRET="$SECRET" node server.mjs) \
       >"$STATE/server.log" 2>&1 &
+  elif [[ "$target" == floor* ]]; then
+    "$LOADGEN" floor --port "$port" --split "${target#floor:}" >"$STATE/server.log" 2>&1 &
   else
     env HOST=127.0.0.1 PORT="$port" JWT_SECRET="$SECRET" SEEDS_DIR="$STATE/seeds" \
       "${BENCH_SB_ENV[@]}" "$target" >"$STATE/server.log" 2>&1 &

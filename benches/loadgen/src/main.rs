@@ -9,10 +9,12 @@
 //!   loadgen idle   --url U --secret S --pid P --connections 5000
 //!   loadgen persist --url U --secret S          message:send acked after the database write
 //!   loadgen driver --mongo-uri M                the same inserts from a bare driver loop
+//!   loadgen floor --port P [--split 2]          the least work a fan-out server can do (floor.rs)
 //!
 //! `--url a,b` spreads clients over several nodes (cross-node scenarios).
 
 mod client;
+mod floor;
 mod ws;
 
 use std::path::PathBuf;
@@ -104,6 +106,14 @@ enum Cmd {
         /// Messages per sender.
         #[arg(long, default_value_t = 500)]
         messages: usize,
+    },
+    /// A stand-in server doing the least work fan-out needs (what the machine allows; floor.rs).
+    Floor {
+        #[arg(long)]
+        port: u16,
+        /// Tasks that write one broadcast in parallel (1: all from the publisher's task).
+        #[arg(long, default_value_t = 1)]
+        split: usize,
     },
     /// The same inserts as `persist` from a bare MongoDB driver loop (the database's ceiling).
     Driver {
@@ -682,6 +692,7 @@ async fn main() -> anyhow::Result<()> {
             inflight,
             messages,
         } => persist(common, senders, inflight, messages).await,
+        Cmd::Floor { port, split } => floor::serve(port, split).await,
         Cmd::Driver {
             mongo_uri,
             db,
