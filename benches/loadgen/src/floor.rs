@@ -56,21 +56,7 @@ async fn send(w: &OwnedWriteHalf, frame: &[u8]) -> anyhow::Result<()> {
 }
 
 fn text_frame(payload: &str) -> Vec<u8> {
-    let mut f = Vec::with_capacity(payload.len() + 10);
-    f.push(0x81);
-    match payload.len() {
-        n if n < 126 => f.push(n as u8),
-        n if n <= usize::from(u16::MAX) => {
-            f.push(126);
-            f.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            f.push(127);
-            f.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    f.extend_from_slice(payload.as_bytes());
-    f
+    crate::ws::server_frame(0x81, payload.as_bytes())
 }
 
 /// The broadcast: one `try_write` per subscriber; a socket that cannot take the frame at once

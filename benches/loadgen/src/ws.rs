@@ -302,18 +302,7 @@ impl Writer {
 
     async fn frame(&self, op: u8, payload: &[u8]) -> io::Result<()> {
         let mut f = Vec::with_capacity(payload.len() + 14);
-        f.push(0x80 | op);
-        match payload.len() {
-            n if n < 126 => f.push(0x80 | n as u8),
-            n if n <= usize::from(u16::MAX) => {
-                f.push(0x80 | 126);
-                f.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                f.push(0x80 | 127);
-                f.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
+        push_header(&mut f, 0x80 | op, 0x80, payload.len());
         f.extend_from_slice(&self.mask);
         f.extend(
             payload
@@ -336,27 +325,35 @@ impl Writer {
     }
 }
 
+/// A frame header: `first` (FIN and opcode), then the length with `mask_bit` (0x80 from a
+/// client, 0 from a server) in its first byte.
+fn push_header(f: &mut Vec<u8>, first: u8, mask_bit: u8, len: usize) {
+    f.push(first);
+    match len {
+        n if n < 126 => f.push(mask_bit | n as u8),
+        n if n <= usize::from(u16::MAX) => {
+            f.push(mask_bit | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(mask_bit | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+}
+
+/// An unmasked frame as a server sends it (`first`: FIN and opcode).
+pub fn server_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(payload.len() + 10);
+    push_header(&mut f, first, 0, payload.len());
+    f.extend_from_slice(payload);
+    f
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{Msg, connect, frame_header};
+    use super::{Msg, connect, frame_header, server_frame};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    fn server_frame(first_byte: u8, payload: &[u8]) -> Vec<u8> {
-        let mut f = vec![first_byte];
-        match payload.len() {
-            n if n < 126 => f.push(n as u8),
-            n if n <= usize::from(u16::MAX) => {
-                f.push(126);
-                f.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                f.push(127);
-                f.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        f.extend_from_slice(payload);
-        f
-    }
 
     /// A scripted server on loopback: handshake, then frames split across writes, a fragmented
     /// message with a ping between its parts, both extended lengths; the client's pong must come
