@@ -143,6 +143,10 @@ if [ "$SMOKE" = 1 ]; then
   res=$(lg idle idle --url "$URL" --label smoke --pid "$LAST_PID" --connections 50 --settle-secs 1)
   echo "$res" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); assert r["connections"]==50, r'
   stop_all
+  FLOOR_SPLIT=2 start_floor smoke-floor
+  res=$(lg fanout fanout --url "$URL" --label smoke-floor --subscribers 20 --messages 20 --rate 200 --max-secs 20)
+  echo "$res" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); assert r["lost"]==0 and r["delivered"]==400, r'
+  stop_all
   log "smoke passed"
   exit 0
 fi
