@@ -42,7 +42,7 @@ pub async fn serve(port: u16, split: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes all of `frame` or, if the socket will not take it now, waits once for room.
+/// Writes all of `frame`, waiting for room whenever the socket's buffer is full.
 async fn send(w: &OwnedWriteHalf, frame: &[u8]) -> anyhow::Result<()> {
     let mut at = 0;
     while at < frame.len() {
@@ -162,34 +162,18 @@ async fn connection(
 
 /// Takes one complete masked frame off the front of `buf`: `(opcode, unmasked text)`.
 fn client_frame(buf: &mut Vec<u8>) -> anyhow::Result<Option<(u8, String)>> {
-    let [b0, b1, rest @ ..] = buf.as_slice() else {
+    let Some((_, op, header, len, mask)) = crate::ws::any_frame_header(buf)? else {
         return Ok(None);
     };
-    if b1 & 0x80 == 0 {
-        bail!("client frames must be masked");
-    }
-    let (ext, len) = match b1 & 0x7f {
-        126 => match rest {
-            [a, b, ..] => (2, usize::from(u16::from_be_bytes([*a, *b]))),
-            _ => return Ok(None),
-        },
-        127 => match rest.first_chunk::<8>() {
-            Some(l) => (8, usize::try_from(u64::from_be_bytes(*l))?),
-            None => return Ok(None),
-        },
-        n => (0, usize::from(n)),
-    };
-    let op = b0 & 0x0f;
-    let start = 2 + ext + 4;
-    if buf.len() < start + len {
+    let mask = mask.context("client frames must be masked")?;
+    let Some(masked) = buf.get(header..header + len) else {
         return Ok(None);
-    }
-    let mask = [buf[2 + ext], buf[3 + ext], buf[4 + ext], buf[5 + ext]];
-    let payload: Vec<u8> = buf[start..start + len]
+    };
+    let payload: Vec<u8> = masked
         .iter()
         .zip(mask.iter().cycle())
         .map(|(b, m)| b ^ m)
         .collect();
-    buf.drain(..start + len);
+    buf.drain(..header + len);
     Ok(Some((op, String::from_utf8(payload)?)))
 }

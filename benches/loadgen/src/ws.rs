@@ -243,33 +243,50 @@ fn message(op: u8, bytes: &[u8]) -> io::Result<Msg<'_>> {
         .map_err(|_| invalid("text frame is not UTF-8"))
 }
 
-/// `(fin, opcode, header length, payload length)` of the frame at the start of `b`, if its
-/// header is complete.
+/// `(fin, opcode, header length, payload length)` of the server frame at the start of `b`, if
+/// its header is complete.
 fn frame_header(b: &[u8]) -> io::Result<Option<(bool, u8, usize, usize)>> {
+    if b.get(1).is_some_and(|b1| b1 & 0x80 != 0) {
+        return Err(invalid("server frames must not be masked"));
+    }
+    Ok(any_frame_header(b)?.map(|(fin, op, header, len, _)| (fin, op, header, len)))
+}
+
+/// `(fin, opcode, header length, payload length, mask key)`.
+pub type Header = (bool, u8, usize, usize, Option<[u8; 4]>);
+
+/// The header of any frame at the start of `b`, if it is complete (mask key included).
+pub fn any_frame_header(b: &[u8]) -> io::Result<Option<Header>> {
     let [b0, b1, rest @ ..] = b else {
         return Ok(None);
     };
-    if b1 & 0x80 != 0 {
-        return Err(invalid("server frames must not be masked"));
-    }
-    let (header, len) = match b1 & 0x7f {
+    let (ext, len) = match b1 & 0x7f {
         126 => match rest {
-            [a, b, ..] => (4, usize::from(u16::from_be_bytes([*a, *b]))),
+            [a, b, ..] => (2, usize::from(u16::from_be_bytes([*a, *b]))),
             _ => return Ok(None),
         },
         127 => match rest.first_chunk::<8>() {
             Some(l) => (
-                10,
+                8,
                 usize::try_from(u64::from_be_bytes(*l)).unwrap_or(usize::MAX),
             ),
             None => return Ok(None),
         },
-        n => (2, usize::from(n)),
+        n => (0, usize::from(n)),
     };
     if len > MAX_FRAME {
         return Err(invalid("frame too large"));
     }
-    Ok(Some((b0 & 0x80 != 0, b0 & 0x0f, header, len)))
+    let mask = if b1 & 0x80 != 0 {
+        match rest[ext..].first_chunk::<4>() {
+            Some(m) => Some(*m),
+            None => return Ok(None),
+        }
+    } else {
+        None
+    };
+    let header = 2 + ext + if mask.is_some() { 4 } else { 0 };
+    Ok(Some((b0 & 0x80 != 0, b0 & 0x0f, header, len, mask)))
 }
 
 /// One `recvmsg`, with the kernel's arrival time of the data when the kernel gives one.
