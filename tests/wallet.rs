@@ -1,6 +1,7 @@
 //! Wallet feeds on real services: transactions from REST and from another service writing to
 //! MongoDB reach every matching room once per socket, on one node and across two, in change
-//! stream mode and in own-writes mode; ownership is enforced.
+//! stream mode and in own-writes mode; ownership is enforced: a member's project, chain and
+//! currency feeds carry only their own addresses' transactions, an admin's carry all.
 
 mod support;
 
@@ -64,8 +65,8 @@ async fn alice_everywhere(url: &str) -> Client {
     a
 }
 
-async fn bob_project(url: &str) -> Client {
-    let mut b = Client::connect_user(url, &token("bob", None)).await;
+async fn project_feed(url: &str, user: &str, role: Option<&str>) -> Client {
+    let mut b = Client::connect_user(url, &token(user, role)).await;
     ok(
         &mut b,
         "wallet:subscribe:project",
@@ -101,7 +102,8 @@ async fn exactly_once_across(opts: Options, external: bool) {
     })
     .await;
     let mut alice = alice_everywhere(&a.url()).await;
-    let mut bob = bob_project(&b.url()).await;
+    let mut bob = project_feed(&b.url(), "bob", None).await;
+    let mut admin = project_feed(&a.url(), "root", Some("admin")).await;
     let (st, body) = post_tx(
         &b,
         json!({"id": "tx-1", "addressId": "addr-alice", "amount": "0.000000000000000001",
@@ -109,7 +111,7 @@ async fn exactly_once_across(opts: Options, external: bool) {
     )
     .await;
     assert_eq!(st, 201, "{body}");
-    for c in [&mut alice, &mut bob] {
+    for c in [&mut alice, &mut admin] {
         let got = once(c, "tx-1").await;
         assert_eq!(got["amount"], "0.000000000000000001");
         assert_eq!(
@@ -130,9 +132,11 @@ async fn exactly_once_across(opts: Options, external: bool) {
     )
     .await;
     assert_eq!(st, 200);
-    for c in [&mut alice, &mut bob] {
+    for c in [&mut alice, &mut admin] {
         assert_eq!(once(c, "tx-1").await["status"], "confirmed");
     }
+    // bob's project feed shows his own addresses only: alice's transaction never reached him.
+    bob.expect_none("wallet:transaction", QUIET).await;
     if external {
         let client = mongodb::Client::with_uri_str(mongodb_uri())
             .await
@@ -150,8 +154,9 @@ async fn exactly_once_across(opts: Options, external: bool) {
         let got = once(&mut bob, "tx-ext").await;
         assert_eq!(got["amount"], "1.50");
         assert_eq!(got["currency"], "USDC");
-        // alice watches project demo too: she gets it (once); bob's address is not hers.
-        once(&mut alice, "tx-ext").await;
+        once(&mut admin, "tx-ext").await;
+        // alice watches project demo too, but bob's address is not hers.
+        alice.expect_none("wallet:transaction", QUIET).await;
         client.database(&db_name).drop().await.expect("drop");
     }
 }
@@ -170,17 +175,29 @@ async fn transactions_reach_each_socket_once_without_change_streams() {
 async fn ownership_scope_and_validation() {
     let s = Server::start(Options::memory()).await;
     let mut bob = Client::connect_user(&s.url(), &token("bob", None)).await;
+    // Another user's address and a missing one answer alike: no existence oracle.
     let denied = bob
         .emit_with_ack(
             "wallet:subscribe:address",
             json!({"addressId": "addr-alice"}),
         )
         .await;
-    assert_eq!(denied["error"]["code"], "FORBIDDEN", "{denied}");
     let unknown = bob
-        .emit_with_ack("wallet:subscribe:address", json!({"addressId": "nope"}))
+        .emit_with_ack(
+            "wallet:subscribe:address",
+            json!({"addressId": "addr-nope"}),
+        )
         .await;
+    assert_eq!(denied["error"]["code"], "NOT_FOUND", "{denied}");
     assert_eq!(unknown["error"]["code"], "NOT_FOUND", "{unknown}");
+    assert_eq!(
+        denied["error"]["message"]
+            .as_str()
+            .map(|m| m.replace("addr-alice", "ID")),
+        unknown["error"]["message"]
+            .as_str()
+            .map(|m| m.replace("addr-nope", "ID")),
+    );
     let no_project = bob
         .emit_with_ack("wallet:subscribe:chain", json!({"chain": "ethereum"}))
         .await;
@@ -228,6 +245,38 @@ async fn ownership_scope_and_validation() {
         assert_eq!(b["error"]["code"], "INVALID_PAYLOAD", "{why}");
     }
     admin.expect_none("wallet:transaction", QUIET).await;
+
+    // A transaction as the server delivers it can be posted back (a status update, say);
+    // fields the address decides are checked, and a contradiction names the field.
+    let (st, first) = post_tx(
+        &s,
+        json!({"id": "tx-echo", "addressId": "addr-alice", "amount": "2", "direction": "in",
+               "txHash": "0x1", "status": "pending"}),
+    )
+    .await;
+    assert_eq!(st, 201, "{first}");
+    let delivered = admin.expect("wallet:transaction", WAIT).await;
+    assert_eq!(delivered, first);
+    let mut echo = delivered.clone();
+    echo["status"] = json!("confirmed");
+    let (st, b) = post_tx(&s, echo.clone()).await;
+    assert_eq!(st, 200, "{b}");
+    admin.expect("wallet:transaction", WAIT).await;
+    for (field, wrong) in [
+        ("projectId", json!("acme")),
+        ("chain", json!("bitcoin")),
+        ("currency", json!("BTC")),
+    ] {
+        let mut bad = echo.clone();
+        bad[field] = wrong;
+        let (st, b) = post_tx(&s, bad).await;
+        assert_eq!(st, 400, "{field}: {b}");
+        assert_eq!(b["error"]["code"], "INVALID_PAYLOAD", "{field}");
+        let msg = b["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.starts_with(field), "{field}: {msg}");
+    }
+    admin.expect_none("wallet:transaction", QUIET).await;
+
     let (st, _) = s
         .send(
             "POST",

@@ -68,7 +68,7 @@ pub async fn subscribe_project<A: Adapter>(
     let m = require_member(cx.core.store.as_ref(), &cx.session.actor, &req.project_id).await?;
     subscribed(
         cx,
-        Topic::WalletProject(m.project.id.clone()),
+        Topic::WalletProject(m.project.id.clone(), wallet::viewer(&cx.session.actor)),
         json!({ "scope": "project", "projectId": m.project.id }),
     )
 }
@@ -78,7 +78,11 @@ pub async fn subscribe_chain<A: Adapter>(cx: &Ctx<A>, req: ChainRef) -> Result<V
     let p = wallet::active_member(&cx.core, &cx.session.actor, cx.session.active_project()).await?;
     subscribed(
         cx,
-        Topic::WalletChain(p.clone(), req.chain.0.clone()),
+        Topic::WalletChain(
+            p.clone(),
+            req.chain.0.clone(),
+            wallet::viewer(&cx.session.actor),
+        ),
         json!({ "scope": "chain", "chain": req.chain.0, "projectId": p }),
     )
 }
@@ -91,7 +95,11 @@ pub async fn subscribe_currency<A: Adapter>(
     let p = wallet::active_member(&cx.core, &cx.session.actor, cx.session.active_project()).await?;
     subscribed(
         cx,
-        Topic::WalletCurrency(p.clone(), req.currency.0.clone()),
+        Topic::WalletCurrency(
+            p.clone(),
+            req.currency.0.clone(),
+            wallet::viewer(&cx.session.actor),
+        ),
         json!({ "scope": "currency", "currency": req.currency.0, "projectId": p }),
     )
 }
@@ -113,7 +121,7 @@ pub async fn unsubscribe_project<A: Adapter>(
 ) -> Result<Value, AppError> {
     unsubscribed(
         cx,
-        Topic::WalletProject(req.project_id.clone()),
+        Topic::WalletProject(req.project_id.clone(), wallet::viewer(&cx.session.actor)),
         json!({ "scope": "project", "projectId": req.project_id }),
     )
 }

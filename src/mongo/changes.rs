@@ -142,8 +142,8 @@ async fn route(core: &Core, ev: ChangeStreamEvent<BsonDoc>) {
         }
         let Some(d) = ev.full_document else { return };
         let Some(raw) = wallet_json(d) else { return };
-        if let Some(tx) = wallet::complete(core, raw).await {
-            wallet::deliver_local(core, &tx).await;
+        if let Some((tx, owner)) = wallet::complete(core, raw).await {
+            wallet::deliver_local(core, &tx, &owner).await;
         }
     } else if let Some(change) = to_change(ev) {
         core.live.deliver(&change);

@@ -132,7 +132,8 @@ describe('authorization matrix', () => {
     assert.equal((await http(server, '/api/projects/demo/collections/tasks/documents', { method: 'POST', apiKey: API_KEY, body: { title: 'matrix' } })).status, 201);
     assert.equal((await http(server, '/api/projects/demo/wallet/transactions', {
       method: 'POST', apiKey: API_KEY,
-      body: { addressId: 'addr-alice', amount: '1', direction: 'in', txHash: '0xmatrix', status: 'pending' },
+      // bob's own address: a member's wallet feeds carry only their own addresses' transactions.
+      body: { addressId: 'addr-bob', amount: '1', direction: 'in', txHash: '0xmatrix', status: 'pending' },
     })).status, 201);
     const raw = JSON.stringify({ matrix: true });
     const wh = await fetch(`${server.url}/webhooks/demo/status-api`, {

@@ -15,9 +15,11 @@ pub enum Topic {
     Integration(IntegrationId),
     IntegrationWebhooks(IntegrationId),
     WalletAddress(String),
-    WalletProject(ProjectId),
-    WalletChain(ProjectId, String),
-    WalletCurrency(ProjectId, String),
+    /// A project's wallet feed. `None`: every transaction (admins); `Some(user)`: only the
+    /// transactions of that user's addresses (members), docs/protocol.md "Wallet visibility".
+    WalletProject(ProjectId, Option<UserId>),
+    WalletChain(ProjectId, String, Option<UserId>),
+    WalletCurrency(ProjectId, String, Option<UserId>),
     Custom(ProjectId, String),
 }
 
@@ -32,11 +34,49 @@ impl fmt::Display for Topic {
             Topic::Integration(i) => write!(f, "integration:{i}"),
             Topic::IntegrationWebhooks(i) => write!(f, "integration-webhooks:{i}"),
             Topic::WalletAddress(a) => write!(f, "wallet:address:{a}"),
-            Topic::WalletProject(p) => write!(f, "wallet:project:{p}"),
-            Topic::WalletChain(p, c) => write!(f, "wallet:chain:{p}:{c}"),
-            Topic::WalletCurrency(p, c) => write!(f, "wallet:currency:{p}:{c}"),
+            Topic::WalletProject(p, None) => write!(f, "wallet:project:{p}"),
+            Topic::WalletChain(p, c, None) => write!(f, "wallet:chain:{p}:{c}"),
+            Topic::WalletCurrency(p, c, None) => write!(f, "wallet:currency:{p}:{c}"),
+            Topic::WalletProject(p, Some(u)) => {
+                write!(
+                    f,
+                    "wallet-own:project:{}:{}",
+                    Escaped(p.as_str()),
+                    Escaped(u.as_str())
+                )
+            }
+            Topic::WalletChain(p, c, Some(u)) => write!(
+                f,
+                "wallet-own:chain:{}:{c}:{}",
+                Escaped(p.as_str()),
+                Escaped(u.as_str())
+            ),
+            Topic::WalletCurrency(p, c, Some(u)) => write!(
+                f,
+                "wallet-own:currency:{}:{c}:{}",
+                Escaped(p.as_str()),
+                Escaped(u.as_str())
+            ),
             Topic::Custom(p, r) => write!(f, "custom:{p}:{r}"),
         }
+    }
+}
+
+/// Ids may hold `:`, so a member's own wallet feed (a room no client names: it is not in the
+/// contract) escapes them; with its own `wallet-own:` prefix it can equal neither another
+/// member's room nor a contract room.
+struct Escaped<'a>(&'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            match c {
+                '%' => f.write_str("%25")?,
+                ':' => f.write_str("%3A")?,
+                c => fmt::Write::write_char(f, c)?,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -75,8 +115,20 @@ mod tests {
             "integration-webhooks:i1"
         );
         assert_eq!(
-            Topic::WalletChain(id("demo"), "eth".into()).room(),
+            Topic::WalletChain(id("demo"), "eth".into(), None).room(),
             "wallet:chain:demo:eth"
+        );
+        assert_eq!(
+            Topic::WalletProject(id("demo"), None).room(),
+            "wallet:project:demo"
+        );
+        assert_eq!(
+            Topic::WalletCurrency(id("demo"), "ETH".into(), Some(id("bob"))).room(),
+            "wallet-own:currency:demo:ETH:bob"
+        );
+        assert_ne!(
+            Topic::WalletProject(id("a:b"), Some(id("c"))).room(),
+            Topic::WalletProject(id("a"), Some(id("b:c"))).room()
         );
         assert_eq!(
             Topic::Custom(id("demo"), "r".into()).room(),

@@ -11,7 +11,7 @@ use super::Core;
 use super::access::{Actor, require_member};
 use super::error::AppError;
 use super::events;
-use super::ids::{AddressId, ProjectId, new_object_id};
+use super::ids::{AddressId, ProjectId, UserId, new_object_id};
 use super::model::{TxDirection, TxStatus, WalletAddress, WalletTransaction};
 use super::time::Timestamp;
 use super::topic::Topic;
@@ -57,13 +57,31 @@ pub fn check_amount(s: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-pub fn topics(tx: &WalletTransaction) -> Vec<Topic> {
-    vec![
-        Topic::WalletAddress(tx.address_id.to_string()),
-        Topic::WalletProject(tx.project_id.clone()),
-        Topic::WalletChain(tx.project_id.clone(), tx.chain.clone()),
-        Topic::WalletCurrency(tx.project_id.clone(), tx.currency.clone()),
-    ]
+/// Who sees a wallet feed: admins (and API keys) every transaction of the project, a member
+/// only those of their own addresses — the same rule as `GET …/wallet/addresses` and
+/// `wallet:subscribe:address` (docs/protocol.md, "Wallet visibility").
+pub fn viewer(actor: &Actor) -> Option<UserId> {
+    (!actor.is_admin()).then(|| actor.id.clone())
+}
+
+/// Every room a transaction of `owner`'s address goes to: its address, and the project, chain
+/// and currency feeds as admins and as the owner see them.
+pub fn topics(tx: &WalletTransaction, owner: &UserId) -> Vec<Topic> {
+    let mut rooms = vec![Topic::WalletAddress(tx.address_id.to_string())];
+    for viewer in [None, Some(owner.clone())] {
+        rooms.push(Topic::WalletProject(tx.project_id.clone(), viewer.clone()));
+        rooms.push(Topic::WalletChain(
+            tx.project_id.clone(),
+            tx.chain.clone(),
+            viewer.clone(),
+        ));
+        rooms.push(Topic::WalletCurrency(
+            tx.project_id.clone(),
+            tx.currency.clone(),
+            viewer,
+        ));
+    }
+    rooms
 }
 
 /// `wallet:subscribe:address`: the address's owner or an admin.
@@ -72,17 +90,12 @@ pub async fn subscribe_address(
     actor: &Actor,
     id: &AddressId,
 ) -> Result<WalletAddress, AppError> {
-    let addr = core
-        .store
+    // Another user's address answers exactly like a missing one, so ids cannot be probed.
+    core.store
         .get_address(id)
         .await?
-        .ok_or_else(|| AppError::not_found("wallet address", id.as_str()))?;
-    if !actor.is_admin() && addr.user_id != actor.id {
-        return Err(AppError::forbidden(format!(
-            "wallet address {id} belongs to another user"
-        )));
-    }
-    Ok(addr)
+        .filter(|addr| actor.is_admin() || addr.user_id == actor.id)
+        .ok_or_else(|| AppError::not_found("wallet address", id.as_str()))
 }
 
 /// `wallet:subscribe:chain` / `:currency` are scoped to the active project.
@@ -113,6 +126,24 @@ pub struct NewTransaction {
     pub confirmations: u64,
     #[serde(default)]
     pub created_at: Option<Timestamp>,
+    /// The next three come from the address; they are accepted so that a transaction as the
+    /// server delivers it can be posted back, and refused when they contradict the address.
+    #[serde(default)]
+    pub project_id: Option<ProjectId>,
+    #[serde(default)]
+    pub chain: Option<String>,
+    #[serde(default)]
+    pub currency: Option<String>,
+}
+
+/// A field the address decides, given anyway: equal is fine, anything else names the field.
+fn agrees(field: &str, given: Option<&str>, actual: &str) -> Result<(), AppError> {
+    match given {
+        Some(g) if g != actual => Err(AppError::invalid(format!(
+            "{field} {g:?} contradicts the address, whose {field} is {actual:?}"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Records a transaction of a known address of `project` (insert or replace by id, so status
@@ -144,6 +175,14 @@ pub async fn record(
                 req.address_id
             ))
         })?;
+    agrees(
+        "projectId",
+        req.project_id.as_ref().map(ProjectId::as_str),
+        addr.project_id.as_str(),
+    )?;
+    agrees("chain", req.chain.as_deref(), &addr.chain)?;
+    agrees("currency", req.currency.as_deref(), &addr.currency)?;
+    let owner = addr.user_id;
     let tx = WalletTransaction {
         id: req.id.unwrap_or_else(new_object_id),
         address_id: addr.id,
@@ -161,20 +200,25 @@ pub async fn record(
     if !core.changes.feed_reports_writes() {
         let payload = serde_json::to_value(&tx).map_err(AppError::internal)?;
         core.fanout
-            .publish(&topics(&tx), events::WALLET_TRANSACTION, &payload, None)
+            .publish(
+                &topics(&tx, &owner),
+                events::WALLET_TRANSACTION,
+                &payload,
+                None,
+            )
             .await?;
     }
     Ok((tx, new))
 }
 
 /// A transaction the change feed reported (ours or another service's): to this node's sockets.
-pub async fn deliver_local(core: &Core, tx: &WalletTransaction) {
+pub async fn deliver_local(core: &Core, tx: &WalletTransaction, owner: &UserId) {
     let Ok(payload) = serde_json::to_value(tx) else {
         return;
     };
     if let Err(e) = core
         .fanout
-        .publish_local(&topics(tx), events::WALLET_TRANSACTION, &payload)
+        .publish_local(&topics(tx, owner), events::WALLET_TRANSACTION, &payload)
         .await
     {
         tracing::warn!(error = %e, "wallet:transaction not delivered");
@@ -182,11 +226,11 @@ pub async fn deliver_local(core: &Core, tx: &WalletTransaction) {
 }
 
 /// Completes a transaction document another service wrote with only its address: project,
-/// chain and currency come from the address.
+/// chain and currency come from the address. Returns it with the address's owner.
 pub async fn complete(
     core: &Core,
     mut raw: serde_json::Map<String, Value>,
-) -> Option<WalletTransaction> {
+) -> Option<(WalletTransaction, UserId)> {
     let addr_id = AddressId::try_from(raw.get("addressId")?.as_str()?).ok()?;
     let addr = core.store.get_address(&addr_id).await.ok()??;
     raw.entry("projectId")
@@ -209,7 +253,7 @@ pub async fn complete(
         tracing::warn!(id = %tx.id, "wallet transaction with a bad amount or project; skipped");
         return None;
     }
-    Some(tx)
+    Some((tx, addr.user_id))
 }
 
 #[cfg(test)]
