@@ -1,5 +1,6 @@
-//! Chat, messages and calls through the real binary and a real socket: success paths, denials,
-//! idempotent retries, `since` recovery, history over REST, and (with MongoDB) a restart.
+//! Chat, messages, calls and custom relays through the real binary and a real socket: success
+//! paths, denials, limits, idempotent retries, `since` recovery, history over REST, and (with
+//! MongoDB) a restart and racing chat creations.
 
 mod support;
 
@@ -714,6 +715,10 @@ async fn reactions_are_capped_and_events_stay_bounded() {
         .map(|e| e.to_string().len())
         .max()
         .unwrap_or(0);
+    eprintln!(
+        "{} reactions added, {refused} refused; largest message:reaction {largest} B",
+        events.len()
+    );
     assert!(largest < 4 * 1024, "largest message:reaction {largest} B");
     // Removing one of alice's own still works at the cap, and bob is not blocked by her.
     let ack = alice
@@ -764,7 +769,9 @@ async fn one_caller_rings_one_callee_at_most_ten_times() {
     assert_eq!(ringing.len(), 10);
     assert_eq!(refused, 140);
     tokio::time::sleep(SHORT).await;
-    assert_eq!(bob.drain("call:incoming").len(), 10, "bob rang 10 times");
+    let rang = bob.drain("call:incoming").len();
+    eprintln!("150 call:initiate: {rang} rang, {refused} refused");
+    assert_eq!(rang, 10, "bob rang 10 times");
 
     let end = json!({"chatId": "general", "participants": ["bob"], "callId": ringing[0]});
     assert_eq!(alice.emit_with_ack("call:end", end).await["ok"], true);
