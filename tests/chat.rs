@@ -995,3 +995,43 @@ async fn wrong_types_are_invalid_payload_whatever_the_ids_name() {
         wrong.join("\n")
     );
 }
+
+/// The ringing cap holds when several tabs of the caller initiate at once against MongoDB
+/// (each call is counted again after its write, so none of the racers can overshoot).
+#[tokio::test]
+async fn concurrent_tabs_ring_one_callee_at_most_ten_times() {
+    let s = Server::start(Options {
+        mongodb_db: Some(support::unique("call_ring_cap")),
+        seed_demo: true,
+        ..Default::default()
+    })
+    .await;
+    let url = s.url();
+    let mut bob = Client::connect_user(&url, &token("bob", None)).await;
+    let mut tabs = Vec::new();
+    for _ in 0..4 {
+        tabs.push(Client::connect_user(&url, &token("alice", None)).await);
+    }
+    let initiate = json!({"chatId": "general", "type": "video", "participants": ["bob"]});
+    let runs = tabs.iter_mut().map(|tab| {
+        let initiate = initiate.clone();
+        async move {
+            let mut rang = 0;
+            for _ in 0..10 {
+                let ack = tab.emit_with_ack("call:initiate", initiate.clone()).await;
+                if ack["data"]["callId"].is_string() {
+                    rang += 1;
+                } else {
+                    assert_eq!(ack["error"]["code"], "CONFLICT", "{ack}");
+                }
+            }
+            rang
+        }
+    });
+    let admitted: usize = futures_util::future::join_all(runs).await.iter().sum();
+    tokio::time::sleep(SHORT).await;
+    let rang = bob.drain("call:incoming").len();
+    eprintln!("4 tabs × 10 call:initiate at once: {admitted} admitted, bob rang {rang} times");
+    assert!((1..=10).contains(&admitted), "{admitted} admitted");
+    assert_eq!(rang, admitted);
+}
