@@ -1,5 +1,6 @@
-//! Chat, messages and calls through the real binary and a real socket: success paths, denials,
-//! idempotent retries, `since` recovery, history over REST, and (with MongoDB) a restart.
+//! Chat, messages, calls and custom relays through the real binary and a real socket: success
+//! paths, denials, limits, idempotent retries, `since` recovery, history over REST, and (with
+//! MongoDB) a restart and racing chat creations.
 
 mod support;
 
@@ -593,4 +594,444 @@ async fn rest_creates_chats_and_mongo_history_survives_restart() {
         )
         .await;
     assert_eq!(got["name"], "alice+carol");
+}
+
+/// Chat ids are global: two tenants racing to create the same id must not both win, and the
+/// loser must not take the chat over (creation is insert-only, a duplicate is 409).
+#[tokio::test]
+async fn concurrent_creations_of_one_chat_id_have_one_winner() {
+    for opts in [
+        opts_with(&[]),
+        Options {
+            mongodb_db: Some(support::unique("chat_create_race")),
+            seed_demo: true,
+            ..Default::default()
+        },
+    ] {
+        creation_race(Server::start(opts).await).await;
+    }
+}
+
+async fn creation_race(s: Server) {
+    let alice = format!("Bearer {}", token("alice", None));
+    let dave = format!("Bearer {}", token("dave", None));
+    let tries = 95;
+    let mut races = Vec::new();
+    for i in 0..tries {
+        let id = format!("race-{i}");
+        let a = s.post(
+            "/api/projects/demo/chats",
+            ("Authorization", &alice),
+            json!({"id": id, "name": "demo's", "participants": ["bob"]}),
+        );
+        let d = s.post(
+            "/api/projects/acme/chats",
+            ("Authorization", &dave),
+            json!({"id": id, "name": "acme's", "participants": []}),
+        );
+        races.push(async move { (id, tokio::join!(a, d)) });
+    }
+    let results = futures_util::future::join_all(races).await;
+    for (id, ((sa, ca), (sd, cd))) in results {
+        let mut statuses = [sa, sd];
+        statuses.sort_unstable();
+        assert_eq!(
+            statuses,
+            [201, 409],
+            "{id}: alice {sa} {ca}, dave {sd} {cd}"
+        );
+        let winner = if sa == 201 { &ca } else { &cd };
+        let loser = if sa == 201 { &cd } else { &ca };
+        assert_eq!(loser["error"]["code"], "CONFLICT", "{id}: {loser}");
+        let (status, stored) = s
+            .get(&format!("/api/chats/{id}"), Some(("X-API-Key", API_KEY)))
+            .await;
+        assert_eq!(status, 200, "{id}: {stored}");
+        assert_eq!(
+            stored["ownerId"], winner["ownerId"],
+            "{id}: owner unchanged"
+        );
+        assert_eq!(stored["projectId"], winner["projectId"], "{id}");
+    }
+    // A later creation of an existing id is refused too, and changes nothing.
+    let (status, body) = s
+        .post(
+            "/api/projects/acme/chats",
+            ("Authorization", &dave),
+            json!({"id": "general", "name": "mine now", "participants": []}),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    let (_, general) = s
+        .get("/api/chats/general", Some(("X-API-Key", API_KEY)))
+        .await;
+    assert_eq!(general["projectId"], "demo");
+}
+
+fn react(message: &str, emoji: &str) -> Value {
+    json!({"chatId": "general", "projectId": "demo", "messageId": message, "emoji": emoji})
+}
+
+/// One user reacting with ever more distinct emoji: refused past the per-user cap, the refusal
+/// changes nothing, the other participant can still react, and every event stays small.
+#[tokio::test]
+async fn reactions_are_capped_and_events_stay_bounded() {
+    let s = Server::start(opts_with(&[
+        ("RATE_LIMIT_PER_SEC", "1000"),
+        ("RATE_LIMIT_BURST", "2000"),
+    ]))
+    .await;
+    let url = s.url();
+    let mut alice = joined(&url, "alice", "general").await;
+    let mut bob = joined(&url, "bob", "general").await;
+    let ack = alice
+        .emit_with_ack("message:send", send("general", "react to me"))
+        .await;
+    let id = ack["data"]["message"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let per_user = 32;
+    let mut refused = 0;
+    for i in 0..per_user + 8 {
+        let ack = alice
+            .emit_with_ack("message:react", react(&id, &format!(":r{i}:")))
+            .await;
+        if i < per_user {
+            assert_eq!(ack["ok"], true, "reaction {i}: {ack}");
+        } else {
+            assert_eq!(ack["error"]["code"], "CONFLICT", "reaction {i}: {ack}");
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 8);
+    let events = {
+        tokio::time::sleep(SHORT).await;
+        bob.drain("message:reaction")
+    };
+    assert_eq!(events.len(), per_user, "refusals reach nobody");
+    let largest = events
+        .iter()
+        .map(|e| e.to_string().len())
+        .max()
+        .unwrap_or(0);
+    eprintln!(
+        "{} reactions added, {refused} refused; largest message:reaction {largest} B",
+        events.len()
+    );
+    assert!(largest < 4 * 1024, "largest message:reaction {largest} B");
+    // Removing one of alice's own still works at the cap, and bob is not blocked by her.
+    let ack = alice
+        .emit_with_ack("message:react", react(&id, ":r0:"))
+        .await;
+    assert_eq!(ack["data"]["action"], "removed", "{ack}");
+    let ack = bob.emit_with_ack("message:react", react(&id, "👍")).await;
+    assert_eq!(ack["data"]["action"], "added", "{ack}");
+    let bearer = format!("Bearer {}", token("alice", None));
+    let (_, body) = s
+        .get(
+            "/api/chats/general/messages?limit=1",
+            Some(("Authorization", &bearer)),
+        )
+        .await;
+    assert_eq!(
+        body["messages"][0]["reactions"].as_array().map(Vec::len),
+        Some(per_user),
+        "31 of alice's and bob's one"
+    );
+}
+
+/// 150 `call:initiate` from one caller ring the callee at most 10 times; ending a ringing call
+/// frees a place.
+#[tokio::test]
+async fn one_caller_rings_one_callee_at_most_ten_times() {
+    let s = Server::start(opts_with(&[
+        ("RATE_LIMIT_PER_SEC", "1000"),
+        ("RATE_LIMIT_BURST", "2000"),
+    ]))
+    .await;
+    let url = s.url();
+    let mut alice = Client::connect_user(&url, &token("alice", None)).await;
+    let mut bob = Client::connect_user(&url, &token("bob", None)).await;
+    let initiate = json!({"chatId": "general", "type": "audio", "participants": ["bob"]});
+    let mut ringing = Vec::new();
+    let mut refused = 0;
+    for _ in 0..150 {
+        let ack = alice.emit_with_ack("call:initiate", initiate.clone()).await;
+        match ack["data"]["callId"].as_str() {
+            Some(id) => ringing.push(id.to_owned()),
+            None => {
+                assert_eq!(ack["error"]["code"], "CONFLICT", "{ack}");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(ringing.len(), 10);
+    assert_eq!(refused, 140);
+    tokio::time::sleep(SHORT).await;
+    let rang = bob.drain("call:incoming").len();
+    eprintln!("150 call:initiate: {rang} rang, {refused} refused");
+    assert_eq!(rang, 10, "bob rang 10 times");
+
+    let end = json!({"chatId": "general", "participants": ["bob"], "callId": ringing[0]});
+    assert_eq!(alice.emit_with_ack("call:end", end).await["ok"], true);
+    let ack = alice.emit_with_ack("call:initiate", initiate.clone()).await;
+    assert!(ack["data"]["callId"].is_string(), "a place is free: {ack}");
+    let ack = alice.emit_with_ack("call:initiate", initiate).await;
+    assert_eq!(ack["error"]["code"], "CONFLICT", "{ack}");
+}
+
+/// `custom:broadcast` cannot emit under the server's own `custom:*` names.
+#[tokio::test]
+async fn custom_broadcast_cannot_forge_server_events() {
+    let s = Server::start(opts_with(&[])).await;
+    let url = s.url();
+    let mut alice = Client::connect_user(&url, &token("alice", None)).await;
+    let mut bob = Client::connect_user(&url, &token("bob", None)).await;
+    for c in [&mut alice, &mut bob] {
+        let ack = c
+            .emit_with_ack("subscribe:project", json!({"projectId": "demo"}))
+            .await;
+        assert_eq!(ack["ok"], true, "{ack}");
+    }
+    let reserved = [
+        "message",
+        "presence",
+        "joined",
+        "left",
+        "typing",
+        "file:shared",
+        "event",
+        "broadcast",
+        "join",
+        "leave",
+        "file:share",
+    ];
+    for name in reserved {
+        let ack = alice
+            .emit_with_ack(
+                "custom:broadcast",
+                json!({"projectId": "demo", "event": name, "payload": {"forged": true}}),
+            )
+            .await;
+        assert_eq!(ack["error"]["code"], "INVALID_PAYLOAD", "{name}: {ack}");
+    }
+    tokio::time::sleep(SHORT).await;
+    for name in reserved {
+        assert!(
+            bob.drain(&format!("custom:{name}")).is_empty(),
+            "custom:{name} was forged"
+        );
+    }
+    // App-defined names still pass, including ones that merely start like a reserved name.
+    for name in ["cursor", "message:v2", "file:shared:preview"] {
+        let ack = alice
+            .emit_with_ack(
+                "custom:broadcast",
+                json!({"projectId": "demo", "event": name, "payload": 1}),
+            )
+            .await;
+        assert_eq!(ack["ok"], true, "{name}: {ack}");
+        bob.expect(&format!("custom:{name}"), WAIT).await;
+    }
+}
+
+/// For every event of the table: ids that name nothing plus one wrongly-typed field is
+/// INVALID_PAYLOAD (validation runs before any lookup), never NOT_FOUND or FORBIDDEN.
+#[tokio::test]
+async fn wrong_types_are_invalid_payload_whatever_the_ids_name() {
+    let nope = "000000000000000000000000";
+    let cases: Vec<(&str, Value)> = vec![
+        ("subscribe:project", json!({"projectId": 5})),
+        ("unsubscribe:project", json!({"projectId": 5})),
+        ("custom:event", json!({"projectId": 5, "event": "x"})),
+        (
+            "custom:broadcast",
+            json!({"projectId": "nope", "event": "x", "room": 5}),
+        ),
+        ("custom:join", json!({"room": 5})),
+        ("custom:leave", json!({"room": 5})),
+        (
+            "custom:message",
+            json!({"targetUserId": "nope", "message": "hi", "type": 5}),
+        ),
+        ("custom:presence", json!({"projectId": "nope", "status": 5})),
+        (
+            "custom:typing",
+            json!({"projectId": "nope", "isTyping": "yes"}),
+        ),
+        (
+            "custom:file:share",
+            json!({"projectId": "nope", "fileId": "f", "fileName": "a.txt", "recipients": "bob"}),
+        ),
+        ("auth:login", json!({"projectId": 5})),
+        ("auth:logout", json!({"projectId": 5})),
+        (
+            "auth:session:update",
+            json!({"projectId": 5, "sessionData": {}}),
+        ),
+        ("presence:online", json!({"projectId": "nope", "status": 5})),
+        ("presence:get:online", json!({"projectId": 5})),
+        (
+            "integration:join",
+            json!({"projectId": "nope", "integrationId": 5}),
+        ),
+        ("integration:leave", json!({"integrationId": 5})),
+        (
+            "integration:execute",
+            json!({"projectId": "nope", "integrationId": "nope", "endpoint": "x", "params": 5}),
+        ),
+        (
+            "integration:test",
+            json!({"projectId": "nope", "integrationId": "nope", "endpoint": 5}),
+        ),
+        (
+            "integration:status",
+            json!({"projectId": "nope", "integrationId": 5}),
+        ),
+        (
+            "integration:webhook:subscribe",
+            json!({"projectId": "nope", "integrationId": 5}),
+        ),
+        (
+            "integration:webhook:unsubscribe",
+            json!({"integrationId": 5}),
+        ),
+        ("wallet:subscribe:address", json!({"addressId": 5})),
+        ("wallet:subscribe:project", json!({"projectId": 5})),
+        ("wallet:subscribe:chain", json!({"chain": 5})),
+        ("wallet:subscribe:currency", json!({"currency": 5})),
+        ("wallet:unsubscribe:address", json!({"addressId": 5})),
+        ("wallet:unsubscribe:project", json!({"projectId": 5})),
+        (
+            "chat:join",
+            json!({"chatId": "nope", "projectId": "demo", "since": 5}),
+        ),
+        ("chat:leave", json!({"chatId": 5})),
+        ("chat:typing:start", json!({"chatId": 5})),
+        ("chat:typing:stop", json!({"chatId": 5})),
+        (
+            "message:send",
+            json!({"chatId": "nope", "projectId": "demo", "type": "text", "content": 5}),
+        ),
+        (
+            "message:react",
+            json!({"chatId": "nope", "projectId": "demo", "messageId": nope, "emoji": 5}),
+        ),
+        (
+            "message:edit",
+            json!({"chatId": "nope", "projectId": "demo", "messageId": nope, "content": 5}),
+        ),
+        (
+            "message:delete",
+            json!({"chatId": "nope", "projectId": "demo", "messageId": 5}),
+        ),
+        (
+            "messages:mark:read",
+            json!({"chatId": "nope", "projectId": "demo", "messageIds": nope}),
+        ),
+        (
+            "call:initiate",
+            json!({"chatId": "nope", "type": "audio", "participants": "bob"}),
+        ),
+        (
+            "call:accept",
+            json!({"chatId": "nope", "callerId": "nope", "callId": 5}),
+        ),
+        (
+            "call:reject",
+            json!({"chatId": "nope", "callerId": "nope", "callId": 5}),
+        ),
+        (
+            "call:end",
+            json!({"chatId": "nope", "participants": "bob", "callId": nope}),
+        ),
+        (
+            "call:signal",
+            json!({"callId": nope, "to": "bob", "signal": 5}),
+        ),
+        (
+            "subscribe:collection",
+            json!({"projectId": "nope", "collectionId": 5}),
+        ),
+        ("unsubscribe:collection", json!({"collectionId": 5})),
+        (
+            "subscribe:document",
+            json!({"projectId": "nope", "collectionId": "c", "documentId": 5}),
+        ),
+        (
+            "subscribe:query",
+            json!({"projectId": "nope", "collectionId": "c", "queryId": "q", "query": 5}),
+        ),
+        ("unsubscribe:query", json!({"queryId": 5})),
+    ];
+    // These take no payload: there is no field to get wrong.
+    let without_fields = ["presence:offline", "presence:update"];
+    let mut covered: Vec<&str> = cases.iter().map(|(e, _)| *e).collect();
+    covered.extend(without_fields);
+    covered.sort_unstable();
+    let mut all: Vec<&str> = switchboard_handlers::EVENTS.to_vec();
+    all.sort_unstable();
+    assert_eq!(covered, all, "every event of the table has a case");
+
+    let s = Server::start(opts_with(&[])).await;
+    let mut alice = Client::connect_user(&s.url(), &token("alice", None)).await;
+    let ack = alice
+        .emit_with_ack("subscribe:project", json!({"projectId": "demo"}))
+        .await;
+    assert_eq!(ack["ok"], true);
+    let mut wrong = Vec::new();
+    for (event, payload) in &cases {
+        for p in [payload.clone(), json!(5)] {
+            let ack = alice.emit_with_ack(event, p.clone()).await;
+            if ack["error"]["code"] != "INVALID_PAYLOAD" {
+                wrong.push(format!("{event} {p}: {ack}"));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "not INVALID_PAYLOAD:\n{}",
+        wrong.join("\n")
+    );
+}
+
+/// The ringing cap holds when several tabs of the caller initiate at once against MongoDB
+/// (each call is counted again after its write, so none of the racers can overshoot).
+#[tokio::test]
+async fn concurrent_tabs_ring_one_callee_at_most_ten_times() {
+    let s = Server::start(Options {
+        mongodb_db: Some(support::unique("call_ring_cap")),
+        seed_demo: true,
+        ..Default::default()
+    })
+    .await;
+    let url = s.url();
+    let mut bob = Client::connect_user(&url, &token("bob", None)).await;
+    let mut tabs = Vec::new();
+    for _ in 0..4 {
+        tabs.push(Client::connect_user(&url, &token("alice", None)).await);
+    }
+    let initiate = json!({"chatId": "general", "type": "video", "participants": ["bob"]});
+    let runs = tabs.iter_mut().map(|tab| {
+        let initiate = initiate.clone();
+        async move {
+            let mut rang = 0;
+            for _ in 0..10 {
+                let ack = tab.emit_with_ack("call:initiate", initiate.clone()).await;
+                if ack["data"]["callId"].is_string() {
+                    rang += 1;
+                } else {
+                    assert_eq!(ack["error"]["code"], "CONFLICT", "{ack}");
+                }
+            }
+            rang
+        }
+    });
+    let admitted: usize = futures_util::future::join_all(runs).await.iter().sum();
+    tokio::time::sleep(SHORT).await;
+    let rang = bob.drain("call:incoming").len();
+    eprintln!("4 tabs × 10 call:initiate at once: {admitted} admitted, bob rang {rang} times");
+    assert!((1..=10).contains(&admitted), "{admitted} admitted");
+    assert_eq!(rang, admitted);
 }

@@ -86,16 +86,19 @@ pub fn call(cid: &str, chat: &str, pid: &str, caller: &str, at_ms: i64) -> Call 
 pub async fn run_all(store: &dyn Store, prefix: &str) {
     projects_and_users(store, prefix).await;
     chats_and_history(store, prefix).await;
+    chat_creation_is_insert_only(store, prefix).await;
     idempotent_messages(store, prefix).await;
     concurrent_messages(store, prefix).await;
     history_after(store, prefix).await;
     reactions(store, prefix).await;
     concurrent_reactions(store, prefix).await;
+    reaction_caps(store, prefix).await;
     edit_and_delete(store, prefix).await;
     read_receipts(store, prefix).await;
     calls(store, prefix).await;
     call_races(store, prefix).await;
     latest_calls(store, prefix).await;
+    ringing_counts(store, prefix).await;
     documents(store, prefix).await;
     registries(store, prefix).await;
 }
@@ -149,6 +152,46 @@ pub async fn projects_and_users(store: &dyn Store, prefix: &str) {
     };
     store.put_user(&u).await.expect("put user");
     assert_eq!(store.get_user(&u.id).await.expect("get user"), Some(u));
+}
+
+/// Concurrent creations of one chat id (here from two projects, each with its own owner): one
+/// wins, every other is a CONFLICT, and the stored chat is the winner's.
+pub async fn chat_creation_is_insert_only(store: &dyn Store, prefix: &str) {
+    let cid = format!("{prefix}-created-once");
+    let tries: Vec<Chat> = (0..20)
+        .map(|i| {
+            let owner = format!("owner{i}");
+            chat(
+                &cid,
+                &format!("{prefix}-tenant{}", i % 2),
+                &[owner.as_str()],
+            )
+        })
+        .collect();
+    let results = join_all(tries.iter().map(|c| store.insert_chat(c))).await;
+    let winners: Vec<usize> = results
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.is_ok().then_some(i))
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one creation wins: {results:?}");
+    for r in &results {
+        if let Err(e) = r {
+            assert!(matches!(e, AppError::Conflict(_)), "{e:?}");
+        }
+    }
+    let stored = store.get_chat(&id(&cid)).await.expect("get");
+    assert_eq!(stored.as_ref(), Some(&tries[winners[0]]));
+
+    // An existing chat (seeded with put_chat) is not replaced either.
+    let seeded = chat(&format!("{prefix}-seeded"), prefix, &["u1"]);
+    store.put_chat(&seeded).await.expect("put");
+    let mut thief = seeded.clone();
+    thief.owner_id = id("thief");
+    thief.participants = vec![id("thief")];
+    let err = store.insert_chat(&thief).await.expect_err("taken");
+    assert!(matches!(err, AppError::Conflict(_)), "{err:?}");
+    assert_eq!(store.get_chat(&seeded.id).await.expect("get"), Some(seeded));
 }
 
 pub async fn chats_and_history(store: &dyn Store, prefix: &str) {
@@ -799,6 +842,67 @@ pub async fn history_after(store: &dyn Store, prefix: &str) {
     );
 }
 
+/// A message holds at most `MAX_REACTIONS_PER_MESSAGE` distinct emoji and a user at most
+/// `MAX_REACTIONS_PER_USER` of them; a refused toggle is a CONFLICT and stores nothing.
+pub async fn reaction_caps(store: &dyn Store, prefix: &str) {
+    use crate::core::model::{MAX_REACTIONS_PER_MESSAGE, MAX_REACTIONS_PER_USER};
+    let mid: MessageId = id(format!("{prefix}-capped"));
+    let cid = format!("{prefix}-capped-chat");
+    insert(store, &message(mid.as_str(), &cid, prefix, "u1", T0)).await;
+    let users = MAX_REACTIONS_PER_MESSAGE.div_ceil(MAX_REACTIONS_PER_USER) + 1;
+    let mut added = 0;
+    let mut last = None;
+    'fill: for u in 0..users {
+        let user: UserId = id(format!("cap-u{u}"));
+        for k in 0..MAX_REACTIONS_PER_USER {
+            if added == MAX_REACTIONS_PER_MESSAGE {
+                break 'fill;
+            }
+            let (m, on) = store
+                .toggle_reaction(&mid, &format!(":u{u}e{k}:"), &user)
+                .await
+                .expect("under the caps")
+                .expect("message exists");
+            assert!(on);
+            added += 1;
+            last = Some(m);
+        }
+    }
+    let full = last.expect("reactions added");
+    assert_eq!(full.reactions.len(), MAX_REACTIONS_PER_MESSAGE);
+    let refused = |r: Result<Option<(Message, bool)>, AppError>| match r {
+        Err(AppError::Conflict(_)) => {}
+        other => panic!("expected a CONFLICT, got {other:?}"),
+    };
+    // A new emoji on a full message, and a user's reaction beyond their own cap.
+    let newcomer: UserId = id("cap-newcomer");
+    refused(store.toggle_reaction(&mid, ":brand_new:", &newcomer).await);
+    refused(store.toggle_reaction(&mid, ":u1e0:", &id("cap-u0")).await);
+    let stored = store.get_message(&mid).await.expect("get").expect("exists");
+    assert_eq!(stored.reactions, full.reactions, "refusals change nothing");
+    // Joining an existing emoji is not a new one; removing always works and frees a place.
+    let (m, on) = store
+        .toggle_reaction(&mid, ":u0e0:", &newcomer)
+        .await
+        .expect("existing emoji")
+        .expect("exists");
+    assert!(on);
+    assert_eq!(m.reactions.len(), MAX_REACTIONS_PER_MESSAGE);
+    let (_, on) = store
+        .toggle_reaction(&mid, ":u0e1:", &id("cap-u0"))
+        .await
+        .expect("removal")
+        .expect("exists");
+    assert!(!on);
+    let (m, on) = store
+        .toggle_reaction(&mid, ":brand_new:", &newcomer)
+        .await
+        .expect("a place is free")
+        .expect("exists");
+    assert!(on);
+    assert_eq!(m.reactions.len(), MAX_REACTIONS_PER_MESSAGE);
+}
+
 pub async fn reactions(store: &dyn Store, prefix: &str) {
     let pid = format!("{prefix}-react");
     let cid = format!("{prefix}-react-chat");
@@ -1192,6 +1296,47 @@ pub async fn call_races(store: &dyn Store, prefix: &str) {
         };
         assert_eq!(store.get_call(&c.id).await.expect("get"), Some(winner));
     }
+}
+
+/// `count_ringing` counts one caller's calls ringing one callee, in any chat, and nothing else.
+pub async fn ringing_counts(store: &dyn Store, prefix: &str) {
+    let caller = format!("{prefix}-ringer");
+    let callee: UserId = id("callee");
+    let mut calls = Vec::new();
+    for (n, chat, from) in [
+        ("a", "c1", caller.as_str()),
+        ("b", "c2", caller.as_str()),
+        ("c", "c1", caller.as_str()),
+        ("other", "c1", "someone-else"),
+    ] {
+        let c = call(&format!("{prefix}-ring-{n}"), chat, prefix, from, T0);
+        store.insert_call(&c).await.expect("insert");
+        calls.push(c);
+    }
+    let ringer: UserId = id(caller.as_str());
+    let count = || store.count_ringing(&ringer, &callee);
+    assert_eq!(count().await.expect("count"), 3);
+    assert_eq!(
+        store
+            .count_ringing(&ringer, &id("nobody"))
+            .await
+            .expect("count"),
+        0
+    );
+    store
+        .transition_call(
+            &calls[0].id,
+            &[CallState::Ringing],
+            CallState::Accepted,
+            Timestamp::from_millis(T0 + 1),
+        )
+        .await
+        .expect("transition");
+    assert_eq!(
+        count().await.expect("count"),
+        2,
+        "an answered call rings no more"
+    );
 }
 
 pub async fn latest_calls(store: &dyn Store, prefix: &str) {

@@ -94,9 +94,6 @@ pub async fn create(
         Some(id) => id,
         None => ChatId::try_from(new_object_id()).map_err(AppError::internal)?,
     };
-    if st.core.store.get_chat(&id).await?.is_some() {
-        return Err(AppError::Conflict(format!("chat {id} already exists")).into());
-    }
     let chat = Chat {
         id,
         project_id: pid,
@@ -105,7 +102,8 @@ pub async fn create(
         owner_id: owner,
         created_at: Timestamp::now(),
     };
-    st.core.store.put_chat(&chat).await?;
+    // Insert-only: a check before the write would let two concurrent creations both win.
+    st.core.store.insert_chat(&chat).await?;
     Ok((
         StatusCode::CREATED,
         Json(serde_json::to_value(chat).map_err(AppError::internal)?),

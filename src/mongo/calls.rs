@@ -96,6 +96,18 @@ impl CallStore for MongoStore {
             .collect())
     }
 
+    async fn count_ringing(&self, caller: &UserId, callee: &UserId) -> StoreResult<u64> {
+        // `state` first: the (state, createdAt) index narrows this to the calls ringing now.
+        self.coll(CALLS)
+            .count_documents(doc! {
+                "state": CallState::Ringing.as_str(),
+                "callerId": caller.as_str(),
+                "participants": callee.as_str(),
+            })
+            .await
+            .map_err(map_err)
+    }
+
     async fn latest_call(
         &self,
         chat: &ChatId,

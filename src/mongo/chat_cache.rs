@@ -1,5 +1,5 @@
 //! Chats are read on every chat event (the participant check), which doubled the database round
-//! trips of `message:send`. A chat changes only through `put_chat` (creation over REST, seeds),
+//! trips of `message:send`. A chat changes only through `insert_chat` (REST) and `put_chat` (seeds),
 //! so this node keeps what it read for a short time: its own writes refresh the entry, and a
 //! chat rewritten by another node or process is seen within `TTL`. Missing chats are never
 //! cached, so a chat created anywhere is usable at once.

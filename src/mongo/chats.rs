@@ -16,11 +16,11 @@ use rand::Rng;
 use switchboard_handlers::core::error::AppError;
 use switchboard_handlers::core::ids::{ChatId, MessageId, ProjectId, UserId};
 use switchboard_handlers::core::model::{Chat, Message};
-use switchboard_handlers::core::ports::{ChatStore, Inserted, StoreResult};
+use switchboard_handlers::core::ports::{ChatStore, Inserted, StoreResult, chat_exists};
 use switchboard_handlers::core::time::Timestamp;
 
 use super::convert::{from_doc, to_doc};
-use super::errors::{duplicate_key, only_duplicate_keys};
+use super::errors::{duplicate_key, is_duplicate_key, only_duplicate_keys};
 use super::message_writer::Outcome;
 use super::projects::upsert;
 use super::{CHATS, MESSAGES, MongoStore, READ_RECEIPTS, map_err};
@@ -38,6 +38,17 @@ impl ChatStore for MongoStore {
             .map_err(map_err)?;
         self.chat_cache.put(chat);
         Ok(())
+    }
+
+    async fn insert_chat(&self, chat: &Chat) -> StoreResult<()> {
+        match self.coll(CHATS).insert_one(to_doc(chat)?).await {
+            Ok(_) => {
+                self.chat_cache.put(chat);
+                Ok(())
+            }
+            Err(e) if is_duplicate_key(&e) => Err(chat_exists(&chat.id)),
+            Err(e) => Err(map_err(e)),
+        }
     }
 
     async fn get_chat(&self, id: &ChatId) -> StoreResult<Option<Chat>> {
@@ -214,7 +225,7 @@ impl ChatStore for MongoStore {
             // The array exactly as stored is the compare-and-set guard.
             let old = d.get("reactions").cloned().unwrap_or(Bson::Null);
             let mut message = from_doc_msg(d)?;
-            let added = message.toggle_reaction(emoji, user);
+            let added = message.toggle_reaction(emoji, user)?;
             let new = bson::to_bson(&message.reactions).map_err(AppError::internal)?;
             let r = self
                 .coll(MESSAGES)

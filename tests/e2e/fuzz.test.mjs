@@ -15,8 +15,10 @@ const scope = new Scope().hooks();
 let server, alice, bob, bobEvents;
 
 // Required fields and their kinds; `any` fields are required but take any JSON (not type-mutated);
+// `content` fields take a non-empty string or object (message content, a call signal);
 // `optional` lists fields whose wrong types must still be refused.
 const ID = 'id', STR = 'string', BOOL = 'bool', ARR = 'array', OBJ = 'object', ENUM = 'enum', ANY = 'any';
+const CONTENT = 'content';
 const SCHEMAS = {
   'subscribe:project': { valid: { projectId: 'demo' }, fields: { projectId: ID }, stringForm: true },
   'unsubscribe:project': { valid: { projectId: 'demo' }, fields: { projectId: ID }, stringForm: true },
@@ -50,16 +52,16 @@ const SCHEMAS = {
   'chat:leave': { valid: { chatId: 'general' }, fields: { chatId: ID } },
   'chat:typing:start': { valid: { chatId: 'general' }, fields: { chatId: ID } },
   'chat:typing:stop': { valid: { chatId: 'general' }, fields: { chatId: ID } },
-  'message:send': { valid: { chatId: 'general', projectId: 'demo', type: 'text', content: 'hi' }, fields: { chatId: ID, projectId: ID, type: ENUM, content: ANY }, optional: { mentions: ARR } },
+  'message:send': { valid: { chatId: 'general', projectId: 'demo', type: 'text', content: 'hi' }, fields: { chatId: ID, projectId: ID, type: ENUM, content: CONTENT }, optional: { mentions: ARR } },
   'message:react': { valid: { chatId: 'general', projectId: 'demo', messageId: 'm1', emoji: '👍' }, fields: { chatId: ID, projectId: ID, messageId: ID, emoji: STR } },
-  'message:edit': { valid: { chatId: 'general', projectId: 'demo', messageId: 'm1', content: 'x' }, fields: { chatId: ID, projectId: ID, messageId: ID, content: ANY } },
+  'message:edit': { valid: { chatId: 'general', projectId: 'demo', messageId: 'm1', content: 'x' }, fields: { chatId: ID, projectId: ID, messageId: ID, content: CONTENT } },
   'message:delete': { valid: { chatId: 'general', projectId: 'demo', messageId: 'm1' }, fields: { chatId: ID, projectId: ID, messageId: ID } },
   'messages:mark:read': { valid: { chatId: 'general', projectId: 'demo', messageIds: ['m1'] }, fields: { chatId: ID, projectId: ID, messageIds: ARR } },
   'call:initiate': { valid: { chatId: 'general', type: 'audio', participants: ['bob'] }, fields: { chatId: ID, type: ENUM, participants: ARR } },
   'call:accept': { valid: { chatId: 'general', callerId: 'bob' }, fields: { chatId: ID, callerId: ID } },
   'call:reject': { valid: { chatId: 'general', callerId: 'bob' }, fields: { chatId: ID, callerId: ID } },
   'call:end': { valid: { chatId: 'general', participants: ['bob'] }, fields: { chatId: ID, participants: ARR } },
-  'call:signal': { valid: { callId: 'c1', to: 'bob', signal: {} }, fields: { callId: ID, to: ID, signal: ANY } },
+  'call:signal': { valid: { callId: 'c1', to: 'bob', signal: {} }, fields: { callId: ID, to: ID, signal: CONTENT } },
   'integration:join': { valid: { projectId: 'demo', integrationId: 'status-api' }, fields: { projectId: ID, integrationId: ID } },
   'integration:leave': { valid: { integrationId: 'status-api' }, fields: { integrationId: ID } },
   'integration:execute': { valid: { projectId: 'demo', integrationId: 'status-api', endpoint: 'health' }, fields: { projectId: ID, integrationId: ID, endpoint: STR }, optional: { params: OBJ } },
@@ -81,6 +83,7 @@ const WRONG = {
   [ARR]: ['x', 5, {}, true, null],
   [OBJ]: ['x', 5, [], true],
   [ENUM]: ['nope', 5, null, {}, 'TEXT'],
+  [CONTENT]: [42, -1.5, true, false, [], ['x'], null, ''],
 };
 const NON_OBJECTS = [42, 0, -3.5, true, false, [], [{}], 'Infinity'];
 

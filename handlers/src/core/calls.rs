@@ -22,6 +22,9 @@ use super::topic::Topic;
 /// `CALL_RING_TIMEOUT_SECS`).
 pub const MISSED_AFTER: Duration = Duration::from_secs(45);
 pub const MAX_CALL_PARTICIPANTS: usize = 32;
+/// Calls from one caller that may ring one callee at once: a flood of `call:initiate` rings
+/// at most this many times.
+pub const MAX_RINGING_PER_CALLEE: u64 = 10;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -106,7 +109,22 @@ pub async fn initiate(core: &Arc<Core>, actor: &Actor, req: Initiate) -> Result<
         answered_at: None,
         ended_at: None,
     };
+    // Refused before the write when the cap is visibly reached; counted again after it, so
+    // concurrent initiates (other tabs, other nodes) can never ring more than the cap: the
+    // last of them to count sees all the others.
+    ringing_cap(core, &call, false).await?;
     core.store.insert_call(&call).await?;
+    if let Err(e) = ringing_cap(core, &call, true).await {
+        core.store
+            .transition_call(
+                &call.id,
+                &[CallState::Ringing],
+                CallState::Ended,
+                Timestamp::now(),
+            )
+            .await?;
+        return Err(e);
+    }
     let payload = json!({
         "callId": call.id,
         "chatId": call.chat_id,
@@ -124,6 +142,20 @@ pub async fn initiate(core: &Arc<Core>, actor: &Actor, req: Initiate) -> Result<
         .await?;
     spawn_missed_timer(core.clone(), call.id.clone());
     Ok(json!({ "callId": call.id }))
+}
+
+/// CONFLICT when a callee already has `MAX_RINGING_PER_CALLEE` calls ringing from this caller
+/// (`inserted`: the call itself is stored and counted).
+async fn ringing_cap(core: &Core, call: &Call, inserted: bool) -> Result<(), AppError> {
+    let limit = MAX_RINGING_PER_CALLEE + u64::from(inserted);
+    for callee in &call.participants {
+        if core.store.count_ringing(&call.caller_id, callee).await? >= limit {
+            return Err(AppError::Conflict(format!(
+                "{callee} already has {MAX_RINGING_PER_CALLEE} calls ringing from you; end one first"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Only the node that started the call arms the timer, and the transition from `ringing` is
@@ -340,8 +372,17 @@ pub async fn end(core: &Core, actor: &Actor, req: End, conn: &ConnId) -> Result<
 }
 
 pub async fn signal(core: &Core, actor: &Actor, req: Signal) -> Result<Value, AppError> {
-    if req.signal.is_null() {
-        return Err(AppError::invalid("signal is required"));
+    // SDP and ICE are objects (some clients encode them as a string); anything else is a
+    // wrong type, refused before the call is looked up.
+    let well_typed = match &req.signal {
+        Value::Object(_) => true,
+        Value::String(s) => !s.is_empty(),
+        _ => false,
+    };
+    if !well_typed {
+        return Err(AppError::invalid(
+            "signal must be an object (SDP or ICE) or a non-empty string",
+        ));
     }
     let call = core
         .store

@@ -150,6 +150,18 @@ pub struct MarkRead {
 /// Text is a non-empty string; other types carry a string (URL, caption) or an object
 /// (`{ url, name, size }`, `{ lat, lng }`, …). Either way the serialized content is bounded.
 pub fn validate_content(kind: MessageType, content: &Value) -> Result<(), AppError> {
+    validate_content_shape(content)?;
+    match (kind, content) {
+        (MessageType::Text, Value::String(s)) if !s.trim().is_empty() => Ok(()),
+        (MessageType::Text, _) => Err(AppError::invalid("text content must be a non-empty string")),
+        _ => Ok(()),
+    }
+}
+
+/// What content of any type must be: bounded, a non-empty string or object. Checked before the
+/// message is looked up (an edit does not know the type yet), so a wrongly-typed content is
+/// INVALID_PAYLOAD whatever the ids name.
+fn validate_content_shape(content: &Value) -> Result<(), AppError> {
     let size = serde_json::to_string(content)
         .map(|s| s.len())
         .unwrap_or(usize::MAX);
@@ -158,11 +170,9 @@ pub fn validate_content(kind: MessageType, content: &Value) -> Result<(), AppErr
             "content is larger than {MAX_CONTENT_BYTES} bytes"
         )));
     }
-    match (kind, content) {
-        (MessageType::Text, Value::String(s)) if !s.trim().is_empty() => Ok(()),
-        (MessageType::Text, _) => Err(AppError::invalid("text content must be a non-empty string")),
-        (_, Value::String(s)) if !s.is_empty() => Ok(()),
-        (_, Value::Object(o)) if !o.is_empty() => Ok(()),
+    match content {
+        Value::String(s) if !s.is_empty() => Ok(()),
+        Value::Object(o) if !o.is_empty() => Ok(()),
         _ => Err(AppError::invalid(
             "content must be a non-empty string or object",
         )),
@@ -500,6 +510,7 @@ pub async fn edit(
     req: EditMessage,
     conn: &ConnId,
 ) -> Result<Value, AppError> {
+    validate_content_shape(&req.content)?;
     let p = require_participant(
         core.store.as_ref(),
         actor,

@@ -26,7 +26,25 @@ fn bounded(s: String, what: &str, max: usize) -> Result<String, String> {
     Ok(s)
 }
 
-/// An app-defined event name: `[A-Za-z0-9_.:-]{1,64}` (contract).
+/// The `custom:*` names the server itself emits or handles. `custom:broadcast` emits
+/// `custom:<event>`, so these events are refused: clients could otherwise forge a direct
+/// message, a presence change, a room join or a file share under the server's name.
+pub const RESERVED_EVENTS: &[&str] = &[
+    events::CUSTOM_EVENT,
+    events::CUSTOM_JOINED,
+    events::CUSTOM_LEFT,
+    events::CUSTOM_MESSAGE,
+    events::CUSTOM_PRESENCE,
+    events::CUSTOM_TYPING,
+    events::CUSTOM_FILE_SHARED,
+    "custom:broadcast",
+    "custom:join",
+    "custom:leave",
+    "custom:file:share",
+];
+
+/// An app-defined event name: `[A-Za-z0-9_.:-]{1,64}` (contract), not one of the server's own
+/// (`RESERVED_EVENTS`, without the `custom:` prefix).
 #[derive(Debug, Clone)]
 pub struct EventName(pub String);
 
@@ -41,6 +59,14 @@ impl<'de> Deserialize<'de> for EventName {
         {
             return Err(serde::de::Error::custom(format!(
                 "event must match [A-Za-z0-9_.:-]{{1,64}} (got {s:?})"
+            )));
+        }
+        if RESERVED_EVENTS
+            .iter()
+            .any(|r| r.strip_prefix("custom:") == Some(s.as_str()))
+        {
+            return Err(serde::de::Error::custom(format!(
+                "event {s:?} is reserved: custom:{s} is a server event"
             )));
         }
         Ok(EventName(s))
@@ -366,5 +392,37 @@ mod tests {
         }
         assert!(serde_json::from_value::<RoomName>(json!("a\nb")).is_err());
         assert!(serde_json::from_value::<RoomName>(json!("r".repeat(65))).is_err());
+    }
+    /// Every `custom:*` name the server emits (events.rs) or handles (the event table) is
+    /// reserved, so a new server event cannot be forgeable by oversight.
+    #[test]
+    fn every_server_custom_name_is_reserved() {
+        let src = include_str!("events.rs");
+        let emitted = src
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|n| n.starts_with("custom:"));
+        let handled = crate::EVENTS
+            .iter()
+            .copied()
+            .filter(|n| n.starts_with("custom:"));
+        let mut checked = 0;
+        for name in emitted.chain(handled) {
+            assert!(RESERVED_EVENTS.contains(&name), "{name} is not reserved");
+            let bare = name.trim_start_matches("custom:");
+            assert!(
+                serde_json::from_value::<EventName>(json!(bare)).is_err(),
+                "{bare} is accepted"
+            );
+            checked += 1;
+        }
+        assert!(checked >= 11, "found {checked} names");
+        for ok in ["message:v2", "file:shared:preview", "Message", "cursor"] {
+            assert!(
+                serde_json::from_value::<EventName>(json!(ok)).is_ok(),
+                "{ok}"
+            );
+        }
     }
 }

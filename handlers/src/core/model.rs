@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::error::AppError;
 use super::ids::{
     AddressId, CallId, ChatId, CollectionId, IntegrationId, MessageId, ProjectId, UserId,
 };
@@ -98,18 +99,46 @@ pub struct Message {
     pub deleted_at: Option<Timestamp>,
 }
 
+/// Distinct reactions (emoji) one message may carry: bounds the stored document and every
+/// `message:reaction`, which carries the whole list.
+pub const MAX_REACTIONS_PER_MESSAGE: usize = 256;
+/// Distinct reactions one user may put on one message, so one user cannot fill a message's
+/// reactions alone.
+pub const MAX_REACTIONS_PER_USER: usize = 32;
+
 impl Message {
     /// Adds `user` to the reaction `emoji` or removes them if present; true when added. A new
     /// emoji goes last (first-reaction order), an emoji left without users is dropped, and
-    /// `count` always equals `user_ids.len()`. Both stores apply exactly this rule.
-    pub fn toggle_reaction(&mut self, emoji: &str, user: &UserId) -> bool {
-        let Some(i) = self.reactions.iter().position(|r| r.emoji == emoji) else {
+    /// `count` always equals `user_ids.len()`. Adding beyond `MAX_REACTIONS_PER_USER` of the
+    /// user's or `MAX_REACTIONS_PER_MESSAGE` distinct emoji is a CONFLICT and changes nothing;
+    /// removing always works. Both stores apply exactly this rule.
+    pub fn toggle_reaction(&mut self, emoji: &str, user: &UserId) -> Result<bool, AppError> {
+        let existing = self.reactions.iter().position(|r| r.emoji == emoji);
+        let removing = existing.is_some_and(|i| self.reactions[i].user_ids.contains(user));
+        if !removing {
+            let mine = self
+                .reactions
+                .iter()
+                .filter(|r| r.user_ids.contains(user))
+                .count();
+            if mine >= MAX_REACTIONS_PER_USER {
+                return Err(AppError::Conflict(format!(
+                    "at most {MAX_REACTIONS_PER_USER} reactions per user on one message"
+                )));
+            }
+            if existing.is_none() && self.reactions.len() >= MAX_REACTIONS_PER_MESSAGE {
+                return Err(AppError::Conflict(format!(
+                    "at most {MAX_REACTIONS_PER_MESSAGE} distinct reactions on one message"
+                )));
+            }
+        }
+        let Some(i) = existing else {
             self.reactions.push(Reaction {
                 emoji: emoji.to_owned(),
                 user_ids: vec![user.clone()],
                 count: 1,
             });
-            return true;
+            return Ok(true);
         };
         let r = &mut self.reactions[i];
         let added = match r.user_ids.iter().position(|u| u == user) {
@@ -126,7 +155,7 @@ impl Message {
         if r.user_ids.is_empty() {
             self.reactions.remove(i);
         }
-        added
+        Ok(added)
     }
 }
 

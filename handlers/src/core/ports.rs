@@ -48,9 +48,18 @@ pub trait UserStore: Send + Sync {
     async fn get_user(&self, id: &UserId) -> StoreResult<Option<User>>;
 }
 
+/// What every store answers to a creation of a chat id that is taken.
+pub fn chat_exists(id: &ChatId) -> AppError {
+    AppError::Conflict(format!("chat {id} already exists"))
+}
+
 #[async_trait]
 pub trait ChatStore: Send + Sync {
+    /// Insert or replace by id (seeds).
     async fn put_chat(&self, chat: &Chat) -> StoreResult<()>;
+    /// Stores a new chat, never replacing one: `AppError::Conflict` when the id is taken, so of
+    /// concurrent creations of one id exactly one succeeds and the chat keeps its owner.
+    async fn insert_chat(&self, chat: &Chat) -> StoreResult<()>;
     async fn get_chat(&self, id: &ChatId) -> StoreResult<Option<Chat>>;
     /// Chats of a project ordered by id, or only those where `participant` takes part.
     async fn list_chats(
@@ -142,6 +151,8 @@ pub trait CallStore: Send + Sync {
         before: Timestamp,
         limit: usize,
     ) -> StoreResult<Vec<CallId>>;
+    /// How many calls started by `caller` ring `callee` now (state `ringing`, any chat).
+    async fn count_ringing(&self, caller: &UserId, callee: &UserId) -> StoreResult<u64>;
     /// The newest call of `chat` started by `caller` that is in one of `states`.
     async fn latest_call(
         &self,

@@ -16,7 +16,7 @@ use crate::core::model::{
 };
 use crate::core::ports::{
     CallStore, ChatStore, DocQuery, DocumentStore, FieldGuard, Inserted, IntegrationStore,
-    ProjectStore, Store, StoreResult, UserStore, WalletStore, Written,
+    ProjectStore, Store, StoreResult, UserStore, WalletStore, Written, chat_exists,
 };
 use crate::core::time::Timestamp;
 
@@ -108,6 +108,15 @@ impl UserStore for MemoryStore {
 impl ChatStore for MemoryStore {
     async fn put_chat(&self, chat: &Chat) -> StoreResult<()> {
         self.write().chats.insert(chat.id.clone(), chat.clone());
+        Ok(())
+    }
+
+    async fn insert_chat(&self, chat: &Chat) -> StoreResult<()> {
+        let mut d = self.write();
+        if d.chats.contains_key(&chat.id) {
+            return Err(chat_exists(&chat.id));
+        }
+        d.chats.insert(chat.id.clone(), chat.clone());
         Ok(())
     }
 
@@ -224,7 +233,7 @@ impl ChatStore for MemoryStore {
         let Some(m) = d.messages.get_mut(id) else {
             return Ok(None);
         };
-        let added = m.toggle_reaction(emoji, user);
+        let added = m.toggle_reaction(emoji, user)?;
         Ok(Some((m.clone(), added)))
     }
 
@@ -339,6 +348,17 @@ impl CallStore for MemoryStore {
         call.state = to;
         stamp(call, to, at);
         Ok(Some(call.clone()))
+    }
+
+    async fn count_ringing(&self, caller: &UserId, callee: &UserId) -> StoreResult<u64> {
+        let n = self
+            .read()
+            .calls
+            .values()
+            .filter(|c| c.state == CallState::Ringing && &c.caller_id == caller)
+            .filter(|c| c.participants.contains(callee))
+            .count();
+        Ok(n as u64)
     }
 
     async fn stale_ringing_calls(
