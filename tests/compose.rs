@@ -533,3 +533,37 @@ fn dockerfile_builder_stage_replays() {
     assert!(builds >= 2, "expected the dependency layer and the real build");
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// The bench and test scripts run the binaries cargo built, wherever CARGO_TARGET_DIR put them.
+#[test]
+fn scripts_find_builds_in_cargo_target_dir() {
+    for script in ["benches/run.sh", "benches/ab.sh", "scripts/test"] {
+        let text = read(script);
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split('#').next().unwrap_or_default();
+            assert!(
+                !code.contains("/target/debug/") && !code.contains("/target/release/"),
+                "{script}:{}: a fixed target/ path ignores CARGO_TARGET_DIR: {line}",
+                n + 1
+            );
+        }
+    }
+    let root = env!("CARGO_MANIFEST_DIR");
+    for (set, want) in [
+        (Some("/elsewhere/t"), "/elsewhere/t".to_owned()),
+        (Some("build"), format!("{root}/build")),
+        (None, format!("{root}/target")),
+    ] {
+        let mut cmd = std::process::Command::new("bash");
+        cmd.arg("-c")
+            .arg(r#"ROOT=$1; source "$ROOT/benches/lib.sh"; target_dir"#)
+            .arg("bash")
+            .arg(root)
+            .env_remove("CARGO_TARGET_DIR");
+        if let Some(v) = set {
+            cmd.env("CARGO_TARGET_DIR", v);
+        }
+        let out = cmd.output().expect("bash");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), want, "{set:?}");
+    }
+}
