@@ -287,6 +287,7 @@ where
         core: core.clone(),
         redis,
         started: Arc::new(AtomicBool::new(true)),
+        metrics_token: config.metrics_token.as_deref().map(Arc::from),
     };
     state.started.store(true, Ordering::Release);
     // Inside the CORS and trace layers, which read the request's headers first.

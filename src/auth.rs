@@ -15,7 +15,8 @@ use switchboard_handlers::core::ports::{Authenticator, Credentials};
 
 /// Id prefixes the server gives to identities that are not JWT users (API keys are `apikey:<n>`),
 /// so a token cannot pose as one: compared without regard to ASCII case.
-pub const RESERVED_ID_PREFIXES: &[&str] = &["apikey:", "system:", "anon:", "integration:", "webhook:"];
+pub const RESERVED_ID_PREFIXES: &[&str] =
+    &["apikey:", "system:", "anon:", "integration:", "webhook:"];
 
 /// Default longest token lifetime (JWT_MAX_TTL_SECS): 30 days.
 pub const DEFAULT_MAX_TTL_SECS: u64 = 30 * 24 * 3600;
@@ -142,7 +143,9 @@ impl JwtAuthenticator {
             .duration_since(std::time::UNIX_EPOCH)
             .map_err(AppError::internal)?
             .as_secs();
-        if c.iat.is_some_and(|iat| iat > now.saturating_add(LEEWAY_SECS)) {
+        if c.iat
+            .is_some_and(|iat| iat > now.saturating_add(LEEWAY_SECS))
+        {
             return Err(AppError::Unauthorized(
                 "token issued in the future (iat)".to_owned(),
             ));
@@ -331,15 +334,39 @@ mod tests {
         let a = auth();
         let t = now();
         for (claims, why) in [
-            (serde_json::json!({"sub": "alice", "nbf": t + 3600, "exp": t + 7200}), "not valid yet"),
-            (serde_json::json!({"sub": "alice", "exp": 32_472_144_000u64}), "lifetime"),
-            (serde_json::json!({"sub": "alice", "iat": t - 31 * 86_400, "exp": t + 60}), "lifetime"),
-            (serde_json::json!({"sub": "alice", "iat": t + 600, "exp": t + 700}), "future"),
-            (serde_json::json!({"sub": "apikey:1", "exp": t + 60}), "reserved"),
-            (serde_json::json!({"sub": "Anon:x", "exp": t + 60}), "reserved"),
-            (serde_json::json!({"sub": "alice", "exp": t + 60, "aud": "x"}), "audience"),
+            (
+                serde_json::json!({"sub": "alice", "nbf": t + 3600, "exp": t + 7200}),
+                "not valid yet",
+            ),
+            (
+                serde_json::json!({"sub": "alice", "exp": 32_472_144_000u64}),
+                "lifetime",
+            ),
+            (
+                serde_json::json!({"sub": "alice", "iat": t - 31 * 86_400, "exp": t + 60}),
+                "lifetime",
+            ),
+            (
+                serde_json::json!({"sub": "alice", "iat": t + 600, "exp": t + 700}),
+                "future",
+            ),
+            (
+                serde_json::json!({"sub": "apikey:1", "exp": t + 60}),
+                "reserved",
+            ),
+            (
+                serde_json::json!({"sub": "Anon:x", "exp": t + 60}),
+                "reserved",
+            ),
+            (
+                serde_json::json!({"sub": "alice", "exp": t + 60, "aud": "x"}),
+                "audience",
+            ),
         ] {
-            match a.authenticate(&creds(Some(signed(claims.clone())), None)).await {
+            match a
+                .authenticate(&creds(Some(signed(claims.clone())), None))
+                .await
+            {
                 Err(AppError::Unauthorized(m)) => assert!(m.contains(why), "{claims}: {m}"),
                 other => panic!("{claims}: {other:?}"),
             }

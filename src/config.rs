@@ -50,6 +50,7 @@ pub const ENV_VARS: &[&str] = &[
     "JWT_ISSUER",
     "JWT_AUDIENCE",
     "JWT_MAX_TTL_SECS",
+    "METRICS_TOKEN",
 ];
 
 #[derive(Debug, Clone, Args)]
@@ -180,6 +181,11 @@ pub struct Config {
     /// Longest accepted JWT lifetime in seconds: `exp - iat`, or `exp - now` without `iat`.
     #[arg(long, env = "JWT_MAX_TTL_SECS", default_value_t = 30 * 24 * 3600)]
     pub jwt_max_ttl_secs: u64,
+
+    /// When set, `/metrics` answers only `Authorization: Bearer <token>` (same strength rule as
+    /// JWT_SECRET). Unset: open, as Prometheus exporters are; scrape it from inside the network.
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -189,7 +195,9 @@ pub enum ConfigError {
          embedded store and no Redis; set JWT_SECRET (e.g. `openssl rand -hex 32`)"
     )]
     DevSecretInProduction,
-    #[error("JWT_SECRET is the public dev secret; set a secret of your own (e.g. `openssl rand -hex 32`)")]
+    #[error(
+        "JWT_SECRET is the public dev secret; set a secret of your own (e.g. `openssl rand -hex 32`)"
+    )]
     DevSecretExplicit,
     #[error(
         "JWT_SECRET is too weak: it needs at least {MIN_SECRET_BYTES} bytes and \
@@ -201,6 +209,11 @@ pub enum ConfigError {
          {MIN_SECRET_DISTINCT_CHARS} distinct characters (e.g. `openssl rand -hex 32`)"
     )]
     WeakApiKey(usize),
+    #[error(
+        "METRICS_TOKEN is too weak: it needs at least {MIN_SECRET_BYTES} bytes and \
+         {MIN_SECRET_DISTINCT_CHARS} distinct characters"
+    )]
+    WeakMetricsToken,
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
     #[error("LOG_FORMAT must be \"text\" or \"json\"")]
@@ -216,6 +229,13 @@ impl Config {
             if !strong_secret(key) {
                 return Err(ConfigError::WeakApiKey(i + 1));
             }
+        }
+        if self
+            .metrics_token
+            .as_deref()
+            .is_some_and(|t| !strong_secret(t))
+        {
+            return Err(ConfigError::WeakMetricsToken);
         }
         for (name, v) in [
             ("RATE_LIMIT_PER_SEC", self.rate_limit_per_sec as usize),
@@ -348,12 +368,7 @@ mod tests {
         assert_eq!(c.validate(), Err(ConfigError::DevSecretInProduction));
         let c = parse(&["--redis-url", "redis://x"]);
         assert_eq!(c.validate(), Err(ConfigError::DevSecretInProduction));
-        let c = parse(&[
-            "--redis-url",
-            "redis://x",
-            "--jwt-secret",
-            STRONG,
-        ]);
+        let c = parse(&["--redis-url", "redis://x", "--jwt-secret", STRONG]);
         assert_eq!(c.validate(), Ok(()));
         assert!(parse(&[]).validate().is_ok());
     }

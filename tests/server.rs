@@ -343,7 +343,10 @@ fn assert_refused(env: &[(&str, &str)], mention: &str) {
     let out = exit_of(env).unwrap_or_else(|| panic!("{env:?} started a server"));
     assert!(!out.status.success(), "{env:?} must not start");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(mention), "{env:?}: {err} should mention {mention}");
+    assert!(
+        err.contains(mention),
+        "{env:?}: {err} should mention {mention}"
+    );
 }
 
 /// 32 bytes, many distinct characters: the shape of `openssl rand -hex 16`.
@@ -382,7 +385,11 @@ fn weak_api_keys_are_refused_at_start_up() {
         &format!("{STRONG},{}", "1".repeat(40)),
     ] {
         assert_refused(
-            &[("HOST", "127.0.0.1"), ("JWT_SECRET", STRONG), ("API_KEYS", keys)],
+            &[
+                ("HOST", "127.0.0.1"),
+                ("JWT_SECRET", STRONG),
+                ("API_KEYS", keys),
+            ],
             "API_KEYS",
         );
     }
@@ -414,14 +421,8 @@ async fn a_deployment_seeds_only_when_told() {
     let s = Server::start_without(Options::default(), &["SEED_DEMO", "JWT_SECRET"]).await;
     let (_, body) = s.get("/api/projects", Some(key)).await;
     assert_eq!(projects(body), Some(2));
-    let dev = switchboard::auth::mint(
-        switchboard::config::DEV_JWT_SECRET,
-        "alice",
-        None,
-        60,
-        None,
-    )
-    .expect("mint");
+    let dev = switchboard::auth::mint(switchboard::config::DEV_JWT_SECRET, "alice", None, 60, None)
+        .expect("mint");
     Client::connect_user(&s.url(), &dev).await;
 }
 
@@ -457,16 +458,34 @@ async fn token_time_claims_and_reserved_ids_are_checked() {
     let url = s.url();
     let t = now();
     let cases = [
-        (json!({ "sub": "alice", "nbf": t + 3600, "exp": t + 7200 }), "nbf an hour ahead"),
-        (json!({ "sub": "alice", "exp": 32_472_144_000u64 }), "exp in year 2999"),
+        (
+            json!({ "sub": "alice", "nbf": t + 3600, "exp": t + 7200 }),
+            "nbf an hour ahead",
+        ),
+        (
+            json!({ "sub": "alice", "exp": 32_472_144_000u64 }),
+            "exp in year 2999",
+        ),
         (
             json!({ "sub": "alice", "iat": t - 40 * 86_400, "exp": t + 3600 }),
             "lifetime of 40 days",
         ),
-        (json!({ "sub": "alice", "iat": t + 3600, "exp": t + 7200 }), "iat in the future"),
-        (json!({ "sub": "apikey:1", "exp": t + 3600 }), "an API key's identity"),
-        (json!({ "sub": "APIKEY:2", "exp": t + 3600 }), "an API key's identity, upper case"),
-        (json!({ "sub": "system:server", "exp": t + 3600 }), "a reserved prefix"),
+        (
+            json!({ "sub": "alice", "iat": t + 3600, "exp": t + 7200 }),
+            "iat in the future",
+        ),
+        (
+            json!({ "sub": "apikey:1", "exp": t + 3600 }),
+            "an API key's identity",
+        ),
+        (
+            json!({ "sub": "APIKEY:2", "exp": t + 3600 }),
+            "an API key's identity, upper case",
+        ),
+        (
+            json!({ "sub": "system:server", "exp": t + 3600 }),
+            "a reserved prefix",
+        ),
     ];
     for (claims, why) in cases {
         refused(&url, signed(claims), why).await;
@@ -474,8 +493,13 @@ async fn token_time_claims_and_reserved_ids_are_checked() {
     let fine = json!({ "sub": "alice", "iat": t, "nbf": t, "exp": t + 3600 });
     Client::connect_user(&url, &signed(fine)).await;
     // REST goes through the same checks.
-    let bearer = format!("Bearer {}", signed(json!({ "sub": "apikey:1", "exp": t + 60 })));
-    let (status, _) = s.get("/api/projects", Some(("Authorization", &bearer))).await;
+    let bearer = format!(
+        "Bearer {}",
+        signed(json!({ "sub": "apikey:1", "exp": t + 60 }))
+    );
+    let (status, _) = s
+        .get("/api/projects", Some(("Authorization", &bearer)))
+        .await;
     assert_eq!(status, 401);
 }
 
@@ -493,8 +517,14 @@ async fn issuer_and_audience_are_enforced_when_set() {
     let exp = now() + 3600;
     for (claims, why) in [
         (json!({ "sub": "alice", "exp": exp }), "no iss nor aud"),
-        (json!({ "sub": "alice", "exp": exp, "aud": "switchboard" }), "no iss"),
-        (json!({ "sub": "alice", "exp": exp, "iss": "https://id.example.com" }), "no aud"),
+        (
+            json!({ "sub": "alice", "exp": exp, "aud": "switchboard" }),
+            "no iss",
+        ),
+        (
+            json!({ "sub": "alice", "exp": exp, "iss": "https://id.example.com" }),
+            "no aud",
+        ),
         (
             json!({ "sub": "alice", "exp": exp, "iss": "https://evil.example", "aud": "switchboard" }),
             "another issuer",
@@ -524,4 +554,31 @@ fn token_command_refuses_reserved_ids_and_overlong_lifetimes() {
             .expect("run");
         assert!(!out.status.success(), "{args:?} must be refused");
     }
+}
+
+#[tokio::test]
+async fn metrics_token_guards_metrics_when_set() {
+    let s = Server::start(Options {
+        extra_env: vec![("METRICS_TOKEN".into(), STRONG.into())],
+        ..Options::memory()
+    })
+    .await;
+    let (status, _) = s.get("/metrics", None).await;
+    assert_eq!(status, 401);
+    let (status, _) = s
+        .get("/metrics", Some(("Authorization", "Bearer wrong")))
+        .await;
+    assert_eq!(status, 401);
+    let bearer = format!("Bearer {STRONG}");
+    let (status, body) = s.get("/metrics", Some(("Authorization", &bearer))).await;
+    assert_eq!(status, 200);
+    assert!(
+        body.as_str().is_some_and(|m| m.contains("switchboard_")),
+        "{body}"
+    );
+    drop(s);
+    assert_refused(
+        &[("HOST", "127.0.0.1"), ("METRICS_TOKEN", "metrics")],
+        "METRICS_TOKEN",
+    );
 }
