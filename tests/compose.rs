@@ -230,11 +230,17 @@ fn env_vars_list_every_setting() {
         .map(|s| s.to_string())
         .collect();
     listed.sort();
-    assert_eq!(listed, served, "ENV_VARS must list exactly the variables the server reads");
+    assert_eq!(
+        listed, served,
+        "ENV_VARS must list exactly the variables the server reads"
+    );
     let docs = read("docs/config.md");
     for name in &listed {
         let cell = format!("| `{name}` |");
-        assert!(docs.contains(&cell), "docs/config.md does not document {name}");
+        assert!(
+            docs.contains(&cell),
+            "docs/config.md does not document {name}"
+        );
     }
 }
 
@@ -272,10 +278,13 @@ fn compose_nodes_run_a_valid_configuration_with_explicit_secret_and_seeding() {
         .validate()
         .unwrap_or_else(|e| panic!("the nodes' environment is refused: {e}"));
     // And with the placeholder an operator might leave in, it must be refused.
-    let weak = switchboard::cli::Cli::try_parse_from(
-        args.iter()
-            .map(|a| if a.starts_with("f3a91c07") { "change-me" } else { a.as_str() }),
-    )
+    let weak = switchboard::cli::Cli::try_parse_from(args.iter().map(|a| {
+        if a.starts_with("f3a91c07") {
+            "change-me"
+        } else {
+            a.as_str()
+        }
+    }))
     .expect("parses");
     assert!(weak.config.validate().is_err());
 
@@ -373,8 +382,7 @@ fn copy_tree(from: &Path, to: &Path) {
         if let Some(parent) = to.parent() {
             std::fs::create_dir_all(parent).expect("mkdir");
         }
-        std::fs::copy(from, to)
-            .unwrap_or_else(|e| panic!("COPY {}: {e}", from.display()));
+        std::fs::copy(from, to).unwrap_or_else(|e| panic!("COPY {}: {e}", from.display()));
     }
 }
 
@@ -437,7 +445,10 @@ fn check_build(dir: &Path, args: &[&str], built_bins: &mut Vec<String>) {
                 .flatten()
                 .filter_map(|k| k.as_str())
                 .collect();
-            if !kinds.iter().any(|k| matches!(*k, "lib" | "bin" | "proc-macro" | "custom-build")) {
+            if !kinds
+                .iter()
+                .any(|k| matches!(*k, "lib" | "bin" | "proc-macro" | "custom-build"))
+            {
                 continue;
             }
             let src = Path::new(target["src_path"].as_str().expect("src_path"));
@@ -458,10 +469,8 @@ fn check_build(dir: &Path, args: &[&str], built_bins: &mut Vec<String>) {
 #[test]
 fn dockerfile_builder_stage_replays() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "dockerfile-replay-{}",
-        std::process::id()
-    ));
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("dockerfile-replay-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
     let mut workdir = base.clone();
     std::fs::create_dir_all(&workdir).expect("mkdir");
@@ -474,7 +483,10 @@ fn dockerfile_builder_stage_replays() {
                 std::fs::create_dir_all(&workdir).expect("mkdir");
             }
             "COPY" => {
-                assert!(!rest.starts_with("--"), "COPY flags are not replayed: {rest}");
+                assert!(
+                    !rest.starts_with("--"),
+                    "COPY flags are not replayed: {rest}"
+                );
                 let parts: Vec<&str> = rest.split_whitespace().collect();
                 let (dest, sources) = parts.split_last().expect("COPY has a destination");
                 let into_dir = dest.ends_with('/') || sources.len() > 1;
@@ -530,7 +542,10 @@ fn dockerfile_builder_stage_replays() {
             other => panic!("builder-stage instruction {other} is not replayed"),
         }
     }
-    assert!(builds >= 2, "expected the dependency layer and the real build");
+    assert!(
+        builds >= 2,
+        "expected the dependency layer and the real build"
+    );
     let _ = std::fs::remove_dir_all(&base);
 }
 
