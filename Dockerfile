@@ -1,31 +1,39 @@
 # Switchboard container image.
 #
 #   docker build -t switchboard .
-#   docker run --rm -p 3000:3000 switchboard            # embedded store, single node
+#   docker run --rm -p 3000:3000 -e JWT_SECRET="$(openssl rand -hex 32)" -e SEED_DEMO=true switchboard
 #
-# docker-compose.yml runs two of these behind nginx with MongoDB and Redis.
+# The image binds 0.0.0.0, so it needs a JWT_SECRET of its own (the public dev secret is refused
+# off loopback) and seeds the demo data only when SEED_DEMO=true. docker-compose.yml runs two of
+# these behind nginx with MongoDB and Redis. tests/compose.rs replays the builder stage below
+# (its COPY lines and commands) to catch a build context that misses a workspace file.
 
 # ---- builder ---------------------------------------------------------------------------------
 FROM rust:1.95-bookworm AS builder
 WORKDIR /src
 
-# 1. Dependencies only: the manifests and the lock file with stub sources, so this (slow) layer
-#    is rebuilt only when a manifest or Cargo.lock changes, not on every source edit.
+# 1. Dependencies only: every workspace member's manifest, the lock file and the patched crates
+#    under vendor/ (built as dependencies), with stub sources for the members, so this (slow)
+#    layer is rebuilt only when a manifest, Cargo.lock or a vendored crate changes.
 COPY Cargo.toml Cargo.lock ./
 COPY handlers/Cargo.toml handlers/Cargo.toml
-RUN mkdir -p src handlers/src \
+COPY benches/loadgen/Cargo.toml benches/loadgen/Cargo.toml
+COPY vendor vendor
+RUN mkdir -p src handlers/src benches/loadgen/src \
  && echo 'fn main() {}' > src/main.rs \
+ && echo 'fn main() {}' > benches/loadgen/src/main.rs \
  && touch src/lib.rs handlers/src/lib.rs \
  && cargo build --release --locked -p switchboard \
  && rm -rf src handlers/src
 
 # 2. The real sources. COPY keeps the files' original mtimes, which can be older than the stub
-#    build above, so touch them to make cargo rebuild the two workspace crates.
+#    build above, so touch them to make cargo rebuild the two workspace crates. The load
+#    generator keeps its stub: the image does not ship it.
 COPY src src
 COPY handlers/src handlers/src
 RUN find src handlers/src -name '*.rs' -exec touch {} + \
  && cargo build --release --locked -p switchboard \
- && install -m 0755 target/release/switchboard /usr/local/bin/switchboard
+ && install -s -m 0755 target/release/switchboard /usr/local/bin/switchboard
 
 # ---- runtime ---------------------------------------------------------------------------------
 FROM debian:bookworm-slim AS runtime
@@ -42,6 +50,7 @@ COPY --from=builder /usr/local/bin/switchboard /usr/local/bin/switchboard
 COPY seeds /app/seeds
 
 WORKDIR /app
+# No JWT_SECRET and no SEED_DEMO here: the operator sets both (see above).
 ENV HOST=0.0.0.0 \
     PORT=3000 \
     SEEDS_DIR=/app/seeds

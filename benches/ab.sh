@@ -31,10 +31,12 @@ case "$SCENARIO" in
 esac
 
 cd "$ROOT"
+# shellcheck source=benches/lib.sh
+source "$ROOT/benches/lib.sh"
 # LOADGEN=path runs another build of the load tool (to compare load tools); default: this tree's.
 if [ -z "${LOADGEN:-}" ]; then
   cargo build --release --quiet -p switchboard-loadgen
-  LOADGEN=$ROOT/target/release/loadgen
+  LOADGEN=$(target_dir)/release/loadgen
 fi
 for t in "$@"; do
   if [ "$t" = node ]; then
@@ -46,8 +48,6 @@ for t in "$@"; do
   fi
 done
 
-# shellcheck source=benches/lib.sh
-source "$ROOT/benches/lib.sh"
 SECRET=$BENCH_SECRET
 STATE=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-ab.XXXXXX")
 SERVER=""

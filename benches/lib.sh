@@ -1,12 +1,22 @@
 # Sourced by benches/run.sh and benches/ab.sh: what both start servers with, so that a
 # back-to-back comparison runs the servers exactly as the benchmark does.
 
-# The load tool signs its dev tokens with this; both servers check them with it.
-BENCH_SECRET=bench-secret-0123456789abcdef
+# The load tool signs its dev tokens with this; both servers check them with it (32 bytes or
+# more: Switchboard refuses shorter secrets).
+BENCH_SECRET=bench-secret-0123456789abcdefghijklmn
 # Switchboard's settings for load: the per-socket rate limit and per-user socket cap are
 # production guards that a load test of 1,000 users on one chat would trip.
+# SEED_DEMO: the load tool's seed is loaded with Redis or MongoDB configured too (those seed only
+# when told to).
 BENCH_SB_ENV=(RATE_LIMIT_PER_SEC=1000000 RATE_LIMIT_BURST=1000000 MAX_SOCKETS_PER_USER=100000
-  RUST_LOG=warn)
+  SEED_DEMO=true RUST_LOG=warn)
+
+# target_dir: where cargo puts its builds: CARGO_TARGET_DIR when set (a relative one is taken
+# from the repository root, where the scripts run cargo), else target/.
+target_dir() {
+  local d=${CARGO_TARGET_DIR:-target}
+  case "$d" in /*) echo "$d" ;; *) echo "$ROOT/$d" ;; esac
+}
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

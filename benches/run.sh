@@ -12,7 +12,8 @@
 #
 # Needs Redis (cross-node) and MongoDB (persisted sends): run through scripts/test, which starts
 # both; this script re-executes itself that way when SB_TEST_REDIS_URL is unset.
-# Results: one JSON line per run in $BENCH_OUT (default target/bench/results.jsonl).
+# Results: one JSON line per run in $BENCH_OUT (default <cargo target dir>/bench/results.jsonl).
+# Binaries are taken from CARGO_TARGET_DIR when it is set, as cargo builds them there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -37,7 +38,8 @@ fi
 source "$ROOT/benches/lib.sh"
 SECRET=$BENCH_SECRET
 STATE=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-bench.XXXXXX")
-OUT=${BENCH_OUT:-$ROOT/target/bench/results.jsonl}
+TARGET_DIR=$(target_dir)
+OUT=${BENCH_OUT:-$TARGET_DIR/bench/results.jsonl}
 mkdir -p "$(dirname "$OUT")"
 PIDS=()
 log() { printf '\033[1m[bench]\033[0m %s\n' "$*" >&2; }
@@ -57,14 +59,14 @@ wait_port() {
 }
 
 if [ "$SMOKE" = 1 ]; then
-  SB=${SB_BIN:-$ROOT/target/debug/switchboard}
-  LOADGEN=$ROOT/target/debug/loadgen
+  SB=${SB_BIN:-$TARGET_DIR/debug/switchboard}
+  LOADGEN=$TARGET_DIR/debug/loadgen
   [ -x "$LOADGEN" ] || cargo build --quiet -p switchboard-loadgen
 else
   log "building release binaries"
   cargo build --release --quiet -p switchboard -p switchboard-loadgen
-  SB=$ROOT/target/release/switchboard
-  LOADGEN=$ROOT/target/release/loadgen
+  SB=$TARGET_DIR/release/switchboard
+  LOADGEN=$TARGET_DIR/release/loadgen
   (cd benches/reference && { [ -d node_modules/socket.io ] || npm ci --no-audit --no-fund --silent; })
 fi
 "$LOADGEN" seed --out "$STATE/seeds" 2>/dev/null

@@ -100,7 +100,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         );
     }
     let (store, mongo) = connect_stores(config).await?;
-    if config.seed_demo && store.is_empty().await? {
+    if config.seed_demo() && store.is_empty().await? {
         let r = seed::load(store.as_ref(), Path::new(&config.seeds_dir)).await?;
         tracing::info!(
             projects = r.projects,
@@ -125,9 +125,10 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             max_rooms_per_socket: config.max_rooms_per_socket,
             max_sockets_per_user: config.max_sockets_per_user,
         },
-        auth: Arc::new(JwtAuthenticator::new(
+        auth: Arc::new(JwtAuthenticator::with_policy(
             config.jwt_secret(),
             config.api_keys(),
+            config.token_policy(),
         )),
         outbound: Arc::new(crate::outbound::HttpOutbound::new(
             config.integration_allow_private,
@@ -286,6 +287,7 @@ where
         core: core.clone(),
         redis,
         started: Arc::new(AtomicBool::new(true)),
+        metrics_token: config.metrics_token.as_deref().map(Arc::from),
     };
     state.started.store(true, Ordering::Release);
     // Inside the CORS and trace layers, which read the request's headers first.

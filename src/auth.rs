@@ -1,6 +1,7 @@
-//! Authentication: HS256 JWTs (exp enforced, no other algorithm accepted, so `none` and HS/RS
-//! confusion are refused) and API keys compared in constant time. Implements the core's
-//! `Authenticator` port for both the Socket.IO handshake and REST.
+//! Authentication: HS256 JWTs (no other algorithm accepted, so `none` and HS/RS confusion are
+//! refused; `exp` required, `nbf` and `iat` checked, a bounded lifetime, `iss`/`aud` when
+//! configured, reserved ids refused) and API keys compared in constant time. Implements the
+//! core's `Authenticator` port for both the Socket.IO handshake and REST.
 
 use async_trait::async_trait;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
@@ -12,31 +13,88 @@ use switchboard_handlers::core::error::AppError;
 use switchboard_handlers::core::ids::UserId;
 use switchboard_handlers::core::ports::{Authenticator, Credentials};
 
+/// Id prefixes the server gives to identities that are not JWT users (API keys are `apikey:<n>`),
+/// so a token cannot pose as one: compared without regard to ASCII case.
+pub const RESERVED_ID_PREFIXES: &[&str] =
+    &["apikey:", "system:", "anon:", "integration:", "webhook:"];
+
+/// Default longest token lifetime (JWT_MAX_TTL_SECS): 30 days.
+pub const DEFAULT_MAX_TTL_SECS: u64 = 30 * 24 * 3600;
+
+/// Allowance for clock skew between the token issuer and this node, on `exp`, `nbf` and `iat`.
+const LEEWAY_SECS: u64 = 5;
+
+/// Why a user id cannot be a token's subject, if it cannot.
+pub fn reserved_id(sub: &str) -> Option<&'static str> {
+    RESERVED_ID_PREFIXES.iter().copied().find(|p| {
+        sub.get(..p.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(p))
+    })
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: String,
     pub exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
 }
 
+/// What a token must satisfy beyond its signature (JWT_ISSUER, JWT_AUDIENCE, JWT_MAX_TTL_SECS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPolicy {
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub max_ttl_secs: u64,
+}
+
+impl Default for TokenPolicy {
+    fn default() -> Self {
+        TokenPolicy {
+            issuer: None,
+            audience: None,
+            max_ttl_secs: DEFAULT_MAX_TTL_SECS,
+        }
+    }
+}
+
 pub struct JwtAuthenticator {
     decoding: DecodingKey,
     validation: Validation,
+    max_ttl_secs: u64,
     api_keys: Vec<String>,
 }
 
 impl JwtAuthenticator {
+    /// With the default policy: no issuer or audience, 30 days at most.
     pub fn new(secret: &str, api_keys: Vec<String>) -> Self {
+        Self::with_policy(secret, api_keys, TokenPolicy::default())
+    }
+
+    pub fn with_policy(secret: &str, api_keys: Vec<String>, policy: TokenPolicy) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        // Small allowance for clock skew between the token issuer and this node.
-        validation.leeway = 5;
+        let mut required = vec!["exp", "sub"];
+        if let Some(iss) = &policy.issuer {
+            validation.set_issuer(&[iss]);
+            required.push("iss");
+        }
+        if let Some(aud) = &policy.audience {
+            validation.set_audience(&[aud]);
+            required.push("aud");
+        }
+        validation.set_required_spec_claims(&required);
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECS;
         JwtAuthenticator {
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             validation,
+            max_ttl_secs: policy.max_ttl_secs,
             api_keys,
         }
     }
@@ -46,14 +104,23 @@ impl JwtAuthenticator {
             use jsonwebtoken::errors::ErrorKind;
             let why = match e.kind() {
                 ErrorKind::ExpiredSignature => "token expired",
+                ErrorKind::ImmatureSignature => "token not valid yet (nbf)",
                 ErrorKind::InvalidSignature => "bad token signature",
                 ErrorKind::InvalidAlgorithm => "token algorithm not accepted",
+                ErrorKind::InvalidIssuer => "token issuer not accepted",
+                ErrorKind::InvalidAudience => "token audience not accepted",
                 ErrorKind::MissingRequiredClaim(_) => "token lacks a required claim",
                 _ => "invalid token",
             };
             AppError::Unauthorized(why.to_owned())
         })?;
         let c = data.claims;
+        self.check_lifetime(&c)?;
+        if let Some(prefix) = reserved_id(&c.sub) {
+            return Err(AppError::Unauthorized(format!(
+                "bad sub: ids starting with {prefix} are reserved"
+            )));
+        }
         let id =
             UserId::try_from(c.sub).map_err(|e| AppError::Unauthorized(format!("bad sub: {e}")))?;
         let role = match c.role.as_deref() {
@@ -67,6 +134,31 @@ impl JwtAuthenticator {
             role,
             kind: ActorKind::User,
         })
+    }
+
+    /// `iat` not in the future, and `exp - iat` (or `exp - now` without `iat`) within the
+    /// maximum lifetime, so that a leaked long-lived token cannot be used for years.
+    fn check_lifetime(&self, c: &Claims) -> Result<(), AppError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(AppError::internal)?
+            .as_secs();
+        if c.iat
+            .is_some_and(|iat| iat > now.saturating_add(LEEWAY_SECS))
+        {
+            return Err(AppError::Unauthorized(
+                "token issued in the future (iat)".to_owned(),
+            ));
+        }
+        let start = c.iat.unwrap_or(now);
+        let lifetime = c.exp.saturating_sub(start);
+        if lifetime > self.max_ttl_secs.saturating_add(LEEWAY_SECS) {
+            return Err(AppError::Unauthorized(format!(
+                "token lifetime exceeds {} s",
+                self.max_ttl_secs
+            )));
+        }
+        Ok(())
     }
 
     fn verify_api_key(&self, key: &str) -> Result<Actor, AppError> {
@@ -115,6 +207,8 @@ pub fn mint(
     let claims = Claims {
         sub: user.to_owned(),
         exp: now + ttl_secs,
+        iat: Some(now),
+        nbf: None,
         name: name.map(str::to_owned),
         role: role.map(str::to_owned),
     };
@@ -174,6 +268,8 @@ mod tests {
             let claims = Claims {
                 sub: "alice".into(),
                 exp: 1_000,
+                iat: None,
+                nbf: None,
                 name: None,
                 role: None,
             };
@@ -190,6 +286,8 @@ mod tests {
             &Claims {
                 sub: "alice".into(),
                 exp: 9_999_999_999,
+                iat: None,
+                nbf: None,
                 name: None,
                 role: None,
             },
@@ -212,6 +310,114 @@ mod tests {
         ] {
             let e = a.authenticate(&c).await.expect_err("refused");
             assert!(matches!(e, AppError::Unauthorized(_)), "{e}");
+        }
+    }
+
+    fn signed(claims: serde_json::Value) -> String {
+        encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"0123456789abcdef"),
+        )
+        .expect("encode")
+    }
+
+    fn now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs()
+    }
+
+    #[tokio::test]
+    async fn time_claims_lifetime_and_reserved_ids() {
+        let a = auth();
+        let t = now();
+        for (claims, why) in [
+            (
+                serde_json::json!({"sub": "alice", "nbf": t + 3600, "exp": t + 7200}),
+                "not valid yet",
+            ),
+            (
+                serde_json::json!({"sub": "alice", "exp": 32_472_144_000u64}),
+                "lifetime",
+            ),
+            (
+                serde_json::json!({"sub": "alice", "iat": t - 31 * 86_400, "exp": t + 60}),
+                "lifetime",
+            ),
+            (
+                serde_json::json!({"sub": "alice", "iat": t + 600, "exp": t + 700}),
+                "future",
+            ),
+            (
+                serde_json::json!({"sub": "apikey:1", "exp": t + 60}),
+                "reserved",
+            ),
+            (
+                serde_json::json!({"sub": "Anon:x", "exp": t + 60}),
+                "reserved",
+            ),
+            (
+                serde_json::json!({"sub": "alice", "exp": t + 60, "aud": "x"}),
+                "audience",
+            ),
+        ] {
+            match a
+                .authenticate(&creds(Some(signed(claims.clone())), None))
+                .await
+            {
+                Err(AppError::Unauthorized(m)) => assert!(m.contains(why), "{claims}: {m}"),
+                other => panic!("{claims}: {other:?}"),
+            }
+        }
+        let ok = serde_json::json!({"sub": "alice", "iat": t, "nbf": t, "exp": t + 30 * 86_400});
+        a.authenticate(&creds(Some(signed(ok)), None))
+            .await
+            .expect("30 days from now is within the default");
+    }
+
+    #[tokio::test]
+    async fn issuer_audience_and_max_ttl_policy() {
+        let a = JwtAuthenticator::with_policy(
+            "0123456789abcdef",
+            vec![],
+            TokenPolicy {
+                issuer: Some("https://id.example.com".into()),
+                audience: Some("switchboard".into()),
+                max_ttl_secs: 600,
+            },
+        );
+        let t = now();
+        let good = |extra: serde_json::Value| {
+            let mut c = serde_json::json!({"sub": "alice", "iat": t, "exp": t + 300,
+                "iss": "https://id.example.com", "aud": "switchboard"});
+            if let (Some(m), Some(e)) = (c.as_object_mut(), extra.as_object()) {
+                for (k, v) in e {
+                    if v.is_null() {
+                        m.remove(k);
+                    } else {
+                        m.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            signed(c)
+        };
+        a.authenticate(&creds(Some(good(serde_json::json!({}))), None))
+            .await
+            .expect("matching iss and aud");
+        for extra in [
+            serde_json::json!({"iss": null}),
+            serde_json::json!({"aud": null}),
+            serde_json::json!({"iss": "https://other"}),
+            serde_json::json!({"aud": "other"}),
+            serde_json::json!({"exp": t + 3600}),
+        ] {
+            let e = a
+                .authenticate(&creds(Some(good(extra.clone())), None))
+                .await
+                .expect_err("refused");
+            assert!(matches!(e, AppError::Unauthorized(_)), "{extra}: {e}");
         }
     }
 }

@@ -4,9 +4,18 @@
 
 use clap::Args;
 
-/// The development secret used when `JWT_SECRET` is unset. Refused whenever MongoDB or Redis is
-/// configured, because those mean a shared deployment where a known secret lets anyone mint tokens.
+/// The development secret used when `JWT_SECRET` is unset. It is public (it is in this file), so
+/// it is accepted only for a local development server: a loopback bind with the embedded store and
+/// no Redis. Anything else is a shared deployment where a known secret lets anyone mint tokens.
 pub const DEV_JWT_SECRET: &str = "switchboard-dev-secret-do-not-use-in-production";
+
+/// Shortest accepted `JWT_SECRET` or `API_KEYS` entry, in bytes: 32 bytes is the HS256 key size
+/// (256 bits), and what `openssl rand -hex 16` or `-base64 24` prints.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Fewest distinct characters in a secret or API key, so that `aaaa…` or `abab…` padded to
+/// length is refused. Any random hex, base64 or password-manager string clears it easily.
+pub const MIN_SECRET_DISTINCT_CHARS: usize = 10;
 
 /// Every environment variable the server reads.
 pub const ENV_VARS: &[&str] = &[
@@ -36,6 +45,12 @@ pub const ENV_VARS: &[&str] = &[
     "CORS_ORIGINS",
     "LOG_FORMAT",
     "RUST_LOG",
+    "PING_INTERVAL_MS",
+    "PING_TIMEOUT_MS",
+    "JWT_ISSUER",
+    "JWT_AUDIENCE",
+    "JWT_MAX_TTL_SECS",
+    "METRICS_TOKEN",
 ];
 
 #[derive(Debug, Clone, Args)]
@@ -69,17 +84,19 @@ pub struct Config {
     #[arg(long, env = "ROOM_BUS", default_value_t = true, action = clap::ArgAction::Set)]
     pub room_bus: bool,
 
-    /// HS256 secret for user JWTs. Unset: a fixed dev secret, refused when MONGODB_URI or REDIS_URL is set.
+    /// HS256 secret for user JWTs: at least 32 bytes and 10 distinct characters. Unset: a fixed,
+    /// public dev secret, accepted only on a loopback HOST with the embedded store and no Redis.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
 
-    /// Comma-separated admin API keys.
+    /// Comma-separated admin API keys, each at least 32 bytes and 10 distinct characters.
     #[arg(long, env = "API_KEYS", hide_env_values = true, default_value = "")]
     pub api_keys: String,
 
-    /// Load the demo seeds into an empty database at start.
-    #[arg(long, env = "SEED_DEMO", default_value_t = true, action = clap::ArgAction::Set)]
-    pub seed_demo: bool,
+    /// Load the demo seeds into an empty database at start. Unset: only for a local development
+    /// server (loopback HOST, embedded store, no Redis); a deployment seeds only when told to.
+    #[arg(long, env = "SEED_DEMO", action = clap::ArgAction::Set)]
+    pub seed_demo: Option<bool>,
 
     /// Folder holding the seed files.
     #[arg(long, env = "SEEDS_DIR", default_value = "seeds")]
@@ -152,16 +169,51 @@ pub struct Config {
     /// Log format: "text" or "json".
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+
+    /// When set, user JWTs must carry this `iss`.
+    #[arg(long, env = "JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// When set, user JWTs must carry this `aud`. Unset: tokens that carry an `aud` are refused.
+    #[arg(long, env = "JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// Longest accepted JWT lifetime in seconds: `exp - iat`, or `exp - now` without `iat`.
+    #[arg(long, env = "JWT_MAX_TTL_SECS", default_value_t = 30 * 24 * 3600)]
+    pub jwt_max_ttl_secs: u64,
+
+    /// When set, `/metrics` answers only `Authorization: Bearer <token>` (same strength rule as
+    /// JWT_SECRET). Unset: open, as Prometheus exporters are; scrape it from inside the network.
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error(
-        "JWT_SECRET is unset while MONGODB_URI or REDIS_URL is configured; refusing the dev secret in a shared deployment"
+        "JWT_SECRET is unset, and the public dev secret is only for a loopback HOST with the \
+         embedded store and no Redis; set JWT_SECRET (e.g. `openssl rand -hex 32`)"
     )]
     DevSecretInProduction,
-    #[error("JWT_SECRET must be at least 16 characters")]
+    #[error(
+        "JWT_SECRET is the public dev secret; set a secret of your own (e.g. `openssl rand -hex 32`)"
+    )]
+    DevSecretExplicit,
+    #[error(
+        "JWT_SECRET is too weak: it needs at least {MIN_SECRET_BYTES} bytes and \
+         {MIN_SECRET_DISTINCT_CHARS} distinct characters (e.g. `openssl rand -hex 32`)"
+    )]
     WeakSecret,
+    #[error(
+        "API_KEYS entry {0} is too weak: each key needs at least {MIN_SECRET_BYTES} bytes and \
+         {MIN_SECRET_DISTINCT_CHARS} distinct characters (e.g. `openssl rand -hex 32`)"
+    )]
+    WeakApiKey(usize),
+    #[error(
+        "METRICS_TOKEN is too weak: it needs at least {MIN_SECRET_BYTES} bytes and \
+         {MIN_SECRET_DISTINCT_CHARS} distinct characters"
+    )]
+    WeakMetricsToken,
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
     #[error("LOG_FORMAT must be \"text\" or \"json\"")]
@@ -172,12 +224,18 @@ pub enum ConfigError {
 
 impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
-        match &self.jwt_secret {
-            None if self.mongodb_uri.is_some() || self.redis_url.is_some() => {
-                return Err(ConfigError::DevSecretInProduction);
+        self.validate_jwt_secret()?;
+        for (i, key) in self.api_keys().iter().enumerate() {
+            if !strong_secret(key) {
+                return Err(ConfigError::WeakApiKey(i + 1));
             }
-            Some(s) if s.len() < 16 => return Err(ConfigError::WeakSecret),
-            _ => {}
+        }
+        if self
+            .metrics_token
+            .as_deref()
+            .is_some_and(|t| !strong_secret(t))
+        {
+            return Err(ConfigError::WeakMetricsToken);
         }
         for (name, v) in [
             ("RATE_LIMIT_PER_SEC", self.rate_limit_per_sec as usize),
@@ -194,6 +252,7 @@ impl Config {
             ),
             ("MAX_ROOMS_PER_SOCKET", self.max_rooms_per_socket),
             ("MAX_SOCKETS_PER_USER", self.max_sockets_per_user),
+            ("JWT_MAX_TTL_SECS", self.jwt_max_ttl_secs as usize),
         ] {
             if v == 0 {
                 return Err(ConfigError::Zero(name));
@@ -208,6 +267,43 @@ impl Config {
         Ok(())
     }
 
+    /// The JWT secret rules alone (also checked by `switchboard token`).
+    pub fn validate_jwt_secret(&self) -> Result<(), ConfigError> {
+        match &self.jwt_secret {
+            None if !self.is_local_dev() => Err(ConfigError::DevSecretInProduction),
+            None => Ok(()),
+            Some(s) if s == DEV_JWT_SECRET => Err(ConfigError::DevSecretExplicit),
+            Some(s) if !strong_secret(s) => Err(ConfigError::WeakSecret),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Whether HOST only accepts connections from this machine. A host name other than
+    /// `localhost` counts as public: it may resolve to any interface.
+    pub fn binds_loopback(&self) -> bool {
+        let host = self.host.trim();
+        let bare = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        bare.eq_ignore_ascii_case("localhost")
+            || bare
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
+    /// A developer's own server: loopback bind, embedded store, single node. Only this setup
+    /// gets the dev secret and the demo seed by default.
+    pub fn is_local_dev(&self) -> bool {
+        self.binds_loopback() && self.mongodb_uri.is_none() && self.redis_url.is_none()
+    }
+
+    /// Whether to load the demo seed into an empty database: SEED_DEMO when set, else only for
+    /// a local development server.
+    pub fn seed_demo(&self) -> bool {
+        self.seed_demo.unwrap_or_else(|| self.is_local_dev())
+    }
+
     /// The secret in force: the configured one, or the dev secret (validate() has already
     /// refused the dev secret where it is not allowed).
     pub fn jwt_secret(&self) -> &str {
@@ -218,6 +314,14 @@ impl Config {
         self.jwt_secret.is_none()
     }
 
+    pub fn token_policy(&self) -> crate::auth::TokenPolicy {
+        crate::auth::TokenPolicy {
+            issuer: self.jwt_issuer.clone().filter(|s| !s.is_empty()),
+            audience: self.jwt_audience.clone().filter(|s| !s.is_empty()),
+            max_ttl_secs: self.jwt_max_ttl_secs,
+        }
+    }
+
     pub fn api_keys(&self) -> Vec<String> {
         split_list(&self.api_keys)
     }
@@ -225,6 +329,12 @@ impl Config {
     pub fn cors_origins(&self) -> Vec<String> {
         split_list(&self.cors_origins)
     }
+}
+
+/// The documented rule for JWT_SECRET and API keys: long enough, and not a padded repetition.
+pub fn strong_secret(s: &str) -> bool {
+    let distinct: std::collections::BTreeSet<char> = s.chars().collect();
+    s.len() >= MIN_SECRET_BYTES && distinct.len() >= MIN_SECRET_DISTINCT_CHARS
 }
 
 fn split_list(s: &str) -> Vec<String> {
@@ -258,14 +368,71 @@ mod tests {
         assert_eq!(c.validate(), Err(ConfigError::DevSecretInProduction));
         let c = parse(&["--redis-url", "redis://x"]);
         assert_eq!(c.validate(), Err(ConfigError::DevSecretInProduction));
-        let c = parse(&[
-            "--redis-url",
-            "redis://x",
-            "--jwt-secret",
-            "0123456789abcdef!",
-        ]);
+        let c = parse(&["--redis-url", "redis://x", "--jwt-secret", STRONG]);
         assert_eq!(c.validate(), Ok(()));
         assert!(parse(&[]).validate().is_ok());
+    }
+
+    const STRONG: &str = "f3a91c07d2b84e65a0c9d1e27b3f4a58";
+
+    #[test]
+    fn dev_secret_only_for_a_local_development_server() {
+        assert_eq!(parse(&[]).validate(), Ok(()));
+        for host in ["localhost", "127.0.0.1", "127.1.2.3", "::1", "[::1]"] {
+            assert_eq!(parse(&["--host", host]).validate(), Ok(()), "{host}");
+        }
+        for host in ["0.0.0.0", "::", "10.0.0.5", "switchboard.example.com"] {
+            assert_eq!(
+                parse(&["--host", host]).validate(),
+                Err(ConfigError::DevSecretInProduction),
+                "{host}"
+            );
+            assert_eq!(
+                parse(&["--host", host, "--jwt-secret", STRONG]).validate(),
+                Ok(())
+            );
+        }
+        assert_eq!(
+            parse(&["--jwt-secret", DEV_JWT_SECRET]).validate(),
+            Err(ConfigError::DevSecretExplicit)
+        );
+    }
+
+    #[test]
+    fn weak_secrets_and_api_keys_are_refused() {
+        for weak in [
+            "a".repeat(16),
+            "a".repeat(64),
+            "ab".repeat(20),
+            "0123456789abcdef!".to_owned(),
+            STRONG[..31].to_owned(),
+        ] {
+            assert_eq!(
+                parse(&["--jwt-secret", &weak]).validate(),
+                Err(ConfigError::WeakSecret),
+                "{weak}"
+            );
+            let keys = format!("{STRONG},{weak}");
+            assert_eq!(
+                parse(&["--jwt-secret", STRONG, "--api-keys", &keys]).validate(),
+                Err(ConfigError::WeakApiKey(2)),
+                "{weak}"
+            );
+        }
+        assert_eq!(
+            parse(&["--jwt-secret", STRONG, "--api-keys", STRONG]).validate(),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn demo_seed_by_default_only_for_a_local_development_server() {
+        assert!(parse(&[]).seed_demo());
+        assert!(!parse(&["--host", "0.0.0.0", "--jwt-secret", STRONG]).seed_demo());
+        assert!(!parse(&["--mongodb-uri", "mongodb://x", "--jwt-secret", STRONG]).seed_demo());
+        assert!(!parse(&["--redis-url", "redis://x", "--jwt-secret", STRONG]).seed_demo());
+        assert!(parse(&["--host", "0.0.0.0", "--seed-demo", "true"]).seed_demo());
+        assert!(!parse(&["--seed-demo", "false"]).seed_demo());
     }
 
     #[test]

@@ -62,6 +62,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if role != "user" && role != "admin" {
                 anyhow::bail!("--role must be user or admin");
             }
+            // The server would refuse such a token: say so now rather than at the handshake.
+            config.validate_jwt_secret()?;
+            if let Some(prefix) = auth::reserved_id(&user) {
+                anyhow::bail!("--user: ids starting with {prefix} are reserved");
+            }
+            if ttl > config.jwt_max_ttl_secs {
+                anyhow::bail!(
+                    "--ttl exceeds JWT_MAX_TTL_SECS ({} s)",
+                    config.jwt_max_ttl_secs
+                );
+            }
             let role = (role == "admin").then_some("admin");
             println!(
                 "{}",

@@ -108,3 +108,26 @@ pub async fn load(store: &dyn Store, dir: &Path) -> anyhow::Result<SeedReport> {
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The seeds are public (in the repository and the image): a secret in them would be known
+    /// to everyone, so they carry none an attacker could use against a server.
+    #[test]
+    fn demo_seeds_carry_no_usable_secrets() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds");
+        let files = read_dir(&dir).expect("seeds parse");
+        assert!(!files.is_empty());
+        for (name, f) in files {
+            for i in &f.integrations {
+                assert_eq!(
+                    i.webhook_secret, None,
+                    "{name}: integration {} has a webhook secret anyone could sign with",
+                    i.id
+                );
+            }
+        }
+    }
+}

@@ -313,3 +313,272 @@ async fn room_and_socket_limits() {
     // Other users are unaffected.
     let _bob = Client::connect_user(&s.url(), &token("bob", None)).await;
 }
+
+/// Runs the binary with exactly `env` (plus PATH and the seeds) and returns its output when it
+/// exits within 10 s; a server that starts and keeps running instead is stopped and gives None.
+fn exit_of(env: &[(&str, &str)]) -> Option<std::process::Output> {
+    let mut cmd = Command::new(bin());
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PORT", "0")
+        .env("SEEDS_DIR", support::env::seeds_dir())
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return Some(child.wait_with_output().expect("output"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+fn assert_refused(env: &[(&str, &str)], mention: &str) {
+    let out = exit_of(env).unwrap_or_else(|| panic!("{env:?} started a server"));
+    assert!(!out.status.success(), "{env:?} must not start");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(mention),
+        "{env:?}: {err} should mention {mention}"
+    );
+}
+
+/// 32 bytes, many distinct characters: the shape of `openssl rand -hex 16`.
+const STRONG: &str = "f3a91c07d2b84e65a0c9d1e27b3f4a58";
+
+#[test]
+fn public_binds_and_weak_or_public_secrets_are_refused() {
+    // The container's HOST=0.0.0.0 with no JWT_SECRET would sign with the public dev secret.
+    for host in ["0.0.0.0", "::", "192.0.2.1", "example.com"] {
+        assert_refused(&[("HOST", host)], "JWT_SECRET");
+    }
+    let sixteen_a = "a".repeat(16);
+    let long_repeat = "ab".repeat(20);
+    for secret in [
+        switchboard::config::DEV_JWT_SECRET,
+        sixteen_a.as_str(),
+        long_repeat.as_str(),
+        "0123456789abcdef!",
+        "only-31-bytes-0123456789abcdefg",
+    ] {
+        assert_refused(
+            &[("HOST", "127.0.0.1"), ("JWT_SECRET", secret)],
+            "JWT_SECRET",
+        );
+        assert_refused(&[("HOST", "0.0.0.0"), ("JWT_SECRET", secret)], "JWT_SECRET");
+    }
+}
+
+#[test]
+fn weak_api_keys_are_refused_at_start_up() {
+    let thirty_two_x = "x".repeat(32);
+    for keys in [
+        "short",
+        "rust-tests-admin-key",
+        thirty_two_x.as_str(),
+        &format!("{STRONG},{}", "1".repeat(40)),
+    ] {
+        assert_refused(
+            &[
+                ("HOST", "127.0.0.1"),
+                ("JWT_SECRET", STRONG),
+                ("API_KEYS", keys),
+            ],
+            "API_KEYS",
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_deployment_seeds_only_when_told() {
+    let key = ("X-API-Key", API_KEY);
+    let projects = |body: serde_json::Value| body["projects"].as_array().map(Vec::len);
+
+    // A public bind: no demo tenants unless SEED_DEMO says so.
+    let public = Options {
+        extra_env: vec![("HOST".into(), "0.0.0.0".into())],
+        ..Default::default()
+    };
+    let s = Server::start_without(public.clone(), &["SEED_DEMO"]).await;
+    let (status, body) = s.get("/api/projects", Some(key)).await;
+    assert_eq!((status, projects(body)), (200, Some(0)));
+    drop(s);
+    let mut told = public;
+    told.extra_env.push(("SEED_DEMO".into(), "true".into()));
+    let s = Server::start_without(told, &[]).await;
+    let (_, body) = s.get("/api/projects", Some(key)).await;
+    assert_eq!(projects(body), Some(2));
+    drop(s);
+
+    // The README's first command: loopback, embedded store, nothing set: demo data and the
+    // dev secret, with the hint to mint a token.
+    let s = Server::start_without(Options::default(), &["SEED_DEMO", "JWT_SECRET"]).await;
+    let (_, body) = s.get("/api/projects", Some(key)).await;
+    assert_eq!(projects(body), Some(2));
+    let dev = switchboard::auth::mint(switchboard::config::DEV_JWT_SECRET, "alice", None, 60, None)
+        .expect("mint");
+    Client::connect_user(&s.url(), &dev).await;
+}
+
+fn signed(claims: serde_json::Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(support::env::JWT_SECRET.as_bytes()),
+    )
+    .expect("encode")
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+async fn refused(url: &str, token: String, why: &str) {
+    match Client::connect(url, json!({ "token": token })).await {
+        Err(ConnectError::Refused(m)) => {
+            assert!(m.starts_with("UNAUTHORIZED"), "{why}: {m}");
+        }
+        Err(e) => panic!("{why}: {e:?}"),
+        Ok(_) => panic!("{why}: accepted"),
+    }
+}
+
+#[tokio::test]
+async fn token_time_claims_and_reserved_ids_are_checked() {
+    let s = Server::start(Options::memory()).await;
+    let url = s.url();
+    let t = now();
+    let cases = [
+        (
+            json!({ "sub": "alice", "nbf": t + 3600, "exp": t + 7200 }),
+            "nbf an hour ahead",
+        ),
+        (
+            json!({ "sub": "alice", "exp": 32_472_144_000u64 }),
+            "exp in year 2999",
+        ),
+        (
+            json!({ "sub": "alice", "iat": t - 40 * 86_400, "exp": t + 3600 }),
+            "lifetime of 40 days",
+        ),
+        (
+            json!({ "sub": "alice", "iat": t + 3600, "exp": t + 7200 }),
+            "iat in the future",
+        ),
+        (
+            json!({ "sub": "apikey:1", "exp": t + 3600 }),
+            "an API key's identity",
+        ),
+        (
+            json!({ "sub": "APIKEY:2", "exp": t + 3600 }),
+            "an API key's identity, upper case",
+        ),
+        (
+            json!({ "sub": "system:server", "exp": t + 3600 }),
+            "a reserved prefix",
+        ),
+    ];
+    for (claims, why) in cases {
+        refused(&url, signed(claims), why).await;
+    }
+    let fine = json!({ "sub": "alice", "iat": t, "nbf": t, "exp": t + 3600 });
+    Client::connect_user(&url, &signed(fine)).await;
+    // REST goes through the same checks.
+    let bearer = format!(
+        "Bearer {}",
+        signed(json!({ "sub": "apikey:1", "exp": t + 60 }))
+    );
+    let (status, _) = s
+        .get("/api/projects", Some(("Authorization", &bearer)))
+        .await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn issuer_and_audience_are_enforced_when_set() {
+    let s = Server::start(Options {
+        extra_env: vec![
+            ("JWT_ISSUER".into(), "https://id.example.com".into()),
+            ("JWT_AUDIENCE".into(), "switchboard".into()),
+        ],
+        ..Options::memory()
+    })
+    .await;
+    let url = s.url();
+    let exp = now() + 3600;
+    for (claims, why) in [
+        (json!({ "sub": "alice", "exp": exp }), "no iss nor aud"),
+        (
+            json!({ "sub": "alice", "exp": exp, "aud": "switchboard" }),
+            "no iss",
+        ),
+        (
+            json!({ "sub": "alice", "exp": exp, "iss": "https://id.example.com" }),
+            "no aud",
+        ),
+        (
+            json!({ "sub": "alice", "exp": exp, "iss": "https://evil.example", "aud": "switchboard" }),
+            "another issuer",
+        ),
+        (
+            json!({ "sub": "alice", "exp": exp, "iss": "https://id.example.com", "aud": "other" }),
+            "another audience",
+        ),
+    ] {
+        refused(&url, signed(claims), why).await;
+    }
+    let good = json!({ "sub": "alice", "exp": exp, "iss": "https://id.example.com", "aud": "switchboard" });
+    Client::connect_user(&url, &signed(good)).await;
+}
+
+#[test]
+fn token_command_refuses_reserved_ids_and_overlong_lifetimes() {
+    for args in [
+        vec!["token", "--user", "apikey:1"],
+        vec!["token", "--user", "alice", "--ttl", "315360000"],
+    ] {
+        let out = Command::new(bin())
+            .args(&args)
+            .env_clear()
+            .env("JWT_SECRET", support::env::JWT_SECRET)
+            .output()
+            .expect("run");
+        assert!(!out.status.success(), "{args:?} must be refused");
+    }
+}
+
+#[tokio::test]
+async fn metrics_token_guards_metrics_when_set() {
+    let s = Server::start(Options {
+        extra_env: vec![("METRICS_TOKEN".into(), STRONG.into())],
+        ..Options::memory()
+    })
+    .await;
+    let (status, _) = s.get("/metrics", None).await;
+    assert_eq!(status, 401);
+    let (status, _) = s
+        .get("/metrics", Some(("Authorization", "Bearer wrong")))
+        .await;
+    assert_eq!(status, 401);
+    let bearer = format!("Bearer {STRONG}");
+    let (status, body) = s.get("/metrics", Some(("Authorization", &bearer))).await;
+    assert_eq!(status, 200);
+    assert!(
+        body.as_str().is_some_and(|m| m.contains("switchboard_")),
+        "{body}"
+    );
+    drop(s);
+    assert_refused(
+        &[("HOST", "127.0.0.1"), ("METRICS_TOKEN", "metrics")],
+        "METRICS_TOKEN",
+    );
+}

@@ -11,6 +11,8 @@ use axum::response::IntoResponse;
 use fred::prelude::ClientLike;
 use serde_json::json;
 
+use switchboard_handlers::core::error::AppError;
+
 use super::AppState;
 
 pub async fn health() -> impl IntoResponse {
@@ -48,9 +50,25 @@ pub async fn ready(State(st): State<AppState>) -> impl IntoResponse {
     }
 }
 
-pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
-    (
+pub async fn metrics(
+    State(st): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<impl IntoResponse, super::ApiError> {
+    if let Some(token) = &st.metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        let same: bool = subtle::ConstantTimeEq::ct_eq(given.as_bytes(), token.as_bytes()).into();
+        if !same {
+            return Err(
+                AppError::Unauthorized("metrics need the METRICS_TOKEN bearer".to_owned()).into(),
+            );
+        }
+    }
+    Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         st.core.metrics.render(),
-    )
+    ))
 }

@@ -36,6 +36,8 @@ pub struct AppState {
     pub redis: Option<fred::prelude::Client>,
     /// Set once start-up (seeding, namespace registration) has finished.
     pub started: Arc<AtomicBool>,
+    /// METRICS_TOKEN: when set, `/metrics` wants `Authorization: Bearer <it>`.
+    pub metrics_token: Option<Arc<str>>,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -135,10 +135,13 @@ describe('authorization matrix', () => {
       // bob's own address: a member's wallet feeds carry only their own addresses' transactions.
       body: { addressId: 'addr-bob', amount: '1', direction: 'in', txHash: '0xmatrix', status: 'pending' },
     })).status, 201);
+    // The demo integration is seeded without a webhook secret (the seeds are public): set one.
+    const whSecret = 'matrix-webhook-secret-0123456789abcdef';
+    assert.equal((await http(server, '/api/projects/demo/integrations/status-api', { method: 'PATCH', apiKey: API_KEY, body: { webhookSecret: whSecret } })).status, 200);
     const raw = JSON.stringify({ matrix: true });
     const wh = await fetch(`${server.url}/webhooks/demo/status-api`, {
       method: 'POST', body: raw,
-      headers: { 'content-type': 'application/json', 'x-signature-256': `sha256=${createHmac('sha256', 'demo-webhook-secret').update(raw).digest('hex')}` },
+      headers: { 'content-type': 'application/json', 'x-signature-256': `sha256=${createHmac('sha256', whSecret).update(raw).digest('hex')}` },
     });
     assert.equal(wh.status, 200);
     await sleep(600);

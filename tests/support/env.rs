@@ -1,8 +1,8 @@
 //! Service locations, exported by scripts/test. Missing ones fail the test with an instruction:
 //! a test that needs MongoDB or Redis never skips silently.
 
-pub const JWT_SECRET: &str = "rust-tests-secret-0123456789";
-pub const API_KEY: &str = "rust-tests-admin-key";
+pub const JWT_SECRET: &str = "rust-tests-secret-0123456789abcdefghij";
+pub const API_KEY: &str = "rust-tests-admin-key-0123456789abcdef";
 
 fn required(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {

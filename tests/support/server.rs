@@ -60,18 +60,27 @@ pub fn base_env(cmd: &mut Command, opts: &Options) {
 
 impl Server {
     pub async fn start(opts: Options) -> Server {
-        tokio::task::spawn_blocking(move || Server::start_blocking(opts))
+        Server::start_without(opts, &[]).await
+    }
+
+    /// Like `start`, with some of the harness's variables left unset, to see the server's own
+    /// defaults (e.g. SEED_DEMO, JWT_SECRET).
+    pub async fn start_without(opts: Options, unset: &'static [&'static str]) -> Server {
+        tokio::task::spawn_blocking(move || Server::start_blocking(opts, unset))
             .await
             .expect("start task")
     }
 
-    fn start_blocking(opts: Options) -> Server {
+    fn start_blocking(opts: Options, unset: &[&str]) -> Server {
         let log_dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("server-logs");
         std::fs::create_dir_all(&log_dir).expect("log dir");
         let log_path = log_dir.join(format!("{}.log", super::unique("server")));
         let log = std::fs::File::create(&log_path).expect("log file");
         let mut cmd = Command::new(bin());
         base_env(&mut cmd, &opts);
+        for name in unset {
+            cmd.env_remove(name);
+        }
         cmd.stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .stdin(Stdio::null());

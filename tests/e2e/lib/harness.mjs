@@ -18,7 +18,7 @@ export const REPO_ROOT = resolve(here, '..', '..', '..');
 export const SEEDS_DIR = resolve(REPO_ROOT, 'seeds');
 
 export const JWT_SECRET = 'e2e-test-secret-0123456789abcdef';
-export const API_KEY = 'e2e-test-api-key-4f1c9a';
+export const API_KEY = 'e2e-test-api-key-4f1c9a0b7d2e6c8135';
 
 /** Display names put in the tokens' `name` claim (deliberately not the seeded profile names). */
 export const NAMES = {
