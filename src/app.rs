@@ -124,6 +124,13 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             presence_ttl: std::time::Duration::from_secs(config.presence_ttl_secs),
             max_rooms_per_socket: config.max_rooms_per_socket,
             max_sockets_per_user: config.max_sockets_per_user,
+            webhook_tolerance: std::time::Duration::from_secs(config.webhook_tolerance_secs),
+            webhook_retention: std::time::Duration::from_secs(
+                config.webhook_retention_days.saturating_mul(86_400),
+            ),
+            webhook_max_bytes: config.webhook_max_bytes,
+            webhook_rate_per_sec: config.webhook_rate_per_sec,
+            webhook_rate_burst: config.webhook_rate_burst,
         },
         auth: Arc::new(JwtAuthenticator::new(
             config.jwt_secret(),
@@ -323,6 +330,9 @@ impl BackgroundTasks {
             tokio::spawn(switchboard_handlers::core::presence::run_heartbeat(
                 core.clone(),
             )),
+            tokio::spawn(
+                switchboard_handlers::core::integration::run_webhook_retention(core.clone()),
+            ),
         ];
         if let Some(feed) = feed {
             tasks.push(tokio::spawn(feed.run(core.clone())));

@@ -49,7 +49,7 @@ fn is_public_v6(v6: Ipv6Addr) -> bool {
     let s = v6.segments();
     let v4 = |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
     // IPv4-mapped ::ffff:0:0/96 and IPv4-translated ::ffff:0:0:0/96 (SIIT).
-    if s[0..5] == [0, 0, 0, 0, 0xffff] || s[0..6] == [0, 0, 0, 0, 0xffff, 0] {
+    if s[0..6] == [0, 0, 0, 0, 0, 0xffff] || s[0..6] == [0, 0, 0, 0, 0xffff, 0] {
         return is_public_v4(v4(s[6], s[7]));
     }
     // Well-known NAT64 prefix 64:ff9b::/96.
@@ -300,25 +300,25 @@ mod tests {
     #[test]
     fn ipv6_forms_carrying_private_ipv4_are_refused() {
         for s in [
-            "::ffff:0:7f00:1",               // IPv4-translated 127.0.0.1
-            "::ffff:0:a9fe:a9fe",            // IPv4-translated 169.254.169.254
-            "::ffff:10.0.0.1",               // IPv4-mapped
-            "64:ff9b::c0a8:101",             // NAT64 of 192.168.1.1
-            "64:ff9b:1::7f00:1",             // local-use NAT64 (RFC 8215)
-            "64:ff9b:1:ffff::808:808",       // local-use NAT64, whatever it embeds
+            "::ffff:0:7f00:1",                      // IPv4-translated 127.0.0.1
+            "::ffff:0:a9fe:a9fe",                   // IPv4-translated 169.254.169.254
+            "::ffff:10.0.0.1",                      // IPv4-mapped
+            "64:ff9b::c0a8:101",                    // NAT64 of 192.168.1.1
+            "64:ff9b:1::7f00:1",                    // local-use NAT64 (RFC 8215)
+            "64:ff9b:1:ffff::808:808",              // local-use NAT64, whatever it embeds
             "2001:0:4136:e378:8000:63bf:80ff:fffe", // Teredo, client 127.0.0.1
-            "2001:0:a00:1::",                // Teredo via server 10.0.0.1
-            "2002:c0a8:101::1",              // 6to4 of 192.168.1.1
-            "2002:a9fe:a9fe::",              // 6to4 of metadata
-            "::7f00:1",                      // IPv4-compatible
-            "100::1",                        // discard-only
-            "fc00::1",                       // unique local
-            "fec0::1",                       // site-local
-            "ff02::1",                       // multicast
-            "2001:db8::1",                   // documentation
-            "3fff::1",                       // documentation
-            "2001:10::1",                    // ORCHID
-            "4000::1",                       // outside global unicast
+            "2001:0:a00:1::",                       // Teredo via server 10.0.0.1
+            "2002:c0a8:101::1",                     // 6to4 of 192.168.1.1
+            "2002:a9fe:a9fe::",                     // 6to4 of metadata
+            "::7f00:1",                             // IPv4-compatible
+            "100::1",                               // discard-only
+            "fc00::1",                              // unique local
+            "fec0::1",                              // site-local
+            "ff02::1",                              // multicast
+            "2001:db8::1",                          // documentation
+            "3fff::1",                              // documentation
+            "2001:10::1",                           // ORCHID
+            "4000::1",                              // outside global unicast
         ] {
             let ip: IpAddr = s.parse().expect("ip");
             assert!(!is_public(ip), "{s} must be refused");

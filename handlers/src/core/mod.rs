@@ -41,6 +41,14 @@ pub struct Limits {
     pub max_rooms_per_socket: usize,
     /// Sockets one user may hold across the cluster.
     pub max_sockets_per_user: usize,
+    /// How far a webhook's signed `X-Signature-Timestamp` may be from now, either side.
+    pub webhook_tolerance: std::time::Duration,
+    /// How long webhook events (and so their replay keys) are kept.
+    pub webhook_retention: std::time::Duration,
+    /// Largest webhook body, and the per-integration-URL request rate (per node).
+    pub webhook_max_bytes: usize,
+    pub webhook_rate_per_sec: u32,
+    pub webhook_rate_burst: u32,
 }
 
 impl Default for Limits {
@@ -54,6 +62,11 @@ impl Default for Limits {
             presence_ttl: presence::DEFAULT_TTL,
             max_rooms_per_socket: 500,
             max_sockets_per_user: 50,
+            webhook_tolerance: std::time::Duration::from_secs(300),
+            webhook_retention: std::time::Duration::from_secs(7 * 86_400),
+            webhook_max_bytes: 256 * 1024,
+            webhook_rate_per_sec: 50,
+            webhook_rate_burst: 100,
         }
     }
 }
