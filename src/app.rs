@@ -131,6 +131,8 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             webhook_max_bytes: config.webhook_max_bytes,
             webhook_rate_per_sec: config.webhook_rate_per_sec,
             webhook_rate_burst: config.webhook_rate_burst,
+            integration_max_concurrent: config.integration_max_concurrent,
+            integration_rate_per_sec: config.integration_rate_per_sec,
         },
         auth: Arc::new(JwtAuthenticator::new(
             config.jwt_secret(),
@@ -265,6 +267,7 @@ impl Parts {
             limits: self.limits.clone(),
             typing: Default::default(),
             outbound: self.outbound.clone(),
+            integration_calls: Default::default(),
         })
     }
 }

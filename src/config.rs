@@ -41,6 +41,8 @@ pub const ENV_VARS: &[&str] = &[
     "WEBHOOK_MAX_BYTES",
     "WEBHOOK_RATE_PER_SEC",
     "WEBHOOK_RATE_BURST",
+    "INTEGRATION_MAX_CONCURRENT",
+    "INTEGRATION_RATE_PER_SEC",
 ];
 
 #[derive(Debug, Clone, Args)]
@@ -177,6 +179,14 @@ pub struct Config {
     /// Burst of webhook requests per integration URL above the sustained rate.
     #[arg(long, env = "WEBHOOK_RATE_BURST", default_value_t = 100)]
     pub webhook_rate_burst: u32,
+
+    /// Calls of one integration in flight at once on a node (execute and test, all sockets).
+    #[arg(long, env = "INTEGRATION_MAX_CONCURRENT", default_value_t = 16)]
+    pub integration_max_concurrent: usize,
+
+    /// Calls of one integration started per second on a node.
+    #[arg(long, env = "INTEGRATION_RATE_PER_SEC", default_value_t = 50)]
+    pub integration_rate_per_sec: u32,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -230,6 +240,14 @@ impl Config {
             ("WEBHOOK_MAX_BYTES", self.webhook_max_bytes),
             ("WEBHOOK_RATE_PER_SEC", self.webhook_rate_per_sec as usize),
             ("WEBHOOK_RATE_BURST", self.webhook_rate_burst as usize),
+            (
+                "INTEGRATION_MAX_CONCURRENT",
+                self.integration_max_concurrent,
+            ),
+            (
+                "INTEGRATION_RATE_PER_SEC",
+                self.integration_rate_per_sec as usize,
+            ),
         ] {
             if v == 0 {
                 return Err(ConfigError::Zero(name));

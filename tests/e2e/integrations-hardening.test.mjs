@@ -267,3 +267,50 @@ describe('creating an integration is insert-only', () => {
     await raceCreate(await scope.server({ name: 'race-mongo', mongo: true }));
   });
 });
+
+describe('per-integration execution limits', () => {
+  let upstream;
+  let inFlight = 0;
+  let maxInFlight = 0;
+  before(async () => {
+    upstream = createServer((req, res) => {
+      inFlight += 1;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      setTimeout(() => {
+        inFlight -= 1;
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"slow":true}');
+      }, 800);
+    });
+    await new Promise((r) => upstream.listen(0, '127.0.0.1', r));
+  });
+  after(async () => {
+    upstream.closeAllConnections?.();
+    await new Promise((r) => upstream.close(r));
+  });
+
+  test('calls of one integration from many sockets are capped at INTEGRATION_MAX_CONCURRENT', async () => {
+    const server = await scope.server({
+      name: 'exec-limits',
+      env: { INTEGRATION_ALLOW_PRIVATE: 'true', INTEGRATION_MAX_CONCURRENT: '2' },
+    });
+    const id = uniq('slow');
+    await create(server, spec(id, { baseUrl: `http://127.0.0.1:${upstream.address().port}` }));
+    const sockets = [];
+    for (const sub of ['alice', 'bob', 'alice', 'bob', 'alice', 'bob']) {
+      const s = await scope.user(server, sub);
+      assertAckOk(await emitAck(s, 'subscribe:project', 'demo'));
+      sockets.push(s);
+    }
+    const acks = await Promise.all(sockets.map((s) =>
+      emitAck(s, 'integration:execute', { projectId: 'demo', integrationId: id, endpoint: 'echo' }, within(5000))));
+    const ok = acks.filter((a) => a.ok);
+    const limited = acks.filter((a) => a.error?.code === 'RATE_LIMITED');
+    assert.equal(ok.length, 2, JSON.stringify(acks));
+    assert.equal(limited.length, 4, JSON.stringify(acks));
+    assert.equal(maxInFlight, 2, 'the upstream never saw more than two at once');
+    // Finished calls free their places.
+    const again = await emitAck(sockets[0], 'integration:execute', { projectId: 'demo', integrationId: id, endpoint: 'echo' }, within(5000));
+    assert.ok(again.ok, JSON.stringify(again));
+  });
+});

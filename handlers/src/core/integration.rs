@@ -15,6 +15,7 @@ use super::access::{Actor, ProjectMember, require_member};
 use super::error::AppError;
 use super::events;
 use super::ids::{IntegrationId, ProjectId, new_object_id};
+use super::integration_gate::CallPermit;
 use super::model::{Endpoint, Integration, IntegrationStats, MASK, WebhookEvent};
 use super::ports::{OutboundRequest, OutboundResponse};
 use super::time::Timestamp;
@@ -345,6 +346,16 @@ fn millis(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
+/// A place for one call of `integ` on this node, or RATE_LIMITED.
+fn admit(core: &Core, integ: &Integration) -> Result<CallPermit, AppError> {
+    core.integration_calls.admit(
+        &integ.id,
+        core.limits.integration_max_concurrent,
+        core.limits.integration_rate_per_sec,
+        Instant::now(),
+    )
+}
+
 /// `integration:execute`: the real call, counted whatever its outcome. A response is a result
 /// even with an error status (which counts as a failure); no response is an error.
 pub async fn execute(
@@ -355,6 +366,7 @@ pub async fn execute(
     request_data: Option<Value>,
 ) -> Result<Value, AppError> {
     let req = request_for(integ, endpoint, query_pairs(params)?, request_data)?;
+    let _permit = admit(core, integ)?;
     let started = Instant::now();
     let outcome = core.outbound.send(req).await;
     let duration = millis(started);
@@ -389,6 +401,7 @@ pub async fn test(
     endpoint: &EndpointName,
 ) -> Result<Value, AppError> {
     let req = request_for(integ, endpoint, Vec::new(), None)?;
+    let _permit = admit(core, integ)?;
     let started = Instant::now();
     let outcome = core.outbound.send(req).await;
     let duration = millis(started);

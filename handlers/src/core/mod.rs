@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod ids;
 pub mod integration;
+pub mod integration_gate;
 pub mod memory;
 pub mod metrics;
 pub mod model;
@@ -49,6 +50,9 @@ pub struct Limits {
     pub webhook_max_bytes: usize,
     pub webhook_rate_per_sec: u32,
     pub webhook_rate_burst: u32,
+    /// Per integration on this node: calls in flight, and calls started per second.
+    pub integration_max_concurrent: usize,
+    pub integration_rate_per_sec: u32,
 }
 
 impl Default for Limits {
@@ -67,6 +71,8 @@ impl Default for Limits {
             webhook_max_bytes: 256 * 1024,
             webhook_rate_per_sec: 50,
             webhook_rate_burst: 100,
+            integration_max_concurrent: 16,
+            integration_rate_per_sec: 50,
         }
     }
 }
@@ -89,6 +95,8 @@ pub struct Core {
     pub local_conns: presence::LocalConns,
     /// Integrations' HTTP client.
     pub outbound: Arc<dyn ports::Outbound>,
+    /// Admission of integration calls per integration (see `integration_gate`).
+    pub integration_calls: integration_gate::CallGate,
 }
 
 #[cfg(test)]
