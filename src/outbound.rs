@@ -71,9 +71,11 @@ fn is_public_v6(v6: Ipv6Addr) -> bool {
     if s[0] & 0xe000 != 0x2000 {
         return false;
     }
-    !((s[0] == 0x2001 && s[1] < 0x0200) // IETF protocol assignments 2001::/23 (ORCHID, AMT…)
-        || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-        || s[0] == 0x3fff) // documentation 3fff::/20 (RFC 9637)
+    // IETF protocol assignments 2001::/23 (ORCHID, AMT…); documentation 2001:db8::/32 and
+    // 3fff::/20 (RFC 9637).
+    let ietf = s[0] == 0x2001 && s[1] < 0x0200;
+    let documentation = (s[0] == 0x2001 && s[1] == 0x0db8) || s[0] == 0x3fff;
+    !ietf && !documentation
 }
 
 fn is_public_v4(ip: Ipv4Addr) -> bool {

@@ -454,7 +454,7 @@ pub struct WebhookDelivery<'a> {
 /// The outcome of an accepted webhook.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Received {
-    Stored(WebhookEvent),
+    Stored(Box<WebhookEvent>),
     /// Seen before within the retention window: acknowledged, not stored or emitted again.
     Duplicate,
 }
@@ -580,7 +580,7 @@ pub async fn receive_webhook(
         // Stored: a subscriber that missed the live event can still list it over REST.
         tracing::warn!(integration = %integ.id, error = %e, "webhook stored but not emitted");
     }
-    Ok(Received::Stored(event))
+    Ok(Received::Stored(Box::new(event)))
 }
 
 /// Deletes webhook events older than `webhook_retention`, every tenth of it (between a second
