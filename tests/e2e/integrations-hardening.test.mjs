@@ -314,3 +314,22 @@ describe('per-integration execution limits', () => {
     assert.ok(again.ok, JSON.stringify(again));
   });
 });
+
+describe('webhook replays across nodes (MongoDB)', () => {
+  test('copies of one delivery sent to two nodes at once are stored once', { skip: !process.env.SB_TEST_MONGODB_URI && 'SB_TEST_MONGODB_URI unset' }, async () => {
+    const db = uniq('e2e_whx');
+    const a = await scope.server({ name: 'whx-a', mongo: true, db });
+    const b = await scope.server({ name: 'whx-b', mongo: true, db });
+    const id = uniq('whx');
+    await create(a, spec(id));
+    const raw = JSON.stringify({ crossNode: true });
+    const headers = { 'x-signature-256': sign(SECRET, raw) };
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, (_, n) => post(n % 2 ? b : a, `/webhooks/demo/${id}`, raw, headers).then((r) => r.json())),
+    );
+    assert.equal(answers.filter((x) => x.id).length, 1, JSON.stringify(answers));
+    assert.equal(answers.filter((x) => x.duplicate === true).length, 9, JSON.stringify(answers));
+    const list = await http(b, `/api/projects/demo/integrations/${id}/webhook-events`, { token: mintToken('alice') });
+    assert.equal(list.json.events.length, 1, list.text);
+  });
+});
