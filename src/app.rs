@@ -124,6 +124,15 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             presence_ttl: std::time::Duration::from_secs(config.presence_ttl_secs),
             max_rooms_per_socket: config.max_rooms_per_socket,
             max_sockets_per_user: config.max_sockets_per_user,
+            webhook_tolerance: std::time::Duration::from_secs(config.webhook_tolerance_secs),
+            webhook_retention: std::time::Duration::from_secs(
+                config.webhook_retention_days.saturating_mul(86_400),
+            ),
+            webhook_max_bytes: config.webhook_max_bytes,
+            webhook_rate_per_sec: config.webhook_rate_per_sec,
+            webhook_rate_burst: config.webhook_rate_burst,
+            integration_max_concurrent: config.integration_max_concurrent,
+            integration_rate_per_sec: config.integration_rate_per_sec,
         },
         auth: Arc::new(JwtAuthenticator::with_policy(
             config.jwt_secret(),
@@ -259,6 +268,7 @@ impl Parts {
             limits: self.limits.clone(),
             typing: Default::default(),
             outbound: self.outbound.clone(),
+            integration_calls: Default::default(),
         })
     }
 }
@@ -325,6 +335,9 @@ impl BackgroundTasks {
             tokio::spawn(switchboard_handlers::core::presence::run_heartbeat(
                 core.clone(),
             )),
+            tokio::spawn(
+                switchboard_handlers::core::integration::run_webhook_retention(core.clone()),
+            ),
         ];
         if let Some(feed) = feed {
             tasks.push(tokio::spawn(feed.run(core.clone())));

@@ -51,6 +51,13 @@ pub const ENV_VARS: &[&str] = &[
     "JWT_AUDIENCE",
     "JWT_MAX_TTL_SECS",
     "METRICS_TOKEN",
+    "WEBHOOK_TOLERANCE_SECS",
+    "WEBHOOK_RETENTION_DAYS",
+    "WEBHOOK_MAX_BYTES",
+    "WEBHOOK_RATE_PER_SEC",
+    "WEBHOOK_RATE_BURST",
+    "INTEGRATION_MAX_CONCURRENT",
+    "INTEGRATION_RATE_PER_SEC",
 ];
 
 #[derive(Debug, Clone, Args)]
@@ -186,6 +193,33 @@ pub struct Config {
     /// JWT_SECRET). Unset: open, as Prometheus exporters are; scrape it from inside the network.
     #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// How far a webhook's signed `X-Signature-Timestamp` may be from the server's clock.
+    #[arg(long, env = "WEBHOOK_TOLERANCE_SECS", default_value_t = 300)]
+    pub webhook_tolerance_secs: u64,
+
+    /// Days webhook events are kept; a delivery repeated within them is acknowledged, not stored.
+    #[arg(long, env = "WEBHOOK_RETENTION_DAYS", default_value_t = 7)]
+    pub webhook_retention_days: u64,
+
+    /// Largest webhook body accepted; larger ones get 413 before any signature work.
+    #[arg(long, env = "WEBHOOK_MAX_BYTES", default_value_t = 256 * 1024)]
+    pub webhook_max_bytes: usize,
+
+    /// Sustained webhook requests per second per integration URL, signed or not (per node).
+    #[arg(long, env = "WEBHOOK_RATE_PER_SEC", default_value_t = 50)]
+    pub webhook_rate_per_sec: u32,
+
+    /// Burst of webhook requests per integration URL above the sustained rate.
+    #[arg(long, env = "WEBHOOK_RATE_BURST", default_value_t = 100)]
+    pub webhook_rate_burst: u32,
+
+    /// Calls of one integration in flight at once on a node (execute and test, all sockets).
+    #[arg(long, env = "INTEGRATION_MAX_CONCURRENT", default_value_t = 16)]
+    pub integration_max_concurrent: usize,
+
+    /// Calls of one integration started per second on a node.
+    #[arg(long, env = "INTEGRATION_RATE_PER_SEC", default_value_t = 50)]
+    pub integration_rate_per_sec: u32,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -253,6 +287,25 @@ impl Config {
             ("MAX_ROOMS_PER_SOCKET", self.max_rooms_per_socket),
             ("MAX_SOCKETS_PER_USER", self.max_sockets_per_user),
             ("JWT_MAX_TTL_SECS", self.jwt_max_ttl_secs as usize),
+            (
+                "WEBHOOK_TOLERANCE_SECS",
+                self.webhook_tolerance_secs as usize,
+            ),
+            (
+                "WEBHOOK_RETENTION_DAYS",
+                self.webhook_retention_days as usize,
+            ),
+            ("WEBHOOK_MAX_BYTES", self.webhook_max_bytes),
+            ("WEBHOOK_RATE_PER_SEC", self.webhook_rate_per_sec as usize),
+            ("WEBHOOK_RATE_BURST", self.webhook_rate_burst as usize),
+            (
+                "INTEGRATION_MAX_CONCURRENT",
+                self.integration_max_concurrent,
+            ),
+            (
+                "INTEGRATION_RATE_PER_SEC",
+                self.integration_rate_per_sec as usize,
+            ),
         ] {
             if v == 0 {
                 return Err(ConfigError::Zero(name));

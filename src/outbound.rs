@@ -4,7 +4,7 @@
 //! hosts, which bypass DNS, on the first request and on every redirect.
 
 use std::error::Error as StdError;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,35 +35,47 @@ impl StdError for Blocked {}
 
 /// True for addresses an integration may reach without `INTEGRATION_ALLOW_PRIVATE`: not
 /// loopback, private, link-local (cloud metadata lives at 169.254.169.254), shared, multicast,
-/// reserved or unspecified, and the same for IPv4 embedded in IPv6.
+/// reserved or unspecified. IPv6 is public only inside global unicast (2000::/3) and outside
+/// its special ranges; IPv6 forms that carry an IPv4 address (mapped, translated, NAT64, 6to4,
+/// Teredo) are judged by that IPv4 address, since a relay or the host's stack delivers them there.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public_v4(v4);
-            }
-            let s = v6.segments();
-            let embedded_v4 = |hi: u16, lo: u16| {
-                Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8)
-            };
-            // NAT64 (64:ff9b::/96) and 6to4 (2002::/16) carry an IPv4 address.
-            if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
-                return is_public_v4(embedded_v4(s[6], s[7]));
-            }
-            if s[0] == 0x2002 {
-                return is_public_v4(embedded_v4(s[1], s[2]));
-            }
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00 // unique local, incl. fd00:ec2::254 metadata
-                || (s[0] & 0xffc0) == 0xfe80 // link-local
-                || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
-                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-                || s[0..6] == [0, 0, 0, 0, 0, 0]) // IPv4-compatible (deprecated)
-        }
+        IpAddr::V6(v6) => is_public_v6(v6),
     }
+}
+
+fn is_public_v6(v6: Ipv6Addr) -> bool {
+    let s = v6.segments();
+    let v4 = |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    // IPv4-mapped ::ffff:0:0/96 and IPv4-translated ::ffff:0:0:0/96 (SIIT).
+    if s[0..6] == [0, 0, 0, 0, 0, 0xffff] || s[0..6] == [0, 0, 0, 0, 0xffff, 0] {
+        return is_public_v4(v4(s[6], s[7]));
+    }
+    // Well-known NAT64 prefix 64:ff9b::/96.
+    if s[0..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return is_public_v4(v4(s[6], s[7]));
+    }
+    // 6to4 2002::/16: the relay forwards to the embedded IPv4 address.
+    if s[0] == 0x2002 {
+        return is_public_v4(v4(s[1], s[2]));
+    }
+    // Teredo 2001:0::/32: the server's IPv4 in bits 32..64, the client's (inverted) in the
+    // last 32 bits; both must be public.
+    if s[0] == 0x2001 && s[1] == 0 {
+        return is_public_v4(v4(s[2], s[3])) && is_public_v4(v4(!s[6], !s[7]));
+    }
+    // Everything outside global unicast is not public: ::/8 (loopback, unspecified,
+    // IPv4-compatible), 64:ff9b:1::/48 (local-use NAT64), 100::/64 (discard), fc00::/7
+    // (unique local, incl. fd00:ec2::254 metadata), fe80::/10, fec0::/10, ff00::/8.
+    if s[0] & 0xe000 != 0x2000 {
+        return false;
+    }
+    // IETF protocol assignments 2001::/23 (ORCHID, AMT…); documentation 2001:db8::/32 and
+    // 3fff::/20 (RFC 9637).
+    let ietf = s[0] == 0x2001 && s[1] < 0x0200;
+    let documentation = (s[0] == 0x2001 && s[1] == 0x0db8) || s[0] == 0x3fff;
+    !ietf && !documentation
 }
 
 fn is_public_v4(ip: Ipv4Addr) -> bool {
@@ -79,6 +91,7 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
         || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
         || (a == 198 && (b == 18 || b == 19)) // benchmarking
+        || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast (deprecated)
         || a >= 240) // reserved
 }
 
@@ -137,6 +150,9 @@ impl HttpOutbound {
         });
         let client = reqwest::Client::builder()
             .use_rustls_tls()
+            // An ambient HTTP(S)_PROXY would resolve and connect to the target itself, past the
+            // guarded resolver: integrations always connect directly.
+            .no_proxy()
             .dns_resolver(Arc::new(GuardedResolver { allow_private }))
             .redirect(redirect)
             .timeout(timeout)
@@ -278,6 +294,45 @@ mod tests {
             assert!(!is_public(ip), "{s} must be refused");
         }
         for s in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "1.1.1.1"] {
+            let ip: IpAddr = s.parse().expect("ip");
+            assert!(is_public(ip), "{s} must be allowed");
+        }
+    }
+
+    #[test]
+    fn ipv6_forms_carrying_private_ipv4_are_refused() {
+        for s in [
+            "::ffff:0:7f00:1",                      // IPv4-translated 127.0.0.1
+            "::ffff:0:a9fe:a9fe",                   // IPv4-translated 169.254.169.254
+            "::ffff:10.0.0.1",                      // IPv4-mapped
+            "64:ff9b::c0a8:101",                    // NAT64 of 192.168.1.1
+            "64:ff9b:1::7f00:1",                    // local-use NAT64 (RFC 8215)
+            "64:ff9b:1:ffff::808:808",              // local-use NAT64, whatever it embeds
+            "2001:0:4136:e378:8000:63bf:80ff:fffe", // Teredo, client 127.0.0.1
+            "2001:0:a00:1::",                       // Teredo via server 10.0.0.1
+            "2002:c0a8:101::1",                     // 6to4 of 192.168.1.1
+            "2002:a9fe:a9fe::",                     // 6to4 of metadata
+            "::7f00:1",                             // IPv4-compatible
+            "100::1",                               // discard-only
+            "fc00::1",                              // unique local
+            "fec0::1",                              // site-local
+            "ff02::1",                              // multicast
+            "2001:db8::1",                          // documentation
+            "3fff::1",                              // documentation
+            "2001:10::1",                           // ORCHID
+            "4000::1",                              // outside global unicast
+        ] {
+            let ip: IpAddr = s.parse().expect("ip");
+            assert!(!is_public(ip), "{s} must be refused");
+        }
+        for s in [
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+            "2001:0:4136:e378:8000:63bf:f7f7:f7f7", // Teredo, client 8.8.8.8
+            "2a00:1450:4001::1",
+            "2001:4860:4860::8888",
+        ] {
             let ip: IpAddr = s.parse().expect("ip");
             assert!(is_public(ip), "{s} must be allowed");
         }

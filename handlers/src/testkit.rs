@@ -101,6 +101,8 @@ pub async fn run_all(store: &dyn Store, prefix: &str) {
     ringing_counts(store, prefix).await;
     documents(store, prefix).await;
     registries(store, prefix).await;
+    integration_creation(store, prefix).await;
+    webhook_replays_and_retention(store, prefix).await;
 }
 
 pub async fn projects_and_users(store: &dyn Store, prefix: &str) {
@@ -610,6 +612,8 @@ pub async fn registries(store: &dyn Store, prefix: &str) {
                 project_id: pid.clone(),
                 body,
                 received_at: Timestamp::from_millis(1_700_000_000_000 + n as i64),
+                signature: None,
+                delivery_id: None,
             })
             .await
             .expect("insert");
@@ -1410,5 +1414,149 @@ pub async fn latest_calls(store: &dyn Store, prefix: &str) {
             .expect("latest"),
         None,
         "another caller"
+    );
+}
+
+/// Creating an integration is insert-only: of many concurrent creations of one id, from two
+/// projects, exactly one succeeds and the integration never changes project. Updates only
+/// replace an integration of the same id and project.
+pub async fn integration_creation(store: &dyn Store, prefix: &str) {
+    let integ = |project: &str, name: &str| Integration {
+        id: id(format!("{prefix}-race")),
+        project_id: id(format!("{prefix}-{project}")),
+        name: name.into(),
+        base_url: "https://example.com".into(),
+        endpoints: BTreeMap::new(),
+        headers: BTreeMap::new(),
+        webhook_secret: None,
+        enabled: true,
+    };
+    let tries: Vec<Integration> = (0..40)
+        .map(|n| integ(if n % 2 == 0 { "t1" } else { "t2" }, &format!("try {n}")))
+        .collect();
+    let results = join_all(tries.iter().map(|i| store.create_integration(i))).await;
+    let won: Vec<&Integration> = tries
+        .iter()
+        .zip(&results)
+        .filter_map(|(i, r)| r.is_ok().then_some(i))
+        .collect();
+    assert_eq!(won.len(), 1, "exactly one creation wins");
+    for r in &results {
+        if let Err(e) = r {
+            assert!(matches!(e, AppError::Conflict(_)), "{e:?}");
+        }
+    }
+    let stored = store
+        .get_integration(&won[0].id)
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(&stored, won[0], "the winner's integration, unchanged");
+
+    let other = if stored.project_id.as_str().ends_with("t1") {
+        "t2"
+    } else {
+        "t1"
+    };
+    let mut renamed = stored.clone();
+    renamed.name = "renamed".into();
+    assert!(store.update_integration(&renamed).await.expect("update"));
+    assert!(
+        !store
+            .update_integration(&integ(other, "hijack"))
+            .await
+            .expect("update"),
+        "another project's update writes nothing"
+    );
+    assert_eq!(
+        store.get_integration(&stored.id).await.expect("get"),
+        Some(renamed.clone())
+    );
+    assert!(store.delete_integration(&stored.id).await.expect("delete"));
+    assert!(
+        !store.update_integration(&renamed).await.expect("update"),
+        "an update does not recreate a deleted integration"
+    );
+    assert_eq!(store.get_integration(&stored.id).await.expect("get"), None);
+}
+
+/// A webhook event with the signature or delivery id of a stored one is a replay: not stored,
+/// also when the copies arrive concurrently. Events past retention are purged.
+pub async fn webhook_replays_and_retention(store: &dyn Store, prefix: &str) {
+    let iid: IntegrationId = id(format!("{prefix}-wh-replay"));
+    let pid: ProjectId = id(format!("{prefix}-wh"));
+    let ev = |n: i64, sig: &str, delivery: Option<&str>| WebhookEvent {
+        id: format!("{prefix}-replay{n}"),
+        integration_id: iid.clone(),
+        project_id: pid.clone(),
+        body: json!({ "n": n }),
+        received_at: Timestamp::from_millis(1_700_000_000_000 + n),
+        signature: Some(sig.into()),
+        delivery_id: delivery.map(str::to_owned),
+    };
+    let copies: Vec<WebhookEvent> = (0..20).map(|n| ev(n, "aa", None)).collect();
+    let stored = join_all(copies.iter().map(|e| store.insert_webhook_event(e))).await;
+    assert_eq!(
+        stored.iter().filter(|r| matches!(r, Ok(true))).count(),
+        1,
+        "{stored:?}"
+    );
+    assert!(stored.iter().all(Result::is_ok), "{stored:?}");
+    assert!(
+        store
+            .insert_webhook_event(&ev(30, "bb", Some("d1")))
+            .await
+            .expect("insert")
+    );
+    assert!(
+        !store
+            .insert_webhook_event(&ev(31, "cc", Some("d1")))
+            .await
+            .expect("insert"),
+        "same delivery id"
+    );
+    assert!(
+        store
+            .insert_webhook_event(&ev(32, "dd", Some("d2")))
+            .await
+            .expect("insert")
+    );
+    assert_eq!(
+        store
+            .list_webhook_events(&iid, 10)
+            .await
+            .expect("list")
+            .len(),
+        3
+    );
+    // Another integration may see the same signature.
+    let mut elsewhere = ev(33, "aa", Some("d1"));
+    elsewhere.integration_id = id(format!("{prefix}-wh-other"));
+    assert!(
+        store
+            .insert_webhook_event(&elsewhere)
+            .await
+            .expect("insert")
+    );
+
+    let purged = store
+        .purge_webhook_events(Timestamp::from_millis(1_700_000_000_031))
+        .await
+        .expect("purge");
+    assert!(purged >= 2, "{purged}");
+    let left: Vec<String> = store
+        .list_webhook_events(&iid, 10)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(left, vec![format!("{prefix}-replay32")]);
+    // Once purged, a key is free again.
+    assert!(
+        store
+            .insert_webhook_event(&ev(40, "aa", None))
+            .await
+            .expect("insert")
     );
 }

@@ -45,6 +45,16 @@ async fn stored_for_admin(
     Ok(integration::find(&st.core, actor, p, i).await?.1)
 }
 
+/// Writes an update of a stored integration; NOT_FOUND when it was deleted meanwhile (an update
+/// never recreates it, nor touches an integration of another project).
+async fn update(st: &AppState, integ: &Integration) -> Result<(), AppError> {
+    if st.core.store.update_integration(integ).await? {
+        Ok(())
+    } else {
+        Err(AppError::not_found("integration", integ.id.as_str()))
+    }
+}
+
 /// `GET /api/projects/{p}/integrations` → `{ integrations }`.
 pub async fn list(
     State(st): State<AppState>,
@@ -79,10 +89,8 @@ pub async fn create(
         None => integration::new_id()?,
     };
     let integ = spec.into_integration(id, m.project_id(), None)?;
-    if st.core.store.get_integration(&integ.id).await?.is_some() {
-        return Err(AppError::Conflict(format!("integration {} exists", integ.id)).into());
-    }
-    st.core.store.put_integration(&integ).await?;
+    // Insert-only: of concurrent creations of one id (from any project) exactly one wins.
+    st.core.store.create_integration(&integ).await?;
     Ok((StatusCode::CREATED, masked(&integ)?))
 }
 
@@ -110,7 +118,7 @@ pub async fn replace(
     }
     let stored = stored_for_admin(&st, &actor, &p, &i).await?;
     let integ = spec.into_integration(i, &p, Some(&stored))?;
-    st.core.store.put_integration(&integ).await?;
+    update(&st, &integ).await?;
     Ok(masked(&integ)?)
 }
 
@@ -139,7 +147,7 @@ pub async fn patch(
     let spec: IntegrationSpec =
         serde_json::from_value(merged).map_err(|e| AppError::invalid(e.to_string()))?;
     let integ = spec.into_integration(i, &p, Some(&stored))?;
-    st.core.store.put_integration(&integ).await?;
+    update(&st, &integ).await?;
     Ok(masked(&integ)?)
 }
 
@@ -175,6 +183,21 @@ pub async fn webhook_events(
         return Err(AppError::invalid(format!("limit must be 1 to {MAX_EVENTS_PAGE}")).into());
     }
     let (_, integ) = integration::find(&st.core, &actor, &p, &i).await?;
-    let events = st.core.store.list_webhook_events(&integ.id, limit).await?;
+    let events: Vec<Value> = st
+        .core
+        .store
+        .list_webhook_events(&integ.id, limit)
+        .await?
+        .into_iter()
+        .map(|e| {
+            json!({
+                "id": e.id,
+                "integrationId": e.integration_id,
+                "projectId": e.project_id,
+                "body": e.body,
+                "receivedAt": e.received_at,
+            })
+        })
+        .collect();
     Ok(Json(json!({ "events": events })))
 }

@@ -9,6 +9,7 @@ mod extract;
 mod health;
 mod integrations;
 mod projects;
+mod rate_limit;
 mod wallet;
 mod webhooks;
 
@@ -27,7 +28,7 @@ use switchboard_handlers::core::error::AppError;
 
 pub use error::{ApiError, status};
 
-/// REST bodies are small JSON documents; webhooks are capped at 1 MiB too.
+/// REST bodies are small JSON documents (webhooks have their own, smaller WEBHOOK_MAX_BYTES).
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 #[derive(Clone)]
@@ -41,6 +42,10 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
+    let webhook_limiter = Arc::new(rate_limit::KeyedLimiter::new(
+        state.core.limits.webhook_rate_per_sec,
+        state.core.limits.webhook_rate_burst,
+    ));
     let api = Router::new()
         .route("/projects", get(projects::list))
         .route("/projects/{project}", get(projects::get))
@@ -90,7 +95,10 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
-        .route("/webhooks/{project}/{integration}", post(webhooks::receive))
+        .route(
+            "/webhooks/{project}/{integration}",
+            post(webhooks::receive).layer(axum::Extension(webhook_limiter)),
+        )
         .nest("/api", api)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .with_state(state)

@@ -164,6 +164,34 @@ impl MongoStore {
             ))
             .await
             .map_err(map_err)?;
+        // The retention sweep deletes by age across integrations. A sweep rather than a TTL
+        // index: WEBHOOK_RETENTION_DAYS may change between restarts (a TTL index would have to
+        // be altered with collMod), and not every MongoDB-compatible server expires documents.
+        self.coll(WEBHOOK_EVENTS)
+            .create_index(idx(doc! { "receivedAt": 1 }))
+            .await
+            .map_err(map_err)?;
+        // Webhook replays: one stored event per (integration, signature) and per (integration,
+        // delivery id). Partial, so events stored before these keys existed do not collide.
+        for (field, name) in [
+            ("signature", "integration_signature"),
+            ("deliveryId", "integration_delivery_id"),
+        ] {
+            let unique = IndexModel::builder()
+                .keys(doc! { "integrationId": 1, field: 1 })
+                .options(
+                    IndexOptions::builder()
+                        .unique(true)
+                        .partial_filter_expression(doc! { field: { "$exists": true } })
+                        .name(name.to_owned())
+                        .build(),
+                )
+                .build();
+            self.coll(WEBHOOK_EVENTS)
+                .create_index(unique)
+                .await
+                .map_err(map_err)?;
+        }
         Ok(())
     }
 }

@@ -11,7 +11,10 @@ use switchboard_handlers::core::model::{
 use switchboard_handlers::core::ports::{IntegrationStore, StoreResult, WalletStore};
 use switchboard_handlers::core::time::Timestamp;
 
+use switchboard_handlers::core::error::AppError;
+
 use super::convert::{from_doc, to_doc};
+use super::errors::is_duplicate_key;
 use super::projects::upsert;
 use super::{
     INTEGRATION_STATS, INTEGRATIONS, MongoStore, WALLET_ADDRESSES, WALLET_TRANSACTIONS,
@@ -30,6 +33,36 @@ impl IntegrationStore for MongoStore {
             .await
             .map_err(map_err)?;
         Ok(())
+    }
+
+    async fn create_integration(&self, integration: &Integration) -> StoreResult<()> {
+        // `_id` is unique: of concurrent creations exactly one inserts, the others conflict.
+        self.coll(INTEGRATIONS)
+            .insert_one(to_doc(integration)?)
+            .await
+            .map_err(|e| {
+                if is_duplicate_key(&e) {
+                    AppError::Conflict(format!("integration {} exists", integration.id))
+                } else {
+                    map_err(e)
+                }
+            })?;
+        Ok(())
+    }
+
+    async fn update_integration(&self, integration: &Integration) -> StoreResult<bool> {
+        let r = self
+            .coll(INTEGRATIONS)
+            .replace_one(
+                doc! {
+                    "_id": integration.id.as_str(),
+                    "projectId": integration.project_id.as_str(),
+                },
+                to_doc(integration)?,
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(r.matched_count > 0)
     }
 
     async fn get_integration(&self, id: &IntegrationId) -> StoreResult<Option<Integration>> {
@@ -100,12 +133,23 @@ impl IntegrationStore for MongoStore {
         Ok(d.map(from_doc).transpose()?.unwrap_or_default())
     }
 
-    async fn insert_webhook_event(&self, event: &WebhookEvent) -> StoreResult<()> {
-        self.coll(WEBHOOK_EVENTS)
-            .insert_one(to_doc(event)?)
+    async fn insert_webhook_event(&self, event: &WebhookEvent) -> StoreResult<bool> {
+        // The unique (integrationId, signature) and (integrationId, deliveryId) indexes make a
+        // replay a duplicate key, also when copies arrive at several nodes at once.
+        match self.coll(WEBHOOK_EVENTS).insert_one(to_doc(event)?).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_duplicate_key(&e) => Ok(false),
+            Err(e) => Err(map_err(e)),
+        }
+    }
+
+    async fn purge_webhook_events(&self, before: Timestamp) -> StoreResult<u64> {
+        let r = self
+            .coll(WEBHOOK_EVENTS)
+            .delete_many(doc! { "receivedAt": { "$lt": DateTime::from_millis(before.millis()) } })
             .await
             .map_err(map_err)?;
-        Ok(())
+        Ok(r.deleted_count)
     }
 
     async fn list_webhook_events(

@@ -383,8 +383,9 @@ describe('webhooks', () => {
     }
     const tampered = JSON.stringify({ event: 'deploy', n: 2 });
     assert.equal((await post(a, `/webhooks/demo/${id}`, tampered, { 'x-signature-256': sign('whsec-e2e', raw) })).status, 401);
-    assert.equal((await post(a, `/webhooks/acme/${id}`, raw, { 'x-signature-256': sign('whsec-e2e', raw) })).status, 404);
-    assert.equal((await post(a, `/webhooks/demo/nope`, raw, { 'x-signature-256': sign('whsec-e2e', raw) })).status, 404);
+    // Unknown or another project's integration: the same 401 (existence is not revealed).
+    assert.equal((await post(a, `/webhooks/acme/${id}`, raw, { 'x-signature-256': sign('whsec-e2e', raw) })).status, 401);
+    assert.equal((await post(a, `/webhooks/demo/nope`, raw, { 'x-signature-256': sign('whsec-e2e', raw) })).status, 401);
     const huge = 'x'.repeat(1024 * 1024 + 10);
     assert.equal((await post(a, `/webhooks/demo/${id}`, huge, { 'x-signature-256': sign('whsec-e2e', huge) })).status, 413);
     await sleep(300);

@@ -15,6 +15,7 @@ use super::access::{Actor, ProjectMember, require_member};
 use super::error::AppError;
 use super::events;
 use super::ids::{IntegrationId, ProjectId, new_object_id};
+use super::integration_gate::CallPermit;
 use super::model::{Endpoint, Integration, IntegrationStats, MASK, WebhookEvent};
 use super::ports::{OutboundRequest, OutboundResponse};
 use super::time::Timestamp;
@@ -29,8 +30,6 @@ const MAX_HEADER_VALUE: usize = 8 * 1024;
 const MAX_SECRET: usize = 512;
 const MAX_PARAMS: usize = 100;
 const MAX_PARAM_VALUE: usize = 4096;
-/// Inbound webhook bodies (larger ones are refused at the HTTP layer with 413).
-pub const MAX_WEBHOOK_BYTES: usize = 1024 * 1024;
 
 /// An endpoint or parameter name: `[A-Za-z0-9_.-]{1,64}`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -347,6 +346,16 @@ fn millis(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
+/// A place for one call of `integ` on this node, or RATE_LIMITED.
+fn admit(core: &Core, integ: &Integration) -> Result<CallPermit, AppError> {
+    core.integration_calls.admit(
+        &integ.id,
+        core.limits.integration_max_concurrent,
+        core.limits.integration_rate_per_sec,
+        Instant::now(),
+    )
+}
+
 /// `integration:execute`: the real call, counted whatever its outcome. A response is a result
 /// even with an error status (which counts as a failure); no response is an error.
 pub async fn execute(
@@ -357,6 +366,7 @@ pub async fn execute(
     request_data: Option<Value>,
 ) -> Result<Value, AppError> {
     let req = request_for(integ, endpoint, query_pairs(params)?, request_data)?;
+    let _permit = admit(core, integ)?;
     let started = Instant::now();
     let outcome = core.outbound.send(req).await;
     let duration = millis(started);
@@ -391,6 +401,7 @@ pub async fn test(
     endpoint: &EndpointName,
 ) -> Result<Value, AppError> {
     let req = request_for(integ, endpoint, Vec::new(), None)?;
+    let _permit = admit(core, integ)?;
     let started = Instant::now();
     let outcome = core.outbound.send(req).await;
     let duration = millis(started);
@@ -414,20 +425,60 @@ pub async fn test(
     }
 }
 
-/// Verifies `X-Signature-256: sha256=<hex>` over the raw body in constant time.
-pub fn verify_signature(secret: &str, body: &[u8], header: Option<&str>) -> Result<(), AppError> {
-    let header =
-        header.ok_or_else(|| AppError::Unauthorized("X-Signature-256 header missing".into()))?;
-    let hex = header
-        .trim()
-        .strip_prefix("sha256=")
-        .ok_or_else(|| AppError::Unauthorized("X-Signature-256 must be sha256=<hex>".into()))?;
-    let sig = decode_hex(hex)
-        .ok_or_else(|| AppError::Unauthorized("X-Signature-256 is not hex".into()))?;
+/// The one answer to a webhook that is unsigned, badly signed, or addressed to an integration
+/// that does not exist or has no secret: the sender cannot tell these apart.
+pub fn webhook_refused() -> AppError {
+    AppError::Unauthorized("missing or invalid webhook signature".into())
+}
+
+/// Keys unknown integrations' webhooks are checked against, so they cost the same HMAC as
+/// known ones and timing does not reveal which integrations exist.
+const DUMMY_SECRET: &str = "switchboard-no-such-integration";
+
+/// Longest delivery id header kept (GitHub's are 36-character UUIDs).
+const MAX_DELIVERY_ID: usize = 256;
+
+/// What a webhook request carries besides its path.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookDelivery<'a> {
+    pub body: &'a [u8],
+    /// `X-Signature-256`.
+    pub signature: Option<&'a str>,
+    /// `X-Signature-Timestamp`: Unix seconds; when present the signature covers
+    /// `<timestamp>.<body>` and must be within `webhook_tolerance` of now.
+    pub timestamp: Option<&'a str>,
+    /// The sender's delivery id (`X-Delivery-Id`, `X-GitHub-Delivery` or `X-Webhook-Id`).
+    pub delivery_id: Option<&'a str>,
+}
+
+/// The outcome of an accepted webhook.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Received {
+    Stored(Box<WebhookEvent>),
+    /// Seen before within the retention window: acknowledged, not stored or emitted again.
+    Duplicate,
+}
+
+/// Checks `X-Signature-256: sha256=<hex>` in constant time against the HMAC-SHA256 of `body`,
+/// or of `<timestamp>.<body>` when a timestamp is given. Returns the MAC's hex (the replay key).
+pub fn verify_signature(
+    secret: &str,
+    timestamp: Option<&str>,
+    body: &[u8],
+    header: Option<&str>,
+) -> Result<String, AppError> {
+    let sig = header
+        .and_then(|h| h.trim().strip_prefix("sha256="))
+        .and_then(decode_hex)
+        .ok_or_else(webhook_refused)?;
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).map_err(AppError::internal)?;
+    if let Some(ts) = timestamp {
+        mac.update(ts.as_bytes());
+        mac.update(b".");
+    }
     mac.update(body);
-    mac.verify_slice(&sig)
-        .map_err(|_| AppError::Unauthorized("signature does not match".into()))
+    mac.verify_slice(&sig).map_err(|_| webhook_refused())?;
+    Ok(sig.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
@@ -440,28 +491,58 @@ fn decode_hex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// A signed timestamp must be Unix seconds within `tolerance` of now, either side.
+fn check_timestamp(ts: &str, tolerance: std::time::Duration) -> Result<(), AppError> {
+    let secs: i64 = ts.trim().parse().map_err(|_| webhook_refused())?;
+    let now = Timestamp::now().millis() / 1000;
+    let skew = now.abs_diff(secs);
+    if skew > tolerance.as_secs() {
+        return Err(AppError::Unauthorized(format!(
+            "X-Signature-Timestamp is {skew} s away from the server's clock (tolerance {} s)",
+            tolerance.as_secs()
+        )));
+    }
+    Ok(())
+}
+
 /// `POST /webhooks/<p>/<i>`: a signed body is stored, then emitted to the webhook room on every
-/// node. Unknown integration: NOT_FOUND; no secret configured, missing or bad signature:
-/// UNAUTHORIZED (nothing stored or emitted).
+/// node. Unknown integration, no secret configured, missing or bad signature: the same
+/// UNAUTHORIZED after the same work (nothing stored or emitted). A replay (same signature or
+/// delivery id as a stored event) is `Duplicate`.
 pub async fn receive_webhook(
     core: &Core,
     project: &ProjectId,
     id: &IntegrationId,
-    body: &[u8],
-    signature: Option<&str>,
-) -> Result<WebhookEvent, AppError> {
-    let integ = of_project(core, project, id).await?;
-    let secret = integ.webhook_secret.as_deref().ok_or_else(|| {
-        AppError::Unauthorized("this integration has no webhookSecret: webhooks are refused".into())
-    })?;
-    verify_signature(secret, body, signature)?;
-    if body.len() > MAX_WEBHOOK_BYTES {
-        return Err(AppError::PayloadTooLarge {
-            size: body.len(),
-            limit: MAX_WEBHOOK_BYTES,
-        });
+    delivery: WebhookDelivery<'_>,
+) -> Result<Received, AppError> {
+    let integ = core
+        .store
+        .get_integration(id)
+        .await?
+        .filter(|i| &i.project_id == project);
+    let secret = integ.as_ref().and_then(|i| i.webhook_secret.as_deref());
+    let checked = verify_signature(
+        secret.unwrap_or(DUMMY_SECRET),
+        delivery.timestamp,
+        delivery.body,
+        delivery.signature,
+    );
+    let (Some(integ), Some(_), Ok(mac)) = (integ.as_ref(), secret, checked) else {
+        return Err(webhook_refused());
+    };
+    if let Some(ts) = delivery.timestamp {
+        check_timestamp(ts, core.limits.webhook_tolerance)?;
     }
-    let text = std::str::from_utf8(body)
+    let delivery_id = match delivery.delivery_id.map(str::trim) {
+        Some(d) if d.len() > MAX_DELIVERY_ID => {
+            return Err(AppError::invalid(format!(
+                "the delivery id header is longer than {MAX_DELIVERY_ID} bytes"
+            )));
+        }
+        Some(d) if !d.is_empty() => Some(d.to_owned()),
+        _ => None,
+    };
+    let text = std::str::from_utf8(delivery.body)
         .map_err(|_| AppError::invalid("webhook body must be UTF-8 (JSON or text)"))?;
     let parsed = if text.trim().is_empty() {
         Value::Null
@@ -474,8 +555,12 @@ pub async fn receive_webhook(
         project_id: integ.project_id.clone(),
         body: parsed,
         received_at: Timestamp::now(),
+        signature: Some(mac),
+        delivery_id,
     };
-    core.store.insert_webhook_event(&event).await?;
+    if !core.store.insert_webhook_event(&event).await? {
+        return Ok(Received::Duplicate);
+    }
     let payload = json!({
         "integrationId": event.integration_id,
         "id": event.id,
@@ -495,7 +580,29 @@ pub async fn receive_webhook(
         // Stored: a subscriber that missed the live event can still list it over REST.
         tracing::warn!(integration = %integ.id, error = %e, "webhook stored but not emitted");
     }
-    Ok(event)
+    Ok(Received::Stored(Box::new(event)))
+}
+
+/// Deletes webhook events older than `webhook_retention`, every tenth of it (between a second
+/// and ten minutes), for as long as the node runs.
+pub async fn run_webhook_retention(core: std::sync::Arc<Core>) {
+    let retention = core.limits.webhook_retention;
+    let every = (retention / 10).clamp(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(600),
+    );
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let keep_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        let before = Timestamp::from_millis(Timestamp::now().millis().saturating_sub(keep_ms));
+        match core.store.purge_webhook_events(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, "webhook events past retention deleted"),
+            Err(e) => tracing::warn!(error = %e, "webhook retention sweep failed"),
+        }
+    }
 }
 
 /// A fresh id for a new integration when the client gives none.
@@ -589,11 +696,61 @@ mod tests {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        assert!(verify_signature("k", body, Some(&format!("sha256={hex}"))).is_ok());
-        assert!(verify_signature("k2", body, Some(&format!("sha256={hex}"))).is_err());
-        assert!(verify_signature("k", b"{}", Some(&format!("sha256={hex}"))).is_err());
-        assert!(verify_signature("k", body, Some(&hex)).is_err());
-        assert!(verify_signature("k", body, Some("sha256=zz")).is_err());
-        assert!(verify_signature("k", body, None).is_err());
+        let sig = format!("sha256={hex}");
+        assert_eq!(
+            verify_signature("k", None, body, Some(&sig)).ok(),
+            Some(hex.clone())
+        );
+        assert_eq!(
+            verify_signature(
+                "k",
+                None,
+                body,
+                Some(&sig.to_uppercase().replace("SHA256=", "sha256="))
+            )
+            .ok(),
+            Some(hex.clone()),
+            "the replay key does not depend on the header's hex case"
+        );
+        assert!(verify_signature("k2", None, body, Some(&sig)).is_err());
+        assert!(verify_signature("k", None, b"{}", Some(&sig)).is_err());
+        assert!(verify_signature("k", None, body, Some(&hex)).is_err());
+        assert!(verify_signature("k", None, body, Some("sha256=zz")).is_err());
+        assert!(verify_signature("k", None, body, None).is_err());
+        // With a timestamp the MAC covers `<timestamp>.<body>`, so the plain one no longer fits.
+        assert!(verify_signature("k", Some("1700000000"), body, Some(&sig)).is_err());
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"k").expect("key");
+        mac.update(b"1700000000.");
+        mac.update(body);
+        let ts_hex: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let ts_sig = format!("sha256={ts_hex}");
+        assert!(verify_signature("k", Some("1700000000"), body, Some(&ts_sig)).is_ok());
+        assert!(verify_signature("k", Some("1700000001"), body, Some(&ts_sig)).is_err());
+        // Every refusal reads the same.
+        let refusals: Vec<String> = [
+            verify_signature("k2", None, body, Some(&sig)),
+            verify_signature("k", None, body, None),
+            verify_signature("k", None, body, Some("sha256=zz")),
+        ]
+        .into_iter()
+        .map(|r| r.expect_err("refused").public_message())
+        .collect();
+        assert!(refusals.iter().all(|m| m == &refusals[0]), "{refusals:?}");
+    }
+
+    #[test]
+    fn signed_timestamps_must_be_recent() {
+        let tolerance = std::time::Duration::from_secs(300);
+        let now = Timestamp::now().millis() / 1000;
+        assert!(check_timestamp(&now.to_string(), tolerance).is_ok());
+        assert!(check_timestamp(&(now - 299).to_string(), tolerance).is_ok());
+        assert!(check_timestamp(&(now - 301).to_string(), tolerance).is_err());
+        assert!(check_timestamp(&(now + 301).to_string(), tolerance).is_err());
+        assert!(check_timestamp("yesterday", tolerance).is_err());
     }
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod ids;
 pub mod integration;
+pub mod integration_gate;
 pub mod memory;
 pub mod metrics;
 pub mod model;
@@ -41,6 +42,17 @@ pub struct Limits {
     pub max_rooms_per_socket: usize,
     /// Sockets one user may hold across the cluster.
     pub max_sockets_per_user: usize,
+    /// How far a webhook's signed `X-Signature-Timestamp` may be from now, either side.
+    pub webhook_tolerance: std::time::Duration,
+    /// How long webhook events (and so their replay keys) are kept.
+    pub webhook_retention: std::time::Duration,
+    /// Largest webhook body, and the per-integration-URL request rate (per node).
+    pub webhook_max_bytes: usize,
+    pub webhook_rate_per_sec: u32,
+    pub webhook_rate_burst: u32,
+    /// Per integration on this node: calls in flight, and calls started per second.
+    pub integration_max_concurrent: usize,
+    pub integration_rate_per_sec: u32,
 }
 
 impl Default for Limits {
@@ -54,6 +66,13 @@ impl Default for Limits {
             presence_ttl: presence::DEFAULT_TTL,
             max_rooms_per_socket: 500,
             max_sockets_per_user: 50,
+            webhook_tolerance: std::time::Duration::from_secs(300),
+            webhook_retention: std::time::Duration::from_secs(7 * 86_400),
+            webhook_max_bytes: 256 * 1024,
+            webhook_rate_per_sec: 50,
+            webhook_rate_burst: 100,
+            integration_max_concurrent: 16,
+            integration_rate_per_sec: 50,
         }
     }
 }
@@ -76,6 +95,8 @@ pub struct Core {
     pub local_conns: presence::LocalConns,
     /// Integrations' HTTP client.
     pub outbound: Arc<dyn ports::Outbound>,
+    /// Admission of integration calls per integration (see `integration_gate`).
+    pub integration_calls: integration_gate::CallGate,
 }
 
 #[cfg(test)]

@@ -285,6 +285,12 @@ pub struct WebhookEvent {
     /// The body as JSON when it parses as JSON, else as a string.
     pub body: serde_json::Value,
     pub received_at: Timestamp,
+    /// Replay keys: the signature's hex and the sender's delivery id header, each unique per
+    /// integration among stored events. Not shown to clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_id: Option<String>,
 }
 
 impl Integration {

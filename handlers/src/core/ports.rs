@@ -256,7 +256,13 @@ pub trait DocumentStore: Send + Sync {
 
 #[async_trait]
 pub trait IntegrationStore: Send + Sync {
+    /// Insert or replace by id (seeds).
     async fn put_integration(&self, integration: &Integration) -> StoreResult<()>;
+    /// Insert only; `Conflict` when the id exists (in any project), atomically.
+    async fn create_integration(&self, integration: &Integration) -> StoreResult<()>;
+    /// Replaces the stored integration of the same id and project; false (nothing written) when
+    /// there is none, so an update never recreates a deleted one or takes another project's.
+    async fn update_integration(&self, integration: &Integration) -> StoreResult<bool>;
     async fn get_integration(&self, id: &IntegrationId) -> StoreResult<Option<Integration>>;
     async fn list_integrations(&self, project: &ProjectId) -> StoreResult<Vec<Integration>>;
     /// Removes the integration and its counters; false when it did not exist.
@@ -271,7 +277,11 @@ pub trait IntegrationStore: Send + Sync {
     ) -> StoreResult<()>;
     /// Zeroes when the integration never ran.
     async fn integration_stats(&self, id: &IntegrationId) -> StoreResult<IntegrationStats>;
-    async fn insert_webhook_event(&self, event: &WebhookEvent) -> StoreResult<()>;
+    /// Stores the event unless one of the integration's stored events has the same signature
+    /// or delivery id (a replay): true when stored, false for a replay (nothing written).
+    async fn insert_webhook_event(&self, event: &WebhookEvent) -> StoreResult<bool>;
+    /// Deletes the events received before `before` (retention); how many went.
+    async fn purge_webhook_events(&self, before: Timestamp) -> StoreResult<u64>;
     /// Newest first, at most `limit`.
     async fn list_webhook_events(
         &self,

@@ -540,6 +540,30 @@ impl IntegrationStore for MemoryStore {
         Ok(())
     }
 
+    async fn create_integration(&self, integration: &Integration) -> StoreResult<()> {
+        match self.write().integrations.entry(integration.id.clone()) {
+            std::collections::btree_map::Entry::Occupied(_) => Err(AppError::Conflict(format!(
+                "integration {} exists",
+                integration.id
+            ))),
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(integration.clone());
+                Ok(())
+            }
+        }
+    }
+
+    async fn update_integration(&self, integration: &Integration) -> StoreResult<bool> {
+        let mut data = self.write();
+        match data.integrations.get_mut(&integration.id) {
+            Some(stored) if stored.project_id == integration.project_id => {
+                *stored = integration.clone();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn get_integration(&self, id: &IntegrationId) -> StoreResult<Option<Integration>> {
         Ok(self.read().integrations.get(id).cloned())
     }
@@ -585,17 +609,37 @@ impl IntegrationStore for MemoryStore {
             .unwrap_or_default())
     }
 
-    async fn insert_webhook_event(&self, event: &WebhookEvent) -> StoreResult<()> {
+    async fn insert_webhook_event(&self, event: &WebhookEvent) -> StoreResult<bool> {
         let mut data = self.write();
         let list = data
             .webhook_events
             .entry(event.integration_id.clone())
             .or_default();
+        let same = |a: &Option<String>, b: &Option<String>| a.is_some() && a == b;
+        if list.iter().any(|e| {
+            same(&e.signature, &event.signature) || same(&e.delivery_id, &event.delivery_id)
+        }) {
+            return Ok(false);
+        }
         list.push_back(event.clone());
         if list.len() > MAX_WEBHOOK_EVENTS {
             list.pop_front();
         }
-        Ok(())
+        Ok(true)
+    }
+
+    async fn purge_webhook_events(&self, before: Timestamp) -> StoreResult<u64> {
+        let mut data = self.write();
+        let mut n = 0;
+        data.webhook_events.retain(|_, list| {
+            // Oldest first: expired events are a prefix.
+            while list.front().is_some_and(|e| e.received_at < before) {
+                list.pop_front();
+                n += 1;
+            }
+            !list.is_empty()
+        });
+        Ok(n)
     }
 
     async fn list_webhook_events(
@@ -612,8 +656,8 @@ impl IntegrationStore for MemoryStore {
     }
 }
 
-/// The embedded store keeps this many webhook events per integration (it is for development;
-/// MongoDB keeps them all).
+/// The embedded store keeps this many webhook events per integration (it is for development);
+/// both stores also drop events older than the retention window.
 const MAX_WEBHOOK_EVENTS: usize = 1000;
 
 #[async_trait]
