@@ -41,6 +41,9 @@ pub struct Limits {
     pub max_rooms_per_socket: usize,
     /// Sockets one user may hold across the cluster.
     pub max_sockets_per_user: usize,
+    /// Bytes per second (and burst) one socket may send in events relayed to other sockets.
+    pub relay_bytes_per_sec: usize,
+    pub relay_bytes_burst: usize,
 }
 
 impl Default for Limits {
@@ -54,6 +57,8 @@ impl Default for Limits {
             presence_ttl: presence::DEFAULT_TTL,
             max_rooms_per_socket: 500,
             max_sockets_per_user: 50,
+            relay_bytes_per_sec: 1024 * 1024,
+            relay_bytes_burst: 4 * 1024 * 1024,
         }
     }
 }

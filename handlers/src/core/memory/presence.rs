@@ -50,6 +50,21 @@ impl PresenceStore for MemoryPresence {
         Ok(set.len() == 1)
     }
 
+    async fn admit_connection(&self, user: &UserId, conn: &ConnId, max: u64) -> StoreResult<bool> {
+        let now = Instant::now();
+        let mut g = self.lock();
+        let set = g.conns.entry(user.clone()).or_default();
+        purge(set, now);
+        if set.len() as u64 >= max && !set.contains_key(conn) {
+            if set.is_empty() {
+                g.conns.remove(user);
+            }
+            return Ok(false);
+        }
+        set.insert(conn.clone(), now + self.ttl);
+        Ok(true)
+    }
+
     async fn remove_connection(&self, user: &UserId, conn: &ConnId) -> StoreResult<bool> {
         let now = Instant::now();
         let mut g = self.lock();
