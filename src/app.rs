@@ -20,10 +20,10 @@ use switchboard_handlers::core::memory::{MemoryPresence, MemoryStore};
 use switchboard_handlers::core::metrics::Metrics;
 use switchboard_handlers::core::ports::{ChangePublisher, PresenceStore, Store};
 use switchboard_handlers::core::{Core, Limits};
-use switchboard_handlers::socketio::limits::RefusalLog;
 use switchboard_handlers::socketio::fanout::{
     RemoteHealth, RemoteRooms, SocketIoFanout, SocketIoSink,
 };
+use switchboard_handlers::socketio::limits::RefusalLog;
 
 use crate::auth::JwtAuthenticator;
 use crate::config::Config;

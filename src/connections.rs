@@ -189,7 +189,9 @@ mod tests {
             max_per_ip: 0,
             ..ConnectionLimits::default()
         });
-        let slots: Vec<_> = (0..100).map(|_| gate.admit(ip(1)).expect("no cap")).collect();
+        let slots: Vec<_> = (0..100)
+            .map(|_| gate.admit(ip(1)).expect("no cap"))
+            .collect();
         assert_eq!(slots.len(), 100);
     }
 

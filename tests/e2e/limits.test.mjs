@@ -86,7 +86,7 @@ test('refused packets count against the rate: 40 oversized events use up the bur
   assertAckError(await next, 'RATE_LIMITED');
 });
 
-test('relayed bytes are rate limited: 60 events of 250 KiB reach a room member as at most the 4 MiB burst plus 1 MiB/s', async () => {
+test('relayed bytes are rate limited: 60 events of 250 KiB reach a room member as at most the 4 MiB burst plus 1 MiB/s', async (t) => {
   const relay = await scope.server({ name: 'relay-bytes' });
   const sender = await scope.user(relay, 'alice');
   const member = await scope.user(relay, 'bob');
@@ -111,5 +111,6 @@ test('relayed bytes are rate limited: 60 events of 250 KiB reach a room member a
   assert.ok(received <= budget, `member received ${received} bytes in ${elapsed.toFixed(2)} s (budget ${budget})`);
   assert.ok(limited >= 20, `most of the burst is refused: ${limited} RATE_LIMITED, ${ok} ok`);
   assert.equal(count, ok, 'every accepted event was relayed');
+  t.diagnostic(`relay: ${ok} ok, ${limited} RATE_LIMITED, member received ${received} bytes in ${elapsed.toFixed(2)} s`);
   assert.equal(sender.connected, true);
 });

@@ -95,7 +95,7 @@ async function startWithFdLimit(nofile, env) {
   return { url, child, get stderr() { return stderr; } };
 }
 
-test('200 silent or trickling connections on a 200-descriptor server: all closed, /health answers again within 60 s', async () => {
+test('200 silent or trickling connections on a 200-descriptor server: all closed, /health answers again within 60 s', async (t) => {
   const server = await startWithFdLimit(200, { HEADER_READ_TIMEOUT_MS: '2000' });
   const conns = [];
   try {
@@ -108,6 +108,8 @@ test('200 silent or trickling connections on a 200-descriptor server: all closed
     const open = await waitClosed(conns, 60_000 - took * 1000);
     assert.equal(open, 0, `${open} of 200 stalled connections still open after 60 s`);
     const warns = server.stderr.split('\n').filter((l) => /accept failed/.test(l)).length;
+    const last = Math.max(...conns.map((c) => c.closedAt - c.opened)) / 1000;
+    t.diagnostic(`/health answered after ${took.toFixed(1)} s; the last stalled connection was closed after ${last.toFixed(1)} s; ${warns} 'accept failed' lines`);
     assert.ok(warns <= 7, `accept failures are logged at most once per 10 s: ${warns} lines`);
     assert.equal(server.child.exitCode, null, 'the server is still running');
   } finally {

@@ -117,14 +117,32 @@ impl<A: Adapter> MessageHandler<A, OrderedMarker> for Ordered<A> {
             Verdict::Limit => {
                 let event = event_name_prefix(raw);
                 let err = Err(AppError::RateLimited);
-                reply(&self.core, &self.session, &socket, &event, ack, wants_ack, err, None);
+                reply(
+                    &self.core,
+                    &self.session,
+                    &socket,
+                    &event,
+                    ack,
+                    wants_ack,
+                    err,
+                    None,
+                );
                 return;
             }
             Verdict::Disconnect => {
                 tracing::info!(sid = %socket.id, "disconnecting socket over the rate limit for 10 s");
                 let event = event_name_prefix(raw);
                 let err = Err(AppError::RateLimited);
-                reply(&self.core, &self.session, &socket, &event, ack, wants_ack, err, None);
+                reply(
+                    &self.core,
+                    &self.session,
+                    &socket,
+                    &event,
+                    ack,
+                    wants_ack,
+                    err,
+                    None,
+                );
                 let _ = socket.disconnect();
                 return;
             }
@@ -136,21 +154,48 @@ impl<A: Adapter> MessageHandler<A, OrderedMarker> for Ordered<A> {
                 size,
                 limit: self.core.limits.max_event_bytes,
             };
-            reply(&self.core, &self.session, &socket, &event, ack, wants_ack, Err(err), None);
+            reply(
+                &self.core,
+                &self.session,
+                &socket,
+                &event,
+                ack,
+                wants_ack,
+                Err(err),
+                None,
+            );
             return;
         }
 
         let (event, args) = match split_packet(raw) {
             Ok(parts) => parts,
             Err(e) => {
-                reply(&self.core, &self.session, &socket, "", ack, wants_ack, Err(e), None);
+                reply(
+                    &self.core,
+                    &self.session,
+                    &socket,
+                    "",
+                    ack,
+                    wants_ack,
+                    Err(e),
+                    None,
+                );
                 return;
             }
         };
 
         if is_relayed(&event) && !self.limits().relayed.take(size, now) {
             let err = Err(AppError::RateLimited);
-            reply(&self.core, &self.session, &socket, &event, ack, wants_ack, err, None);
+            reply(
+                &self.core,
+                &self.session,
+                &socket,
+                &event,
+                ack,
+                wants_ack,
+                err,
+                None,
+            );
             return;
         }
 
@@ -396,7 +441,12 @@ fn error_body(e: &AppError) -> AckBody {
     }
 }
 
-fn send_ack<A: Adapter>(session: &Session, socket: &SocketRef<A>, ack: AckSender<A>, body: &AckBody) {
+fn send_ack<A: Adapter>(
+    session: &Session,
+    socket: &SocketRef<A>,
+    ack: AckSender<A>,
+    body: &AckBody,
+) {
     if let Err(e) = ack.send(body) {
         undelivered(session, socket, "ack", &e);
     }
