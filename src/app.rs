@@ -361,6 +361,7 @@ pub async fn serve(
     let close_sockets = app.close_sockets;
     let router = app.router;
     let gate = app.connections;
+    let metrics = app.core.metrics.clone();
     let header_timeout = gate.limits().header_read_timeout;
     let builder = Arc::new(connection_builder(header_timeout));
     // Every connection task holds a receiver: `stop` tells them to finish gracefully, and
@@ -379,6 +380,7 @@ pub async fn serve(
                     // Out of file descriptors and the like: the error lasts until connections
                     // close (header-read timeouts close the stalled ones), so wait and keep
                     // serving those already open.
+                    metrics.accept_failed();
                     let (wait, report) = backoff.failed(std::time::Instant::now());
                     if let Some(failures) = report {
                         tracing::warn!(error = %e, failures, "accept failed; backing off");
@@ -390,6 +392,7 @@ pub async fn serve(
             let slot = match gate.admit(peer.ip()) {
                 Ok(slot) => slot,
                 Err(why) => {
+                    metrics.tcp_refused();
                     tracing::debug!(peer = %peer.ip(), ?why, "connection refused: over the cap");
                     if let Some(refused) = refusals.note(std::time::Instant::now()) {
                         tracing::warn!(peer = %peer.ip(), ?why, refused, "connections refused: over MAX_CONNECTIONS or MAX_CONNECTIONS_PER_IP; sampled");

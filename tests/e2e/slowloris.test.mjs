@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
-import { Scope, emitAck, assertAckOk, sleep, requireBin, JWT_SECRET, SEEDS_DIR } from './lib/harness.mjs';
+import { Scope, emitAck, assertAckOk, sleep, requireBin, http, JWT_SECRET, SEEDS_DIR } from './lib/harness.mjs';
 
 const scope = new Scope().hooks();
 
@@ -140,6 +140,8 @@ test('connections over MAX_CONNECTIONS_PER_IP or MAX_CONNECTIONS are closed at o
 
   for (const c of [...local, ...other]) c.sock.destroy();
   assert.ok((await healthWithin(server.url, 5_000)) !== null, 'slots are given back on close');
+  const metrics = await http(server, '/metrics');
+  assert.match(metrics.text, /^switchboard_tcp_refused_total 2$/m, 'both refusals are counted');
 });
 
 test('the header timeout does not cut long-polling requests or idle WebSockets', async () => {
