@@ -23,9 +23,11 @@ use switchboard_handlers::core::{Core, Limits};
 use switchboard_handlers::socketio::fanout::{
     RemoteHealth, RemoteRooms, SocketIoFanout, SocketIoSink,
 };
+use switchboard_handlers::socketio::limits::RefusalLog;
 
 use crate::auth::JwtAuthenticator;
 use crate::config::Config;
+use crate::connections::{AcceptBackoff, ConnectionLimits, Gate, first_byte};
 use crate::http::{self, AppState};
 use crate::mongo::{ChangeFeed, MongoStore};
 use crate::presence::RedisPresence;
@@ -40,6 +42,8 @@ pub struct App {
     pub core: Arc<Core>,
     /// Consumed by `serve`, which runs it for as long as it serves.
     feed: Option<ChangeFeed>,
+    /// The accept loop's connection caps and timeouts.
+    connections: Arc<Gate>,
 }
 
 /// How long in-flight work may take after SIGTERM before the process exits anyway.
@@ -133,6 +137,8 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             webhook_rate_burst: config.webhook_rate_burst,
             integration_max_concurrent: config.integration_max_concurrent,
             integration_rate_per_sec: config.integration_rate_per_sec,
+            relay_bytes_per_sec: config.relay_bytes_per_sec,
+            relay_bytes_burst: config.relay_bytes_burst,
         },
         auth: Arc::new(JwtAuthenticator::with_policy(
             config.jwt_secret(),
@@ -320,6 +326,11 @@ where
         }),
         core,
         feed,
+        connections: Gate::new(ConnectionLimits {
+            max_total: config.max_connections,
+            max_per_ip: config.max_connections_per_ip,
+            header_read_timeout: Duration::from_millis(config.header_read_timeout_ms.max(1)),
+        }),
     }
 }
 
@@ -364,18 +375,44 @@ pub async fn serve(
     let background = BackgroundTasks::start(&app.core, app.feed);
     let close_sockets = app.close_sockets;
     let router = app.router;
-    let builder = Arc::new(connection_builder());
+    let gate = app.connections;
+    let metrics = app.core.metrics.clone();
+    let header_timeout = gate.limits().header_read_timeout;
+    let builder = Arc::new(connection_builder(header_timeout));
     // Every connection task holds a receiver: `stop` tells them to finish gracefully, and
     // `stop_tx.closed()` resolves once the last one has.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
     let accept = async {
+        let mut backoff = AcceptBackoff::default();
+        let mut refusals = RefusalLog::default();
         loop {
-            let tcp = match listener.accept().await {
-                Ok((tcp, _)) => tcp,
+            let (tcp, peer) = match listener.accept().await {
+                Ok(accepted) => {
+                    backoff.succeeded();
+                    accepted
+                }
                 Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // Out of file descriptors and the like: the error lasts until connections
+                    // close (header-read timeouts close the stalled ones), so wait and keep
+                    // serving those already open.
+                    metrics.accept_failed();
+                    let (wait, report) = backoff.failed(std::time::Instant::now());
+                    if let Some(failures) = report {
+                        tracing::warn!(error = %e, failures, "accept failed; backing off");
+                    }
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+            };
+            let slot = match gate.admit(peer.ip()) {
+                Ok(slot) => slot,
+                Err(why) => {
+                    metrics.tcp_refused();
+                    tracing::debug!(peer = %peer.ip(), ?why, "connection refused: over the cap");
+                    if let Some(refused) = refusals.note(std::time::Instant::now()) {
+                        tracing::warn!(peer = %peer.ip(), ?why, refused, "connections refused: over MAX_CONNECTIONS or MAX_CONNECTIONS_PER_IP; sampled");
+                    }
+                    drop(tcp);
                     continue;
                 }
             };
@@ -392,6 +429,11 @@ pub async fn serve(
             let builder = builder.clone();
             let mut stop = stop_rx.clone();
             tokio::spawn(async move {
+                let _slot = slot;
+                tokio::select! {
+                    sent = first_byte(&tcp, header_timeout) => if !sent { return; },
+                    _ = stop.changed() => return,
+                }
                 let conn =
                     builder.serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(tcp), svc);
                 let mut conn = std::pin::pin!(conn);
@@ -427,8 +469,17 @@ pub async fn serve(
 /// HTTP/1 and HTTP/2 with upgrades. The HTTP/1 read buffer is capped at hyper's minimum
 /// (8 KiB): the WebSocket handshake's buffer stays allocated for the socket's whole life, and
 /// the default let it grow to 16 KiB (measured: −4.3 KB per idle connection).
-fn connection_builder() -> hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor> {
+///
+/// The header-read timeout closes connections that trickle a request's headers, and keep-alive
+/// connections idle between requests; it needs hyper's timer, without which it is silently off.
+/// A request being answered (a long-poll) and an upgraded WebSocket are past it.
+fn connection_builder(
+    header_read_timeout: Duration,
+) -> hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor> {
     let mut b = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-    b.http1().max_buf_size(8192);
+    b.http1()
+        .max_buf_size(8192)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
     b
 }

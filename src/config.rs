@@ -58,6 +58,11 @@ pub const ENV_VARS: &[&str] = &[
     "WEBHOOK_RATE_BURST",
     "INTEGRATION_MAX_CONCURRENT",
     "INTEGRATION_RATE_PER_SEC",
+    "RELAY_BYTES_PER_SEC",
+    "RELAY_BYTES_BURST",
+    "HEADER_READ_TIMEOUT_MS",
+    "MAX_CONNECTIONS",
+    "MAX_CONNECTIONS_PER_IP",
 ];
 
 #[derive(Debug, Clone, Args)]
@@ -220,6 +225,29 @@ pub struct Config {
     /// Calls of one integration started per second on a node.
     #[arg(long, env = "INTEGRATION_RATE_PER_SEC", default_value_t = 50)]
     pub integration_rate_per_sec: u32,
+    /// Bytes per second one socket may send in events relayed to others (custom:*,
+    /// message:send/edit, call:initiate/signal); beyond, RATE_LIMITED.
+    #[arg(long, env = "RELAY_BYTES_PER_SEC", default_value_t = 1024 * 1024)]
+    pub relay_bytes_per_sec: usize,
+
+    /// Burst of the relay byte budget.
+    #[arg(long, env = "RELAY_BYTES_BURST", default_value_t = 4 * 1024 * 1024)]
+    pub relay_bytes_burst: usize,
+
+    /// How long a connection may take to send a request's headers (and, on a new connection,
+    /// its first byte); slower ones are closed. Also the idle time of a keep-alive connection
+    /// between requests. Requests in progress (long-polling) and WebSockets are not cut.
+    #[arg(long, env = "HEADER_READ_TIMEOUT_MS", default_value_t = 30_000)]
+    pub header_read_timeout_ms: u64,
+
+    /// Open TCP connections the server keeps at once; more are closed on accept. 0: no cap.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 100_000)]
+    pub max_connections: usize,
+
+    /// Open TCP connections per client address; more are closed on accept. 0: no cap. Behind
+    /// a reverse proxy every client has the proxy's address: raise it or set 0 there.
+    #[arg(long, env = "MAX_CONNECTIONS_PER_IP", default_value_t = 1_000)]
+    pub max_connections_per_ip: usize,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -305,6 +333,12 @@ impl Config {
             (
                 "INTEGRATION_RATE_PER_SEC",
                 self.integration_rate_per_sec as usize,
+            ),
+            ("RELAY_BYTES_PER_SEC", self.relay_bytes_per_sec),
+            ("RELAY_BYTES_BURST", self.relay_bytes_burst),
+            (
+                "HEADER_READ_TIMEOUT_MS",
+                self.header_read_timeout_ms as usize,
             ),
         ] {
             if v == 0 {

@@ -1,7 +1,7 @@
 //! The `switchboard` program: configuration, the MongoDB and Redis adapters, authentication, the
 //! HTTP API and start-up wiring around the application crate `switchboard_handlers`.
 //!
-//! Layout: `config` (every setting), `app` (composition root and `serve`), `handshake` (what a Socket.IO handshake request keeps), `auth` (JWT and API
+//! Layout: `config` (every setting), `app` (composition root and `serve`), `connections` (what the accept loop enforces), `handshake` (what a Socket.IO handshake request keeps), `auth` (JWT and API
 //! keys), `mongo` (store), `redis` (adapter and cluster client), `http` (REST), `outbound` (integrations' HTTP client), `seed` (demo
 //! data), `cli` (subcommands), `telemetry`, `shutdown`.
 
@@ -10,6 +10,7 @@ pub mod auth;
 pub mod bus;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod handshake;
 pub mod http;
 pub mod mongo;

@@ -19,6 +19,7 @@ const ADD: &str = include_str!("lua/presence_add.lua");
 const REMOVE: &str = include_str!("lua/presence_remove.lua");
 const HEARTBEAT: &str = include_str!("lua/presence_heartbeat.lua");
 const SWEEP: &str = include_str!("lua/presence_sweep.lua");
+const ADMIT: &str = include_str!("lua/presence_admit.lua");
 
 pub struct RedisPresence {
     client: Client,
@@ -108,6 +109,27 @@ impl PresenceStore for RedisPresence {
             .await
             .map_err(err)?;
         Ok(first == 1)
+    }
+
+    /// One script counts the live entries and adds this one, so nodes admitting the same user
+    /// at once cannot pass the cap together.
+    async fn admit_connection(&self, user: &UserId, conn: &ConnId, max: u64) -> StoreResult<bool> {
+        let admitted: i64 = self
+            .client
+            .eval(
+                ADMIT,
+                vec![self.conns(user), self.users()],
+                vec![
+                    conn.clone(),
+                    self.expiry().to_string(),
+                    now_ms().to_string(),
+                    user.to_string(),
+                    max.to_string(),
+                ],
+            )
+            .await
+            .map_err(err)?;
+        Ok(admitted == 1)
     }
 
     async fn remove_connection(&self, user: &UserId, conn: &ConnId) -> StoreResult<bool> {

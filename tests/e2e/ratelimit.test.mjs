@@ -47,3 +47,16 @@ test('the limit is per socket: another socket of the same user is not limited by
   a1.close();
   a2.close();
 });
+
+test('a burst of 2,000 rate-limited events leaves fewer than 50 WARN/ERROR lines in the log', async (t) => {
+  const before = server.stderr.length;
+  const s = await scope.user(server, 'carol');
+  for (let i = 0; i < 2_000; i++) s.emit('subscribe:project', 'demo');
+  // The events are answered in order; this ack comes after all of them (RATE_LIMITED too).
+  await emitAck(s, 'subscribe:project', 'demo', within(20_000)).catch(() => {});
+  await sleep(500);
+  const lines = server.stderr.slice(before).split('\n').filter((l) => /\b(WARN|ERROR)\b/.test(l));
+  t.diagnostic(`${lines.length} WARN/ERROR lines after 2,000 events`);
+  assert.ok(lines.length < 50, `${lines.length} WARN/ERROR lines, e.g.:\n${lines.slice(0, 5).join('\n')}`);
+  s.close();
+});

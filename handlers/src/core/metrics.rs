@@ -32,6 +32,8 @@ pub struct Metrics {
     latency: Mutex<Histogram>,
     adapter_errors: AtomicU64,
     database_errors: AtomicU64,
+    tcp_refused: AtomicU64,
+    accept_errors: AtomicU64,
 }
 
 /// Only names of events the server knows become label values; anything else is counted under
@@ -54,6 +56,17 @@ impl Metrics {
 
     pub fn refused(&self) {
         self.refused_total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A TCP connection closed on accept by MAX_CONNECTIONS or MAX_CONNECTIONS_PER_IP (its log
+    /// lines are sampled, so this is the full count).
+    pub fn tcp_refused(&self) {
+        self.tcp_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A failed `accept` (out of file descriptors and the like).
+    pub fn accept_failed(&self) {
+        self.accept_errors.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn connections(&self) -> i64 {
@@ -188,6 +201,26 @@ impl Metrics {
             "switchboard_database_errors_total {}",
             self.database_errors.load(Ordering::Relaxed)
         );
+        let _ = writeln!(
+            out,
+            "# HELP switchboard_tcp_refused_total TCP connections closed on accept by MAX_CONNECTIONS or MAX_CONNECTIONS_PER_IP."
+        );
+        let _ = writeln!(out, "# TYPE switchboard_tcp_refused_total counter");
+        let _ = writeln!(
+            out,
+            "switchboard_tcp_refused_total {}",
+            self.tcp_refused.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP switchboard_accept_errors_total Failed accepts (out of file descriptors and the like)."
+        );
+        let _ = writeln!(out, "# TYPE switchboard_accept_errors_total counter");
+        let _ = writeln!(
+            out,
+            "switchboard_accept_errors_total {}",
+            self.accept_errors.load(Ordering::Relaxed)
+        );
         out
     }
 }
@@ -202,7 +235,12 @@ mod tests {
         m.connected();
         m.event("subscribe:project", Duration::from_micros(300));
         m.error(ErrorCode::Forbidden);
+        m.tcp_refused();
+        m.accept_failed();
+        m.accept_failed();
         let t = m.render();
+        assert!(t.contains("switchboard_tcp_refused_total 1"));
+        assert!(t.contains("switchboard_accept_errors_total 2"));
         assert!(t.contains("switchboard_connections 1"));
         assert!(t.contains("switchboard_events_total{event=\"subscribe:project\"} 1"));
         assert!(t.contains("switchboard_errors_total{code=\"FORBIDDEN\"} 1"));

@@ -53,6 +53,9 @@ pub struct Limits {
     /// Per integration on this node: calls in flight, and calls started per second.
     pub integration_max_concurrent: usize,
     pub integration_rate_per_sec: u32,
+    /// Bytes per second (and burst) one socket may send in events relayed to other sockets.
+    pub relay_bytes_per_sec: usize,
+    pub relay_bytes_burst: usize,
 }
 
 impl Default for Limits {
@@ -73,6 +76,8 @@ impl Default for Limits {
             webhook_rate_burst: 100,
             integration_max_concurrent: 16,
             integration_rate_per_sec: 50,
+            relay_bytes_per_sec: 1024 * 1024,
+            relay_bytes_burst: 4 * 1024 * 1024,
         }
     }
 }

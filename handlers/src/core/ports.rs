@@ -452,6 +452,16 @@ pub trait PresenceStore: Send + Sync {
     async fn sweep(&self) -> StoreResult<Vec<UserId>>;
     /// Live connections of a user across the cluster.
     async fn connections(&self, user: &UserId) -> StoreResult<u64>;
+    /// Records `conn` if the user holds fewer than `max` live connections; false (and nothing
+    /// recorded) when they hold `max` already. Stores override this with one atomic step: as
+    /// a count followed by an add, two nodes admitting at once both passed the cap.
+    async fn admit_connection(&self, user: &UserId, conn: &ConnId, max: u64) -> StoreResult<bool> {
+        if self.connections(user).await? >= max {
+            return Ok(false);
+        }
+        self.add_connection(user, conn).await?;
+        Ok(true)
+    }
     /// Sets the announced state (adding `projects` to those already announced).
     async fn announce(&self, presence: &Presence) -> StoreResult<()>;
     /// Refreshes `lastSeen` of an announced user; false when not announced.

@@ -35,6 +35,11 @@ impl LocalConns {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// This node's sockets of `user`.
+    pub fn count_of(&self, user: &UserId) -> usize {
+        self.lock().values().filter(|u| *u == user).count()
+    }
+
     fn snapshot(&self) -> Vec<(UserId, ConnId)> {
         self.lock()
             .iter()

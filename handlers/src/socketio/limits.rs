@@ -1,5 +1,6 @@
 //! Per-socket rate limiting (contract: 100 events/s sustained, bursts of 200; a socket that keeps
-//! offering more than twice the sustained rate for 10 s is disconnected). Runs synchronously in
+//! offering more than twice the sustained rate for 10 s is disconnected), the byte budget of
+//! events relayed to other sockets, and the sampled log of refusals. Runs synchronously in
 //! arrival order, before an event is queued.
 
 use std::time::{Duration, Instant};
@@ -72,6 +73,71 @@ impl RateLimiter {
     }
 }
 
+/// A token bucket in bytes for events relayed to other sockets: the event limiter counts
+/// events, so 60 events of 250 KiB passed as easily as 60 small ones and reached every member
+/// of a room as 15 MB at once.
+#[derive(Debug)]
+pub struct ByteBucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl ByteBucket {
+    pub fn new(bytes_per_sec: usize, burst: usize, now: Instant) -> Self {
+        ByteBucket {
+            rate: bytes_per_sec as f64,
+            burst: burst as f64,
+            tokens: burst as f64,
+            last: now,
+        }
+    }
+
+    /// Takes `bytes` if the budget has them. An event larger than the whole burst costs the
+    /// whole burst, so it passes once the bucket is full instead of never.
+    pub fn take(&mut self, bytes: usize, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        let cost = (bytes as f64).min(self.burst);
+        if self.tokens >= cost {
+            self.tokens -= cost;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// How often one socket's refusals may reach the log at WARN.
+pub const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// One socket's refused events, for the log: each refusal is logged at debug, and WARN gets
+/// the first one and then at most one summary per interval (a socket over the rate used to
+/// write a WARN line per refused event, ≈80 a second for as long as it liked).
+#[derive(Debug, Default)]
+pub struct RefusalLog {
+    last_warn: Option<Instant>,
+    /// Refusals since the last WARN line.
+    unreported: u64,
+}
+
+impl RefusalLog {
+    /// Counts a refusal; `Some(n)` when it is time for a WARN line summing up `n` refusals.
+    pub fn note(&mut self, now: Instant) -> Option<u64> {
+        self.unreported = self.unreported.saturating_add(1);
+        let due = self
+            .last_warn
+            .is_none_or(|t| now.saturating_duration_since(t) >= REFUSAL_LOG_INTERVAL);
+        if !due {
+            return None;
+        }
+        self.last_warn = Some(now);
+        Some(std::mem::take(&mut self.unreported))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +190,31 @@ mod tests {
                 Verdict::Allow
             );
         }
+    }
+
+    #[test]
+    fn byte_bucket_spends_its_burst_then_the_rate() {
+        let t0 = Instant::now();
+        let mut b = ByteBucket::new(1000, 4000, t0);
+        assert!(b.take(3000, t0));
+        assert!(b.take(1000, t0));
+        assert!(!b.take(1, t0));
+        assert!(b.take(500, t0 + Duration::from_millis(500)));
+        assert!(!b.take(600, t0 + Duration::from_millis(500)));
+        // Larger than the burst: passes on a full bucket only.
+        assert!(b.take(10_000, t0 + Duration::from_secs(10)));
+        assert!(!b.take(10_000, t0 + Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn refusals_reach_warn_once_per_interval() {
+        let t0 = Instant::now();
+        let mut log = RefusalLog::default();
+        assert_eq!(log.note(t0), Some(1));
+        let warned = (1..2000u64)
+            .filter_map(|i| log.note(t0 + Duration::from_millis(i)))
+            .count();
+        assert_eq!(warned, 0);
+        assert_eq!(log.note(t0 + REFUSAL_LOG_INTERVAL), Some(2000));
     }
 }

@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use serde::Deserialize;
 use socketioxide::ParserError;
@@ -19,12 +20,16 @@ use crate::core::ports::Credentials;
 use crate::core::topic::Topic;
 
 use super::dispatch;
+use super::limits::RefusalLog;
 
 /// Per-socket state that outlives single events.
 #[derive(Debug)]
 pub struct Session {
     pub actor: Actor,
     active_project: Mutex<Option<ProjectId>>,
+    /// Events refused RATE_LIMITED and replies that could not be sent, for sampled WARN lines.
+    rate_limited: Mutex<RefusalLog>,
+    undelivered: Mutex<RefusalLog>,
 }
 
 impl Session {
@@ -32,7 +37,25 @@ impl Session {
         Session {
             actor,
             active_project: Mutex::new(None),
+            rate_limited: Mutex::default(),
+            undelivered: Mutex::default(),
         }
+    }
+
+    /// Counts a RATE_LIMITED refusal; `Some(n)` when a WARN line summing up `n` is due.
+    pub fn note_rate_limited(&self, now: Instant) -> Option<u64> {
+        self.rate_limited
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .note(now)
+    }
+
+    /// Counts a reply that could not be sent; `Some(n)` when a WARN line is due.
+    pub fn note_undelivered(&self, now: Instant) -> Option<u64> {
+        self.undelivered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .note(now)
     }
 
     pub fn active_project(&self) -> Option<ProjectId> {
@@ -102,15 +125,10 @@ pub async fn connect<A: Adapter>(
             return Err(Refused::Unauthorized(why));
         }
     };
-    let max = core.limits.max_sockets_per_user;
-    if actor.is_user() {
-        // Counted cluster-wide in the presence store; if it cannot answer, let the user in.
-        if let Ok(n) = core.presence.connections(&actor.id).await
-            && n >= max as u64
-        {
-            core.metrics.refused();
-            return Err(Refused::TooManySockets(max));
-        }
+    let conn = s.id.to_string();
+    if actor.is_user() && !admit(&core, &actor, &conn).await {
+        core.metrics.refused();
+        return Err(Refused::TooManySockets(core.limits.max_sockets_per_user));
     }
     if actor.is_user() {
         s.join(Topic::User(actor.id.clone()).room());
@@ -119,7 +137,6 @@ pub async fn connect<A: Adapter>(
     s.extensions.insert(session.clone());
     dispatch::install(&s, core.clone(), session.clone());
     core.metrics.connected();
-    let conn = s.id.to_string();
     crate::core::presence::connected(&core, &session.actor, &conn).await;
     s.on_disconnect(async move || {
         core.metrics.disconnected();
@@ -130,6 +147,27 @@ pub async fn connect<A: Adapter>(
             .await;
     });
     Ok(())
+}
+
+/// The per-user socket cap, counted cluster-wide by the presence store, which records the
+/// socket in the same atomic step. When the store cannot answer (Redis down), the socket is let
+/// in if the user holds fewer than the cap on this node: a Redis blip must not refuse every
+/// login, and one node still cannot be flooded (docs/security.md).
+async fn admit(core: &Core, actor: &Actor, conn: &str) -> bool {
+    let max = core.limits.max_sockets_per_user;
+    let conn = conn.to_owned();
+    match core
+        .presence
+        .admit_connection(&actor.id, &conn, max as u64)
+        .await
+    {
+        Ok(admitted) => admitted,
+        Err(e) => {
+            let here = core.local_conns.count_of(&actor.id);
+            tracing::warn!(error = %e, here, max, "presence unavailable: the socket cap counts this node's sockets only");
+            here < max
+        }
+    }
 }
 
 /// Unknown fields are ignored and absent ones are `None`: the authenticator decides what is

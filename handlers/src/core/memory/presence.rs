@@ -50,6 +50,21 @@ impl PresenceStore for MemoryPresence {
         Ok(set.len() == 1)
     }
 
+    async fn admit_connection(&self, user: &UserId, conn: &ConnId, max: u64) -> StoreResult<bool> {
+        let now = Instant::now();
+        let mut g = self.lock();
+        let set = g.conns.entry(user.clone()).or_default();
+        purge(set, now);
+        if set.len() as u64 >= max && !set.contains_key(conn) {
+            if set.is_empty() {
+                g.conns.remove(user);
+            }
+            return Ok(false);
+        }
+        set.insert(conn.clone(), now + self.ttl);
+        Ok(true)
+    }
+
     async fn remove_connection(&self, user: &UserId, conn: &ConnId) -> StoreResult<bool> {
         let now = Instant::now();
         let mut g = self.lock();
@@ -143,5 +158,60 @@ impl PresenceStore for MemoryPresence {
             .collect();
         v.sort_by(|a, b| a.user.cmp(&b.user));
         Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn admission_stops_at_the_cap_and_frees_with_disconnects() {
+        let p = MemoryPresence::new(Duration::from_secs(60));
+        let user = UserId::try_from("alice".to_owned()).expect("id");
+        for i in 0..3 {
+            assert!(
+                p.admit_connection(&user, &format!("c{i}"), 3)
+                    .await
+                    .expect("ok")
+            );
+        }
+        assert!(
+            !p.admit_connection(&user, &"c3".to_owned(), 3)
+                .await
+                .expect("ok")
+        );
+        // A socket already counted is not refused again.
+        assert!(
+            p.admit_connection(&user, &"c0".to_owned(), 3)
+                .await
+                .expect("ok")
+        );
+        assert_eq!(p.connections(&user).await.expect("ok"), 3);
+        p.remove_connection(&user, &"c1".to_owned())
+            .await
+            .expect("ok");
+        assert!(
+            p.admit_connection(&user, &"c3".to_owned(), 3)
+                .await
+                .expect("ok")
+        );
+    }
+
+    #[tokio::test]
+    async fn expired_connections_do_not_count() {
+        let p = MemoryPresence::new(Duration::from_millis(1));
+        let user = UserId::try_from("bob".to_owned()).expect("id");
+        assert!(
+            p.admit_connection(&user, &"a".to_owned(), 1)
+                .await
+                .expect("ok")
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert!(
+            p.admit_connection(&user, &"b".to_owned(), 1)
+                .await
+                .expect("ok")
+        );
     }
 }
