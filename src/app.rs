@@ -124,6 +124,8 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             presence_ttl: std::time::Duration::from_secs(config.presence_ttl_secs),
             max_rooms_per_socket: config.max_rooms_per_socket,
             max_sockets_per_user: config.max_sockets_per_user,
+            filter: config.filter_budget(),
+            query_max_time: std::time::Duration::from_millis(config.query_max_time_ms),
         },
         auth: Arc::new(JwtAuthenticator::new(
             config.jwt_secret(),

@@ -7,7 +7,7 @@ use std::cmp::Ordering;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
-use switchboard_handlers::core::query::{Filter, Sort, compare_values};
+use switchboard_handlers::core::query::{Filter, FilterBudget, Sort, compare_values};
 use switchboard_handlers::socketio::payload::decode;
 
 const KEYS: &[&str] = &[
@@ -82,12 +82,12 @@ proptest! {
 
     #[test]
     fn filters_parse_and_match_without_panicking(filter in json_tree(), docs in prop::collection::vec(document(), 0..4)) {
-        if let Ok(f) = Filter::parse(&filter) {
+        if let Ok(f) = Filter::parse(&filter, &FilterBudget::default()) {
             for d in &docs {
                 let _ = f.matches(d);
             }
             // What the matcher accepted is what MongoDB is sent: it must parse again the same.
-            let again = Filter::parse(&f.to_mongo());
+            let again = Filter::parse(&f.to_mongo(), &FilterBudget::default());
             prop_assert!(again.is_ok(), "to_mongo of {filter} does not parse: {:?}", again.err());
             if let Ok(g) = again {
                 for d in &docs {
@@ -100,9 +100,9 @@ proptest! {
     #[test]
     fn forbidden_operators_never_parse(inner in json_tree(), op in prop::sample::select(&["$where", "$expr", "$function", "$unknown"][..])) {
         let filter = json!({ "a": 1, op: inner.clone() });
-        prop_assert!(Filter::parse(&filter).is_err());
+        prop_assert!(Filter::parse(&filter, &FilterBudget::default()).is_err());
         let nested = json!({ "$and": [ { "x": 1 }, { op: inner } ] });
-        prop_assert!(Filter::parse(&nested).is_err());
+        prop_assert!(Filter::parse(&nested, &FilterBudget::default()).is_err());
     }
 
     #[test]

@@ -41,6 +41,10 @@ pub struct Limits {
     pub max_rooms_per_socket: usize,
     /// Sockets one user may hold across the cluster.
     pub max_sockets_per_user: usize,
+    /// What one client filter (live query, REST `filter=`) may cost.
+    pub filter: query::FilterBudget,
+    /// How long one document find (a REST listing, a live query's initial result) may run.
+    pub query_max_time: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -54,6 +58,8 @@ impl Default for Limits {
             presence_ttl: presence::DEFAULT_TTL,
             max_rooms_per_socket: 500,
             max_sockets_per_user: 50,
+            filter: query::FilterBudget::default(),
+            query_max_time: std::time::Duration::from_millis(5000),
         }
     }
 }

@@ -163,6 +163,8 @@ pub struct DocQuery {
     pub after: Option<DocumentId>,
     /// Only documents where this top-level-or-dotted field equals this user (owner rules).
     pub guard: Option<FieldGuard>,
+    /// How long the store may spend on it before giving up (MongoDB's `maxTimeMS`).
+    pub max_time: std::time::Duration,
 }
 
 /// "Only if `field` equals `value`": how owner-scoped writes stay atomic (the check and the

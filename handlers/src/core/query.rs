@@ -19,8 +19,116 @@ use super::error::AppError;
 
 /// Filters nest at most this deep (objects and arrays of the filter JSON).
 pub const MAX_FILTER_DEPTH: usize = 32;
-/// Bounds the compiled size of a `$regex`, so a pattern cannot take the server's memory.
-const MAX_REGEX_BYTES: usize = 1 << 20;
+/// Bounds the compiled program of one `$regex` (and so its compile time: both grow with it).
+const MAX_REGEX_BYTES: usize = 256 * 1024;
+/// Bounds the lazy DFA cache one `$regex` may grow while matching (per thread that matches it).
+const MAX_REGEX_CACHE_BYTES: usize = 256 * 1024;
+
+/// What one filter may cost, checked by `Filter::parse` before anything is compiled, so live
+/// queries, REST listings and everything else that takes a filter share one bound. Every
+/// client-sent filter is held (and matched against every write of its collection) for as long as
+/// its subscription lives, so each dimension of its cost is capped: its size, how many
+/// operators and values it has, how many regexes it compiles, and how long its lists are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FilterBudget {
+    /// Nodes: every JSON value of the filter, except the elements of `$in`/`$nin`/`$all` lists
+    /// (each list counts once; its length has its own cap).
+    pub max_nodes: usize,
+    pub max_regexes: usize,
+    /// Elements of one `$in`, `$nin` or `$all` list.
+    pub max_list_len: usize,
+    /// The filter's size as compact JSON.
+    pub max_bytes: usize,
+}
+
+impl Default for FilterBudget {
+    fn default() -> Self {
+        FilterBudget {
+            max_nodes: 256,
+            max_regexes: 16,
+            max_list_len: 1000,
+            max_bytes: 16 * 1024,
+        }
+    }
+}
+
+/// Counts serialized bytes and gives up past the limit, so an oversized filter is never
+/// serialized whole just to be measured.
+struct ByteCounter {
+    n: usize,
+    limit: usize,
+}
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.n = self.n.saturating_add(buf.len());
+        if self.n > self.limit {
+            return Err(std::io::Error::other("over budget"));
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn check_budget(v: &Value, b: &FilterBudget) -> Result<(), ParseError> {
+    let mut bytes = ByteCounter {
+        n: 0,
+        limit: b.max_bytes,
+    };
+    if serde_json::to_writer(&mut bytes, v).is_err() {
+        return err(format!(
+            "the filter is larger than {} bytes of JSON",
+            b.max_bytes
+        ));
+    }
+    // Iterative, like `depth`: runs before any recursive parsing.
+    let (mut nodes, mut regexes) = (0usize, 0usize);
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        nodes += 1;
+        match v {
+            Value::Object(m) => {
+                for (k, c) in m {
+                    match (k.as_str(), c) {
+                        ("$in" | "$nin" | "$all", Value::Array(items)) => {
+                            if items.len() > b.max_list_len {
+                                return err(format!(
+                                    "{k} lists at most {} values (this one has {})",
+                                    b.max_list_len,
+                                    items.len()
+                                ));
+                            }
+                            nodes += 1;
+                        }
+                        ("$regex", _) => {
+                            regexes += 1;
+                            stack.push(c);
+                        }
+                        _ => stack.push(c),
+                    }
+                }
+            }
+            Value::Array(a) => stack.extend(a),
+            _ => {}
+        }
+    }
+    if nodes > b.max_nodes {
+        return err(format!(
+            "the filter has {nodes} nodes (operators, fields and values); at most {}",
+            b.max_nodes
+        ));
+    }
+    if regexes > b.max_regexes {
+        return err(format!(
+            "the filter has {regexes} $regex; at most {}",
+            b.max_regexes
+        ));
+    }
+    Ok(())
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParseError(pub String);
@@ -238,6 +346,7 @@ fn regex(pattern: &Value, options: Option<&Value>, at: &str) -> Result<Regex, Pa
         };
     }
     b.size_limit(MAX_REGEX_BYTES)
+        .dfa_size_limit(MAX_REGEX_CACHE_BYTES)
         .build()
         .or_else(|e| err(format!("$regex at {at} is not a supported pattern: {e}")))
 }
@@ -552,7 +661,8 @@ fn rename_id(v: &Value) -> Value {
 }
 
 impl Filter {
-    pub fn parse(v: &Value) -> Result<Filter, ParseError> {
+    /// Parses a client's filter, refusing it when it exceeds `budget` (before compiling it).
+    pub fn parse(v: &Value, budget: &FilterBudget) -> Result<Filter, ParseError> {
         let Value::Object(m) = v else {
             return err("a filter must be a JSON object");
         };
@@ -561,6 +671,7 @@ impl Filter {
                 "the filter nests deeper than {MAX_FILTER_DEPTH} levels"
             ));
         }
+        check_budget(v, budget)?;
         Ok(Filter {
             expr: parse_expr(m, "")?,
             src: v.clone(),
@@ -693,7 +804,7 @@ mod tests {
     }
 
     fn m(filter: Value, d: Value) -> bool {
-        Filter::parse(&filter)
+        Filter::parse(&filter, &FilterBudget::default())
             .expect("valid filter")
             .matches(&doc(d))
     }
@@ -731,7 +842,10 @@ mod tests {
             json!({"a": {"$in": [{"$gt": 1}]}}),
             json!({"a": {"x": {"$gt": 1}}}),
         ] {
-            assert!(Filter::parse(&bad).is_err(), "accepted {bad}");
+            assert!(
+                Filter::parse(&bad, &FilterBudget::default()).is_err(),
+                "accepted {bad}"
+            );
         }
     }
 
@@ -741,9 +855,12 @@ mod tests {
         for _ in 0..32 {
             v = json!({ "a": v });
         }
-        assert!(Filter::parse(&v).is_ok(), "32 levels");
+        assert!(
+            Filter::parse(&v, &FilterBudget::default()).is_ok(),
+            "32 levels"
+        );
         let v = json!({ "a": v });
-        let e = Filter::parse(&v).expect_err("33 levels");
+        let e = Filter::parse(&v, &FilterBudget::default()).expect_err("33 levels");
         assert!(e.0.contains("32"));
         // Far deeper than the limit (payload decoding caps JSON nesting at 128 anyway): refused
         // by the iterative depth check before any recursive parsing.
@@ -753,7 +870,7 @@ mod tests {
         }
         let mut top = Map::new();
         top.insert("a".to_owned(), deep);
-        assert!(Filter::parse(&Value::Object(top)).is_err());
+        assert!(Filter::parse(&Value::Object(top), &FilterBudget::default()).is_err());
     }
 
     #[test]
@@ -838,7 +955,11 @@ mod tests {
 
     #[test]
     fn to_mongo_renames_the_id() {
-        let f = Filter::parse(&json!({"id": "x", "$or": [{"id.k": 1}, {"n": 2}]})).expect("ok");
+        let f = Filter::parse(
+            &json!({"id": "x", "$or": [{"id.k": 1}, {"n": 2}]}),
+            &FilterBudget::default(),
+        )
+        .expect("ok");
         assert_eq!(
             f.to_mongo(),
             json!({"_id": "x", "$or": [{"_id.k": 1}, {"n": 2}]})

@@ -15,6 +15,15 @@ use crate::core::ports::{DocQuery, FieldGuard};
 use crate::core::query::{Filter, MAX_FILTER_DEPTH, Sort};
 use crate::core::time::Timestamp;
 
+/// What a find that outlived its `max_time` answers: the client's filter (or sort) was too
+/// costly for the collection, which narrowing it fixes.
+pub fn query_ran_too_long(max: std::time::Duration) -> AppError {
+    AppError::invalid(format!(
+        "the query ran longer than {} ms; narrow the filter",
+        max.as_millis()
+    ))
+}
+
 /// Listing limits (contract: limit ≤ 1000).
 pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 1000;
@@ -85,8 +94,14 @@ fn check_collection_name(c: &CollectionId) -> Result<(), AppError> {
 }
 
 /// Field names a document may use: MongoDB reserves `$`-prefixed names, and dots would make
-/// dotted query paths ambiguous. Nesting is bounded like filters.
+/// dotted query paths ambiguous. `_id` is where the stores keep `id`, so a body may not set it.
+/// Nesting is bounded like filters.
 pub fn check_body(body: &DocumentBody) -> Result<(), AppError> {
+    if body.contains_key("_id") {
+        return Err(AppError::invalid(
+            "field name \"_id\" is reserved: a document's id is its \"id\" field",
+        ));
+    }
     fn walk_map(m: &DocumentBody, path: &str, depth: usize) -> Result<(), AppError> {
         for (k, v) in m {
             if k.is_empty() || k.starts_with('$') || k.contains('.') || k.contains('\0') {
@@ -125,7 +140,11 @@ fn id_of(body: &DocumentBody) -> Result<Option<DocumentId>, AppError> {
     }
 }
 
-/// Non-admins write only documents they own, and cannot give them away.
+/// Non-admins write only documents they own, and cannot give them away. A patch (`fill`
+/// false) may leave the owner field out, but one that sets the field's top-level object
+/// (`meta` for `owner:meta.owner`) replaces it whole, so it must name the caller there too:
+/// otherwise an array or another shape there would drop the owner, or (MongoDB matching
+/// `meta.owner` inside arrays) hand the document to someone else.
 fn claim(scope: &DataScope, body: &mut DocumentBody, fill: bool) -> Result<(), AppError> {
     let Some(guard) = scope.guard() else {
         return Ok(());
@@ -136,13 +155,14 @@ fn claim(scope: &DataScope, body: &mut DocumentBody, fill: bool) -> Result<(), A
             scope.collection
         )));
     };
+    let head = field.split('.').next().unwrap_or(field);
     match crate::core::ports::lookup(body, field) {
         Some(Value::String(s)) if *s == guard.value => Ok(()),
         None if fill && !field.contains('.') => {
             body.insert(field.to_owned(), Value::String(guard.value));
             Ok(())
         }
-        None if !fill => Ok(()),
+        None if !fill && !body.contains_key(head) => Ok(()),
         _ => Err(AppError::forbidden(format!(
             "{field} must be your own user id in collection {}",
             scope.collection
@@ -177,12 +197,23 @@ pub async fn create(
     mut body: DocumentBody,
 ) -> Result<DocumentBody, AppError> {
     check_body(&body)?;
-    let id = match id_of(&body)? {
+    let chosen = id_of(&body)?;
+    let chose_id = chosen.is_some();
+    let id = match chosen {
         Some(id) => id,
         None => DocumentId::try_from(new_object_id()).map_err(AppError::internal)?,
     };
     body.insert("id".to_owned(), Value::String(id.to_string()));
     claim(scope, &mut body, true)?;
+    // Ids are shared by every owner of the collection: a member choosing one would learn from a
+    // 409 that someone else's document has it. So members let the server choose (the answer is
+    // the same whether the id is taken or not); admins, who see everything, still may.
+    if chose_id && scope.guard().is_some() {
+        return Err(AppError::forbidden(format!(
+            "in collection {} the server assigns document ids: send the document without \"id\"",
+            scope.collection
+        )));
+    }
     core.store
         .insert_document(&Document {
             project_id: scope.project_id().clone(),
@@ -233,7 +264,7 @@ pub struct Page {
 
 pub async fn list(core: &Core, scope: &DataScope, p: ListParams) -> Result<Page, AppError> {
     let filter = match &p.filter {
-        Some(v) => Filter::parse(v)?,
+        Some(v) => Filter::parse(v, &core.limits.filter)?,
         None => Filter::match_all(),
     };
     let sort = match p.sort.as_deref() {
@@ -264,6 +295,7 @@ pub async fn list(core: &Core, scope: &DataScope, p: ListParams) -> Result<Page,
                 skip: p.skip.unwrap_or(0),
                 after: p.after,
                 guard: scope.guard(),
+                max_time: core.limits.query_max_time,
             },
         )
         .await?;
