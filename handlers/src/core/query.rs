@@ -115,16 +115,16 @@ fn check_budget(v: &Value, b: &FilterBudget) -> Result<(), ParseError> {
             _ => {}
         }
     }
-    if nodes > b.max_nodes {
-        return err(format!(
-            "the filter has {nodes} nodes (operators, fields and values); at most {}",
-            b.max_nodes
-        ));
-    }
     if regexes > b.max_regexes {
         return err(format!(
             "the filter has {regexes} $regex; at most {}",
             b.max_regexes
+        ));
+    }
+    if nodes > b.max_nodes {
+        return err(format!(
+            "the filter has {nodes} nodes (operators, fields and values); at most {}",
+            b.max_nodes
         ));
     }
     Ok(())
@@ -871,6 +871,38 @@ mod tests {
         let mut top = Map::new();
         top.insert("a".to_owned(), deep);
         assert!(Filter::parse(&Value::Object(top), &FilterBudget::default()).is_err());
+    }
+
+    #[test]
+    fn every_dimension_of_the_budget_is_enforced() {
+        let b = FilterBudget {
+            max_nodes: 8,
+            max_regexes: 2,
+            max_list_len: 3,
+            max_bytes: 96,
+        };
+        let refused = |v: Value, why: &str| {
+            let e = Filter::parse(&v, &b).expect_err("over budget");
+            assert!(e.0.contains(why), "{v}: {e}");
+        };
+        refused(json!({"a": {"$in": [1, 2, 3, 4]}}), "$in lists at most 3");
+        refused(json!({"a": {"$nin": [1, 2, 3, 4]}}), "$nin lists at most 3");
+        refused(json!({"a": {"$all": [1, 2, 3, 4]}}), "$all lists at most 3");
+        refused(
+            json!({"$or": [{"a": {"$regex": "x"}}, {"b": {"$regex": "y"}}, {"c": {"$regex": "z"}}]}),
+            "$regex",
+        );
+        refused(
+            json!({"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6, "g": 7, "h": 8}),
+            "nodes",
+        );
+        refused(json!({"a": "x".repeat(96)}), "96 bytes");
+        // At the limits: admitted.
+        assert!(Filter::parse(&json!({"a": {"$in": [1, 2, 3]}, "b": {"$regex": "x"}}), &b).is_ok());
+        // The defaults admit a full list but not the 20,000 zeros.
+        let d = FilterBudget::default();
+        assert!(Filter::parse(&json!({"tags": {"$in": vec![0; 1000]}}), &d).is_ok());
+        assert!(Filter::parse(&json!({"tags": {"$in": vec![0; 20_000]}}), &d).is_err());
     }
 
     #[test]
