@@ -266,12 +266,17 @@ async fn filters_over_budget_are_refused_on_sockets_and_rest() {
 }
 
 /// The scenario, scaled to the budget: live queries as heavy as a filter may be, and a
-/// write whose document makes matching them take a while. Meanwhile the node answers.
+/// write whose document makes matching them take a while (`$all` checks each of its values
+/// against the whole array, and the zero sits at its end). Meanwhile the node answers.
 #[tokio::test]
 async fn a_heavily_matched_write_stalls_neither_health_nor_other_tenants() {
     let s = Server::start(Options::memory()).await;
     let path = "/api/projects/demo/collections/heavy/documents";
-    let tags = |n: i64| Value::Array(vec![json!(n); 20_000]);
+    let tags = |last: i64| {
+        let mut t = vec![json!(1); 19_999];
+        t.push(json!(last));
+        Value::Array(t)
+    };
     let (st, body) = s
         .send(
             "POST",
@@ -287,7 +292,7 @@ async fn a_heavily_matched_write_stalls_neither_health_nor_other_tenants() {
             .emit_with_ack(
                 "subscribe:query",
                 json!({"projectId": "demo", "collectionId": "heavy", "queryId": format!("q{i}"),
-                       "query": {"tags": {"$in": zeros(1_000)}}}),
+                       "query": {"tags": {"$all": zeros(1_000)}}}),
             )
             .await;
         assert_eq!(ack["ok"], true, "{ack}");
@@ -301,7 +306,7 @@ async fn a_heavily_matched_write_stalls_neither_health_nor_other_tenants() {
             let resp = reqwest::Client::new()
                 .patch(format!("{url}{path}/big"))
                 .header("x-api-key", API_KEY)
-                .json(&json!({"tags": tags(2)}))
+                .json(&json!({"tags": tags(0)}))
                 .send()
                 .await
                 .expect("patch");
@@ -338,6 +343,8 @@ async fn a_heavily_matched_write_stalls_neither_health_nor_other_tenants() {
         health.1, other_tenant.1
     );
     assert_eq!(patched, 200);
+    let added = alice.expect("query:added", WAIT).await;
+    assert_eq!(added["documentId"], "big", "{added}");
     assert_eq!(health.0, 200);
     assert_eq!(other_tenant.0["ok"], true, "{}", other_tenant.0);
     assert!(

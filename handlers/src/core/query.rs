@@ -167,8 +167,8 @@ enum Cond {
     Eq(Value),
     Ne(Value),
     Cmp(Ordering, bool, Value),
-    In(Vec<Value>),
-    Nin(Vec<Value>),
+    In(ValueSet),
+    Nin(ValueSet),
     Exists(bool),
     Not(Vec<Cond>),
     Regex(Regex),
@@ -176,6 +176,54 @@ enum Cond {
     All(Vec<Value>),
     ElemOps(Vec<Cond>),
     ElemQuery(Box<Expr>),
+}
+
+/// A `$in`/`$nin` list with its scalars sorted, so a document array is checked against it in
+/// |array| × log |list| comparisons rather than |array| × |list|.
+#[derive(Debug, Clone)]
+struct ValueSet {
+    scalars: Vec<Value>,
+    /// Arrays and objects: compared one by one (they equal only their own kind).
+    others: Vec<Value>,
+}
+
+/// Equality's order: by type bracket, then within it.
+fn bracket_order(a: &Value, b: &Value) -> Ordering {
+    rank(a).cmp(&rank(b)).then_with(|| compare_values(a, b))
+}
+
+impl ValueSet {
+    fn new(items: Vec<Value>) -> ValueSet {
+        let (mut scalars, others): (Vec<Value>, Vec<Value>) = items
+            .into_iter()
+            .partition(|v| !v.is_array() && !v.is_object());
+        scalars.sort_by(bracket_order);
+        ValueSet { scalars, others }
+    }
+
+    /// Whether some value of the list equals `v`.
+    fn contains(&self, v: &Value) -> bool {
+        if v.is_array() || v.is_object() {
+            self.others.iter().any(|x| values_equal(v, x))
+        } else {
+            self.scalars
+                .binary_search_by(|x| bracket_order(x, v))
+                .is_ok()
+        }
+    }
+
+    /// `$in`: some reached value (or, for an array, one of its elements) is in the list;
+    /// a missing field counts as null.
+    fn holds_for(&self, vals: &[Reached<'_>]) -> bool {
+        vals.iter().any(|r| match r.v {
+            None => self.contains(&Value::Null),
+            Some(v) => {
+                self.contains(v)
+                    || (r.expand
+                        && matches!(v, Value::Array(items) if items.iter().any(|e| self.contains(e))))
+            }
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -376,8 +424,8 @@ fn parse_ops(m: &Map<String, Value>, at: &str) -> Result<Vec<Cond>, ParseError> 
                 };
                 Cond::Cmp(ord, eq, v.clone())
             }
-            "$in" => Cond::In(list(v, op, at)?),
-            "$nin" => Cond::Nin(list(v, op, at)?),
+            "$in" => Cond::In(ValueSet::new(list(v, op, at)?)),
+            "$nin" => Cond::Nin(ValueSet::new(list(v, op, at)?)),
             "$all" => {
                 let items = list(v, op, at)?;
                 Cond::All(items)
@@ -599,8 +647,8 @@ fn cond_holds(c: &Cond, vals: &[Reached<'_>]) -> bool {
             }
             vals.iter().any(|r| cmp_one(*r, *ord, *or_eq, x))
         }
-        Cond::In(xs) => xs.iter().any(|x| vals.iter().any(|r| eq_one(*r, x))),
-        Cond::Nin(xs) => !xs.iter().any(|x| vals.iter().any(|r| eq_one(*r, x))),
+        Cond::In(set) => set.holds_for(vals),
+        Cond::Nin(set) => !set.holds_for(vals),
         Cond::Exists(want) => vals.iter().any(|r| r.v.is_some()) == *want,
         Cond::Not(cs) => !cs.iter().all(|c| cond_holds(c, vals)),
         Cond::Regex(re) => vals.iter().any(|r| regex_one(*r, re)),

@@ -39,6 +39,9 @@ pub struct LiveData {
     sink: Arc<dyn LocalSink>,
     reg: Mutex<Registry>,
     turns: Mutex<HashMap<Key, Turn>>,
+    /// Matching threads at work at once: at most half the cores, so however many heavy writes
+    /// arrive together, the runtime keeps cores for everything else.
+    matchers: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(Default)]
@@ -86,6 +89,9 @@ impl LiveData {
             sink,
             reg: Mutex::default(),
             turns: Mutex::default(),
+            matchers: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+            )),
         }
     }
 
@@ -288,7 +294,9 @@ impl LiveData {
             .zip(&readable)
             .map(|(c, r)| c.document.clone().filter(|_| *r).map(Arc::new))
             .collect();
-        let verdicts = match_all(docs.iter().map(|d| (filter.clone(), d.clone())).collect()).await;
+        let verdicts = self
+            .match_all(docs.iter().map(|d| (filter.clone(), d.clone())).collect())
+            .await;
         let mut reg = self.lock();
         let Some(q) = reg
             .colls
@@ -419,13 +427,14 @@ impl LiveData {
         if to_match.is_empty() {
             return;
         }
-        let verdicts = match_all(
-            to_match
-                .iter()
-                .map(|(_, f)| (f.clone(), doc.clone()))
-                .collect(),
-        )
-        .await;
+        let verdicts = self
+            .match_all(
+                to_match
+                    .iter()
+                    .map(|(_, f)| (f.clone(), doc.clone()))
+                    .collect(),
+            )
+            .await;
         let mut reg = self.lock();
         let Some(coll) = reg.colls.get_mut(key) else {
             return;
@@ -491,23 +500,27 @@ impl LiveData {
     }
 }
 
-/// Matches each filter against its document (`None`: nothing to match, so no) on the blocking
-/// pool, where however long client filters take holds up no other task of the node.
-async fn match_all(work: Vec<(Arc<Filter>, Option<Arc<DocumentBody>>)>) -> Vec<bool> {
-    let n = work.len();
-    if work.iter().all(|(_, d)| d.is_none()) {
-        return vec![false; n];
+impl LiveData {
+    /// Matches each filter against its document (`None`: nothing to match, so no) on the
+    /// blocking pool, where however long client filters take holds up no other task of the node.
+    async fn match_all(&self, work: Vec<(Arc<Filter>, Option<Arc<DocumentBody>>)>) -> Vec<bool> {
+        let n = work.len();
+        if work.iter().all(|(_, d)| d.is_none()) {
+            return vec![false; n];
+        }
+        // The semaphore is never closed; without a permit, match anyway rather than lose a change.
+        let _permit = self.matchers.clone().acquire_owned().await.ok();
+        let matched = tokio::task::spawn_blocking(move || {
+            work.iter()
+                .map(|(f, d)| d.as_ref().is_some_and(|d| f.matches(d)))
+                .collect::<Vec<bool>>()
+        })
+        .await;
+        matched.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "live query matching failed; treated as no match");
+            vec![false; n]
+        })
     }
-    let matched = tokio::task::spawn_blocking(move || {
-        work.iter()
-            .map(|(f, d)| d.as_ref().is_some_and(|d| f.matches(d)))
-            .collect::<Vec<bool>>()
-    })
-    .await;
-    matched.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "live query matching failed; treated as no match");
-        vec![false; n]
-    })
 }
 
 enum View {
