@@ -424,7 +424,21 @@ async fn an_invisible_document_looks_missing_on_create_by_id() {
 
 #[tokio::test]
 async fn concurrent_creates_of_one_id_make_one_document() {
-    let s = Server::start(Options::memory()).await;
+    creates_race(Options::memory()).await;
+}
+
+#[tokio::test]
+async fn concurrent_creates_of_one_id_make_one_document_on_mongodb() {
+    creates_race(Options {
+        mongodb_db: Some(support::unique("data-race")),
+        seed_demo: true,
+        ..Default::default()
+    })
+    .await;
+}
+
+async fn creates_race(opts: Options) {
+    let s = Server::start(opts).await;
     let path = "/api/projects/demo/collections/tasks/documents";
     let url = s.url();
     let tries = (0..16).map(|i| {
