@@ -126,6 +126,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             max_sockets_per_user: config.max_sockets_per_user,
             filter: config.filter_budget(),
             query_max_time: std::time::Duration::from_millis(config.query_max_time_ms),
+            max_collections_per_project: config.max_collections_per_project,
         },
         auth: Arc::new(JwtAuthenticator::new(
             config.jwt_secret(),

@@ -41,6 +41,7 @@ pub const ENV_VARS: &[&str] = &[
     "FILTER_MAX_LIST_LEN",
     "FILTER_MAX_BYTES",
     "QUERY_MAX_TIME_MS",
+    "MAX_COLLECTIONS_PER_PROJECT",
 ];
 
 #[derive(Debug, Clone, Args)]
@@ -179,6 +180,11 @@ pub struct Config {
     /// milliseconds (MongoDB `maxTimeMS`); beyond, the request is INVALID_PAYLOAD.
     #[arg(long, env = "QUERY_MAX_TIME_MS", default_value_t = 5000)]
     pub query_max_time_ms: u64,
+
+    /// Collections one project may hold (a collection is created by its first document);
+    /// beyond, creating a document in a new collection is INVALID_PAYLOAD.
+    #[arg(long, env = "MAX_COLLECTIONS_PER_PROJECT", default_value_t = 100)]
+    pub max_collections_per_project: usize,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -228,6 +234,10 @@ impl Config {
             (
                 "QUERY_MAX_TIME_MS",
                 usize::try_from(self.query_max_time_ms).unwrap_or(usize::MAX),
+            ),
+            (
+                "MAX_COLLECTIONS_PER_PROJECT",
+                self.max_collections_per_project,
             ),
         ] {
             if v == 0 {

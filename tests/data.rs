@@ -565,3 +565,61 @@ async fn a_dotted_owner_cannot_be_dodged_by_reshaping_its_parent() {
         .await;
     assert_eq!(st, 200, "{resp}");
 }
+
+async fn collections_are_capped_per_project(mut opts: Options) {
+    opts.extra_env
+        .push(("MAX_COLLECTIONS_PER_PROJECT".into(), "3".into()));
+    let s = Server::start(opts).await;
+    let post = |c: &'static str| {
+        let s = &s;
+        async move {
+            s.send(
+                "POST",
+                &format!("/api/projects/demo/collections/{c}/documents"),
+                ("x-api-key", API_KEY),
+                Some(json!({"n": 1})),
+            )
+            .await
+        }
+    };
+    // The seed made tasks and notes: one more fits.
+    assert_eq!(post("third").await.0, 201);
+    let (st, body) = post("fourth").await;
+    assert_eq!(
+        (st, &body["error"]["code"]),
+        (400, &json!("INVALID_PAYLOAD")),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("3 collections"))
+    );
+    // Existing collections still take documents; other projects have their own room.
+    assert_eq!(post("tasks").await.0, 201);
+    assert_eq!(post("third").await.0, 201);
+    let (st, body) = s
+        .send(
+            "POST",
+            "/api/projects/acme/collections/fourth/documents",
+            ("x-api-key", API_KEY),
+            Some(json!({"n": 1})),
+        )
+        .await;
+    assert_eq!(st, 201, "{body}");
+}
+
+#[tokio::test]
+async fn collections_per_project_are_capped() {
+    collections_are_capped_per_project(Options::memory()).await;
+}
+
+#[tokio::test]
+async fn collections_per_project_are_capped_on_mongodb() {
+    collections_are_capped_per_project(Options {
+        mongodb_db: Some(support::unique("data-colls")),
+        seed_demo: true,
+        ..Default::default()
+    })
+    .await;
+}

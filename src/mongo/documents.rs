@@ -201,6 +201,29 @@ impl DocumentStore for MongoStore {
         }))
     }
 
+    async fn count_collections(
+        &self,
+        project: &ProjectId,
+        collection: &CollectionId,
+        up_to: usize,
+    ) -> StoreResult<(usize, bool)> {
+        // Filtered here rather than by the server: project ids may hold regex metacharacters.
+        let prefix = format!("data.{project}.");
+        let names = self
+            .database()
+            .list_collection_names()
+            .await
+            .map_err(map_err)?;
+        let own = names
+            .iter()
+            .filter(|n| n.starts_with(&prefix))
+            .collect::<Vec<_>>();
+        let exists = own
+            .iter()
+            .any(|n| **n == collection_name(project, collection));
+        Ok((own.len().min(up_to), exists))
+    }
+
     async fn delete_document(
         &self,
         project: &ProjectId,

@@ -45,6 +45,8 @@ pub struct Limits {
     pub filter: query::FilterBudget,
     /// How long one document find (a REST listing, a live query's initial result) may run.
     pub query_max_time: std::time::Duration,
+    /// Collections (created by their first document) one project may hold.
+    pub max_collections_per_project: usize,
 }
 
 impl Default for Limits {
@@ -60,6 +62,7 @@ impl Default for Limits {
             max_sockets_per_user: 50,
             filter: query::FilterBudget::default(),
             query_max_time: std::time::Duration::from_millis(5000),
+            max_collections_per_project: 100,
         }
     }
 }

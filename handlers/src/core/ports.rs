@@ -235,6 +235,14 @@ pub trait DocumentStore: Send + Sync {
         body: &DocumentBody,
         guard: Option<&FieldGuard>,
     ) -> StoreResult<Option<Written>>;
+    /// How many collections of the project hold documents, counting at most `up_to`, and
+    /// whether `collection` is one of them.
+    async fn count_collections(
+        &self,
+        project: &ProjectId,
+        collection: &CollectionId,
+        up_to: usize,
+    ) -> StoreResult<(usize, bool)>;
     /// Deletes and returns the document, under the same conditions.
     async fn delete_document(
         &self,

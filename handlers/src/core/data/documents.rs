@@ -170,6 +170,24 @@ fn claim(scope: &DataScope, body: &mut DocumentBody, fill: bool) -> Result<(), A
     }
 }
 
+/// Collections come into being with their first document, so each project holds at most
+/// `max_collections_per_project` of them. Concurrent first writes into new collections may
+/// overshoot by their number (the check and the insert are two operations).
+async fn check_collection_room(core: &Core, scope: &DataScope) -> Result<(), AppError> {
+    let cap = core.limits.max_collections_per_project;
+    let (count, exists) = core
+        .store
+        .count_collections(scope.project_id(), &scope.collection, cap)
+        .await?;
+    if !exists && count >= cap {
+        return Err(AppError::invalid(format!(
+            "project {} already has {cap} collections, the most allowed; write into an existing one",
+            scope.project_id()
+        )));
+    }
+    Ok(())
+}
+
 async fn publish(
     core: &Core,
     scope: &DataScope,
@@ -214,6 +232,7 @@ pub async fn create(
             scope.collection
         )));
     }
+    check_collection_room(core, scope).await?;
     core.store
         .insert_document(&Document {
             project_id: scope.project_id().clone(),

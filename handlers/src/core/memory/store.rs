@@ -500,6 +500,41 @@ impl DocumentStore for MemoryStore {
         }))
     }
 
+    async fn count_collections(
+        &self,
+        project: &ProjectId,
+        collection: &CollectionId,
+        up_to: usize,
+    ) -> StoreResult<(usize, bool)> {
+        let data = self.read();
+        let exists = data
+            .documents
+            .range((project.clone(), collection.clone(), String::new())..)
+            .next()
+            .is_some_and(|((p, c, _), _)| p == project && c == collection);
+        // Hop from collection to collection: `c + " "` sorts after every id of `c` and before
+        // the next collection (ids hold no control characters, the only ones below a space).
+        let mut count = 0;
+        let mut from = " ".to_owned();
+        while count < up_to {
+            let Ok(start) = CollectionId::try_from(from.as_str()) else {
+                break;
+            };
+            match data
+                .documents
+                .range((project.clone(), start, String::new())..)
+                .next()
+            {
+                Some(((p, c, _), _)) if p == project => {
+                    count += 1;
+                    from = format!("{c} ");
+                }
+                _ => break,
+            }
+        }
+        Ok((count, exists))
+    }
+
     async fn delete_document(
         &self,
         project: &ProjectId,
