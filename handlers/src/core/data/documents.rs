@@ -431,3 +431,58 @@ pub async fn delete(core: &Core, scope: &DataScope, id: &DocumentId) -> Result<(
     .await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::core::memory::MemoryStore;
+    use crate::core::ports::DocumentStore;
+    use crate::core::query::FilterBudget;
+
+    #[tokio::test]
+    async fn a_find_past_its_max_time_gives_up_with_a_clear_error() {
+        let store = MemoryStore::new();
+        let (p, c) = (
+            ProjectId::try_from("p").expect("id"),
+            CollectionId::try_from("c").expect("id"),
+        );
+        for i in 0..200 {
+            let Value::Object(body) = json!({"id": format!("d{i:03}"), "n": i}) else {
+                unreachable!("an object literal");
+            };
+            store
+                .put_document(&Document {
+                    project_id: p.clone(),
+                    collection_id: c.clone(),
+                    body,
+                })
+                .await
+                .expect("put");
+        }
+        let mut q = DocQuery {
+            filter: Filter::parse(&json!({"n": {"$gte": 0}}), &FilterBudget::default())
+                .expect("filter"),
+            sort: Sort::default(),
+            limit: 1000,
+            skip: 0,
+            after: None,
+            guard: None,
+            max_time: Duration::ZERO,
+        };
+        let e = store
+            .find_documents(&p, &c, &q)
+            .await
+            .expect_err("no time to scan 200 documents");
+        assert_eq!(e.code(), crate::core::error::ErrorCode::InvalidPayload);
+        assert!(e.public_message().contains("narrow the filter"), "{e}");
+        q.max_time = Duration::from_secs(5);
+        assert_eq!(
+            store.find_documents(&p, &c, &q).await.expect("find").len(),
+            200
+        );
+    }
+}
