@@ -139,6 +139,9 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             integration_rate_per_sec: config.integration_rate_per_sec,
             relay_bytes_per_sec: config.relay_bytes_per_sec,
             relay_bytes_burst: config.relay_bytes_burst,
+            filter: config.filter_budget(),
+            query_max_time: std::time::Duration::from_millis(config.query_max_time_ms),
+            max_collections_per_project: config.max_collections_per_project,
         },
         auth: Arc::new(JwtAuthenticator::with_policy(
             config.jwt_secret(),

@@ -31,7 +31,7 @@ pub struct RedisChanges {
 #[async_trait]
 impl ChangePublisher for RedisChanges {
     async fn publish(&self, change: DocumentChange) {
-        self.live.deliver(&change);
+        self.live.deliver(&change).await;
         let env = Envelope {
             node: self.node.clone(),
             change,
@@ -76,14 +76,16 @@ pub async fn redis_changes(
         subscriber,
         "document changes bus",
         move |m| {
-            if let Some(text) = m.value.as_str() {
-                match serde_json::from_str::<Envelope>(&text) {
-                    Ok(env) if env.node != me => sink.deliver(&env.change),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "unreadable message on the bus"),
+            let (me, sink) = (me.clone(), sink.clone());
+            async move {
+                if let Some(text) = m.value.as_str() {
+                    match serde_json::from_str::<Envelope>(&text) {
+                        Ok(env) if env.node != me => sink.deliver(&env.change).await,
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "unreadable message on the bus"),
+                    }
                 }
             }
-            std::future::ready(())
         },
     ));
     Ok(RedisChanges {

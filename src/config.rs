@@ -63,6 +63,12 @@ pub const ENV_VARS: &[&str] = &[
     "HEADER_READ_TIMEOUT_MS",
     "MAX_CONNECTIONS",
     "MAX_CONNECTIONS_PER_IP",
+    "FILTER_MAX_NODES",
+    "FILTER_MAX_REGEXES",
+    "FILTER_MAX_LIST_LEN",
+    "FILTER_MAX_BYTES",
+    "QUERY_MAX_TIME_MS",
+    "MAX_COLLECTIONS_PER_PROJECT",
 ];
 
 #[derive(Debug, Clone, Args)]
@@ -248,6 +254,32 @@ pub struct Config {
     /// a reverse proxy every client has the proxy's address: raise it or set 0 there.
     #[arg(long, env = "MAX_CONNECTIONS_PER_IP", default_value_t = 1_000)]
     pub max_connections_per_ip: usize,
+    /// Nodes (operators, fields and values, a `$in`/`$nin`/`$all` list counting once) one
+    /// client filter may have; beyond, the filter is INVALID_PAYLOAD.
+    #[arg(long, env = "FILTER_MAX_NODES", default_value_t = 256)]
+    pub filter_max_nodes: usize,
+
+    /// `$regex` operators one client filter may compile.
+    #[arg(long, env = "FILTER_MAX_REGEXES", default_value_t = 16)]
+    pub filter_max_regexes: usize,
+
+    /// Values one `$in`, `$nin` or `$all` list of a client filter may hold.
+    #[arg(long, env = "FILTER_MAX_LIST_LEN", default_value_t = 1000)]
+    pub filter_max_list_len: usize,
+
+    /// Bytes (as compact JSON) one client filter may have.
+    #[arg(long, env = "FILTER_MAX_BYTES", default_value_t = 16 * 1024)]
+    pub filter_max_bytes: usize,
+
+    /// How long one document find (REST listing, live query's initial result) may run, in
+    /// milliseconds (MongoDB `maxTimeMS`); beyond, the request is INVALID_PAYLOAD.
+    #[arg(long, env = "QUERY_MAX_TIME_MS", default_value_t = 5000)]
+    pub query_max_time_ms: u64,
+
+    /// Collections one project may hold (a collection is created by its first document);
+    /// beyond, creating a document in a new collection is INVALID_PAYLOAD.
+    #[arg(long, env = "MAX_COLLECTIONS_PER_PROJECT", default_value_t = 100)]
+    pub max_collections_per_project: usize,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -340,6 +372,18 @@ impl Config {
                 "HEADER_READ_TIMEOUT_MS",
                 self.header_read_timeout_ms as usize,
             ),
+            ("FILTER_MAX_NODES", self.filter_max_nodes),
+            ("FILTER_MAX_REGEXES", self.filter_max_regexes),
+            ("FILTER_MAX_LIST_LEN", self.filter_max_list_len),
+            ("FILTER_MAX_BYTES", self.filter_max_bytes),
+            (
+                "QUERY_MAX_TIME_MS",
+                usize::try_from(self.query_max_time_ms).unwrap_or(usize::MAX),
+            ),
+            (
+                "MAX_COLLECTIONS_PER_PROJECT",
+                self.max_collections_per_project,
+            ),
         ] {
             if v == 0 {
                 return Err(ConfigError::Zero(name));
@@ -415,6 +459,15 @@ impl Config {
 
     pub fn cors_origins(&self) -> Vec<String> {
         split_list(&self.cors_origins)
+    }
+
+    pub fn filter_budget(&self) -> switchboard_handlers::core::query::FilterBudget {
+        switchboard_handlers::core::query::FilterBudget {
+            max_nodes: self.filter_max_nodes,
+            max_regexes: self.filter_max_regexes,
+            max_list_len: self.filter_max_list_len,
+            max_bytes: self.filter_max_bytes,
+        }
     }
 }
 

@@ -11,7 +11,7 @@ mod support;
 use futures_util::TryStreamExt;
 use mongodb::bson::{self, Document};
 use serde_json::{Map, Value, json};
-use switchboard_handlers::core::query::{Filter, Sort};
+use switchboard_handlers::core::query::{Filter, FilterBudget, Sort};
 
 fn corpus() -> Vec<Value> {
     let mut docs = vec![
@@ -213,7 +213,8 @@ async fn matcher_agrees_with_the_server() {
         // API does (`id`), so translate for it.
         let for_matcher: Value =
             serde_json::from_str(&f.to_string().replace("\"_id\"", "\"id\"")).expect("json");
-        let filter = Filter::parse(&for_matcher).unwrap_or_else(|e| panic!("{f}: {e}"));
+        let filter = Filter::parse(&for_matcher, &FilterBudget::default())
+            .unwrap_or_else(|e| panic!("{f}: {e}"));
         let server: Vec<Value> = coll
             .find(bson::to_document(&filter.to_mongo()).expect("bson filter"))
             .await

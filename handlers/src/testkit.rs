@@ -321,12 +321,14 @@ fn doc_ids(docs: &[Document]) -> Vec<String> {
 
 fn query(filter: serde_json::Value, limit: usize) -> DocQuery {
     DocQuery {
-        filter: Filter::parse(&filter).expect("valid filter"),
+        filter: Filter::parse(&filter, &crate::core::query::FilterBudget::default())
+            .expect("valid filter"),
         sort: Sort::default(),
         limit,
         skip: 0,
         after: None,
         guard: None,
+        max_time: std::time::Duration::from_secs(5),
     }
 }
 

@@ -146,7 +146,7 @@ async fn route(core: &Core, ev: ChangeStreamEvent<BsonDoc>) {
             wallet::deliver_local(core, &tx, &owner).await;
         }
     } else if let Some(change) = to_change(ev) {
-        core.live.deliver(&change);
+        core.live.deliver(&change).await;
     }
 }
 

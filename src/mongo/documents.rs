@@ -7,6 +7,7 @@ use mongodb::bson::{Bson, doc};
 use mongodb::options::ReturnDocument;
 use serde_json::Value;
 
+use switchboard_handlers::core::data::documents::query_ran_too_long;
 use switchboard_handlers::core::error::AppError;
 use switchboard_handlers::core::ids::{CollectionId, DocumentId, ProjectId};
 use switchboard_handlers::core::model::{Document, DocumentBody};
@@ -109,17 +110,27 @@ impl DocumentStore for MongoStore {
         if !sort.contains_key("_id") {
             sort.insert("_id", 1);
         }
+        // Client filters reach MongoDB's engine as they are (a `$regex` included), so the server
+        // bounds how long it works on one (maxTimeMS; SecantusDB, the test stand-in, ignores it).
+        let timed_out = |e: mongodb::error::Error| {
+            if is_max_time_expired(&e) {
+                query_ran_too_long(q.max_time)
+            } else {
+                map_err(e)
+            }
+        };
         let docs: Vec<_> = self
             .coll(&collection_name(project, collection))
             .find(filter)
             .sort(sort)
             .skip(u64::try_from(q.skip).unwrap_or(u64::MAX))
             .limit(i64::try_from(q.limit).unwrap_or(i64::MAX))
+            .max_time(q.max_time)
             .await
-            .map_err(map_err)?
+            .map_err(timed_out)?
             .try_collect()
             .await
-            .map_err(map_err)?;
+            .map_err(timed_out)?;
         Ok(docs
             .into_iter()
             .map(|d| read(project, collection, d))
@@ -190,6 +201,29 @@ impl DocumentStore for MongoStore {
         }))
     }
 
+    async fn count_collections(
+        &self,
+        project: &ProjectId,
+        collection: &CollectionId,
+        up_to: usize,
+    ) -> StoreResult<(usize, bool)> {
+        // Filtered here rather than by the server: project ids may hold regex metacharacters.
+        let prefix = format!("data.{project}.");
+        let names = self
+            .database()
+            .list_collection_names()
+            .await
+            .map_err(map_err)?;
+        let own = names
+            .iter()
+            .filter(|n| n.starts_with(&prefix))
+            .collect::<Vec<_>>();
+        let exists = own
+            .iter()
+            .any(|n| **n == collection_name(project, collection));
+        Ok((own.len().min(up_to), exists))
+    }
+
     async fn delete_document(
         &self,
         project: &ProjectId,
@@ -204,6 +238,13 @@ impl DocumentStore for MongoStore {
             .map_err(map_err)?;
         Ok(gone.map(|d| read(project, collection, d)))
     }
+}
+
+/// MongoDB's MaxTimeMSExpired: the find outlived its `maxTimeMS`.
+const MAX_TIME_MS_EXPIRED: i32 = 50;
+
+fn is_max_time_expired(e: &mongodb::error::Error) -> bool {
+    matches!(e.kind.as_ref(), mongodb::error::ErrorKind::Command(c) if c.code == MAX_TIME_MS_EXPIRED)
 }
 
 /// Matches the document whether its `_id` is the string or, for documents other services

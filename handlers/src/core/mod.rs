@@ -56,6 +56,12 @@ pub struct Limits {
     /// Bytes per second (and burst) one socket may send in events relayed to other sockets.
     pub relay_bytes_per_sec: usize,
     pub relay_bytes_burst: usize,
+    /// What one client filter (live query, REST `filter=`) may cost.
+    pub filter: query::FilterBudget,
+    /// How long one document find (a REST listing, a live query's initial result) may run.
+    pub query_max_time: std::time::Duration,
+    /// Collections (created by their first document) one project may hold.
+    pub max_collections_per_project: usize,
 }
 
 impl Default for Limits {
@@ -78,6 +84,9 @@ impl Default for Limits {
             integration_rate_per_sec: 50,
             relay_bytes_per_sec: 1024 * 1024,
             relay_bytes_burst: 4 * 1024 * 1024,
+            filter: query::FilterBudget::default(),
+            query_max_time: std::time::Duration::from_millis(5000),
+            max_collections_per_project: 100,
         }
     }
 }

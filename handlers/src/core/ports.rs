@@ -174,6 +174,8 @@ pub struct DocQuery {
     pub after: Option<DocumentId>,
     /// Only documents where this top-level-or-dotted field equals this user (owner rules).
     pub guard: Option<FieldGuard>,
+    /// How long the store may spend on it before giving up (MongoDB's `maxTimeMS`).
+    pub max_time: std::time::Duration,
 }
 
 /// "Only if `field` equals `value`": how owner-scoped writes stay atomic (the check and the
@@ -244,6 +246,14 @@ pub trait DocumentStore: Send + Sync {
         body: &DocumentBody,
         guard: Option<&FieldGuard>,
     ) -> StoreResult<Option<Written>>;
+    /// How many collections of the project hold documents, counting at most `up_to`, and
+    /// whether `collection` is one of them.
+    async fn count_collections(
+        &self,
+        project: &ProjectId,
+        collection: &CollectionId,
+        up_to: usize,
+    ) -> StoreResult<(usize, bool)>;
     /// Deletes and returns the document, under the same conditions.
     async fn delete_document(
         &self,

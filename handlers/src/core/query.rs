@@ -19,8 +19,116 @@ use super::error::AppError;
 
 /// Filters nest at most this deep (objects and arrays of the filter JSON).
 pub const MAX_FILTER_DEPTH: usize = 32;
-/// Bounds the compiled size of a `$regex`, so a pattern cannot take the server's memory.
-const MAX_REGEX_BYTES: usize = 1 << 20;
+/// Bounds the compiled program of one `$regex` (and so its compile time: both grow with it).
+const MAX_REGEX_BYTES: usize = 256 * 1024;
+/// Bounds the lazy DFA cache one `$regex` may grow while matching (per thread that matches it).
+const MAX_REGEX_CACHE_BYTES: usize = 256 * 1024;
+
+/// What one filter may cost, checked by `Filter::parse` before anything is compiled, so live
+/// queries, REST listings and everything else that takes a filter share one bound. Every
+/// client-sent filter is held (and matched against every write of its collection) for as long as
+/// its subscription lives, so each dimension of its cost is capped: its size, how many
+/// operators and values it has, how many regexes it compiles, and how long its lists are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FilterBudget {
+    /// Nodes: every JSON value of the filter, except the elements of `$in`/`$nin`/`$all` lists
+    /// (each list counts once; its length has its own cap).
+    pub max_nodes: usize,
+    pub max_regexes: usize,
+    /// Elements of one `$in`, `$nin` or `$all` list.
+    pub max_list_len: usize,
+    /// The filter's size as compact JSON.
+    pub max_bytes: usize,
+}
+
+impl Default for FilterBudget {
+    fn default() -> Self {
+        FilterBudget {
+            max_nodes: 256,
+            max_regexes: 16,
+            max_list_len: 1000,
+            max_bytes: 16 * 1024,
+        }
+    }
+}
+
+/// Counts serialized bytes and gives up past the limit, so an oversized filter is never
+/// serialized whole just to be measured.
+struct ByteCounter {
+    n: usize,
+    limit: usize,
+}
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.n = self.n.saturating_add(buf.len());
+        if self.n > self.limit {
+            return Err(std::io::Error::other("over budget"));
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn check_budget(v: &Value, b: &FilterBudget) -> Result<(), ParseError> {
+    let mut bytes = ByteCounter {
+        n: 0,
+        limit: b.max_bytes,
+    };
+    if serde_json::to_writer(&mut bytes, v).is_err() {
+        return err(format!(
+            "the filter is larger than {} bytes of JSON",
+            b.max_bytes
+        ));
+    }
+    // Iterative, like `depth`: runs before any recursive parsing.
+    let (mut nodes, mut regexes) = (0usize, 0usize);
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        nodes += 1;
+        match v {
+            Value::Object(m) => {
+                for (k, c) in m {
+                    match (k.as_str(), c) {
+                        ("$in" | "$nin" | "$all", Value::Array(items)) => {
+                            if items.len() > b.max_list_len {
+                                return err(format!(
+                                    "{k} lists at most {} values (this one has {})",
+                                    b.max_list_len,
+                                    items.len()
+                                ));
+                            }
+                            nodes += 1;
+                        }
+                        ("$regex", _) => {
+                            regexes += 1;
+                            stack.push(c);
+                        }
+                        _ => stack.push(c),
+                    }
+                }
+            }
+            Value::Array(a) => stack.extend(a),
+            _ => {}
+        }
+    }
+    if regexes > b.max_regexes {
+        return err(format!(
+            "the filter has {regexes} $regex; at most {}",
+            b.max_regexes
+        ));
+    }
+    if nodes > b.max_nodes {
+        return err(format!(
+            "the filter has {nodes} nodes (operators, fields and values); at most {}",
+            b.max_nodes
+        ));
+    }
+    Ok(())
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParseError(pub String);
@@ -59,8 +167,8 @@ enum Cond {
     Eq(Value),
     Ne(Value),
     Cmp(Ordering, bool, Value),
-    In(Vec<Value>),
-    Nin(Vec<Value>),
+    In(ValueSet),
+    Nin(ValueSet),
     Exists(bool),
     Not(Vec<Cond>),
     Regex(Regex),
@@ -68,6 +176,54 @@ enum Cond {
     All(Vec<Value>),
     ElemOps(Vec<Cond>),
     ElemQuery(Box<Expr>),
+}
+
+/// A `$in`/`$nin` list with its scalars sorted, so a document array is checked against it in
+/// |array| × log |list| comparisons rather than |array| × |list|.
+#[derive(Debug, Clone)]
+struct ValueSet {
+    scalars: Vec<Value>,
+    /// Arrays and objects: compared one by one (they equal only their own kind).
+    others: Vec<Value>,
+}
+
+/// Equality's order: by type bracket, then within it.
+fn bracket_order(a: &Value, b: &Value) -> Ordering {
+    rank(a).cmp(&rank(b)).then_with(|| compare_values(a, b))
+}
+
+impl ValueSet {
+    fn new(items: Vec<Value>) -> ValueSet {
+        let (mut scalars, others): (Vec<Value>, Vec<Value>) = items
+            .into_iter()
+            .partition(|v| !v.is_array() && !v.is_object());
+        scalars.sort_by(bracket_order);
+        ValueSet { scalars, others }
+    }
+
+    /// Whether some value of the list equals `v`.
+    fn contains(&self, v: &Value) -> bool {
+        if v.is_array() || v.is_object() {
+            self.others.iter().any(|x| values_equal(v, x))
+        } else {
+            self.scalars
+                .binary_search_by(|x| bracket_order(x, v))
+                .is_ok()
+        }
+    }
+
+    /// `$in`: some reached value (or, for an array, one of its elements) is in the list;
+    /// a missing field counts as null.
+    fn holds_for(&self, vals: &[Reached<'_>]) -> bool {
+        vals.iter().any(|r| match r.v {
+            None => self.contains(&Value::Null),
+            Some(v) => {
+                self.contains(v)
+                    || (r.expand
+                        && matches!(v, Value::Array(items) if items.iter().any(|e| self.contains(e))))
+            }
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -238,6 +394,7 @@ fn regex(pattern: &Value, options: Option<&Value>, at: &str) -> Result<Regex, Pa
         };
     }
     b.size_limit(MAX_REGEX_BYTES)
+        .dfa_size_limit(MAX_REGEX_CACHE_BYTES)
         .build()
         .or_else(|e| err(format!("$regex at {at} is not a supported pattern: {e}")))
 }
@@ -267,8 +424,8 @@ fn parse_ops(m: &Map<String, Value>, at: &str) -> Result<Vec<Cond>, ParseError> 
                 };
                 Cond::Cmp(ord, eq, v.clone())
             }
-            "$in" => Cond::In(list(v, op, at)?),
-            "$nin" => Cond::Nin(list(v, op, at)?),
+            "$in" => Cond::In(ValueSet::new(list(v, op, at)?)),
+            "$nin" => Cond::Nin(ValueSet::new(list(v, op, at)?)),
             "$all" => {
                 let items = list(v, op, at)?;
                 Cond::All(items)
@@ -490,8 +647,8 @@ fn cond_holds(c: &Cond, vals: &[Reached<'_>]) -> bool {
             }
             vals.iter().any(|r| cmp_one(*r, *ord, *or_eq, x))
         }
-        Cond::In(xs) => xs.iter().any(|x| vals.iter().any(|r| eq_one(*r, x))),
-        Cond::Nin(xs) => !xs.iter().any(|x| vals.iter().any(|r| eq_one(*r, x))),
+        Cond::In(set) => set.holds_for(vals),
+        Cond::Nin(set) => !set.holds_for(vals),
         Cond::Exists(want) => vals.iter().any(|r| r.v.is_some()) == *want,
         Cond::Not(cs) => !cs.iter().all(|c| cond_holds(c, vals)),
         Cond::Regex(re) => vals.iter().any(|r| regex_one(*r, re)),
@@ -552,7 +709,8 @@ fn rename_id(v: &Value) -> Value {
 }
 
 impl Filter {
-    pub fn parse(v: &Value) -> Result<Filter, ParseError> {
+    /// Parses a client's filter, refusing it when it exceeds `budget` (before compiling it).
+    pub fn parse(v: &Value, budget: &FilterBudget) -> Result<Filter, ParseError> {
         let Value::Object(m) = v else {
             return err("a filter must be a JSON object");
         };
@@ -561,6 +719,7 @@ impl Filter {
                 "the filter nests deeper than {MAX_FILTER_DEPTH} levels"
             ));
         }
+        check_budget(v, budget)?;
         Ok(Filter {
             expr: parse_expr(m, "")?,
             src: v.clone(),
@@ -693,7 +852,7 @@ mod tests {
     }
 
     fn m(filter: Value, d: Value) -> bool {
-        Filter::parse(&filter)
+        Filter::parse(&filter, &FilterBudget::default())
             .expect("valid filter")
             .matches(&doc(d))
     }
@@ -731,7 +890,10 @@ mod tests {
             json!({"a": {"$in": [{"$gt": 1}]}}),
             json!({"a": {"x": {"$gt": 1}}}),
         ] {
-            assert!(Filter::parse(&bad).is_err(), "accepted {bad}");
+            assert!(
+                Filter::parse(&bad, &FilterBudget::default()).is_err(),
+                "accepted {bad}"
+            );
         }
     }
 
@@ -741,9 +903,12 @@ mod tests {
         for _ in 0..32 {
             v = json!({ "a": v });
         }
-        assert!(Filter::parse(&v).is_ok(), "32 levels");
+        assert!(
+            Filter::parse(&v, &FilterBudget::default()).is_ok(),
+            "32 levels"
+        );
         let v = json!({ "a": v });
-        let e = Filter::parse(&v).expect_err("33 levels");
+        let e = Filter::parse(&v, &FilterBudget::default()).expect_err("33 levels");
         assert!(e.0.contains("32"));
         // Far deeper than the limit (payload decoding caps JSON nesting at 128 anyway): refused
         // by the iterative depth check before any recursive parsing.
@@ -753,7 +918,39 @@ mod tests {
         }
         let mut top = Map::new();
         top.insert("a".to_owned(), deep);
-        assert!(Filter::parse(&Value::Object(top)).is_err());
+        assert!(Filter::parse(&Value::Object(top), &FilterBudget::default()).is_err());
+    }
+
+    #[test]
+    fn every_dimension_of_the_budget_is_enforced() {
+        let b = FilterBudget {
+            max_nodes: 8,
+            max_regexes: 2,
+            max_list_len: 3,
+            max_bytes: 96,
+        };
+        let refused = |v: Value, why: &str| {
+            let e = Filter::parse(&v, &b).expect_err("over budget");
+            assert!(e.0.contains(why), "{v}: {e}");
+        };
+        refused(json!({"a": {"$in": [1, 2, 3, 4]}}), "$in lists at most 3");
+        refused(json!({"a": {"$nin": [1, 2, 3, 4]}}), "$nin lists at most 3");
+        refused(json!({"a": {"$all": [1, 2, 3, 4]}}), "$all lists at most 3");
+        refused(
+            json!({"$or": [{"a": {"$regex": "x"}}, {"b": {"$regex": "y"}}, {"c": {"$regex": "z"}}]}),
+            "$regex",
+        );
+        refused(
+            json!({"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6, "g": 7, "h": 8}),
+            "nodes",
+        );
+        refused(json!({"a": "x".repeat(96)}), "96 bytes");
+        // At the limits: admitted.
+        assert!(Filter::parse(&json!({"a": {"$in": [1, 2, 3]}, "b": {"$regex": "x"}}), &b).is_ok());
+        // The defaults admit a full list but not the 20,000 zeros.
+        let d = FilterBudget::default();
+        assert!(Filter::parse(&json!({"tags": {"$in": vec![0; 1000]}}), &d).is_ok());
+        assert!(Filter::parse(&json!({"tags": {"$in": vec![0; 20_000]}}), &d).is_err());
     }
 
     #[test]
@@ -838,7 +1035,11 @@ mod tests {
 
     #[test]
     fn to_mongo_renames_the_id() {
-        let f = Filter::parse(&json!({"id": "x", "$or": [{"id.k": 1}, {"n": 2}]})).expect("ok");
+        let f = Filter::parse(
+            &json!({"id": "x", "$or": [{"id.k": 1}, {"n": 2}]}),
+            &FilterBudget::default(),
+        )
+        .expect("ok");
         assert_eq!(
             f.to_mongo(),
             json!({"_id": "x", "$or": [{"_id.k": 1}, {"n": 2}]})

@@ -15,6 +15,15 @@ use crate::core::ports::{DocQuery, FieldGuard};
 use crate::core::query::{Filter, MAX_FILTER_DEPTH, Sort};
 use crate::core::time::Timestamp;
 
+/// What a find that outlived its `max_time` answers: the client's filter (or sort) was too
+/// costly for the collection, which narrowing it fixes.
+pub fn query_ran_too_long(max: std::time::Duration) -> AppError {
+    AppError::invalid(format!(
+        "the query ran longer than {} ms; narrow the filter",
+        max.as_millis()
+    ))
+}
+
 /// Listing limits (contract: limit ≤ 1000).
 pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 1000;
@@ -85,8 +94,14 @@ fn check_collection_name(c: &CollectionId) -> Result<(), AppError> {
 }
 
 /// Field names a document may use: MongoDB reserves `$`-prefixed names, and dots would make
-/// dotted query paths ambiguous. Nesting is bounded like filters.
+/// dotted query paths ambiguous. `_id` is where the stores keep `id`, so a body may not set it.
+/// Nesting is bounded like filters.
 pub fn check_body(body: &DocumentBody) -> Result<(), AppError> {
+    if body.contains_key("_id") {
+        return Err(AppError::invalid(
+            "field name \"_id\" is reserved: a document's id is its \"id\" field",
+        ));
+    }
     fn walk_map(m: &DocumentBody, path: &str, depth: usize) -> Result<(), AppError> {
         for (k, v) in m {
             if k.is_empty() || k.starts_with('$') || k.contains('.') || k.contains('\0') {
@@ -125,7 +140,11 @@ fn id_of(body: &DocumentBody) -> Result<Option<DocumentId>, AppError> {
     }
 }
 
-/// Non-admins write only documents they own, and cannot give them away.
+/// Non-admins write only documents they own, and cannot give them away. A patch (`fill`
+/// false) may leave the owner field out, but one that sets the field's top-level object
+/// (`meta` for `owner:meta.owner`) replaces it whole, so it must name the caller there too:
+/// otherwise an array or another shape there would drop the owner, or (MongoDB matching
+/// `meta.owner` inside arrays) hand the document to someone else.
 fn claim(scope: &DataScope, body: &mut DocumentBody, fill: bool) -> Result<(), AppError> {
     let Some(guard) = scope.guard() else {
         return Ok(());
@@ -136,18 +155,37 @@ fn claim(scope: &DataScope, body: &mut DocumentBody, fill: bool) -> Result<(), A
             scope.collection
         )));
     };
+    let head = field.split('.').next().unwrap_or(field);
     match crate::core::ports::lookup(body, field) {
         Some(Value::String(s)) if *s == guard.value => Ok(()),
         None if fill && !field.contains('.') => {
             body.insert(field.to_owned(), Value::String(guard.value));
             Ok(())
         }
-        None if !fill => Ok(()),
+        None if !fill && !body.contains_key(head) => Ok(()),
         _ => Err(AppError::forbidden(format!(
             "{field} must be your own user id in collection {}",
             scope.collection
         ))),
     }
+}
+
+/// Collections come into being with their first document, so each project holds at most
+/// `max_collections_per_project` of them. Concurrent first writes into new collections may
+/// overshoot by their number (the check and the insert are two operations).
+async fn check_collection_room(core: &Core, scope: &DataScope) -> Result<(), AppError> {
+    let cap = core.limits.max_collections_per_project;
+    let (count, exists) = core
+        .store
+        .count_collections(scope.project_id(), &scope.collection, cap)
+        .await?;
+    if !exists && count >= cap {
+        return Err(AppError::invalid(format!(
+            "project {} already has {cap} collections, the most allowed; write into an existing one",
+            scope.project_id()
+        )));
+    }
+    Ok(())
 }
 
 async fn publish(
@@ -177,12 +215,24 @@ pub async fn create(
     mut body: DocumentBody,
 ) -> Result<DocumentBody, AppError> {
     check_body(&body)?;
-    let id = match id_of(&body)? {
+    let chosen = id_of(&body)?;
+    let chose_id = chosen.is_some();
+    let id = match chosen {
         Some(id) => id,
         None => DocumentId::try_from(new_object_id()).map_err(AppError::internal)?,
     };
     body.insert("id".to_owned(), Value::String(id.to_string()));
     claim(scope, &mut body, true)?;
+    // Ids are shared by every owner of the collection: a member choosing one would learn from a
+    // 409 that someone else's document has it. So members let the server choose (the answer is
+    // the same whether the id is taken or not); admins, who see everything, still may.
+    if chose_id && scope.guard().is_some() {
+        return Err(AppError::forbidden(format!(
+            "in collection {} the server assigns document ids: send the document without \"id\"",
+            scope.collection
+        )));
+    }
+    check_collection_room(core, scope).await?;
     core.store
         .insert_document(&Document {
             project_id: scope.project_id().clone(),
@@ -233,7 +283,7 @@ pub struct Page {
 
 pub async fn list(core: &Core, scope: &DataScope, p: ListParams) -> Result<Page, AppError> {
     let filter = match &p.filter {
-        Some(v) => Filter::parse(v)?,
+        Some(v) => Filter::parse(v, &core.limits.filter)?,
         None => Filter::match_all(),
     };
     let sort = match p.sort.as_deref() {
@@ -264,6 +314,7 @@ pub async fn list(core: &Core, scope: &DataScope, p: ListParams) -> Result<Page,
                 skip: p.skip.unwrap_or(0),
                 after: p.after,
                 guard: scope.guard(),
+                max_time: core.limits.query_max_time,
             },
         )
         .await?;
@@ -379,4 +430,59 @@ pub async fn delete(core: &Core, scope: &DataScope, id: &DocumentId) -> Result<(
     )
     .await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::core::memory::MemoryStore;
+    use crate::core::ports::DocumentStore;
+    use crate::core::query::FilterBudget;
+
+    #[tokio::test]
+    async fn a_find_past_its_max_time_gives_up_with_a_clear_error() {
+        let store = MemoryStore::new();
+        let (p, c) = (
+            ProjectId::try_from("p").expect("id"),
+            CollectionId::try_from("c").expect("id"),
+        );
+        for i in 0..200 {
+            let Value::Object(body) = json!({"id": format!("d{i:03}"), "n": i}) else {
+                unreachable!("an object literal");
+            };
+            store
+                .put_document(&Document {
+                    project_id: p.clone(),
+                    collection_id: c.clone(),
+                    body,
+                })
+                .await
+                .expect("put");
+        }
+        let mut q = DocQuery {
+            filter: Filter::parse(&json!({"n": {"$gte": 0}}), &FilterBudget::default())
+                .expect("filter"),
+            sort: Sort::default(),
+            limit: 1000,
+            skip: 0,
+            after: None,
+            guard: None,
+            max_time: Duration::ZERO,
+        };
+        let e = store
+            .find_documents(&p, &c, &q)
+            .await
+            .expect_err("no time to scan 200 documents");
+        assert_eq!(e.code(), crate::core::error::ErrorCode::InvalidPayload);
+        assert!(e.public_message().contains("narrow the filter"), "{e}");
+        q.max_time = Duration::from_secs(5);
+        assert_eq!(
+            store.find_documents(&p, &c, &q).await.expect("find").len(),
+            200
+        );
+    }
 }

@@ -4,6 +4,13 @@
 //! leaves), so deliveries go straight to connections through `LocalSink`, never through the
 //! cross-node adapter. A connection with several matching subscriptions (the collection and the
 //! document) gets one `document:*` per change.
+//!
+//! Matching a change against live queries is the one costly step (client filters against a
+//! client-written document), so it never runs under the registry lock nor on a runtime worker:
+//! the queries are snapshotted (their filters are shared, not copied), matched on the blocking
+//! pool, and the verdicts applied under the lock again. Changes of one collection still go out
+//! one at a time, in order, through that collection's turn; other collections, subscriptions
+//! and everything else of the node go on meanwhile.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,6 +27,9 @@ use crate::core::model::DocumentBody;
 use crate::core::ports::{ConnId, LocalSink};
 use crate::core::query::Filter;
 
+/// One collection's delivery turn: changes of a collection are delivered one after another.
+type Turn = Arc<tokio::sync::Mutex<()>>;
+
 /// Contract limit: live queries per socket.
 pub const MAX_QUERIES_PER_CONN: usize = 100;
 
@@ -28,6 +38,10 @@ type Key = (ProjectId, CollectionId);
 pub struct LiveData {
     sink: Arc<dyn LocalSink>,
     reg: Mutex<Registry>,
+    turns: Mutex<HashMap<Key, Turn>>,
+    /// Matching threads at work at once: at most half the cores, so however many heavy writes
+    /// arrive together, the runtime keeps cores for everything else.
+    matchers: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(Default)]
@@ -57,7 +71,7 @@ impl Coll {
 }
 
 struct LiveQuery {
-    filter: Filter,
+    filter: Arc<Filter>,
     state: QueryState,
 }
 
@@ -74,6 +88,24 @@ impl LiveData {
         LiveData {
             sink,
             reg: Mutex::default(),
+            turns: Mutex::default(),
+            matchers: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+            )),
+        }
+    }
+
+    fn turn(&self, key: &Key) -> Turn {
+        let mut turns = self.turns.lock().unwrap_or_else(|p| p.into_inner());
+        turns.entry(key.clone()).or_default().clone()
+    }
+
+    /// Forgets a collection's turn once nobody holds or awaits it (clones are only made under
+    /// the same lock, so the count cannot grow meanwhile).
+    fn release(&self, key: &Key, turn: Turn) {
+        let mut turns = self.turns.lock().unwrap_or_else(|p| p.into_inner());
+        if Arc::strong_count(&turn) == 2 {
+            turns.remove(key);
         }
     }
 
@@ -186,7 +218,7 @@ impl LiveData {
         Self::coll(&mut reg, &key, rule).queries.insert(
             (conn.clone(), query_id.to_owned()),
             LiveQuery {
-                filter,
+                filter: Arc::new(filter),
                 state: QueryState::Pending(Vec::new()),
             },
         );
@@ -194,17 +226,18 @@ impl LiveData {
     }
 
     /// Activates a pending query with the result set its client was given: sends `announce`
-    /// (the `subscribed` event) and then what changed since the find, all under the lock.
-    /// False when the query is gone (unsubscribed or disconnected meanwhile).
-    pub fn activate_query(
+    /// (the `subscribed` event) and then what changed since the find, in order, before any
+    /// later change of the collection. False when the query is gone (unsubscribed, replaced or
+    /// disconnected meanwhile).
+    pub async fn activate_query(
         &self,
         conn: &ConnId,
         query_id: &str,
         initial: HashSet<DocumentId>,
         announce: (&str, &Value),
     ) -> bool {
-        let mut reg = self.lock();
-        let Some(key) = reg
+        let Some(key) = self
+            .lock()
             .conns
             .get(conn)
             .and_then(|c| c.queries.get(query_id))
@@ -212,27 +245,76 @@ impl LiveData {
         else {
             return false;
         };
-        let Some(actor) = reg.conns.get(conn).map(|c| c.actor.clone()) else {
-            return false;
+        let turn = self.turn(&key);
+        let done = {
+            let _turn = turn.lock().await;
+            self.activate_in_turn(conn, query_id, &key, initial, announce)
+                .await
         };
-        let Some(coll) = reg.colls.get_mut(&key) else {
-            return false;
-        };
-        let rule = coll.rule.clone();
+        self.release(&key, turn);
+        done
+    }
+
+    async fn activate_in_turn(
+        &self,
+        conn: &ConnId,
+        query_id: &str,
+        key: &Key,
+        initial: HashSet<DocumentId>,
+        announce: (&str, &Value),
+    ) -> bool {
         let qkey = (conn.clone(), query_id.to_owned());
-        let Some(q) = coll.queries.get_mut(&qkey) else {
+        // Nothing is buffered while this turn is held, so the pending changes can be taken out
+        // and matched without the lock.
+        let (filter, pending, readable) = {
+            let mut reg = self.lock();
+            let Registry { conns, colls } = &mut *reg;
+            let Some(actor) = conns.get(conn).map(|c| &c.actor) else {
+                return false;
+            };
+            let Some(coll) = colls.get_mut(key) else {
+                return false;
+            };
+            let rule = coll.rule.clone();
+            let Some(q) = coll.queries.get_mut(&qkey) else {
+                return false;
+            };
+            let QueryState::Pending(buf) = &mut q.state else {
+                return false;
+            };
+            let pending = std::mem::take(buf);
+            let readable: Vec<bool> = pending
+                .iter()
+                .map(|c| c.document.as_ref().is_some_and(|d| rule.can_read(actor, d)))
+                .collect();
+            (q.filter.clone(), pending, readable)
+        };
+        let docs: Vec<Option<Arc<DocumentBody>>> = pending
+            .iter()
+            .zip(&readable)
+            .map(|(c, r)| c.document.clone().filter(|_| *r).map(Arc::new))
+            .collect();
+        let verdicts = self
+            .match_all(docs.iter().map(|d| (filter.clone(), d.clone())).collect())
+            .await;
+        let mut reg = self.lock();
+        let Some(q) = reg
+            .colls
+            .get_mut(key)
+            .and_then(|c| c.queries.get_mut(&qkey))
+            .filter(|q| Arc::ptr_eq(&q.filter, &filter))
+        else {
             return false;
         };
-        let pending = match std::mem::replace(&mut q.state, QueryState::Active(initial)) {
-            QueryState::Pending(p) => p,
-            QueryState::Active(_) => Vec::new(),
-        };
+        let mut set = initial;
         self.sink.send(conn, announce.0, announce.1);
-        for change in pending {
-            if let Some((event, payload)) = query_step(q, query_id, &rule, &actor, &change) {
+        for ((change, doc), is_in) in pending.iter().zip(&docs).zip(verdicts) {
+            if let Some((event, payload)) = step(&mut set, query_id, change, doc.as_deref(), is_in)
+            {
                 self.sink.send(conn, event, &payload);
             }
         }
+        q.state = QueryState::Active(set);
         true
     }
 
@@ -297,16 +379,91 @@ impl LiveData {
     }
 
     /// Delivers one change to this node's subscribers.
-    pub fn deliver(&self, change: &DocumentChange) {
-        let mut reg = self.lock();
-        let Registry { conns, colls } = &mut *reg;
+    pub async fn deliver(&self, change: &DocumentChange) {
         let key = (change.project_id.clone(), change.collection_id.clone());
-        let Some(coll) = colls.get_mut(&key) else {
+        if !self.lock().colls.contains_key(&key) {
+            return;
+        }
+        let turn = self.turn(&key);
+        {
+            let _turn = turn.lock().await;
+            self.deliver_in_turn(change, &key).await;
+        }
+        self.release(&key, turn);
+    }
+
+    async fn deliver_in_turn(&self, change: &DocumentChange, key: &Key) {
+        // Readable by the query's owner: the document then needs matching, outside the lock.
+        let doc = change.document.clone().map(Arc::new);
+        let to_match: Vec<((ConnId, String), Arc<Filter>)> = {
+            let mut reg = self.lock();
+            let Registry { conns, colls } = &mut *reg;
+            let Some(coll) = colls.get_mut(key) else {
+                return;
+            };
+            self.send_document_events(conns, coll, change);
+            let rule = coll.rule.clone();
+            let mut to_match = Vec::new();
+            for ((conn, qid), q) in coll.queries.iter_mut() {
+                let Some(actor) = conns.get(conn).map(|c| &c.actor) else {
+                    continue;
+                };
+                match &mut q.state {
+                    QueryState::Pending(buf) => buf.push(change.clone()),
+                    QueryState::Active(set) => match &doc {
+                        Some(d) if rule.can_read(actor, d) => {
+                            to_match.push(((conn.clone(), qid.clone()), q.filter.clone()));
+                        }
+                        _ => {
+                            if let Some((event, payload)) = step(set, qid, change, None, false) {
+                                self.sink.send(conn, event, &payload);
+                            }
+                        }
+                    },
+                }
+            }
+            to_match
+        };
+        if to_match.is_empty() {
+            return;
+        }
+        let verdicts = self
+            .match_all(
+                to_match
+                    .iter()
+                    .map(|(_, f)| (f.clone(), doc.clone()))
+                    .collect(),
+            )
+            .await;
+        let mut reg = self.lock();
+        let Some(coll) = reg.colls.get_mut(key) else {
             return;
         };
-        let rule = coll.rule.clone();
+        for ((qkey, filter), is_in) in to_match.into_iter().zip(verdicts) {
+            // A query dropped or replaced meanwhile no longer wants this verdict.
+            let Some(q) = coll
+                .queries
+                .get_mut(&qkey)
+                .filter(|q| Arc::ptr_eq(&q.filter, &filter))
+            else {
+                continue;
+            };
+            let QueryState::Active(set) = &mut q.state else {
+                continue;
+            };
+            if let Some((event, payload)) = step(set, &qkey.1, change, doc.as_deref(), is_in) {
+                self.sink.send(&qkey.0, event, &payload);
+            }
+        }
+    }
 
-        // Document events: the collection's watchers and the document's, each once.
+    /// Document events: the collection's watchers and the document's, each once.
+    fn send_document_events(
+        &self,
+        conns: &HashMap<ConnId, Conn>,
+        coll: &Coll,
+        change: &DocumentChange,
+    ) {
         let via_doc = coll.doc_watchers.get(&change.document_id);
         let mut targets: Vec<(&ConnId, bool)> = coll.watchers.iter().map(|c| (c, false)).collect();
         if let Some(ws) = via_doc {
@@ -322,7 +479,7 @@ impl LiveData {
             let Some(actor) = conns.get(conn).map(|c| &c.actor) else {
                 continue;
             };
-            match document_view(&rule, actor, change, only_doc_room) {
+            match document_view(&coll.rule, actor, change, only_doc_room) {
                 View::Hidden => {}
                 View::Full => {
                     let p = full.get_or_insert_with(|| change.payload());
@@ -340,20 +497,29 @@ impl LiveData {
                 }
             }
         }
+    }
+}
 
-        // Live queries.
-        for ((conn, qid), q) in coll.queries.iter_mut() {
-            let Some(actor) = conns.get(conn).map(|c| &c.actor) else {
-                continue;
-            };
-            if let QueryState::Pending(buf) = &mut q.state {
-                buf.push(change.clone());
-                continue;
-            }
-            if let Some((event, payload)) = query_step(q, qid, &rule, actor, change) {
-                self.sink.send(conn, event, &payload);
-            }
+impl LiveData {
+    /// Matches each filter against its document (`None`: nothing to match, so no) on the
+    /// blocking pool, where however long client filters take holds up no other task of the node.
+    async fn match_all(&self, work: Vec<(Arc<Filter>, Option<Arc<DocumentBody>>)>) -> Vec<bool> {
+        let n = work.len();
+        if work.iter().all(|(_, d)| d.is_none()) {
+            return vec![false; n];
         }
+        // The semaphore is never closed; without a permit, match anyway rather than lose a change.
+        let _permit = self.matchers.clone().acquire_owned().await.ok();
+        let matched = tokio::task::spawn_blocking(move || {
+            work.iter()
+                .map(|(f, d)| d.as_ref().is_some_and(|d| f.matches(d)))
+                .collect::<Vec<bool>>()
+        })
+        .await;
+        matched.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "live query matching failed; treated as no match");
+            vec![false; n]
+        })
     }
 }
 
@@ -396,21 +562,18 @@ fn document_view(
     }
 }
 
-/// Moves one active query through one change: added / changed / removed, or nothing.
-fn query_step(
-    q: &mut LiveQuery,
+/// Moves one active query's result set through one change, given whether the changed
+/// document (`readable`: as its client may see it) matches: added / changed / removed, or nothing.
+fn step(
+    set: &mut HashSet<DocumentId>,
     query_id: &str,
-    rule: &AccessRule,
-    actor: &Actor,
     change: &DocumentChange,
+    readable: Option<&DocumentBody>,
+    matches: bool,
 ) -> Option<(&'static str, Value)> {
-    let QueryState::Active(set) = &mut q.state else {
-        return None;
-    };
     let id = &change.document_id;
     let was_in = set.contains(id);
-    let readable = change.document.as_ref().filter(|d| rule.can_read(actor, d));
-    let is_in = readable.is_some_and(|d| q.filter.matches(d));
+    let is_in = readable.is_some() && matches;
     let event = match (was_in, is_in) {
         (false, true) => {
             set.insert(id.clone());
@@ -436,7 +599,7 @@ pub struct DeliverLocally(pub Arc<LiveData>);
 #[async_trait::async_trait]
 impl crate::core::ports::ChangePublisher for DeliverLocally {
     async fn publish(&self, change: DocumentChange) {
-        self.0.deliver(&change);
+        self.0.deliver(&change).await;
     }
 }
 

@@ -123,7 +123,7 @@ pub async fn subscribe_query(
     // Validation before authorization (contract): a bad filter is INVALID_PAYLOAD for anyone.
     let filter = match &req.query {
         None | Some(Value::Null) => Filter::match_all(),
-        Some(v) => Filter::parse(v)?,
+        Some(v) => Filter::parse(v, &core.limits.filter)?,
     };
     let s: DataScope = scope(core, actor, &req.project_id, &req.collection_id).await?;
     let qid = req.query_id.0;
@@ -141,6 +141,7 @@ pub async fn subscribe_query(
                 skip: 0,
                 after: None,
                 guard: s.rule.guard(actor),
+                max_time: core.limits.query_max_time,
             },
         )
         .await;
@@ -164,7 +165,8 @@ pub async fn subscribe_query(
         "documents": docs.into_iter().map(|d| Value::Object(d.body)).collect::<Vec<_>>(),
     });
     core.live
-        .activate_query(conn, &qid, ids, (events::SUBSCRIBED, &data));
+        .activate_query(conn, &qid, ids, (events::SUBSCRIBED, &data))
+        .await;
     Ok(data)
 }
 

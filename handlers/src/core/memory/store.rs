@@ -437,15 +437,24 @@ impl DocumentStore for MemoryStore {
     ) -> StoreResult<Vec<Document>> {
         let data = self.read();
         let lo = (project.clone(), collection.clone(), String::new());
-        let mut hits: Vec<&Document> = data
+        // Like MongoDB's maxTimeMS: a filter too costly for the collection gives up.
+        let deadline = std::time::Instant::now() + q.max_time;
+        let mut hits: Vec<&Document> = Vec::new();
+        let candidates = data
             .documents
             .range(lo..)
             .take_while(|((p, c, _), _)| p == project && c == collection)
             .filter(|((_, _, id), _)| q.after.as_ref().is_none_or(|a| id.as_str() > a.as_str()))
             .map(|(_, d)| d)
-            .filter(|d| q.guard.as_ref().is_none_or(|g| g.admits(&d.body)))
-            .filter(|d| q.filter.matches(&d.body))
-            .collect();
+            .filter(|d| q.guard.as_ref().is_none_or(|g| g.admits(&d.body)));
+        for (i, d) in candidates.enumerate() {
+            if i % 64 == 63 && std::time::Instant::now() > deadline {
+                return Err(crate::core::data::documents::query_ran_too_long(q.max_time));
+            }
+            if q.filter.matches(&d.body) {
+                hits.push(d);
+            }
+        }
         if !q.sort.0.is_empty() {
             hits.sort_by(|a, b| q.sort.compare(&a.body, &b.body));
         }
@@ -509,6 +518,41 @@ impl DocumentStore for MemoryStore {
             before,
             after: doc.clone(),
         }))
+    }
+
+    async fn count_collections(
+        &self,
+        project: &ProjectId,
+        collection: &CollectionId,
+        up_to: usize,
+    ) -> StoreResult<(usize, bool)> {
+        let data = self.read();
+        let exists = data
+            .documents
+            .range((project.clone(), collection.clone(), String::new())..)
+            .next()
+            .is_some_and(|((p, c, _), _)| p == project && c == collection);
+        // Hop from collection to collection: `c + " "` sorts after every id of `c` and before
+        // the next collection (ids hold no control characters, the only ones below a space).
+        let mut count = 0;
+        let mut from = " ".to_owned();
+        while count < up_to {
+            let Ok(start) = CollectionId::try_from(from.as_str()) else {
+                break;
+            };
+            match data
+                .documents
+                .range((project.clone(), start, String::new())..)
+                .next()
+            {
+                Some(((p, c, _), _)) if p == project => {
+                    count += 1;
+                    from = format!("{c} ");
+                }
+                _ => break,
+            }
+        }
+        Ok((count, exists))
     }
 
     async fn delete_document(
