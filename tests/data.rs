@@ -239,7 +239,7 @@ async fn filters_over_budget_are_refused_on_sockets_and_rest() {
             "GET",
             &format!(
                 "{path}?filter={}",
-                encode(&json!({"tags": {"$in": zeros(2_000)}}))
+                encode(&json!({"tags": {"$in": zeros(1_001)}}))
             ),
             ("x-api-key", API_KEY),
             None,
