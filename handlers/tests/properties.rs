@@ -147,6 +147,30 @@ proptest! {
     }
 
     #[test]
+    fn all_is_an_and_of_equalities(
+        list in prop::collection::vec(small_literal(), 1..8),
+        docs in prop::collection::vec(
+            prop::collection::vec((prop::sample::select(&["a", "b"][..]), small_literal()), 0..3),
+            1..4,
+        ),
+    ) {
+        let budget = FilterBudget::default();
+        let eqs: Vec<Value> = list.iter().map(|x| json!({ "a": { "$eq": x } })).collect();
+        let all = json!({ "a": { "$all": list.clone() } });
+        let spelled_out = json!({ "$and": eqs });
+        let f = Filter::parse(&all, &budget);
+        let g = Filter::parse(&spelled_out, &budget);
+        prop_assert!(f.is_ok() && g.is_ok(), "{all} / {spelled_out}");
+        if let (Ok(f), Ok(g)) = (f, g) {
+            for kv in &docs {
+                let d: Map<String, Value> =
+                    kv.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+                prop_assert_eq!(f.matches(&d), g.matches(&d), "{} on {:?}", all, d);
+            }
+        }
+    }
+
+    #[test]
     fn forbidden_operators_never_parse(inner in json_tree(), op in prop::sample::select(&["$where", "$expr", "$function", "$unknown"][..])) {
         let filter = json!({ "a": 1, op: inner.clone() });
         prop_assert!(Filter::parse(&filter, &FilterBudget::default()).is_err());
