@@ -1,9 +1,26 @@
 //! Switchboard's application crate: the transport-agnostic core in [`core`] and the Socket.IO
-//! front end beside it ([`socketio`] glue plus one module per event prefix).
+//! front end beside it ([`socketio`] glue plus one module per resource events act on).
 //!
-//! Finding an event: its prefix is the module (`subscribe:project` → [`project`],
-//! `custom:event` → [`custom`]), the function is the rest of the name in snake case, and
-//! [`dispatch`] below lists every event next to its function.
+//! Finding an event: the event table below (`event_table!`) lists every event next to its
+//! handler, and it is the only list. Handler modules are named for the resource an event acts on:
+//!
+//! - `<resource>:<action>` → module `<resource>`, function `<action>` in snake case
+//!   (`chat:typing:start` → [`chat::typing_start`], `custom:file:share` →
+//!   [`custom::file_share`]), for `auth`, `call`, `chat`, `custom`, `integration`, `presence`
+//!   and `wallet`;
+//! - `subscribe:<resource>` and `unsubscribe:<resource>` → module `<resource>`, function the
+//!   whole name (`subscribe:project` → [`project::subscribe_project`]), for `project`,
+//!   `collection`, `document` and `query`;
+//! - `message:*` and `messages:mark:read` act on a chat's messages → [`chat`]
+//!   (`message:send` → [`chat::send`], `messages:mark:read` → [`chat::mark_read`]).
+//!
+//! A handler decodes its request, calls a use case in [`core`] and does the Socket.IO part
+//! (joining rooms, emitting to the sender). The use case sits in the core module of the same
+//! name, except: `call:*` → [`core::calls`]; the collection, document and query subscriptions →
+//! [`core::data::subscriptions`]; `custom:event` → [`core::project`] (a relay to the project's
+//! room); `auth:*` → [`core::custom`] (relays like the other `custom:*` ones). Request types
+//! sit next to their use case; a shape several use cases share has one type (a bare project is
+//! [`core::project::ProjectOnly`]).
 //!
 //! Layering: this crate never talks to MongoDB, Redis or HTTP; it reaches them through the ports
 //! in [`core::ports`], implemented in the `switchboard` binary crate and in [`core::memory`].
@@ -37,71 +54,71 @@ use socketioxide_core::adapter::DefinedAdapter;
 
 use crate::core::Core;
 use crate::core::error::AppError;
+use crate::core::metrics::UNKNOWN_EVENT_LABEL;
 use crate::socketio::Ctx;
 use crate::socketio::payload::decode;
 use crate::socketio::reply::Reply;
 
-/// Every client → server event this server handles.
-pub const EVENTS: &[&str] = &[
-    "subscribe:project",
-    "unsubscribe:project",
-    "custom:event",
-    "custom:broadcast",
-    "custom:join",
-    "custom:leave",
-    "custom:message",
-    "custom:presence",
-    "custom:typing",
-    "custom:file:share",
-    "auth:login",
-    "auth:logout",
-    "auth:session:update",
-    "presence:online",
-    "presence:offline",
-    "presence:update",
-    "presence:get:online",
-    "integration:join",
-    "integration:leave",
-    "integration:execute",
-    "integration:test",
-    "integration:status",
-    "integration:webhook:subscribe",
-    "integration:webhook:unsubscribe",
-    "wallet:subscribe:address",
-    "wallet:subscribe:project",
-    "wallet:subscribe:chain",
-    "wallet:subscribe:currency",
-    "wallet:unsubscribe:address",
-    "wallet:unsubscribe:project",
-    "chat:join",
-    "chat:leave",
-    "chat:typing:start",
-    "chat:typing:stop",
-    "message:send",
-    "message:react",
-    "message:edit",
-    "message:delete",
-    "messages:mark:read",
-    "call:initiate",
-    "call:accept",
-    "call:reject",
-    "call:end",
-    "call:signal",
-    "subscribe:collection",
-    "unsubscribe:collection",
-    "subscribe:document",
-    "subscribe:query",
-    "unsubscribe:query",
-];
+/// Generates, from one list of `"event:name" => module::function [detached]` rows, everything
+/// that names events: [`EVENTS`], [`is_known_event`], [`is_detached_event`], [`event_label`] and
+/// [`dispatch`]. An event therefore cannot be known but undispatched, or counted under a label
+/// that is not an event.
+macro_rules! event_table {
+    (@flag detached) => {};
+    ($($name:literal => $module:ident :: $function:ident $([$flag:ident])?,)*) => {
+        /// Every client → server event this server handles.
+        pub const EVENTS: &[&str] = &[$($name),*];
 
-pub fn is_known_event(event: &str) -> bool {
-    EVENTS.contains(&event)
-}
+        pub fn is_known_event(event: &str) -> bool {
+            matches!(event, $($name)|*)
+        }
 
-/// Events that wait on a third party (an integration's HTTP endpoint, up to its timeout): the
-/// dispatcher runs them beside the socket's ordered queue instead of in it.
-pub fn is_detached_event(event: &str) -> bool {
-    matches!(event, "integration:execute" | "integration:test")
+        /// Events that wait on a third party (an integration's HTTP endpoint, up to its
+        /// timeout): the dispatcher runs them beside the socket's ordered queue instead of in it.
+        pub fn is_detached_event(event: &str) -> bool {
+            match event {
+                $($($name => {
+                    event_table!(@flag $flag);
+                    true
+                })?)*
+                _ => false,
+            }
+        }
+
+        /// The metric label an event is counted under: its own name when it is in the table,
+        /// [`UNKNOWN_EVENT_LABEL`] otherwise, so clients cannot add labels.
+        pub fn event_label(event: &str) -> &'static str {
+            match event {
+                $($name => $name,)*
+                _ => UNKNOWN_EVENT_LABEL,
+            }
+        }
+
+        /// Runs the event's handler.
+        pub async fn dispatch<A: Adapter>(
+            cx: &Ctx<A>,
+            event: &str,
+            args: Value,
+        ) -> Result<Reply, AppError> {
+            match event {
+                $($name => route!(cx, args, $module::$function),)*
+                other => Err(AppError::invalid(format!("unknown event {other:?}"))),
+            }
+        }
+
+        /// Decodes a payload into the request type of the event's handler without running it:
+        /// `None` when no handler is listed for the event.
+        #[cfg(test)]
+        fn decode_for_handler(event: &str, args: Value) -> Option<Result<(), AppError>> {
+            match event {
+                $($name => Some(tests::decode_request::<socketioxide::adapter::LocalAdapter, _, _, _>(
+                    $module::$function,
+                    args,
+                )),)*
+                _ => None,
+            }
+        }
+    };
 }
 
 /// Decodes the payload into the handler's request type and runs it. The answer goes to the
@@ -113,64 +130,56 @@ macro_rules! route {
     }};
 }
 
-/// The event table.
-pub async fn dispatch<A: Adapter>(
-    cx: &Ctx<A>,
-    event: &str,
-    args: Value,
-) -> Result<Reply, AppError> {
-    match event {
-        "subscribe:project" => route!(cx, args, project::subscribe_project),
-        "unsubscribe:project" => route!(cx, args, project::unsubscribe_project),
-        "custom:event" => route!(cx, args, custom::event),
-        "custom:broadcast" => route!(cx, args, custom::broadcast),
-        "custom:join" => route!(cx, args, custom::join),
-        "custom:leave" => route!(cx, args, custom::leave),
-        "custom:message" => route!(cx, args, custom::message),
-        "custom:presence" => route!(cx, args, custom::presence),
-        "custom:typing" => route!(cx, args, custom::typing),
-        "custom:file:share" => route!(cx, args, custom::file_share),
-        "auth:login" => route!(cx, args, auth::login),
-        "auth:logout" => route!(cx, args, auth::logout),
-        "auth:session:update" => route!(cx, args, auth::session_update),
-        "presence:online" => route!(cx, args, presence::online),
-        "presence:offline" => route!(cx, args, presence::offline),
-        "presence:update" => route!(cx, args, presence::update),
-        "presence:get:online" => route!(cx, args, presence::get_online),
-        "integration:join" => route!(cx, args, integration::join),
-        "integration:leave" => route!(cx, args, integration::leave),
-        "integration:execute" => route!(cx, args, integration::execute),
-        "integration:test" => route!(cx, args, integration::test),
-        "integration:status" => route!(cx, args, integration::status),
-        "integration:webhook:subscribe" => route!(cx, args, integration::webhook_subscribe),
-        "integration:webhook:unsubscribe" => route!(cx, args, integration::webhook_unsubscribe),
-        "wallet:subscribe:address" => route!(cx, args, wallet::subscribe_address),
-        "wallet:subscribe:project" => route!(cx, args, wallet::subscribe_project),
-        "wallet:subscribe:chain" => route!(cx, args, wallet::subscribe_chain),
-        "wallet:subscribe:currency" => route!(cx, args, wallet::subscribe_currency),
-        "wallet:unsubscribe:address" => route!(cx, args, wallet::unsubscribe_address),
-        "wallet:unsubscribe:project" => route!(cx, args, wallet::unsubscribe_project),
-        "chat:join" => route!(cx, args, chat::join),
-        "chat:leave" => route!(cx, args, chat::leave),
-        "chat:typing:start" => route!(cx, args, chat::typing_start),
-        "chat:typing:stop" => route!(cx, args, chat::typing_stop),
-        "message:send" => route!(cx, args, chat::send),
-        "message:react" => route!(cx, args, chat::react),
-        "message:edit" => route!(cx, args, chat::edit),
-        "message:delete" => route!(cx, args, chat::delete),
-        "messages:mark:read" => route!(cx, args, chat::mark_read),
-        "call:initiate" => route!(cx, args, call::initiate),
-        "call:accept" => route!(cx, args, call::accept),
-        "call:reject" => route!(cx, args, call::reject),
-        "call:end" => route!(cx, args, call::end),
-        "call:signal" => route!(cx, args, call::signal),
-        "subscribe:collection" => route!(cx, args, collection::subscribe_collection),
-        "unsubscribe:collection" => route!(cx, args, collection::unsubscribe_collection),
-        "subscribe:document" => route!(cx, args, document::subscribe_document),
-        "subscribe:query" => route!(cx, args, query::subscribe_query),
-        "unsubscribe:query" => route!(cx, args, query::unsubscribe_query),
-        other => Err(AppError::invalid(format!("unknown event {other:?}"))),
-    }
+event_table! {
+    "subscribe:project" => project::subscribe_project,
+    "unsubscribe:project" => project::unsubscribe_project,
+    "custom:event" => custom::event,
+    "custom:broadcast" => custom::broadcast,
+    "custom:join" => custom::join,
+    "custom:leave" => custom::leave,
+    "custom:message" => custom::message,
+    "custom:presence" => custom::presence,
+    "custom:typing" => custom::typing,
+    "custom:file:share" => custom::file_share,
+    "auth:login" => auth::login,
+    "auth:logout" => auth::logout,
+    "auth:session:update" => auth::session_update,
+    "presence:online" => presence::online,
+    "presence:offline" => presence::offline,
+    "presence:update" => presence::update,
+    "presence:get:online" => presence::get_online,
+    "integration:join" => integration::join,
+    "integration:leave" => integration::leave,
+    "integration:execute" => integration::execute [detached],
+    "integration:test" => integration::test [detached],
+    "integration:status" => integration::status,
+    "integration:webhook:subscribe" => integration::webhook_subscribe,
+    "integration:webhook:unsubscribe" => integration::webhook_unsubscribe,
+    "wallet:subscribe:address" => wallet::subscribe_address,
+    "wallet:subscribe:project" => wallet::subscribe_project,
+    "wallet:subscribe:chain" => wallet::subscribe_chain,
+    "wallet:subscribe:currency" => wallet::subscribe_currency,
+    "wallet:unsubscribe:address" => wallet::unsubscribe_address,
+    "wallet:unsubscribe:project" => wallet::unsubscribe_project,
+    "chat:join" => chat::join,
+    "chat:leave" => chat::leave,
+    "chat:typing:start" => chat::typing_start,
+    "chat:typing:stop" => chat::typing_stop,
+    "message:send" => chat::send,
+    "message:react" => chat::react,
+    "message:edit" => chat::edit,
+    "message:delete" => chat::delete,
+    "messages:mark:read" => chat::mark_read,
+    "call:initiate" => call::initiate,
+    "call:accept" => call::accept,
+    "call:reject" => call::reject,
+    "call:end" => call::end,
+    "call:signal" => call::signal,
+    "subscribe:collection" => collection::subscribe_collection,
+    "unsubscribe:collection" => collection::unsubscribe_collection,
+    "subscribe:document" => document::subscribe_document,
+    "subscribe:query" => query::subscribe_query,
+    "unsubscribe:query" => query::unsubscribe_query,
 }
 
 /// Registers the `/` namespace: authentication and set-up run in the connect middleware. With a
@@ -181,4 +190,78 @@ pub fn register<A: Adapter + DefinedAdapter>(io: &SocketIo<A>, core: Arc<Core>) 
         async move { socketio::session::connect(core, s, raw).await }
     };
     io.ns("/", (async || {}).with(middleware))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use serde::de::DeserializeOwned;
+    use serde_json::json;
+
+    use super::*;
+    use crate::core::error::ErrorCode;
+
+    /// Decodes `args` as `handler`'s request; only a function with a handler's signature is
+    /// accepted, so a table row naming anything else does not compile.
+    pub(super) fn decode_request<A: Adapter, Req: DeserializeOwned, R, H>(
+        _handler: H,
+        args: Value,
+    ) -> Result<(), AppError>
+    where
+        H: AsyncFn(&Ctx<A>, Req) -> Result<R, AppError>,
+    {
+        decode::<Req>(args).map(drop)
+    }
+
+    #[test]
+    fn every_event_dispatches_to_a_handler() {
+        let unique: BTreeSet<&str> = EVENTS.iter().copied().collect();
+        assert_eq!(unique.len(), EVENTS.len(), "an event is listed twice");
+        for event in EVENTS {
+            assert!(is_known_event(event), "{event} is not known");
+            // Arrays are never payloads, so every handler's decoding refuses this one: the
+            // answer proves the payload reached that handler's request type.
+            let refused = decode_for_handler(event, json!([]))
+                .unwrap_or_else(|| panic!("{event} has no handler"))
+                .expect_err("an array is refused");
+            assert_eq!(refused.code(), ErrorCode::InvalidPayload, "{event}");
+        }
+        for stranger in ["", "custom:nope", "subscribe:project ", "SUBSCRIBE:PROJECT"] {
+            assert!(!is_known_event(stranger), "{stranger:?}");
+            assert!(
+                decode_for_handler(stranger, Value::Null).is_none(),
+                "{stranger:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_metric_label_is_an_event_or_the_unknown_label() {
+        let strangers = ["", "custom:nope", "message:send:x", "_unknown"];
+        for name in EVENTS.iter().copied().chain(strangers) {
+            let label = event_label(name);
+            assert!(
+                label == UNKNOWN_EVENT_LABEL || EVENTS.contains(&label),
+                "{name:?} is counted under {label:?}"
+            );
+        }
+        for event in EVENTS {
+            assert_eq!(event_label(event), *event);
+        }
+        for stranger in strangers {
+            assert_eq!(event_label(stranger), UNKNOWN_EVENT_LABEL);
+        }
+    }
+
+    #[test]
+    fn only_integration_calls_are_detached() {
+        let detached: Vec<&str> = EVENTS
+            .iter()
+            .copied()
+            .filter(|e| is_detached_event(e))
+            .collect();
+        assert_eq!(detached, ["integration:execute", "integration:test"]);
+        assert!(!is_detached_event("integration:nope"));
+    }
 }

@@ -27,7 +27,7 @@ pub struct Metrics {
     connections: AtomicI64,
     connections_total: AtomicU64,
     refused_total: AtomicU64,
-    events: Mutex<BTreeMap<String, u64>>,
+    events: Mutex<BTreeMap<&'static str, u64>>,
     errors: Mutex<BTreeMap<&'static str, u64>>,
     latency: Mutex<Histogram>,
     adapter_errors: AtomicU64,
@@ -73,16 +73,10 @@ impl Metrics {
         self.connections.load(Ordering::Relaxed)
     }
 
-    pub fn event(&self, label: &str, took: Duration) {
-        {
-            let mut m = lock(&self.events);
-            match m.get_mut(label) {
-                Some(n) => *n += 1,
-                None => {
-                    m.insert(label.to_owned(), 1);
-                }
-            }
-        }
+    /// One handled event. The label is `'static` because only the event table's names and
+    /// [`UNKNOWN_EVENT_LABEL`] are labels (`crate::event_label`).
+    pub fn event(&self, label: &'static str, took: Duration) {
+        *lock(&self.events).entry(label).or_default() += 1;
         let secs = took.as_secs_f64();
         let mut h = lock(&self.latency);
         for (i, b) in BUCKETS.iter().enumerate() {

@@ -19,7 +19,6 @@ use socketioxide::socket::Socket;
 
 use crate::core::Core;
 use crate::core::error::{AppError, ErrorBody};
-use crate::core::metrics::UNKNOWN_EVENT_LABEL;
 
 use super::limits::{ByteBucket, RateLimiter, Verdict};
 use super::reply::Reply;
@@ -386,12 +385,8 @@ async fn handle<A: Adapter>(job: Job<A>, core: Arc<Core>, session: Arc<Session>)
         )))
     };
     let session = cx.session.clone();
-    let label = if known {
-        job.event.as_str()
-    } else {
-        UNKNOWN_EVENT_LABEL
-    };
-    core.metrics.event(label, started.elapsed());
+    core.metrics
+        .event(crate::event_label(&job.event), started.elapsed());
     if known {
         reply(
             &core,
