@@ -4,9 +4,10 @@
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
 
-use crate::core::custom::{self, ProjectOnly, SessionUpdate};
+use crate::core::custom::{self, SessionUpdate};
 use crate::core::error::AppError;
 use crate::core::events;
+use crate::core::project::ProjectOnly;
 use crate::socketio::Ctx;
 
 /// Room `project:<p>` (not the sender): `user:online` `{ userId, projectId }`.

@@ -1,13 +1,12 @@
 //! `presence:online`, `presence:offline`, `presence:update`, `presence:get:online`.
 
-use serde::Deserialize;
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
 
 use crate::core::error::AppError;
 use crate::core::events;
-use crate::core::ids::ProjectId;
 use crate::core::presence::{self, GoOnline};
+use crate::core::project::ProjectOnly;
 use crate::socketio::Ctx;
 
 /// Room(s) `project:<p>`: `presence:user:online`.
@@ -29,12 +28,6 @@ pub async fn offline<A: Adapter>(cx: &Ctx<A>, _req: Value) -> Result<Value, AppE
 /// Refreshes lastSeen; no broadcast.
 pub async fn update<A: Adapter>(cx: &Ctx<A>, _req: Value) -> Result<Value, AppError> {
     presence::update(&cx.core, &cx.session.actor).await
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProjectOnly {
-    pub project_id: ProjectId,
 }
 
 /// Sender `presence:online:list` with the cluster's view.

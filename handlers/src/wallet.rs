@@ -8,7 +8,8 @@ use socketioxide::adapter::Adapter;
 use crate::core::access::require_member;
 use crate::core::error::AppError;
 use crate::core::events;
-use crate::core::ids::{AddressId, ProjectId};
+use crate::core::ids::AddressId;
+use crate::core::project::ProjectOnly;
 use crate::core::topic::Topic;
 use crate::core::wallet::{self, Label};
 use crate::socketio::Ctx;
@@ -17,12 +18,6 @@ use crate::socketio::Ctx;
 #[serde(rename_all = "camelCase")]
 pub struct AddressRef {
     pub address_id: AddressId,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProjectRef {
-    pub project_id: ProjectId,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,7 +58,7 @@ pub async fn subscribe_address<A: Adapter>(
 
 pub async fn subscribe_project<A: Adapter>(
     cx: &Ctx<A>,
-    req: ProjectRef,
+    req: ProjectOnly,
 ) -> Result<Value, AppError> {
     let m = require_member(cx.core.store.as_ref(), &cx.session.actor, &req.project_id).await?;
     subscribed(
@@ -117,7 +112,7 @@ pub async fn unsubscribe_address<A: Adapter>(
 
 pub async fn unsubscribe_project<A: Adapter>(
     cx: &Ctx<A>,
-    req: ProjectRef,
+    req: ProjectOnly,
 ) -> Result<Value, AppError> {
     unsubscribed(
         cx,

@@ -315,12 +315,6 @@ pub async fn file_share(
     Ok(json!({ "fileId": req.file_id.0 }))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProjectOnly {
-    pub project_id: ProjectId,
-}
-
 /// `auth:login` / `auth:logout` → room `project:<p>`: `user:online` / `user:offline`.
 pub async fn announce_session(
     core: &Core,

@@ -1,5 +1,6 @@
 //! Project-level use cases: joining a project's room and relaying `custom:event` to it.
 
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::Core;
@@ -9,6 +10,14 @@ use super::events;
 use super::ids::ProjectId;
 use super::ports::ConnId;
 use super::topic::Topic;
+
+/// A request naming only a project, as `{ projectId }` (`auth:login`, `auth:logout`,
+/// `presence:get:online`, `wallet:subscribe:project`, `wallet:unsubscribe:project`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectOnly {
+    pub project_id: ProjectId,
+}
 
 /// Checks membership; the front end then joins the returned topic.
 pub async fn subscribe(
