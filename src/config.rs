@@ -231,8 +231,9 @@ pub struct Config {
     /// Calls of one integration started per second on a node.
     #[arg(long, env = "INTEGRATION_RATE_PER_SEC", default_value_t = 50)]
     pub integration_rate_per_sec: u32,
-    /// Bytes per second one socket may send in events relayed to others (custom:*,
-    /// message:send/edit, call:initiate/signal); beyond, RATE_LIMITED.
+    /// Bytes per second one socket may send in events relayed to others (the event table's
+    /// `[relayed]` rows: custom:*, auth:session:update, message:send/edit,
+    /// call:initiate/signal); beyond, RATE_LIMITED.
     #[arg(long, env = "RELAY_BYTES_PER_SEC", default_value_t = 1024 * 1024)]
     pub relay_bytes_per_sec: usize,
 

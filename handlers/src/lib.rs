@@ -59,13 +59,17 @@ use crate::socketio::Ctx;
 use crate::socketio::payload::decode;
 use crate::socketio::reply::Reply;
 
-/// Generates, from one list of `"event:name" => module::function [detached]` rows, everything
-/// that names events: [`EVENTS`], [`is_known_event`], [`is_detached_event`], [`event_label`] and
-/// [`dispatch`]. An event therefore cannot be known but undispatched, or counted under a label
-/// that is not an event.
+/// Generates, from one list of `"event:name" => module::function [flags]` rows, everything
+/// that names events: [`EVENTS`], [`is_known_event`], [`is_detached_event`],
+/// [`is_relayed_event`], [`event_label`] and [`dispatch`]. An event therefore cannot be known
+/// but undispatched, or counted under a label that is not an event. Flags: `detached`,
+/// `relayed`; any other word does not compile.
 macro_rules! event_table {
-    (@flag detached) => {};
-    ($($name:literal => $module:ident :: $function:ident $([$flag:ident])?,)*) => {
+    (@is detached detached) => { true };
+    (@is relayed relayed) => { true };
+    (@is $want:ident detached) => { false };
+    (@is $want:ident relayed) => { false };
+    ($($name:literal => $module:ident :: $function:ident $([$($flag:ident),+])?,)*) => {
         /// Every client → server event this server handles.
         pub const EVENTS: &[&str] = &[$($name),*];
 
@@ -77,10 +81,16 @@ macro_rules! event_table {
         /// timeout): the dispatcher runs them beside the socket's ordered queue instead of in it.
         pub fn is_detached_event(event: &str) -> bool {
             match event {
-                $($($name => {
-                    event_table!(@flag $flag);
-                    true
-                })?)*
+                $($name => false $($(|| event_table!(@is detached $flag))+)?,)*
+                _ => false,
+            }
+        }
+
+        /// Events whose payload the server passes on to other sockets: the relay byte budget
+        /// (`RELAY_BYTES_PER_SEC`) covers them; joining, leaving and reading pass nothing on.
+        pub fn is_relayed_event(event: &str) -> bool {
+            match event {
+                $($name => false $($(|| event_table!(@is relayed $flag))+)?,)*
                 _ => false,
             }
         }
@@ -133,17 +143,17 @@ macro_rules! route {
 event_table! {
     "subscribe:project" => project::subscribe_project,
     "unsubscribe:project" => project::unsubscribe_project,
-    "custom:event" => custom::event,
-    "custom:broadcast" => custom::broadcast,
+    "custom:event" => custom::event [relayed],
+    "custom:broadcast" => custom::broadcast [relayed],
     "custom:join" => custom::join,
     "custom:leave" => custom::leave,
-    "custom:message" => custom::message,
-    "custom:presence" => custom::presence,
-    "custom:typing" => custom::typing,
-    "custom:file:share" => custom::file_share,
+    "custom:message" => custom::message [relayed],
+    "custom:presence" => custom::presence [relayed],
+    "custom:typing" => custom::typing [relayed],
+    "custom:file:share" => custom::file_share [relayed],
     "auth:login" => auth::login,
     "auth:logout" => auth::logout,
-    "auth:session:update" => auth::session_update,
+    "auth:session:update" => auth::session_update [relayed],
     "presence:online" => presence::online,
     "presence:offline" => presence::offline,
     "presence:update" => presence::update,
@@ -165,16 +175,16 @@ event_table! {
     "chat:leave" => chat::leave,
     "chat:typing:start" => chat::typing_start,
     "chat:typing:stop" => chat::typing_stop,
-    "message:send" => chat::send,
+    "message:send" => chat::send [relayed],
     "message:react" => chat::react,
-    "message:edit" => chat::edit,
+    "message:edit" => chat::edit [relayed],
     "message:delete" => chat::delete,
     "messages:mark:read" => chat::mark_read,
-    "call:initiate" => call::initiate,
+    "call:initiate" => call::initiate [relayed],
     "call:accept" => call::accept,
     "call:reject" => call::reject,
     "call:end" => call::end,
-    "call:signal" => call::signal,
+    "call:signal" => call::signal [relayed],
     "subscribe:collection" => collection::subscribe_collection,
     "unsubscribe:collection" => collection::unsubscribe_collection,
     "subscribe:document" => document::subscribe_document,
@@ -263,5 +273,32 @@ mod tests {
             .collect();
         assert_eq!(detached, ["integration:execute", "integration:test"]);
         assert!(!is_detached_event("integration:nope"));
+    }
+
+    #[test]
+    fn relayed_events_are_those_that_pass_a_payload_on() {
+        let relayed: Vec<&str> = EVENTS
+            .iter()
+            .copied()
+            .filter(|e| is_relayed_event(e))
+            .collect();
+        assert_eq!(
+            relayed,
+            [
+                "custom:event",
+                "custom:broadcast",
+                "custom:message",
+                "custom:presence",
+                "custom:typing",
+                "custom:file:share",
+                "auth:session:update",
+                "message:send",
+                "message:edit",
+                "call:initiate",
+                "call:signal",
+            ]
+        );
+        assert!(!is_relayed_event("custom:join"));
+        assert!(!is_relayed_event("custom:nope"));
     }
 }

@@ -106,97 +106,27 @@ impl<A: Adapter> MessageHandler<A, OrderedMarker> for Ordered<A> {
         let socket = SocketRef::from(s);
         let raw = v.as_str().map(|s| s.as_str()).unwrap_or("");
         let size = event_size(&v);
-        let now = Instant::now();
 
-        // Every packet counts against the rate, refused ones too: oversized or unreadable
-        // packets used to be answered before the limiter and cost nothing.
-        let verdict = self.limits().events.check(now);
-        match verdict {
-            Verdict::Allow => {}
-            Verdict::Limit => {
-                let event = event_name_prefix(raw);
-                let err = Err(AppError::RateLimited);
-                reply(
-                    &self.core,
-                    &self.session,
-                    &socket,
-                    &event,
-                    ack,
-                    wants_ack,
-                    err,
-                    None,
-                );
-                return;
-            }
-            Verdict::Disconnect => {
-                tracing::info!(sid = %socket.id, "disconnecting socket over the rate limit for 10 s");
-                let event = event_name_prefix(raw);
-                let err = Err(AppError::RateLimited);
-                reply(
-                    &self.core,
-                    &self.session,
-                    &socket,
-                    &event,
-                    ack,
-                    wants_ack,
-                    err,
-                    None,
-                );
-                let _ = socket.disconnect();
-                return;
-            }
-        }
-
-        if size > self.core.limits.max_event_bytes {
-            let event = event_name_prefix(raw);
-            let err = AppError::PayloadTooLarge {
-                size,
-                limit: self.core.limits.max_event_bytes,
-            };
-            reply(
-                &self.core,
-                &self.session,
-                &socket,
-                &event,
-                ack,
-                wants_ack,
-                Err(err),
-                None,
-            );
-            return;
-        }
-
-        let (event, args) = match split_packet(raw) {
+        let (event, args) = match self.admit(raw, size, Instant::now()) {
             Ok(parts) => parts,
-            Err(e) => {
+            Err(refusal) => {
                 reply(
                     &self.core,
                     &self.session,
                     &socket,
-                    "",
+                    &refusal.event,
                     ack,
                     wants_ack,
-                    Err(e),
+                    Err(refusal.error),
                     None,
                 );
+                if refusal.disconnect {
+                    tracing::info!(sid = %socket.id, "disconnecting socket over the rate limit for 10 s");
+                    let _ = socket.disconnect();
+                }
                 return;
             }
         };
-
-        if is_relayed(&event) && !self.limits().relayed.take(size, now) {
-            let err = Err(AppError::RateLimited);
-            reply(
-                &self.core,
-                &self.session,
-                &socket,
-                &event,
-                ack,
-                wants_ack,
-                err,
-                None,
-            );
-            return;
-        }
 
         let job = Job {
             socket,
@@ -233,9 +163,58 @@ impl<A: Adapter> MessageHandler<A, OrderedMarker> for Ordered<A> {
     }
 }
 
+/// Why a packet is answered at once instead of queued.
+struct Refusal {
+    event: String,
+    error: AppError,
+    /// Over twice the rate for 10 s: the socket is closed after the answer.
+    disconnect: bool,
+}
+
+impl Refusal {
+    fn new(event: String, error: AppError) -> Refusal {
+        Refusal {
+            event,
+            error,
+            disconnect: false,
+        }
+    }
+}
+
 impl<A: Adapter> Ordered<A> {
     fn limits(&self) -> std::sync::MutexGuard<'_, SocketLimits> {
         self.limits.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The checks a packet passes, in arrival order, before it is queued: the event rate, the
+    /// size, a readable event name, and the relay byte budget. Returns the event and payload.
+    fn admit(&self, raw: &str, size: usize, now: Instant) -> Result<(String, Value), Refusal> {
+        // Every packet counts against the rate, refused ones too: oversized or unreadable
+        // packets used to be answered before the limiter and cost nothing.
+        match self.limits().events.check(now) {
+            Verdict::Allow => {}
+            Verdict::Limit => {
+                return Err(Refusal::new(event_name_prefix(raw), AppError::RateLimited));
+            }
+            Verdict::Disconnect => {
+                return Err(Refusal {
+                    disconnect: true,
+                    ..Refusal::new(event_name_prefix(raw), AppError::RateLimited)
+                });
+            }
+        }
+        let limit = self.core.limits.max_event_bytes;
+        if size > limit {
+            return Err(Refusal::new(
+                event_name_prefix(raw),
+                AppError::PayloadTooLarge { size, limit },
+            ));
+        }
+        let (event, args) = split_packet(raw).map_err(|e| Refusal::new(String::new(), e))?;
+        if crate::is_relayed_event(&event) && !self.limits().relayed.take(size, now) {
+            return Err(Refusal::new(event, AppError::RateLimited));
+        }
+        Ok((event, args))
     }
 }
 
@@ -248,16 +227,6 @@ fn event_size(v: &RawValue) -> usize {
             text.len().saturating_add(bins)
         }
         RawValue::Bytes(b) => b.len(),
-    }
-}
-
-/// Events whose payload the server passes on to other sockets, which the relay byte budget
-/// covers (joining, leaving and reading pass nothing on).
-fn is_relayed(event: &str) -> bool {
-    match event {
-        "custom:join" | "custom:leave" => false,
-        "message:send" | "message:edit" | "call:initiate" | "call:signal" => true,
-        other => other.starts_with("custom:"),
     }
 }
 
