@@ -7,10 +7,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use switchboard_handlers::core::access::{require_member, require_participant};
+use switchboard_handlers::core::chat::{self, CreateChat};
 use switchboard_handlers::core::error::AppError;
-use switchboard_handlers::core::ids::{ChatId, MessageId, ProjectId, UserId, new_object_id};
-use switchboard_handlers::core::model::Chat;
-use switchboard_handlers::core::time::Timestamp;
+use switchboard_handlers::core::ids::{ChatId, MessageId, ProjectId};
 
 use super::AppState;
 use super::error::ApiResult;
@@ -18,7 +17,6 @@ use super::extract::{Caller, JsonBody, QueryParams};
 
 pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_PAGE: usize = 100;
-const MAX_PARTICIPANTS: usize = 1000;
 
 fn project_id(p: String) -> Result<ProjectId, AppError> {
     ProjectId::try_from(p).map_err(AppError::invalid)
@@ -36,74 +34,14 @@ pub async fn list(
     Ok(Json(json!({ "chats": chats })))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CreateChat {
-    #[serde(default)]
-    id: Option<ChatId>,
-    name: String,
-    participants: Vec<UserId>,
-    #[serde(default)]
-    owner_id: Option<UserId>,
-}
-
-/// `POST /api/projects/{p}/chats`: participants must be project members; a user creating a
-/// chat is added to it and owns it; an admin may name the owner (default: first participant).
+/// `POST /api/projects/{p}/chats` → 201 with the chat (the rules: `core::chat::create`).
 pub async fn create(
     State(st): State<AppState>,
     Caller(actor): Caller,
     Path(p): Path<String>,
     JsonBody(req): JsonBody<CreateChat>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let pid = project_id(p)?;
-    let name = req.name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(AppError::invalid("name must be 1 to 200 characters").into());
-    }
-    if req.participants.len() > MAX_PARTICIPANTS {
-        return Err(AppError::invalid(format!("at most {MAX_PARTICIPANTS} participants")).into());
-    }
-    let member = require_member(st.core.store.as_ref(), &actor, &pid).await?;
-    let mut participants: Vec<UserId> = Vec::new();
-    if actor.is_user() && !actor.is_admin() {
-        participants.push(actor.id.clone());
-    }
-    for u in req.participants {
-        if !participants.contains(&u) {
-            participants.push(u);
-        }
-    }
-    if let Some(bad) = participants.iter().find(|u| !member.project.has_member(u)) {
-        return Err(AppError::invalid(format!("{bad} is not a member of project {pid}")).into());
-    }
-    let owner = match (req.owner_id, actor.is_admin()) {
-        (Some(o), true) => o,
-        (Some(_), false) => {
-            return Err(AppError::forbidden("only admins may choose the owner").into());
-        }
-        (None, _) if actor.is_user() && !actor.is_admin() => actor.id.clone(),
-        (None, _) => participants
-            .first()
-            .cloned()
-            .ok_or_else(|| AppError::invalid("participants must not be empty"))?,
-    };
-    if !participants.contains(&owner) {
-        return Err(AppError::invalid("the owner must be a participant").into());
-    }
-    let id = match req.id {
-        Some(id) => id,
-        None => ChatId::try_from(new_object_id()).map_err(AppError::internal)?,
-    };
-    let chat = Chat {
-        id,
-        project_id: pid,
-        name: name.to_owned(),
-        participants,
-        owner_id: owner,
-        created_at: Timestamp::now(),
-    };
-    // Insert-only: a check before the write would let two concurrent creations both win.
-    st.core.store.insert_chat(&chat).await?;
+    let chat = chat::create(&st.core, &actor, &project_id(p)?, req).await?;
     Ok((
         StatusCode::CREATED,
         Json(serde_json::to_value(chat).map_err(AppError::internal)?),

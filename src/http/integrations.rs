@@ -7,10 +7,11 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use switchboard_handlers::core::access::{Actor, require_member};
+use switchboard_handlers::core::access::require_member;
 use switchboard_handlers::core::error::AppError;
 use switchboard_handlers::core::ids::{IntegrationId, ProjectId};
-use switchboard_handlers::core::integration::{self, IntegrationSpec, require_registry_admin};
+use switchboard_handlers::core::integration::{self, IntegrationSpec};
+use switchboard_handlers::core::integration_registry;
 use switchboard_handlers::core::model::Integration;
 
 use super::AppState;
@@ -32,27 +33,6 @@ fn masked(i: &Integration) -> Result<Json<Value>, AppError> {
     Ok(Json(
         serde_json::to_value(i.masked()).map_err(AppError::internal)?,
     ))
-}
-
-/// The stored integration of `p` for a writer (admin or API key).
-async fn stored_for_admin(
-    st: &AppState,
-    actor: &Actor,
-    p: &ProjectId,
-    i: &IntegrationId,
-) -> Result<Integration, AppError> {
-    require_registry_admin(actor)?;
-    Ok(integration::find(&st.core, actor, p, i).await?.1)
-}
-
-/// Writes an update of a stored integration; NOT_FOUND when it was deleted meanwhile (an update
-/// never recreates it, nor touches an integration of another project).
-async fn update(st: &AppState, integ: &Integration) -> Result<(), AppError> {
-    if st.core.store.update_integration(integ).await? {
-        Ok(())
-    } else {
-        Err(AppError::not_found("integration", integ.id.as_str()))
-    }
 }
 
 /// `GET /api/projects/{p}/integrations` → `{ integrations }`.
@@ -81,16 +61,7 @@ pub async fn create(
     Path(p): Path<String>,
     JsonBody(spec): JsonBody<IntegrationSpec>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let p = project(p)?;
-    require_registry_admin(&actor)?;
-    let m = require_member(st.core.store.as_ref(), &actor, &p).await?;
-    let id = match &spec.id {
-        Some(id) => id.clone(),
-        None => integration::new_id()?,
-    };
-    let integ = spec.into_integration(id, m.project_id(), None)?;
-    // Insert-only: of concurrent creations of one id (from any project) exactly one wins.
-    st.core.store.create_integration(&integ).await?;
+    let integ = integration_registry::create(&st.core, &actor, &project(p)?, spec).await?;
     Ok((StatusCode::CREATED, masked(&integ)?))
 }
 
@@ -113,12 +84,7 @@ pub async fn replace(
     JsonBody(spec): JsonBody<IntegrationSpec>,
 ) -> ApiResult<Json<Value>> {
     let (p, i) = ids(p, i)?;
-    if spec.id.as_ref().is_some_and(|id| id != &i) {
-        return Err(AppError::invalid("the body's id differs from the path's").into());
-    }
-    let stored = stored_for_admin(&st, &actor, &p, &i).await?;
-    let integ = spec.into_integration(i, &p, Some(&stored))?;
-    update(&st, &integ).await?;
+    let integ = integration_registry::replace(&st.core, &actor, &p, i, spec).await?;
     Ok(masked(&integ)?)
 }
 
@@ -130,24 +96,7 @@ pub async fn patch(
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
     let (p, i) = ids(p, i)?;
-    let Value::Object(fields) = body else {
-        return Err(AppError::invalid("the body must be a JSON object").into());
-    };
-    if fields
-        .get("id")
-        .is_some_and(|v| v.as_str() != Some(i.as_str()))
-    {
-        return Err(AppError::invalid("the id cannot be changed").into());
-    }
-    let stored = stored_for_admin(&st, &actor, &p, &i).await?;
-    let mut merged = serde_json::to_value(&stored).map_err(AppError::internal)?;
-    if let Value::Object(m) = &mut merged {
-        m.extend(fields);
-    }
-    let spec: IntegrationSpec =
-        serde_json::from_value(merged).map_err(|e| AppError::invalid(e.to_string()))?;
-    let integ = spec.into_integration(i, &p, Some(&stored))?;
-    update(&st, &integ).await?;
+    let integ = integration_registry::patch(&st.core, &actor, &p, i, body).await?;
     Ok(masked(&integ)?)
 }
 
@@ -158,8 +107,7 @@ pub async fn delete(
     Path((p, i)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let (p, i) = ids(p, i)?;
-    stored_for_admin(&st, &actor, &p, &i).await?;
-    st.core.store.delete_integration(&i).await?;
+    integration_registry::delete(&st.core, &actor, &p, &i).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

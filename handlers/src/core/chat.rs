@@ -12,11 +12,11 @@ use serde_json::{Value, json};
 use unicode_segmentation::UnicodeSegmentation;
 
 use super::Core;
-use super::access::{Actor, ChatParticipant, require_participant};
+use super::access::{Actor, ChatParticipant, require_member, require_participant};
 use super::error::AppError;
 use super::events;
 use super::ids::{ChatId, MessageId, ProjectId, UserId, new_object_id};
-use super::model::{Message, MessageType};
+use super::model::{Chat, Message, MessageType};
 use super::ports::{ConnId, Inserted};
 use super::time::Timestamp;
 use super::topic::Topic;
@@ -30,8 +30,24 @@ pub const SINCE_LIMIT: usize = 100;
 pub const MAX_MENTIONS: usize = 50;
 pub const MAX_READ_IDS: usize = 500;
 pub const MAX_CLIENT_MESSAGE_ID: usize = 128;
+/// Participants of one chat.
+pub const MAX_PARTICIPANTS: usize = 1000;
+/// A chat's name, in characters.
+pub const MAX_CHAT_NAME: usize = 200;
 
 // ---------------------------------------------------------------- requests
+
+/// `POST /api/projects/{p}/chats`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateChat {
+    #[serde(default)]
+    pub id: Option<ChatId>,
+    pub name: String,
+    pub participants: Vec<UserId>,
+    #[serde(default)]
+    pub owner_id: Option<UserId>,
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -631,6 +647,72 @@ pub async fn mark_read(
             .await?;
     }
     Ok(payload)
+}
+
+// ---------------------------------------------------------------- chat creation
+
+/// Creates a chat in `project`. Participants must be project members; a user creating a chat
+/// is added to it and owns it; an admin may name the owner (default: the first participant).
+/// Insert-only: a taken id is CONFLICT, whoever holds it (a check before the write would let
+/// two concurrent creations both win).
+pub async fn create(
+    core: &Core,
+    actor: &Actor,
+    project: &ProjectId,
+    req: CreateChat,
+) -> Result<Chat, AppError> {
+    let name = req.name.trim();
+    if name.is_empty() || name.chars().count() > MAX_CHAT_NAME {
+        return Err(AppError::invalid(format!(
+            "name must be 1 to {MAX_CHAT_NAME} characters"
+        )));
+    }
+    if req.participants.len() > MAX_PARTICIPANTS {
+        return Err(AppError::invalid(format!(
+            "at most {MAX_PARTICIPANTS} participants"
+        )));
+    }
+    let member = require_member(core.store.as_ref(), actor, project).await?;
+    let mut participants: Vec<UserId> = Vec::new();
+    if actor.is_user() && !actor.is_admin() {
+        participants.push(actor.id.clone());
+    }
+    for u in req.participants {
+        if !participants.contains(&u) {
+            participants.push(u);
+        }
+    }
+    if let Some(bad) = participants.iter().find(|u| !member.project.has_member(u)) {
+        return Err(AppError::invalid(format!(
+            "{bad} is not a member of project {project}"
+        )));
+    }
+    let owner = match (req.owner_id, actor.is_admin()) {
+        (Some(o), true) => o,
+        (Some(_), false) => return Err(AppError::forbidden("only admins may choose the owner")),
+        (None, _) if actor.is_user() && !actor.is_admin() => actor.id.clone(),
+        (None, _) => participants
+            .first()
+            .cloned()
+            .ok_or_else(|| AppError::invalid("participants must not be empty"))?,
+    };
+    if !participants.contains(&owner) {
+        return Err(AppError::invalid("the owner must be a participant"));
+    }
+    let id = match req.id {
+        Some(id) => id,
+        None => ChatId::try_from(new_object_id()).map_err(AppError::internal)?,
+    };
+    let chat = Chat {
+        id,
+        project_id: project.clone(),
+        name: name.to_owned(),
+        participants,
+        owner_id: owner,
+        created_at: Timestamp::now(),
+    };
+    core.store.insert_chat(&chat).await?;
+    Ok(chat)
 }
 
 #[cfg(test)]
