@@ -19,6 +19,8 @@ pub mod ports;
 pub mod presence;
 pub mod project;
 pub mod query;
+#[cfg(test)]
+pub mod test_doubles;
 pub mod time;
 pub mod topic;
 pub mod wallet;
