@@ -170,7 +170,7 @@ impl RecordingSink {
             .collect()
     }
 
-    /// `(event, payload)` pairs one connection received, in order.
+    /// The event names one connection received, in order.
     pub fn events_to(&self, conn: &str) -> Vec<String> {
         self.to(conn).into_iter().map(|s| s.event).collect()
     }
@@ -398,4 +398,95 @@ pub fn api_key(id: &str) -> Actor {
 
 pub fn conn(s: &str) -> ConnId {
     s.to_owned()
+}
+
+/// The doubles keep the promises of the ports they stand in for, so a rule checked against
+/// them holds against the real adapters too.
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::core::error::ErrorCode;
+
+    #[tokio::test]
+    async fn the_authenticator_admits_only_what_it_was_given_and_remembers_what_it_saw() {
+        let auth = StaticAuthenticator::default();
+        auth.accept_token("t", user("alice"));
+        auth.accept_api_key("k", api_key("apikey:1"));
+        let with = |token: Option<&str>, api_key: Option<&str>| Credentials {
+            token: token.map(str::to_owned),
+            api_key: api_key.map(str::to_owned),
+        };
+        let alice = auth.authenticate(&with(Some("t"), None)).await;
+        assert_eq!(alice.expect("known token"), user("alice"));
+        let key = auth.authenticate(&with(None, Some("k"))).await;
+        assert!(!key.expect("known key").is_user());
+        for creds in [
+            with(Some("x"), None),
+            with(None, Some("x")),
+            with(None, None),
+        ] {
+            let e = auth.authenticate(&creds).await.expect_err("refused");
+            assert_eq!(e.code(), ErrorCode::Unauthorized);
+        }
+        assert_eq!(auth.seen().len(), 5);
+    }
+
+    #[tokio::test]
+    async fn the_outbound_double_answers_in_order_then_fails_like_an_unreachable_far_end() {
+        let out = CannedOutbound::default();
+        out.answer(200, json!({"ok": true}));
+        out.fail(AppError::forbidden("private address"));
+        let req = |url: &str| OutboundRequest {
+            method: "GET".to_owned(),
+            url: url.to_owned(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            json_body: None,
+        };
+        let first = out.send(req("https://a.example/1")).await.expect("canned");
+        assert_eq!(first.status, 200);
+        assert_eq!(first.body, json!({"ok": true}));
+        let e = out
+            .send(req("https://a.example/2"))
+            .await
+            .expect_err("canned");
+        assert_eq!(e.code(), ErrorCode::Forbidden);
+        let e = out
+            .send(req("https://a.example/3"))
+            .await
+            .expect_err("none left");
+        assert_eq!(e.code(), ErrorCode::Unavailable);
+        let urls: Vec<String> = out.requests().into_iter().map(|r| r.url).collect();
+        assert_eq!(urls.len(), 3);
+        assert_eq!(urls[2], "https://a.example/3");
+    }
+
+    #[tokio::test]
+    async fn the_fanout_double_records_every_kind_of_publication_as_sent() {
+        let f = RecordingFanout::default();
+        let users = [Topic::User(user_id("a"))];
+        let chat = [Topic::Chat(chat_id("c"))];
+        let raw = RawValue::from_string(r#"{"n":1}"#.to_owned()).expect("json");
+        f.publish(&users, "e1", &json!(1), Some(&conn("s")))
+            .await
+            .expect("recorded");
+        f.publish_encoded(&users, "e2", &raw, None)
+            .await
+            .expect("recorded");
+        f.publish_except_topics(&users, "e3", &json!(3), &chat)
+            .await
+            .expect("recorded");
+        f.publish_local(&chat, "e4", &json!(4))
+            .await
+            .expect("recorded");
+        assert_eq!(f.events(), ["e1", "e2", "e3", "e4"]);
+        let all = f.all();
+        assert_eq!(all[0].skip, Skip::Conn(conn("s")));
+        assert_eq!(all[1].payload, json!({"n": 1}));
+        assert_eq!(all[1].skip, Skip::Nobody);
+        assert_eq!(all[2].skip, Skip::Topics(chat.to_vec()));
+        assert_eq!(all[3].skip, Skip::LocalOnly);
+        assert_eq!(all[3].topics, chat.to_vec());
+    }
 }
