@@ -275,9 +275,15 @@ pub struct TestCore {
     pub outbound: Arc<CannedOutbound>,
 }
 
+impl Default for TestCore {
+    fn default() -> Self {
+        Self::with_limits(Limits::default())
+    }
+}
+
 impl TestCore {
     pub fn new() -> Self {
-        Self::with_limits(Limits::default())
+        Self::default()
     }
 
     pub fn with_limits(limits: Limits) -> Self {
