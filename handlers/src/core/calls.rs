@@ -707,7 +707,7 @@ mod tests {
     #[tokio::test]
     async fn an_unanswered_call_is_missed_once_for_caller_and_invitees_after_the_ring_timeout() {
         let limits = Limits {
-            call_ring_timeout: Duration::from_millis(50),
+            call_ring_timeout: Duration::from_millis(500),
             ..Limits::default()
         };
         let t = fixture(limits).await;
@@ -716,7 +716,7 @@ mod tests {
         accept(&t.core, &user("dave"), answer("alice", &answered))
             .await
             .expect("accepts in time");
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
         let told = t.fanout.of(events::CALL_MISSED);
         assert_eq!(told.len(), 1, "{told:?}");
         assert_eq!(told[0].topics, user_topics_of(&["alice", "bob", "carol"]));

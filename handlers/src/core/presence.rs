@@ -440,6 +440,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_heartbeat_keeps_this_nodes_users_online_and_takes_a_dead_nodes_offline_once() {
+        let limits = crate::core::Limits {
+            presence_heartbeat: Duration::from_millis(400),
+            presence_ttl: Duration::from_millis(1200),
+            ..crate::core::Limits::default()
+        };
+        let t = TestCore::with_limits(limits);
+        let (a, b) = (user_id("alice"), user_id("bob"));
+        t.project("p", &[&a, &b], &[]).await;
+        let alice = user("alice");
+        connected(&t.core, &alice, &conn("a1")).await;
+        // bob's only connection is on a node that is gone: nobody refreshes it.
+        t.core
+            .presence
+            .add_connection(&b, &conn("elsewhere"))
+            .await
+            .expect("recorded");
+        for who in ["alice", "bob"] {
+            online(&t.core, &user(who), &conn("x"), in_project("p"))
+                .await
+                .expect("online");
+        }
+        let beat = tokio::spawn(run_heartbeat(t.core.clone()));
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        beat.abort();
+        let told = t.fanout.of(events::PRESENCE_USER_OFFLINE);
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert_eq!(told[0].payload["userId"], "bob");
+        assert_eq!(t.core.presence.connections(&a).await.expect("count"), 1);
+        let listed = list(&t.core, &alice, &project_id("p")).await.expect("list");
+        assert_eq!(listed["users"].as_array().map(Vec::len), Some(1));
+        assert_eq!(listed["users"][0]["userId"], "alice");
+    }
+
+    #[tokio::test]
     async fn only_members_list_a_projects_presence() {
         let t = fixture().await;
         let e = list(&t.core, &user("bob"), &project_id("q"))

@@ -792,6 +792,17 @@ mod tests {
     async fn a_delete_without_its_previous_version_reaches_only_that_documents_watchers() {
         let (sink, live) = setup();
         live.watch_collection(&conn("coll"), &user("alice"), key("c"), &owners(), None);
+        live.watch_collection(&conn("admin"), &admin("root"), key("c"), &owners(), None);
+        live_query(
+            &live,
+            "held",
+            &user("alice"),
+            "q",
+            json!({}),
+            &["d1"],
+            &owners(),
+        )
+        .await;
         live.watch_document(
             &conn("doc"),
             &user("alice"),
@@ -804,6 +815,12 @@ mod tests {
             .await;
         assert!(sink.to("coll").is_empty());
         assert_eq!(sink.events_to("doc"), [events::DOCUMENT_DELETED]);
+        assert_eq!(sink.events_to("admin"), [events::DOCUMENT_DELETED]);
+        assert_eq!(
+            sink.events_to("held"),
+            ["subscribed", events::QUERY_REMOVED],
+            "a live query that held it hears it left"
+        );
         // With the previous version, its owner's collection watchers hear it too.
         live.deliver(&change(
             ChangeKind::Deleted,
@@ -828,7 +845,9 @@ mod tests {
             .await;
         live.deliver(&created("d1", json!({"id": "d1", "owner": "alice"})))
             .await;
-        assert!(sink.all().is_empty(), "{:?}", sink.all());
+        assert!(sink.to("doc").is_empty(), "{:?}", sink.to("doc"));
+        assert!(sink.to("held").is_empty(), "{:?}", sink.to("held"));
+        assert_eq!(sink.to("admin").len(), 2);
     }
 
     #[tokio::test]

@@ -183,6 +183,7 @@ mod tests {
     use crate::core::data::documents;
     use crate::core::error::ErrorCode;
     use crate::core::model::DocumentBody;
+    use crate::core::ports::DocumentStore;
     use crate::core::test_doubles::{TestCore, admin, conn, project_id, user, user_id};
 
     /// Project `p` (alice, bob) with `notes` (members) and `todos` (owner:owner); `q` (carol).
@@ -403,6 +404,77 @@ mod tests {
         unsubscribe_query(&t.core, &conn("s1"), &QueryId("big".to_owned()));
         create(&t, &alice, "todos", json!({"n": 6})).await;
         assert_eq!(t.sink.to("s1").len(), 3);
+    }
+
+    async fn put(t: &TestCore, n: usize) {
+        for i in 0..n {
+            let doc = crate::core::model::Document {
+                project_id: project_id("p"),
+                collection_id: coll("notes"),
+                body: body(json!({"id": format!("d{i:04}"), "n": i})),
+            };
+            t.store.put_document(&doc).await.expect("put");
+        }
+    }
+
+    #[tokio::test]
+    async fn documents_past_the_initial_thousand_arrive_as_added_when_they_change() {
+        let t = fixture().await;
+        put(&t, MAX_INITIAL_RESULTS + 1).await;
+        let out = subscribe_query(
+            &t.core,
+            &user("alice"),
+            &conn("s1"),
+            query("notes", "all", Some(Value::Null)),
+        )
+        .await
+        .expect("subscribed");
+        let docs = out["documents"].as_array().expect("documents");
+        assert_eq!(docs.len(), MAX_INITIAL_RESULTS);
+        assert_eq!(docs[0]["id"], "d0000", "by id");
+        let s = scope(&t.core, &user("alice"), &project_id("p"), &coll("notes"))
+            .await
+            .expect("scope");
+        for id in ["d0000", "d1000"] {
+            documents::patch(&t.core, &s, &doc_id(id), body(json!({"seen": true})))
+                .await
+                .expect("patched");
+        }
+        assert_eq!(
+            t.sink.events_to("s1"),
+            [
+                events::SUBSCRIBED,
+                events::QUERY_CHANGED,
+                events::QUERY_ADDED
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_live_query_whose_initial_find_fails_is_not_left_registered() {
+        let limits = crate::core::Limits {
+            query_max_time: std::time::Duration::ZERO,
+            ..crate::core::Limits::default()
+        };
+        let t = TestCore::with_limits(limits);
+        let a = user_id("alice");
+        t.project("p", &[&a], &[]).await;
+        put(&t, 200).await;
+        let filter = Some(json!({"n": {"$gte": 0}}));
+        let e = subscribe_query(
+            &t.core,
+            &user("alice"),
+            &conn("s1"),
+            query("notes", "q", filter),
+        )
+        .await
+        .expect_err("no time for the find");
+        assert_eq!(e.code(), ErrorCode::InvalidPayload);
+        assert!(
+            !t.core.live.cancel_query(&conn("s1"), "q"),
+            "already dropped"
+        );
+        assert!(t.sink.all().is_empty());
     }
 
     #[test]
