@@ -561,6 +561,31 @@ mod tests {
         start(&t, "alice", &["bob"]).await;
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_initiates_never_ring_one_callee_more_than_ten_times() {
+        let t = fixture(Limits::default()).await;
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..30 {
+            let core = t.core.clone();
+            tasks.spawn(async move { initiate(&core, &user("alice"), ring(&["bob"])).await });
+        }
+        let mut rang = 0;
+        while let Some(done) = tasks.join_next().await {
+            match done.expect("no panic") {
+                Ok(_) => rang += 1,
+                Err(e) => assert_eq!(e.code(), ErrorCode::Conflict, "{e}"),
+            }
+        }
+        let ringing = t
+            .store
+            .count_ringing(&user_id("alice"), &user_id("bob"))
+            .await
+            .expect("count");
+        assert!(rang <= MAX_RINGING_PER_CALLEE, "{rang} rang");
+        assert_eq!(ringing, rang, "every refused call was taken back");
+        assert_eq!(t.fanout.of(events::CALL_INCOMING).len() as u64, rang);
+    }
+
     #[tokio::test]
     async fn an_accept_tells_the_caller_only_and_later_group_members_join_the_accepted_call() {
         let t = fixture(Limits::default()).await;

@@ -46,6 +46,11 @@ pub struct LiveData {
 
 #[derive(Default)]
 struct Registry {
+    /// Connections open on this node, from `open_conn` to `remove_conn`. Only they register:
+    /// a subscribe still running when its connection closes (its store reads outlast the
+    /// close) would otherwise leave a dead connection's subscriptions here for good, matched
+    /// against every later write.
+    open: HashSet<ConnId>,
     conns: HashMap<ConnId, Conn>,
     colls: HashMap<Key, Coll>,
 }
@@ -114,13 +119,17 @@ impl LiveData {
         self.reg.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn conn<'a>(reg: &'a mut Registry, conn: &ConnId, actor: &Actor) -> &'a mut Conn {
-        reg.conns.entry(conn.clone()).or_insert_with(|| Conn {
+    /// The connection's entry; `None` once it closed (or before it opened).
+    fn conn<'a>(reg: &'a mut Registry, conn: &ConnId, actor: &Actor) -> Option<&'a mut Conn> {
+        if !reg.open.contains(conn) {
+            return None;
+        }
+        Some(reg.conns.entry(conn.clone()).or_insert_with(|| Conn {
             actor: actor.clone(),
             collections: HashSet::new(),
             documents: HashSet::new(),
             queries: HashMap::new(),
-        })
+        }))
     }
 
     fn coll<'a>(reg: &'a mut Registry, key: &Key, rule: &AccessRule) -> &'a mut Coll {
@@ -135,8 +144,8 @@ impl LiveData {
         c
     }
 
-    /// Registers a collection subscription; `announce` is sent to the connection under the
-    /// registry lock, so it precedes every change delivered to this subscription.
+    /// Registers a collection subscription of an open connection; `announce` is sent to it
+    /// under the registry lock, so it precedes every change delivered to this subscription.
     pub fn watch_collection(
         &self,
         conn: &ConnId,
@@ -146,9 +155,10 @@ impl LiveData {
         announce: Option<(&str, &Value)>,
     ) {
         let mut reg = self.lock();
-        Self::conn(&mut reg, conn, actor)
-            .collections
-            .insert(key.clone());
+        let Some(c) = Self::conn(&mut reg, conn, actor) else {
+            return;
+        };
+        c.collections.insert(key.clone());
         Self::coll(&mut reg, &key, rule)
             .watchers
             .insert(conn.clone());
@@ -178,9 +188,10 @@ impl LiveData {
         announce: Option<(&str, &Value)>,
     ) {
         let mut reg = self.lock();
-        Self::conn(&mut reg, conn, actor)
-            .documents
-            .insert((key.clone(), doc.clone()));
+        let Some(c) = Self::conn(&mut reg, conn, actor) else {
+            return;
+        };
+        c.documents.insert((key.clone(), doc.clone()));
         Self::coll(&mut reg, &key, rule)
             .doc_watchers
             .entry(doc)
@@ -203,7 +214,10 @@ impl LiveData {
         rule: &AccessRule,
     ) -> Result<(), AppError> {
         let mut reg = self.lock();
-        let c = Self::conn(&mut reg, conn, actor);
+        // A closed connection registers nothing, and its `activate_query` then finds nothing.
+        let Some(c) = Self::conn(&mut reg, conn, actor) else {
+            return Ok(());
+        };
         if !c.queries.contains_key(query_id) && c.queries.len() >= MAX_QUERIES_PER_CONN {
             return Err(AppError::invalid(format!(
                 "at most {MAX_QUERIES_PER_CONN} live queries per socket; unsubscribe:query first"
@@ -268,7 +282,7 @@ impl LiveData {
         // and matched without the lock.
         let (filter, pending, readable) = {
             let mut reg = self.lock();
-            let Registry { conns, colls } = &mut *reg;
+            let Registry { conns, colls, .. } = &mut *reg;
             let Some(actor) = conns.get(conn).map(|c| &c.actor) else {
                 return false;
             };
@@ -335,9 +349,15 @@ impl LiveData {
         true
     }
 
-    /// Forgets everything of a closed connection.
+    /// A connection opened on this node: from now until `remove_conn` it may subscribe.
+    pub fn open_conn(&self, conn: &ConnId) {
+        self.lock().open.insert(conn.clone());
+    }
+
+    /// Forgets everything of a closed connection, and refuses its later subscriptions.
     pub fn remove_conn(&self, conn: &ConnId) {
         let mut reg = self.lock();
+        reg.open.remove(conn);
         let Some(c) = reg.conns.remove(conn) else {
             return;
         };
@@ -397,7 +417,7 @@ impl LiveData {
         let doc = change.document.clone().map(Arc::new);
         let to_match: Vec<((ConnId, String), Arc<Filter>)> = {
             let mut reg = self.lock();
-            let Registry { conns, colls } = &mut *reg;
+            let Registry { conns, colls, .. } = &mut *reg;
             let Some(coll) = colls.get_mut(key) else {
                 return;
             };
@@ -625,9 +645,14 @@ mod tests {
     use crate::core::test_doubles::{RecordingSink, admin, conn, project_id, user};
     use crate::core::time::Timestamp;
 
+    /// A registry whose connections `s1`, `s2`, `alice`, `bob`, `admin`, `coll`, `doc` and
+    /// `held` are open.
     fn setup() -> (Arc<RecordingSink>, LiveData) {
         let sink = Arc::new(RecordingSink::default());
         let live = LiveData::new(sink.clone());
+        for c in ["s1", "s2", "alice", "bob", "admin", "coll", "doc", "held"] {
+            live.open_conn(&conn(c));
+        }
         (sink, live)
     }
 
@@ -1046,6 +1071,47 @@ mod tests {
         );
         live.deliver(&created("d1", json!({"id": "d1"}))).await;
         assert_eq!(sink.events_to("s1"), ["subscribed"]);
+    }
+
+    #[tokio::test]
+    async fn a_subscription_finishing_after_its_connection_closed_leaves_nothing_behind() {
+        let (sink, live) = setup();
+        let alice = user("alice");
+        live.remove_conn(&conn("s1"));
+        let ann = json!({});
+        live.watch_collection(
+            &conn("s1"),
+            &alice,
+            key("c"),
+            &AccessRule::Members,
+            Some(("subscribed", &ann)),
+        );
+        live.watch_document(
+            &conn("s1"),
+            &alice,
+            key("c"),
+            doc_id("d1"),
+            &AccessRule::Members,
+            None,
+        );
+        live.begin_query(
+            &conn("s1"),
+            &alice,
+            key("c"),
+            "q",
+            filter(json!({})),
+            &AccessRule::Members,
+        )
+        .expect("nobody to refuse");
+        assert!(
+            !live
+                .activate_query(&conn("s1"), "q", HashSet::new(), ("subscribed", &ann))
+                .await
+        );
+        live.deliver(&created("d1", json!({"id": "d1"}))).await;
+        assert_eq!(live.connections(), 0);
+        assert!(live.lock().colls.is_empty());
+        assert!(sink.all().is_empty());
     }
 
     #[tokio::test]

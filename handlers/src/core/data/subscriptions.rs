@@ -187,8 +187,12 @@ mod tests {
     use crate::core::test_doubles::{TestCore, admin, conn, project_id, user, user_id};
 
     /// Project `p` (alice, bob) with `notes` (members) and `todos` (owner:owner); `q` (carol).
+    /// Connections `s`, `s1`, `s2`, `a` and `b` are open.
     async fn fixture() -> TestCore {
         let t = TestCore::new();
+        for c in ["s", "s1", "s2", "a", "b"] {
+            t.core.live.open_conn(&conn(c));
+        }
         let (a, b, c) = (user_id("alice"), user_id("bob"), user_id("carol"));
         t.project("p", &[&a, &b], &[("todos", "owner:owner")]).await;
         t.project("q", &[&c], &[]).await;
@@ -457,6 +461,7 @@ mod tests {
             ..crate::core::Limits::default()
         };
         let t = TestCore::with_limits(limits);
+        t.core.live.open_conn(&conn("s1"));
         let a = user_id("alice");
         t.project("p", &[&a], &[]).await;
         put(&t, 200).await;
