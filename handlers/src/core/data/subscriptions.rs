@@ -482,6 +482,34 @@ mod tests {
         assert!(t.sink.all().is_empty());
     }
 
+    #[tokio::test]
+    async fn a_subscribe_answered_after_its_connection_closed_registers_nothing() {
+        let t = fixture().await;
+        let alice = user("alice");
+        let p = project_id("p");
+        // The socket closed while the subscribes were reading the store.
+        t.core.live.remove_conn(&conn("s1"));
+        subscribe_collection(&t.core, &alice, &conn("s1"), &p, &coll("notes"), true)
+            .await
+            .expect("answered");
+        subscribe_document(
+            &t.core,
+            &alice,
+            &conn("s1"),
+            &p,
+            &coll("notes"),
+            &doc_id("d"),
+        )
+        .await
+        .expect("answered");
+        subscribe_query(&t.core, &alice, &conn("s1"), query("notes", "q", None))
+            .await
+            .expect("answered");
+        create(&t, &alice, "notes", json!({"id": "d"})).await;
+        assert_eq!(t.core.live.connections(), 0);
+        assert!(t.sink.all().is_empty(), "{:?}", t.sink.all());
+    }
+
     #[test]
     fn query_ids_are_bounded_like_every_id() {
         let ok = |s: String| serde_json::from_value::<QueryId>(json!(s)).is_ok();
