@@ -21,6 +21,8 @@ pub mod ports;
 pub mod presence;
 pub mod project;
 pub mod query;
+#[cfg(test)]
+pub mod test_doubles;
 pub mod time;
 pub mod topic;
 pub mod wallet;

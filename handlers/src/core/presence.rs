@@ -226,3 +226,260 @@ pub async fn run_heartbeat(core: Arc<Core>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::core::error::ErrorCode;
+    use crate::core::test_doubles::{Skip, TestCore, api_key, conn, project_id, user, user_id};
+
+    /// Projects `p` (alice, bob) and `q` (alice).
+    async fn fixture() -> TestCore {
+        let t = TestCore::new();
+        let (a, b) = (user_id("alice"), user_id("bob"));
+        t.project("p", &[&a, &b], &[]).await;
+        t.project("q", &[&a], &[]).await;
+        t
+    }
+
+    fn in_project(p: &str) -> GoOnline {
+        GoOnline {
+            project_id: Some(project_id(p)),
+            ..GoOnline::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn going_online_tells_the_project_room_but_not_the_announcing_socket() {
+        let t = fixture().await;
+        let alice = user("alice");
+        connected(&t.core, &alice, &conn("a1")).await;
+        let req = GoOnline {
+            project_id: Some(project_id("p")),
+            status: Some("busy".to_owned()),
+            metadata: serde_json::from_value(json!({"device": "web"})).expect("map"),
+        };
+        let out = online(&t.core, &alice, &conn("a1"), req)
+            .await
+            .expect("online");
+        assert_eq!(out["projectIds"], json!(["p"]));
+        let told = t.fanout.of(events::PRESENCE_USER_ONLINE);
+        assert_eq!(told.len(), 1);
+        assert_eq!(told[0].topics, vec![Topic::Project(project_id("p"))]);
+        assert_eq!(told[0].skip, Skip::Conn(conn("a1")));
+        assert_eq!(told[0].payload["userId"], "alice");
+        assert_eq!(told[0].payload["status"], "busy");
+        assert_eq!(told[0].payload["metadata"], json!({"device": "web"}));
+    }
+
+    #[tokio::test]
+    async fn going_online_without_a_project_announces_in_every_project_the_user_is_in() {
+        let t = fixture().await;
+        let out = online(&t.core, &user("alice"), &conn("a1"), GoOnline::default())
+            .await
+            .expect("online");
+        assert_eq!(out["projectIds"], json!(["p", "q"]));
+        assert_eq!(out["status"], "online");
+        let rooms: Vec<Vec<Topic>> = t
+            .fanout
+            .of(events::PRESENCE_USER_ONLINE)
+            .into_iter()
+            .map(|p| p.topics)
+            .collect();
+        assert_eq!(
+            rooms,
+            vec![
+                vec![Topic::Project(project_id("p"))],
+                vec![Topic::Project(project_id("q"))]
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn presence_is_for_members_users_and_short_statuses() {
+        let t = fixture().await;
+        let e = online(&t.core, &user("bob"), &conn("b1"), in_project("q"))
+            .await
+            .expect_err("bob is not in q");
+        assert_eq!(e.code(), ErrorCode::Forbidden);
+        let e = online(&t.core, &api_key("apikey:1"), &conn("k"), in_project("p"))
+            .await
+            .expect_err("an API key has no presence");
+        assert_eq!(e.code(), ErrorCode::Forbidden);
+        for bad in [String::new(), "s".repeat(MAX_STATUS + 1)] {
+            let req = GoOnline {
+                status: Some(bad),
+                ..in_project("p")
+            };
+            let e = online(&t.core, &user("bob"), &conn("b1"), req)
+                .await
+                .expect_err("bad status");
+            assert_eq!(e.code(), ErrorCode::InvalidPayload);
+        }
+        let req = GoOnline {
+            status: Some("é".repeat(MAX_STATUS)),
+            ..in_project("p")
+        };
+        online(&t.core, &user("bob"), &conn("b1"), req)
+            .await
+            .expect("64 characters, however many bytes");
+        assert_eq!(t.fanout.of(events::PRESENCE_USER_ONLINE).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_user_with_several_sockets_goes_offline_once_when_the_last_closes() {
+        let t = fixture().await;
+        let alice = user("alice");
+        for c in ["a1", "a2"] {
+            connected(&t.core, &alice, &conn(c)).await;
+        }
+        assert_eq!(t.core.local_conns.count_of(&alice.id), 2);
+        online(&t.core, &alice, &conn("a1"), in_project("p"))
+            .await
+            .expect("online");
+        let listed = list(&t.core, &user("bob"), &project_id("p"))
+            .await
+            .expect("list");
+        assert_eq!(listed["users"][0]["userId"], "alice");
+        assert_eq!(listed["users"][0]["connections"], 2);
+
+        disconnected(&t.core, &alice, &conn("a1")).await;
+        assert!(t.fanout.of(events::PRESENCE_USER_OFFLINE).is_empty());
+        disconnected(&t.core, &alice, &conn("a2")).await;
+        let told = t.fanout.of(events::PRESENCE_USER_OFFLINE);
+        assert_eq!(told.len(), 1);
+        assert_eq!(told[0].topics, vec![Topic::Project(project_id("p"))]);
+        assert_eq!(told[0].skip, Skip::Nobody);
+        assert_eq!(told[0].payload["userId"], "alice");
+        assert_eq!(t.core.local_conns.count_of(&alice.id), 0);
+        // A late duplicate close changes nothing.
+        disconnected(&t.core, &alice, &conn("a2")).await;
+        assert_eq!(t.fanout.of(events::PRESENCE_USER_OFFLINE).len(), 1);
+        let listed = list(&t.core, &user("bob"), &project_id("p"))
+            .await
+            .expect("list");
+        assert_eq!(listed["users"], json!([]));
+    }
+
+    #[tokio::test]
+    async fn a_user_who_never_announced_goes_offline_silently() {
+        let t = fixture().await;
+        let bob = user("bob");
+        connected(&t.core, &bob, &conn("b1")).await;
+        disconnected(&t.core, &bob, &conn("b1")).await;
+        assert!(t.fanout.all().is_empty());
+    }
+
+    #[tokio::test]
+    async fn api_key_connections_have_no_presence() {
+        let t = fixture().await;
+        let key = api_key("apikey:1");
+        connected(&t.core, &key, &conn("k1")).await;
+        assert_eq!(t.core.local_conns.count_of(&key.id), 0);
+        assert_eq!(
+            t.core.presence.connections(&key.id).await.expect("count"),
+            0
+        );
+        disconnected(&t.core, &key, &conn("k1")).await;
+        assert!(t.fanout.all().is_empty());
+    }
+
+    #[tokio::test]
+    async fn going_offline_retracts_everywhere_and_skips_the_sender_once() {
+        let t = fixture().await;
+        let alice = user("alice");
+        connected(&t.core, &alice, &conn("a1")).await;
+        online(&t.core, &alice, &conn("a1"), GoOnline::default())
+            .await
+            .expect("online");
+        offline(&t.core, &alice, &conn("a1"))
+            .await
+            .expect("offline");
+        let told = t.fanout.of(events::PRESENCE_USER_OFFLINE);
+        assert_eq!(told.len(), 2, "one per announced project");
+        assert!(told.iter().all(|p| p.skip == Skip::Conn(conn("a1"))));
+        // Connected but no longer announced: not listed, and a second offline says nothing.
+        let listed = list(&t.core, &alice, &project_id("p")).await.expect("list");
+        assert_eq!(listed["users"], json!([]));
+        offline(&t.core, &alice, &conn("a1"))
+            .await
+            .expect("offline");
+        disconnected(&t.core, &alice, &conn("a1")).await;
+        assert_eq!(t.fanout.of(events::PRESENCE_USER_OFFLINE).len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_status_update_refreshes_last_seen_without_a_broadcast() {
+        let t = fixture().await;
+        let alice = user("alice");
+        let before = update(&t.core, &alice).await.expect("update");
+        assert_eq!(before["announced"], false);
+        connected(&t.core, &alice, &conn("a1")).await;
+        online(&t.core, &alice, &conn("a1"), in_project("p"))
+            .await
+            .expect("online");
+        t.fanout.clear();
+        let after = update(&t.core, &alice).await.expect("update");
+        assert_eq!(after["announced"], true);
+        assert!(t.fanout.all().is_empty());
+        // Announcing again with a new status re-broadcasts it.
+        let req = GoOnline {
+            status: Some("away".to_owned()),
+            ..in_project("p")
+        };
+        online(&t.core, &alice, &conn("a1"), req)
+            .await
+            .expect("online");
+        let told = t.fanout.of(events::PRESENCE_USER_ONLINE);
+        assert_eq!(told.len(), 1);
+        assert_eq!(told[0].payload["status"], "away");
+        let listed = list(&t.core, &alice, &project_id("p")).await.expect("list");
+        assert_eq!(listed["users"][0]["status"], "away");
+    }
+
+    #[tokio::test]
+    async fn the_heartbeat_keeps_this_nodes_users_online_and_takes_a_dead_nodes_offline_once() {
+        let limits = crate::core::Limits {
+            presence_heartbeat: Duration::from_millis(400),
+            presence_ttl: Duration::from_millis(1200),
+            ..crate::core::Limits::default()
+        };
+        let t = TestCore::with_limits(limits);
+        let (a, b) = (user_id("alice"), user_id("bob"));
+        t.project("p", &[&a, &b], &[]).await;
+        let alice = user("alice");
+        connected(&t.core, &alice, &conn("a1")).await;
+        // bob's only connection is on a node that is gone: nobody refreshes it.
+        t.core
+            .presence
+            .add_connection(&b, &conn("elsewhere"))
+            .await
+            .expect("recorded");
+        for who in ["alice", "bob"] {
+            online(&t.core, &user(who), &conn("x"), in_project("p"))
+                .await
+                .expect("online");
+        }
+        let beat = tokio::spawn(run_heartbeat(t.core.clone()));
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        beat.abort();
+        let told = t.fanout.of(events::PRESENCE_USER_OFFLINE);
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert_eq!(told[0].payload["userId"], "bob");
+        assert_eq!(t.core.presence.connections(&a).await.expect("count"), 1);
+        let listed = list(&t.core, &alice, &project_id("p")).await.expect("list");
+        assert_eq!(listed["users"].as_array().map(Vec::len), Some(1));
+        assert_eq!(listed["users"][0]["userId"], "alice");
+    }
+
+    #[tokio::test]
+    async fn only_members_list_a_projects_presence() {
+        let t = fixture().await;
+        let e = list(&t.core, &user("bob"), &project_id("q"))
+            .await
+            .expect_err("bob is not in q");
+        assert_eq!(e.code(), ErrorCode::Forbidden);
+    }
+}

@@ -135,6 +135,8 @@ pub async fn connect<A: Adapter>(
     }
     let session = Arc::new(Session::new(actor));
     s.extensions.insert(session.clone());
+    // Before any event of the socket is handled: only open connections subscribe to data.
+    core.live.open_conn(&conn);
     dispatch::install(&s, core.clone(), session.clone());
     core.metrics.connected();
     crate::core::presence::connected(&core, &session.actor, &conn).await;

@@ -46,6 +46,11 @@ pub struct LiveData {
 
 #[derive(Default)]
 struct Registry {
+    /// Connections open on this node, from `open_conn` to `remove_conn`. Only they register:
+    /// a subscribe still running when its connection closes (its store reads outlast the
+    /// close) would otherwise leave a dead connection's subscriptions here for good, matched
+    /// against every later write.
+    open: HashSet<ConnId>,
     conns: HashMap<ConnId, Conn>,
     colls: HashMap<Key, Coll>,
 }
@@ -114,13 +119,17 @@ impl LiveData {
         self.reg.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn conn<'a>(reg: &'a mut Registry, conn: &ConnId, actor: &Actor) -> &'a mut Conn {
-        reg.conns.entry(conn.clone()).or_insert_with(|| Conn {
+    /// The connection's entry; `None` once it closed (or before it opened).
+    fn conn<'a>(reg: &'a mut Registry, conn: &ConnId, actor: &Actor) -> Option<&'a mut Conn> {
+        if !reg.open.contains(conn) {
+            return None;
+        }
+        Some(reg.conns.entry(conn.clone()).or_insert_with(|| Conn {
             actor: actor.clone(),
             collections: HashSet::new(),
             documents: HashSet::new(),
             queries: HashMap::new(),
-        })
+        }))
     }
 
     fn coll<'a>(reg: &'a mut Registry, key: &Key, rule: &AccessRule) -> &'a mut Coll {
@@ -135,8 +144,8 @@ impl LiveData {
         c
     }
 
-    /// Registers a collection subscription; `announce` is sent to the connection under the
-    /// registry lock, so it precedes every change delivered to this subscription.
+    /// Registers a collection subscription of an open connection; `announce` is sent to it
+    /// under the registry lock, so it precedes every change delivered to this subscription.
     pub fn watch_collection(
         &self,
         conn: &ConnId,
@@ -146,9 +155,10 @@ impl LiveData {
         announce: Option<(&str, &Value)>,
     ) {
         let mut reg = self.lock();
-        Self::conn(&mut reg, conn, actor)
-            .collections
-            .insert(key.clone());
+        let Some(c) = Self::conn(&mut reg, conn, actor) else {
+            return;
+        };
+        c.collections.insert(key.clone());
         Self::coll(&mut reg, &key, rule)
             .watchers
             .insert(conn.clone());
@@ -178,9 +188,10 @@ impl LiveData {
         announce: Option<(&str, &Value)>,
     ) {
         let mut reg = self.lock();
-        Self::conn(&mut reg, conn, actor)
-            .documents
-            .insert((key.clone(), doc.clone()));
+        let Some(c) = Self::conn(&mut reg, conn, actor) else {
+            return;
+        };
+        c.documents.insert((key.clone(), doc.clone()));
         Self::coll(&mut reg, &key, rule)
             .doc_watchers
             .entry(doc)
@@ -203,7 +214,10 @@ impl LiveData {
         rule: &AccessRule,
     ) -> Result<(), AppError> {
         let mut reg = self.lock();
-        let c = Self::conn(&mut reg, conn, actor);
+        // A closed connection registers nothing, and its `activate_query` then finds nothing.
+        let Some(c) = Self::conn(&mut reg, conn, actor) else {
+            return Ok(());
+        };
         if !c.queries.contains_key(query_id) && c.queries.len() >= MAX_QUERIES_PER_CONN {
             return Err(AppError::invalid(format!(
                 "at most {MAX_QUERIES_PER_CONN} live queries per socket; unsubscribe:query first"
@@ -268,7 +282,7 @@ impl LiveData {
         // and matched without the lock.
         let (filter, pending, readable) = {
             let mut reg = self.lock();
-            let Registry { conns, colls } = &mut *reg;
+            let Registry { conns, colls, .. } = &mut *reg;
             let Some(actor) = conns.get(conn).map(|c| &c.actor) else {
                 return false;
             };
@@ -335,9 +349,15 @@ impl LiveData {
         true
     }
 
-    /// Forgets everything of a closed connection.
+    /// A connection opened on this node: from now until `remove_conn` it may subscribe.
+    pub fn open_conn(&self, conn: &ConnId) {
+        self.lock().open.insert(conn.clone());
+    }
+
+    /// Forgets everything of a closed connection, and refuses its later subscriptions.
     pub fn remove_conn(&self, conn: &ConnId) {
         let mut reg = self.lock();
+        reg.open.remove(conn);
         let Some(c) = reg.conns.remove(conn) else {
             return;
         };
@@ -397,7 +417,7 @@ impl LiveData {
         let doc = change.document.clone().map(Arc::new);
         let to_match: Vec<((ConnId, String), Arc<Filter>)> = {
             let mut reg = self.lock();
-            let Registry { conns, colls } = &mut *reg;
+            let Registry { conns, colls, .. } = &mut *reg;
             let Some(coll) = colls.get_mut(key) else {
                 return;
             };
@@ -612,5 +632,521 @@ impl crate::core::ports::ChangePublisher for PublishNothing {
 
     fn feed_reports_writes(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::core::error::ErrorCode;
+    use crate::core::query::FilterBudget;
+    use crate::core::test_doubles::{RecordingSink, admin, conn, project_id, user};
+    use crate::core::time::Timestamp;
+
+    /// A registry whose connections `s1`, `s2`, `alice`, `bob`, `admin`, `coll`, `doc` and
+    /// `held` are open.
+    fn setup() -> (Arc<RecordingSink>, LiveData) {
+        let sink = Arc::new(RecordingSink::default());
+        let live = LiveData::new(sink.clone());
+        for c in ["s1", "s2", "alice", "bob", "admin", "coll", "doc", "held"] {
+            live.open_conn(&conn(c));
+        }
+        (sink, live)
+    }
+
+    fn key(c: &str) -> Key {
+        (project_id("p"), CollectionId::try_from(c).expect("id"))
+    }
+
+    fn doc_id(s: &str) -> DocumentId {
+        DocumentId::try_from(s).expect("id")
+    }
+
+    fn body(v: Value) -> DocumentBody {
+        let Value::Object(m) = v else {
+            panic!("a document is an object: {v}");
+        };
+        m
+    }
+
+    fn filter(v: Value) -> Filter {
+        Filter::parse(&v, &FilterBudget::default()).expect("filter")
+    }
+
+    fn change(
+        kind: ChangeKind,
+        id: &str,
+        document: Option<Value>,
+        previous: Option<Value>,
+    ) -> DocumentChange {
+        DocumentChange {
+            kind,
+            project_id: project_id("p"),
+            collection_id: CollectionId::try_from("c").expect("id"),
+            document_id: doc_id(id),
+            document: document.map(body),
+            previous: previous.map(body),
+            changed_at: Timestamp::now(),
+        }
+    }
+
+    fn created(id: &str, doc: Value) -> DocumentChange {
+        change(ChangeKind::Created, id, Some(doc), None)
+    }
+
+    fn owners() -> AccessRule {
+        AccessRule::Owner("owner".to_owned())
+    }
+
+    /// A live query on `c`, active with `initial` as its result set.
+    async fn live_query(
+        live: &LiveData,
+        c: &str,
+        actor: &Actor,
+        qid: &str,
+        f: Value,
+        initial: &[&str],
+        rule: &AccessRule,
+    ) {
+        live.begin_query(&conn(c), actor, key("c"), qid, filter(f), rule)
+            .expect("registered");
+        let set = initial.iter().map(|d| doc_id(d)).collect();
+        assert!(
+            live.activate_query(&conn(c), qid, set, ("subscribed", &json!({"queryId": qid})))
+                .await
+        );
+    }
+
+    #[tokio::test]
+    async fn a_collection_watcher_hears_the_announcement_first_then_each_change_until_it_leaves() {
+        let (sink, live) = setup();
+        let ann = json!({"type": "collection"});
+        live.watch_collection(
+            &conn("s1"),
+            &user("alice"),
+            key("c"),
+            &AccessRule::Members,
+            Some(("subscribed", &ann)),
+        );
+        live.deliver(&created("d1", json!({"id": "d1"}))).await;
+        // Another collection of the project is not watched.
+        let mut other = created("d2", json!({"id": "d2"}));
+        other.collection_id = CollectionId::try_from("other").expect("id");
+        live.deliver(&other).await;
+        assert_eq!(
+            sink.events_to("s1"),
+            ["subscribed", events::DOCUMENT_CREATED]
+        );
+        assert_eq!(sink.to("s1")[1].payload["documentId"], "d1");
+        live.unwatch_collection(&conn("s1"), &key("c"));
+        live.deliver(&created("d3", json!({"id": "d3"}))).await;
+        assert_eq!(sink.to("s1").len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_connection_watching_a_collection_and_its_document_gets_each_change_once() {
+        let (sink, live) = setup();
+        let alice = user("alice");
+        live.watch_collection(&conn("s1"), &alice, key("c"), &AccessRule::Members, None);
+        live.watch_document(
+            &conn("s1"),
+            &alice,
+            key("c"),
+            doc_id("d1"),
+            &AccessRule::Members,
+            None,
+        );
+        live.watch_document(
+            &conn("s2"),
+            &alice,
+            key("c"),
+            doc_id("d1"),
+            &AccessRule::Members,
+            None,
+        );
+        live.deliver(&created("d1", json!({"id": "d1"}))).await;
+        live.deliver(&created("d2", json!({"id": "d2"}))).await;
+        assert_eq!(sink.to("s1").len(), 2, "d1 once, d2 via the collection");
+        let s2: Vec<Value> = sink
+            .to("s2")
+            .into_iter()
+            .map(|s| s.payload["documentId"].clone())
+            .collect();
+        assert_eq!(
+            s2,
+            [json!("d1")],
+            "a document watcher hears only its document"
+        );
+    }
+
+    #[tokio::test]
+    async fn under_an_owner_rule_a_user_hears_only_changes_of_documents_they_own() {
+        let (sink, live) = setup();
+        live.watch_collection(&conn("alice"), &user("alice"), key("c"), &owners(), None);
+        live.watch_collection(&conn("bob"), &user("bob"), key("c"), &owners(), None);
+        live.watch_collection(&conn("admin"), &admin("root"), key("c"), &owners(), None);
+        live.deliver(&created("d1", json!({"id": "d1", "owner": "alice"})))
+            .await;
+        assert_eq!(sink.to("alice").len(), 1);
+        assert!(sink.to("bob").is_empty());
+        assert_eq!(sink.to("admin").len(), 1, "admins see everything");
+        // Ownership moves to bob: bob hears it without the previous (alice's) version, alice
+        // hears nothing more (her document is gone from her view).
+        sink.clear();
+        live.deliver(&change(
+            ChangeKind::Updated,
+            "d1",
+            Some(json!({"id": "d1", "owner": "bob"})),
+            Some(json!({"id": "d1", "owner": "alice"})),
+        ))
+        .await;
+        assert!(sink.to("alice").is_empty());
+        let bob = sink.to("bob");
+        assert_eq!(bob.len(), 1);
+        assert!(
+            bob[0].payload.get("previous").is_none(),
+            "{}",
+            bob[0].payload
+        );
+        assert!(sink.to("admin")[0].payload.get("previous").is_some());
+    }
+
+    #[tokio::test]
+    async fn a_delete_without_its_previous_version_reaches_only_that_documents_watchers() {
+        let (sink, live) = setup();
+        live.watch_collection(&conn("coll"), &user("alice"), key("c"), &owners(), None);
+        live.watch_collection(&conn("admin"), &admin("root"), key("c"), &owners(), None);
+        live_query(
+            &live,
+            "held",
+            &user("alice"),
+            "q",
+            json!({}),
+            &["d1"],
+            &owners(),
+        )
+        .await;
+        live.watch_document(
+            &conn("doc"),
+            &user("alice"),
+            key("c"),
+            doc_id("d1"),
+            &owners(),
+            None,
+        );
+        live.deliver(&change(ChangeKind::Deleted, "d1", None, None))
+            .await;
+        assert!(sink.to("coll").is_empty());
+        assert_eq!(sink.events_to("doc"), [events::DOCUMENT_DELETED]);
+        assert_eq!(sink.events_to("admin"), [events::DOCUMENT_DELETED]);
+        assert_eq!(
+            sink.events_to("held"),
+            ["subscribed", events::QUERY_REMOVED],
+            "a live query that held it hears it left"
+        );
+        // With the previous version, its owner's collection watchers hear it too.
+        live.deliver(&change(
+            ChangeKind::Deleted,
+            "d1",
+            None,
+            Some(json!({"id": "d1", "owner": "alice"})),
+        ))
+        .await;
+        assert_eq!(sink.to("coll").len(), 1);
+        // A collection whose rule cannot be read shows non-admins nothing.
+        live.unwatch_collection(&conn("coll"), &key("c"));
+        sink.clear();
+        live.watch_document(
+            &conn("doc"),
+            &user("alice"),
+            key("c"),
+            doc_id("d1"),
+            &AccessRule::AdminsOnly,
+            None,
+        );
+        live.deliver(&change(ChangeKind::Deleted, "d1", None, None))
+            .await;
+        live.deliver(&created("d1", json!({"id": "d1", "owner": "alice"})))
+            .await;
+        assert!(sink.to("doc").is_empty(), "{:?}", sink.to("doc"));
+        assert!(sink.to("held").is_empty(), "{:?}", sink.to("held"));
+        assert_eq!(sink.to("admin").len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_live_query_adds_changes_and_removes_only_matching_documents() {
+        let (sink, live) = setup();
+        let alice = user("alice");
+        live_query(
+            &live,
+            "s1",
+            &alice,
+            "q",
+            json!({"n": {"$gte": 10}}),
+            &["d0"],
+            &AccessRule::Members,
+        )
+        .await;
+        live.deliver(&created("d1", json!({"id": "d1", "n": 5})))
+            .await;
+        live.deliver(&created("d2", json!({"id": "d2", "n": 20})))
+            .await;
+        live.deliver(&change(
+            ChangeKind::Updated,
+            "d2",
+            Some(json!({"id": "d2", "n": 30})),
+            None,
+        ))
+        .await;
+        live.deliver(&change(
+            ChangeKind::Updated,
+            "d0",
+            Some(json!({"id": "d0", "n": 1})),
+            None,
+        ))
+        .await;
+        live.deliver(&change(ChangeKind::Deleted, "d2", None, None))
+            .await;
+        live.deliver(&change(ChangeKind::Deleted, "d1", None, None))
+            .await;
+        let got: Vec<(String, Value)> = sink
+            .to("s1")
+            .into_iter()
+            .map(|s| (s.event, s.payload["documentId"].clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("subscribed".to_owned(), Value::Null),
+                (events::QUERY_ADDED.to_owned(), json!("d2")),
+                (events::QUERY_CHANGED.to_owned(), json!("d2")),
+                (events::QUERY_REMOVED.to_owned(), json!("d0")),
+                (events::QUERY_REMOVED.to_owned(), json!("d2")),
+            ]
+        );
+        let added = &sink.to("s1")[1].payload;
+        assert_eq!(added["queryId"], "q");
+        assert_eq!(added["document"], json!({"id": "d2", "n": 20}));
+        assert_eq!(sink.to("s1")[4].payload["document"], Value::Null);
+    }
+
+    #[tokio::test]
+    async fn a_live_query_under_an_owner_rule_holds_only_its_owners_documents() {
+        let (sink, live) = setup();
+        live_query(&live, "s1", &user("alice"), "q", json!({}), &[], &owners()).await;
+        live.deliver(&created("d1", json!({"id": "d1", "owner": "bob"})))
+            .await;
+        live.deliver(&created("d2", json!({"id": "d2", "owner": "alice"})))
+            .await;
+        // Given away: it leaves alice's result set.
+        live.deliver(&change(
+            ChangeKind::Updated,
+            "d2",
+            Some(json!({"id": "d2", "owner": "bob"})),
+            Some(json!({"id": "d2", "owner": "alice"})),
+        ))
+        .await;
+        let got: Vec<(String, Value, Value)> = sink
+            .to("s1")
+            .into_iter()
+            .skip(1)
+            .map(|s| {
+                (
+                    s.event,
+                    s.payload["documentId"].clone(),
+                    s.payload["document"].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    events::QUERY_ADDED.to_owned(),
+                    json!("d2"),
+                    json!({"id": "d2", "owner": "alice"})
+                ),
+                (events::QUERY_REMOVED.to_owned(), json!("d2"), Value::Null),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn changes_during_the_initial_find_follow_the_announcement_in_order() {
+        let (sink, live) = setup();
+        let alice = user("alice");
+        live.begin_query(
+            &conn("s1"),
+            &alice,
+            key("c"),
+            "q",
+            filter(json!({})),
+            &AccessRule::Members,
+        )
+        .expect("registered");
+        live.deliver(&created("d1", json!({"id": "d1"}))).await;
+        live.deliver(&change(ChangeKind::Deleted, "d0", None, None))
+            .await;
+        assert!(sink.all().is_empty(), "nothing before the announcement");
+        let initial = [doc_id("d0")].into_iter().collect();
+        assert!(
+            live.activate_query(&conn("s1"), "q", initial, ("subscribed", &json!({})))
+                .await
+        );
+        assert_eq!(
+            sink.events_to("s1"),
+            ["subscribed", events::QUERY_ADDED, events::QUERY_REMOVED]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_connection_holds_at_most_a_hundred_live_queries() {
+        let (_sink, live) = setup();
+        let alice = user("alice");
+        let begin = |c: &str, q: &str| {
+            live.begin_query(
+                &conn(c),
+                &alice,
+                key("c"),
+                q,
+                filter(json!({})),
+                &AccessRule::Members,
+            )
+        };
+        for i in 0..MAX_QUERIES_PER_CONN {
+            begin("s1", &format!("q{i}")).expect("within the limit");
+        }
+        let e = begin("s1", "one-more").expect_err("over the limit");
+        assert_eq!(e.code(), ErrorCode::InvalidPayload);
+        begin("s1", "q0").expect("replacing a query by its id is not one more");
+        begin("s2", "q0").expect("the limit is per connection");
+        assert!(live.cancel_query(&conn("s1"), "q1"));
+        assert!(!live.cancel_query(&conn("s1"), "q1"), "already gone");
+        begin("s1", "one-more").expect("room again after an unsubscribe");
+    }
+
+    #[tokio::test]
+    async fn a_query_cancelled_or_replaced_before_activation_is_not_activated() {
+        let (sink, live) = setup();
+        let alice = user("alice");
+        live.begin_query(
+            &conn("s1"),
+            &alice,
+            key("c"),
+            "q",
+            filter(json!({})),
+            &AccessRule::Members,
+        )
+        .expect("registered");
+        live.cancel_query(&conn("s1"), "q");
+        assert!(
+            !live
+                .activate_query(&conn("s1"), "q", HashSet::new(), ("subscribed", &json!({})))
+                .await
+        );
+        // Re-registered in another collection: the old collection no longer feeds it.
+        live.begin_query(
+            &conn("s1"),
+            &alice,
+            key("c"),
+            "q",
+            filter(json!({})),
+            &AccessRule::Members,
+        )
+        .expect("registered");
+        live.begin_query(
+            &conn("s1"),
+            &alice,
+            key("other"),
+            "q",
+            filter(json!({})),
+            &AccessRule::Members,
+        )
+        .expect("replaced");
+        assert!(
+            live.activate_query(&conn("s1"), "q", HashSet::new(), ("subscribed", &json!({})))
+                .await
+        );
+        live.deliver(&created("d1", json!({"id": "d1"}))).await;
+        assert_eq!(sink.events_to("s1"), ["subscribed"]);
+    }
+
+    #[tokio::test]
+    async fn a_subscription_finishing_after_its_connection_closed_leaves_nothing_behind() {
+        let (sink, live) = setup();
+        let alice = user("alice");
+        live.remove_conn(&conn("s1"));
+        let ann = json!({});
+        live.watch_collection(
+            &conn("s1"),
+            &alice,
+            key("c"),
+            &AccessRule::Members,
+            Some(("subscribed", &ann)),
+        );
+        live.watch_document(
+            &conn("s1"),
+            &alice,
+            key("c"),
+            doc_id("d1"),
+            &AccessRule::Members,
+            None,
+        );
+        live.begin_query(
+            &conn("s1"),
+            &alice,
+            key("c"),
+            "q",
+            filter(json!({})),
+            &AccessRule::Members,
+        )
+        .expect("nobody to refuse");
+        assert!(
+            !live
+                .activate_query(&conn("s1"), "q", HashSet::new(), ("subscribed", &ann))
+                .await
+        );
+        live.deliver(&created("d1", json!({"id": "d1"}))).await;
+        assert_eq!(live.connections(), 0);
+        assert!(live.lock().colls.is_empty());
+        assert!(sink.all().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_closed_connection_loses_every_subscription() {
+        let (sink, live) = setup();
+        let alice = user("alice");
+        live.watch_collection(&conn("s1"), &alice, key("c"), &AccessRule::Members, None);
+        live.watch_document(
+            &conn("s1"),
+            &alice,
+            key("c"),
+            doc_id("d1"),
+            &AccessRule::Members,
+            None,
+        );
+        live_query(
+            &live,
+            "s1",
+            &alice,
+            "q",
+            json!({}),
+            &[],
+            &AccessRule::Members,
+        )
+        .await;
+        live.watch_collection(&conn("s2"), &alice, key("c"), &AccessRule::Members, None);
+        assert_eq!(live.connections(), 2);
+        live.remove_conn(&conn("s1"));
+        assert_eq!(live.connections(), 1);
+        sink.clear();
+        live.deliver(&created("d1", json!({"id": "d1"}))).await;
+        assert!(sink.to("s1").is_empty());
+        assert_eq!(sink.to("s2").len(), 1, "other connections keep theirs");
+        live.remove_conn(&conn("s2"));
+        assert_eq!(live.connections(), 0);
+        assert!(live.lock().colls.is_empty(), "nothing left behind");
     }
 }
