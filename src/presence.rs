@@ -1,7 +1,9 @@
 //! Presence in Redis, shared by every node: per-connection entries in `conns:<user>` hashes
 //! whose values are expiry times, a `users` sorted set by latest expiry for the sweep, and
 //! the announced state per user. The add/remove/sweep steps are Lua scripts, so "first
-//! connection" and "last connection" are decided atomically: one node, one broadcast.
+//! connection" and "last connection" are decided atomically: one node, one broadcast. The
+//! announced state changes by compare-and-set, so one user's sockets announcing on several
+//! nodes at once all keep their projects.
 
 use std::time::Duration;
 
@@ -20,6 +22,13 @@ const REMOVE: &str = include_str!("lua/presence_remove.lua");
 const HEARTBEAT: &str = include_str!("lua/presence_heartbeat.lua");
 const SWEEP: &str = include_str!("lua/presence_sweep.lua");
 const ADMIT: &str = include_str!("lua/presence_admit.lua");
+const SET_STATE: &str = include_str!("lua/presence_set_state.lua");
+const RETRACT: &str = include_str!("lua/presence_retract.lua");
+
+/// Compare-and-set attempts before giving up on a state other nodes keep changing. Every
+/// round lets at least one writer through, so this outlasts far more simultaneous writers of
+/// one user's presence than the default socket cap (50) allows.
+const STATE_ATTEMPTS: usize = 256;
 
 pub struct RedisPresence {
     client: Client,
@@ -69,25 +78,63 @@ impl RedisPresence {
         format!("{}state:{user}", self.prefix)
     }
 
+    fn projects_prefix(&self) -> String {
+        format!("{}project:", self.prefix)
+    }
+
     fn project(&self, p: &ProjectId) -> String {
-        format!("{}project:{p}", self.prefix)
+        format!("{}{p}", self.projects_prefix())
     }
 
     fn expiry(&self) -> i64 {
         now_ms() + i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX / 2)
     }
 
-    async fn load(&self, user: &UserId) -> StoreResult<Option<Stored>> {
-        let raw: Option<String> = self.client.get(self.state(user)).await.map_err(err)?;
-        Ok(raw.and_then(|s| serde_json::from_str(&s).ok()))
+    async fn load_raw(&self, user: &UserId) -> StoreResult<Option<String>> {
+        self.client.get(self.state(user)).await.map_err(err)
     }
 
-    async fn save(&self, user: &UserId, s: &Stored) -> StoreResult<()> {
-        let json = serde_json::to_string(s).map_err(AppError::internal)?;
-        self.client
-            .set::<(), _, _>(self.state(user), json, None, None, false)
-            .await
-            .map_err(err)
+    async fn load(&self, user: &UserId) -> StoreResult<Option<Stored>> {
+        Ok(self
+            .load_raw(user)
+            .await?
+            .and_then(|s| serde_json::from_str(&s).ok()))
+    }
+
+    /// Reads the state, lets `change` compute the next one (None: leave it alone) and writes it
+    /// only if nobody wrote in between, retrying otherwise. Returns whether it wrote.
+    async fn update(
+        &self,
+        user: &UserId,
+        change: impl Fn(Option<Stored>) -> Option<Stored>,
+    ) -> StoreResult<bool> {
+        for _ in 0..STATE_ATTEMPTS {
+            let raw = self.load_raw(user).await?;
+            let current = raw.as_deref().and_then(|s| serde_json::from_str(s).ok());
+            let Some(next) = change(current) else {
+                return Ok(false);
+            };
+            let json = serde_json::to_string(&next).map_err(AppError::internal)?;
+            let mut args = vec![
+                raw.unwrap_or_default(),
+                json,
+                self.projects_prefix(),
+                user.to_string(),
+            ];
+            args.extend(next.projects.iter().map(|p| p.to_string()));
+            let written: i64 = self
+                .client
+                .eval(SET_STATE, vec![self.state(user)], args)
+                .await
+                .map_err(err)?;
+            if written == 1 {
+                return Ok(true);
+            }
+        }
+        Err(AppError::unavailable(
+            "redis",
+            format!("the presence of {user} kept changing during {STATE_ATTEMPTS} attempts"),
+        ))
     }
 }
 
@@ -184,57 +231,45 @@ impl PresenceStore for RedisPresence {
     }
 
     async fn announce(&self, p: &Presence) -> StoreResult<()> {
-        let mut projects = self
-            .load(&p.user)
-            .await?
-            .map(|s| s.projects)
-            .unwrap_or_default();
-        for pr in &p.projects {
-            if !projects.contains(pr) {
-                projects.push(pr.clone());
+        self.update(&p.user, |current| {
+            let mut projects = current.map(|s| s.projects).unwrap_or_default();
+            for pr in &p.projects {
+                if !projects.contains(pr) {
+                    projects.push(pr.clone());
+                }
             }
-        }
-        for pr in &projects {
-            self.client
-                .sadd::<(), _, _>(self.project(pr), p.user.as_str())
-                .await
-                .map_err(err)?;
-        }
-        self.save(
-            &p.user,
-            &Stored {
+            Some(Stored {
                 status: p.status.clone(),
                 metadata: p.metadata.clone(),
                 last_seen: p.last_seen,
                 projects,
-            },
-        )
+            })
+        })
         .await
+        .map(|_| ())
     }
 
     async fn touch(&self, user: &UserId, at: Timestamp) -> StoreResult<bool> {
-        match self.load(user).await? {
-            Some(mut s) => {
-                s.last_seen = at;
-                self.save(user, &s).await?;
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        // Only an existing state is touched: a retraction racing this never gets undone.
+        self.update(user, |current| {
+            current.map(|s| Stored { last_seen: at, ..s })
+        })
+        .await
     }
 
     async fn retract(&self, user: &UserId) -> StoreResult<Option<Presence>> {
-        // GETDEL makes the retraction atomic: of two nodes retracting at once, one gets it.
-        let raw: Option<String> = self.client.getdel(self.state(user)).await.map_err(err)?;
+        let raw: Option<String> = self
+            .client
+            .eval(
+                RETRACT,
+                vec![self.state(user)],
+                vec![self.projects_prefix(), user.to_string()],
+            )
+            .await
+            .map_err(err)?;
         let Some(s) = raw.and_then(|s| serde_json::from_str::<Stored>(&s).ok()) else {
             return Ok(None);
         };
-        for pr in &s.projects {
-            self.client
-                .srem::<(), _, _>(self.project(pr), user.as_str())
-                .await
-                .map_err(err)?;
-        }
         Ok(Some(Presence {
             user: user.clone(),
             status: s.status,

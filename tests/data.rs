@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use mongodb::bson::doc;
+use bson::doc;
 use serde_json::{Value, json};
 use support::env::{API_KEY, mongodb_uri, token};
 use support::server::{Options, Server};
@@ -78,7 +78,7 @@ async fn external_writes_reach_every_node_once() {
         .expect("mongo client");
     let coll = client
         .database(&db_name)
-        .collection::<mongodb::bson::Document>("data.demo.tasks");
+        .collection::<bson::Document>("data.demo.tasks");
     coll.insert_one(doc! { "_id": "ext-1", "title": "from another service" })
         .await
         .expect("insert");

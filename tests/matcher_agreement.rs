@@ -8,8 +8,8 @@
 
 mod support;
 
+use bson::Document;
 use futures_util::TryStreamExt;
-use mongodb::bson::{self, Document};
 use serde_json::{Map, Value, json};
 use switchboard_handlers::core::query::{Filter, FilterBudget, Sort};
 

@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use mongodb::bson::doc;
+use bson::doc;
 use serde_json::{Value, json};
 use support::env::{API_KEY, mongodb_uri, token};
 use support::server::{Options, Server};
@@ -143,8 +143,8 @@ async fn exactly_once_across(opts: Options, external: bool) {
             .expect("mongo client");
         let coll = client
             .database(&db_name)
-            .collection::<mongodb::bson::Document>("wallet_transactions");
-        let amount: mongodb::bson::Decimal128 = "1.50".parse().expect("decimal");
+            .collection::<bson::Document>("wallet_transactions");
+        let amount: bson::Decimal128 = "1.50".parse().expect("decimal");
         coll.insert_one(
             doc! { "_id": "tx-ext", "addressId": "addr-bob", "amount": amount,
             "direction": "out", "txHash": "0xdef", "status": "pending" },

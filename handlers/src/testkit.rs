@@ -1,8 +1,11 @@
 //! Conformance suites for the ports (feature `testkit`). Each suite takes a store and a prefix
 //! unique to this run, so it can run against a shared database without tearing anything down.
-//! The handlers crate runs them on `MemoryStore`; `tests/store_conformance.rs` on MongoDB.
+//! The handlers crate runs them on `MemoryStore`; `tests/store_conformance.rs` on MongoDB;
+//! `tests/presence_conformance.rs` the presence suite on the memory and the Redis store.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -18,7 +21,7 @@ use crate::core::model::{
     Message, MessageType, Project, Reaction, TxDirection, TxStatus, User, WalletAddress,
     WalletTransaction, WebhookEvent,
 };
-use crate::core::ports::{DocQuery, FieldGuard, Inserted, Store};
+use crate::core::ports::{ConnId, DocQuery, FieldGuard, Inserted, Presence, PresenceStore, Store};
 use crate::core::query::{Filter, Sort};
 use crate::core::time::Timestamp;
 
@@ -1561,4 +1564,542 @@ pub async fn webhook_replays_and_retention(store: &dyn Store, prefix: &str) {
             .await
             .expect("insert")
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Presence
+
+/// Makes an empty presence namespace whose connections live `ttl` unless a heartbeat refreshes
+/// them. Two nodes of one cluster are two clones of the returned handle: the stores keep no
+/// per-node state, so that is what a second node sees.
+pub type PresenceFactory<'a> = &'a (dyn Fn(Duration) -> Arc<dyn PresenceStore> + Sync);
+
+/// Long enough that nothing expires during a test that does not wait for it.
+const PRESENCE_LONG_TTL: Duration = Duration::from_secs(600);
+/// Short enough to wait out, long enough that a busy machine does not expire a connection
+/// that was refreshed in time: every wait below keeps 400 ms from the nearest expiry.
+const PRESENCE_SHORT_TTL: Duration = Duration::from_millis(1_000);
+
+/// The `PresenceStore` suite. Each part takes a namespace of its own.
+pub async fn run_presence(make: PresenceFactory<'_>) {
+    presence_first_and_last(make(PRESENCE_LONG_TTL)).await;
+    presence_multi_socket_races(make(PRESENCE_LONG_TTL)).await;
+    presence_admission(make(PRESENCE_LONG_TTL)).await;
+    presence_concurrent_admission(make(PRESENCE_LONG_TTL)).await;
+    presence_announcements(make(PRESENCE_LONG_TTL)).await;
+    presence_concurrent_announcements(make(PRESENCE_LONG_TTL)).await;
+    // The waiting parts run side by side so the suite waits once.
+    futures_util::join!(
+        presence_expiry_and_sweep(make(PRESENCE_SHORT_TTL)),
+        presence_admission_after_expiry(make(PRESENCE_SHORT_TTL)),
+    );
+}
+
+fn conn(s: &str) -> ConnId {
+    s.to_owned()
+}
+
+fn presence(user: &str, status: &str, metadata: Value, at_ms: i64, projects: &[&str]) -> Presence {
+    Presence {
+        user: id(user),
+        status: status.to_owned(),
+        metadata,
+        last_seen: Timestamp::from_millis(at_ms),
+        projects: projects.iter().map(|p| id(*p)).collect(),
+    }
+}
+
+fn users_of(v: &[Presence]) -> Vec<String> {
+    v.iter().map(|p| p.user.to_string()).collect()
+}
+
+/// "First" and "last" answers, one user with several sockets counting once.
+pub async fn presence_first_and_last(store: Arc<dyn PresenceStore>) {
+    let s = &*store;
+    let (alice, bob): (UserId, UserId) = (id("alice"), id("bob"));
+    assert_eq!(s.connections(&alice).await.expect("count"), 0);
+    assert!(s.add_connection(&alice, &conn("a1")).await.expect("add"));
+    assert!(!s.add_connection(&alice, &conn("a2")).await.expect("add"));
+    // Another user's first socket is their own first, whatever alice holds.
+    assert!(s.add_connection(&bob, &conn("b1")).await.expect("add"));
+    // A socket added twice counts once.
+    assert!(!s.add_connection(&alice, &conn("a2")).await.expect("add"));
+    assert_eq!(s.connections(&alice).await.expect("count"), 2);
+    assert_eq!(s.connections(&bob).await.expect("count"), 1);
+
+    assert!(!s.remove_connection(&alice, &conn("a1")).await.expect("rm"));
+    // Removing an unknown socket or one already removed is never "last".
+    assert!(!s.remove_connection(&alice, &conn("a1")).await.expect("rm"));
+    assert!(!s.remove_connection(&alice, &conn("zz")).await.expect("rm"));
+    assert!(s.remove_connection(&alice, &conn("a2")).await.expect("rm"));
+    assert!(!s.remove_connection(&alice, &conn("a2")).await.expect("rm"));
+    assert!(
+        !s.remove_connection(&id("nobody"), &conn("x"))
+            .await
+            .expect("rm")
+    );
+    assert_eq!(s.connections(&alice).await.expect("count"), 0);
+    assert_eq!(s.connections(&bob).await.expect("count"), 1);
+
+    // Back online after going offline is a first connection again.
+    assert!(s.add_connection(&alice, &conn("a3")).await.expect("add"));
+    // Nothing has expired, so a sweep finds nobody.
+    assert_eq!(s.sweep().await.expect("sweep"), Vec::<UserId>::new());
+    assert_eq!(s.connections(&alice).await.expect("count"), 1);
+    // An empty heartbeat is allowed.
+    s.heartbeat(&[]).await.expect("heartbeat");
+}
+
+/// Sockets of one user arriving and leaving at once on many nodes: exactly one add is the
+/// first and exactly one remove is the last.
+pub async fn presence_multi_socket_races(store: Arc<dyn PresenceStore>) {
+    let user: UserId = id("racer");
+    let conns: Vec<ConnId> = (0..16).map(|i| conn(&format!("r{i}"))).collect();
+    let firsts = join_all(conns.iter().map(|c| {
+        let (store, user) = (store.clone(), user.clone());
+        async move { store.add_connection(&user, c).await.expect("add") }
+    }))
+    .await;
+    assert_eq!(firsts.iter().filter(|f| **f).count(), 1, "{firsts:?}");
+    assert_eq!(store.connections(&user).await.expect("count"), 16);
+
+    let lasts = join_all(conns.iter().map(|c| {
+        let (store, user) = (store.clone(), user.clone());
+        async move { store.remove_connection(&user, c).await.expect("rm") }
+    }))
+    .await;
+    assert_eq!(lasts.iter().filter(|l| **l).count(), 1, "{lasts:?}");
+    assert_eq!(store.connections(&user).await.expect("count"), 0);
+}
+
+/// The per-user socket cap.
+pub async fn presence_admission(store: Arc<dyn PresenceStore>) {
+    let s = &*store;
+    let user: UserId = id("capped");
+    for i in 0..3 {
+        assert!(
+            s.admit_connection(&user, &conn(&format!("c{i}")), 3)
+                .await
+                .expect("admit")
+        );
+    }
+    assert!(
+        !s.admit_connection(&user, &conn("c3"), 3)
+            .await
+            .expect("admit")
+    );
+    assert_eq!(s.connections(&user).await.expect("count"), 3);
+    // A socket already counted is not refused again, nor counted twice.
+    assert!(
+        s.admit_connection(&user, &conn("c0"), 3)
+            .await
+            .expect("admit")
+    );
+    assert_eq!(s.connections(&user).await.expect("count"), 3);
+    // A refused socket was not recorded: removing it is not the last of anything.
+    assert!(!s.remove_connection(&user, &conn("c3")).await.expect("rm"));
+    assert_eq!(s.connections(&user).await.expect("count"), 3);
+    // A disconnect frees a place.
+    assert!(!s.remove_connection(&user, &conn("c1")).await.expect("rm"));
+    assert!(
+        s.admit_connection(&user, &conn("c3"), 3)
+            .await
+            .expect("admit")
+    );
+    assert!(
+        !s.admit_connection(&user, &conn("c4"), 3)
+            .await
+            .expect("admit")
+    );
+    // The cap is per user, and plain adds count towards it.
+    let other: UserId = id("other");
+    assert!(s.add_connection(&other, &conn("o1")).await.expect("add"));
+    assert!(
+        s.admit_connection(&other, &conn("o2"), 2)
+            .await
+            .expect("admit")
+    );
+    assert!(
+        !s.admit_connection(&other, &conn("o3"), 2)
+            .await
+            .expect("admit")
+    );
+    // An admitted socket is a connection like any other: removing them all is "last" once.
+    for c in ["c0", "c2"] {
+        assert!(!s.remove_connection(&user, &conn(c)).await.expect("rm"));
+    }
+    assert!(s.remove_connection(&user, &conn("c3")).await.expect("rm"));
+    // A cap of zero admits nobody and records nothing.
+    let none: UserId = id("none");
+    assert!(
+        !s.admit_connection(&none, &conn("n1"), 0)
+            .await
+            .expect("admit")
+    );
+    assert_eq!(s.connections(&none).await.expect("count"), 0);
+    assert_eq!(s.sweep().await.expect("sweep"), Vec::<UserId>::new());
+}
+
+/// Admissions racing on many nodes never pass the cap together.
+pub async fn presence_concurrent_admission(store: Arc<dyn PresenceStore>) {
+    let user: UserId = id("crowded");
+    let admitted = join_all((0..24).map(|i| {
+        let (store, user) = (store.clone(), user.clone());
+        async move {
+            store
+                .admit_connection(&user, &conn(&format!("k{i}")), 5)
+                .await
+                .expect("admit")
+        }
+    }))
+    .await;
+    assert_eq!(admitted.iter().filter(|a| **a).count(), 5, "{admitted:?}");
+    assert_eq!(store.connections(&user).await.expect("count"), 5);
+}
+
+/// Connection entries expire unless refreshed; the sweep reports a dead node's users once.
+/// Node A stops heartbeating (it died); node B keeps going.
+pub async fn presence_expiry_and_sweep(store: Arc<dyn PresenceStore>) {
+    let (node_a, node_b) = (store.clone(), store.clone());
+    let (only_a, only_b, both): (UserId, UserId, UserId) = (id("only_a"), id("only_b"), id("both"));
+    assert!(
+        node_a
+            .add_connection(&only_a, &conn("a1"))
+            .await
+            .expect("add")
+    );
+    assert!(
+        node_b
+            .add_connection(&only_b, &conn("b1"))
+            .await
+            .expect("add")
+    );
+    assert!(
+        node_a
+            .add_connection(&both, &conn("a2"))
+            .await
+            .expect("add")
+    );
+    assert!(
+        !node_b
+            .add_connection(&both, &conn("b2"))
+            .await
+            .expect("add")
+    );
+    let b_conns = vec![(only_b.clone(), conn("b1")), (both.clone(), conn("b2"))];
+
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    node_b.heartbeat(&b_conns).await.expect("heartbeat");
+    assert_eq!(node_b.sweep().await.expect("sweep"), Vec::<UserId>::new());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    // Past node A's expiry, before the refreshed one.
+    assert_eq!(store.connections(&only_a).await.expect("count"), 0);
+    assert_eq!(store.connections(&only_b).await.expect("count"), 1);
+    assert_eq!(store.connections(&both).await.expect("count"), 1);
+    // Both surviving nodes sweep at once: the user who lost every connection is reported
+    // once, the one who still holds node B's connection not at all.
+    let (ga, gb) = futures_util::join!(node_a.sweep(), node_b.sweep());
+    let mut gone = ga.expect("sweep");
+    gone.extend(gb.expect("sweep"));
+    assert_eq!(gone, vec![only_a.clone()]);
+    assert_eq!(store.sweep().await.expect("sweep"), Vec::<UserId>::new());
+    // The sweep claimed that moment: a late disconnect of the dead socket is not "last" too.
+    assert!(
+        !node_a
+            .remove_connection(&only_a, &conn("a1"))
+            .await
+            .expect("rm")
+    );
+    // Node A's dead socket of `both` no longer counts; node B's still does.
+    assert!(
+        !node_b
+            .remove_connection(&both, &conn("zz"))
+            .await
+            .expect("rm")
+    );
+    assert_eq!(store.connections(&both).await.expect("count"), 1);
+
+    // A node that was only slow re-adds its swept connection with its next heartbeat.
+    node_a
+        .heartbeat(&[(only_a.clone(), conn("a1"))])
+        .await
+        .expect("heartbeat");
+    assert_eq!(store.connections(&only_a).await.expect("count"), 1);
+    assert!(
+        node_a
+            .remove_connection(&only_a, &conn("a1"))
+            .await
+            .expect("rm")
+    );
+
+    // Node B dies too: once its expiry passes, its users are swept, each once.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let (ga, gb) = futures_util::join!(node_a.sweep(), node_b.sweep());
+    let mut gone = ga.expect("sweep");
+    gone.extend(gb.expect("sweep"));
+    gone.sort();
+    assert_eq!(gone, vec![both.clone(), only_b.clone()]);
+    assert!(
+        !node_b
+            .remove_connection(&both, &conn("b2"))
+            .await
+            .expect("rm")
+    );
+    assert_eq!(store.connections(&only_b).await.expect("count"), 0);
+}
+
+/// Expired connections do not count towards the cap.
+pub async fn presence_admission_after_expiry(store: Arc<dyn PresenceStore>) {
+    let user: UserId = id("returning");
+    assert!(
+        store
+            .admit_connection(&user, &conn("old"), 1)
+            .await
+            .expect("admit")
+    );
+    assert!(
+        !store
+            .admit_connection(&user, &conn("new"), 1)
+            .await
+            .expect("admit")
+    );
+    let dropped: UserId = id("dropped");
+    assert!(
+        store
+            .admit_connection(&dropped, &conn("d1"), 1)
+            .await
+            .expect("admit")
+    );
+    tokio::time::sleep(Duration::from_millis(1_400)).await;
+    assert!(
+        store
+            .admit_connection(&user, &conn("new"), 1)
+            .await
+            .expect("admit")
+    );
+    assert_eq!(store.connections(&user).await.expect("count"), 1);
+    // A refused admission after the user's last connection expired does not hide that
+    // expiry from the sweep.
+    assert!(
+        !store
+            .admit_connection(&dropped, &conn("d2"), 0)
+            .await
+            .expect("admit")
+    );
+    // `user` never went without a live connection as far as the store is concerned: the new
+    // socket replaced the dead one before any sweep. `dropped` lost theirs.
+    assert_eq!(store.sweep().await.expect("sweep"), vec![dropped]);
+    assert!(
+        store
+            .remove_connection(&user, &conn("new"))
+            .await
+            .expect("rm")
+    );
+}
+
+/// Announced state: status and metadata replace, projects accumulate until a retraction.
+pub async fn presence_announcements(store: Arc<dyn PresenceStore>) {
+    let s = &*store;
+    let (alice, bob, carol): (UserId, UserId, UserId) = (id("alice"), id("bob"), id("carol"));
+    let (p1, p2, p3): (ProjectId, ProjectId, ProjectId) = (id("p1"), id("p2"), id("p3"));
+    let meta = json!({"device": "phone", "tags": [], "nested": {"n": 1.5, "big": 9_007_199_254_740_993_i64}, "name": "Zoë ✓"});
+
+    assert!(
+        !s.touch(&alice, Timestamp::from_millis(1))
+            .await
+            .expect("touch")
+    );
+    assert_eq!(s.retract(&alice).await.expect("retract"), None);
+    assert_eq!(s.announced_in(&p1).await.expect("list"), vec![]);
+
+    let first = presence("alice", "online", meta.clone(), 1_000, &["p1"]);
+    s.announce(&first).await.expect("announce");
+    assert_eq!(
+        s.announced_in(&p1).await.expect("list"),
+        vec![first.clone()]
+    );
+    assert_eq!(s.announced_in(&p2).await.expect("list"), vec![]);
+
+    // A second announcement replaces status, metadata and time, and adds its projects.
+    s.announce(&presence(
+        "alice",
+        "away",
+        json!({"x": 1}),
+        2_000,
+        &["p2", "p1"],
+    ))
+    .await
+    .expect("announce");
+    let merged = presence("alice", "away", json!({"x": 1}), 2_000, &["p1", "p2"]);
+    assert_eq!(
+        s.announced_in(&p1).await.expect("list"),
+        vec![merged.clone()]
+    );
+    assert_eq!(
+        s.announced_in(&p2).await.expect("list"),
+        vec![merged.clone()]
+    );
+
+    // Touch moves lastSeen only.
+    assert!(
+        s.touch(&alice, Timestamp::from_millis(3_000))
+            .await
+            .expect("touch")
+    );
+    let touched = Presence {
+        last_seen: Timestamp::from_millis(3_000),
+        ..merged
+    };
+    assert_eq!(
+        s.announced_in(&p2).await.expect("list"),
+        vec![touched.clone()]
+    );
+
+    // Listed by user id.
+    let carol_p = presence("carol", "busy", meta.clone(), 500, &["p1"]);
+    let bob_p = presence("bob", "online", json!(null), 400, &["p1", "p3"]);
+    s.announce(&carol_p).await.expect("announce");
+    s.announce(&bob_p).await.expect("announce");
+    assert_eq!(
+        users_of(&s.announced_in(&p1).await.expect("list")),
+        vec!["alice", "bob", "carol"]
+    );
+    assert_eq!(
+        s.announced_in(&p3).await.expect("list"),
+        vec![bob_p.clone()]
+    );
+
+    // Retraction returns the state once and removes the user from every project.
+    assert_eq!(s.retract(&alice).await.expect("retract"), Some(touched));
+    assert_eq!(s.retract(&alice).await.expect("retract"), None);
+    assert!(
+        !s.touch(&alice, Timestamp::from_millis(4_000))
+            .await
+            .expect("touch")
+    );
+    assert_eq!(
+        users_of(&s.announced_in(&p1).await.expect("list")),
+        vec!["bob", "carol"]
+    );
+    assert_eq!(s.announced_in(&p2).await.expect("list"), vec![]);
+
+    // Announcing again starts from nothing: earlier projects do not come back.
+    let again = presence("alice", "online", json!({}), 5_000, &["p3"]);
+    s.announce(&again).await.expect("announce");
+    assert_eq!(s.announced_in(&p2).await.expect("list"), vec![]);
+    assert_eq!(
+        s.announced_in(&p3).await.expect("list"),
+        vec![again, bob_p.clone()]
+    );
+    // Presence state is apart from connections.
+    assert_eq!(s.connections(&bob).await.expect("count"), 0);
+    assert_eq!(s.retract(&carol).await.expect("retract"), Some(carol_p));
+}
+
+/// One user announcing in many projects at once (sockets on several nodes): every project is
+/// kept, and a retraction afterwards leaves the user in none of them.
+pub async fn presence_concurrent_announcements(store: Arc<dyn PresenceStore>) {
+    let user: UserId = id("everywhere");
+    let names: Vec<String> = (0..12).map(|i| format!("cp{i}")).collect();
+    join_all(names.iter().map(|p| {
+        let store = store.clone();
+        async move {
+            store
+                .announce(&presence("everywhere", "online", json!({}), 1_000, &[p]))
+                .await
+                .expect("announce")
+        }
+    }))
+    .await;
+    for p in &names {
+        let listed = store.announced_in(&id(p.as_str())).await.expect("list");
+        assert_eq!(users_of(&listed), vec!["everywhere"], "in {p}");
+        let mut projects: Vec<String> = listed[0].projects.iter().map(|p| p.to_string()).collect();
+        projects.sort();
+        let mut want = names.clone();
+        want.sort();
+        assert_eq!(projects, want, "announced projects");
+    }
+
+    // Touches racing a retraction never bring the state back.
+    let touches = join_all((0..8).map(|i| {
+        let (store, user) = (store.clone(), user.clone());
+        async move {
+            store
+                .touch(&user, Timestamp::from_millis(2_000 + i))
+                .await
+                .expect("touch")
+        }
+    }));
+    let (retracted, _) = futures_util::join!(store.retract(&user), touches);
+    assert!(retracted.expect("retract").is_some());
+    assert_eq!(store.retract(&user).await.expect("retract"), None);
+    assert!(
+        !store
+            .touch(&user, Timestamp::from_millis(9_000))
+            .await
+            .expect("touch")
+    );
+    for p in &names {
+        assert_eq!(
+            store.announced_in(&id(p.as_str())).await.expect("list"),
+            vec![]
+        );
+    }
+    // Back in one project only: the others stay empty.
+    store
+        .announce(&presence(
+            "everywhere",
+            "online",
+            json!({}),
+            3_000,
+            &["cp0"],
+        ))
+        .await
+        .expect("announce");
+    assert_eq!(store.announced_in(&id("cp5")).await.expect("list"), vec![]);
+
+    // Of two nodes retracting at once, one gets the state.
+    let (r1, r2) = futures_util::join!(store.retract(&user), store.retract(&user));
+    let got = [r1.expect("retract"), r2.expect("retract")];
+    assert_eq!(got.iter().filter(|r| r.is_some()).count(), 1);
+}
+
+/// A store whose backend is down: every method reports `Unavailable` (the handlers turn that
+/// into an error reply or a retry), none panics or hangs.
+pub async fn presence_unavailable(store: &dyn PresenceStore) {
+    fn down<T: std::fmt::Debug>(what: &str, r: Result<T, AppError>) {
+        match r {
+            Err(AppError::Unavailable { .. }) => {}
+            other => panic!("{what}: expected Unavailable, got {other:?}"),
+        }
+    }
+    let (user, c): (UserId, ConnId) = (id("alice"), conn("c1"));
+    let pid: ProjectId = id("p1");
+    let p = presence("alice", "online", json!({}), 1, &["p1"]);
+    let hb = [(user.clone(), c.clone())];
+    // All at once: each waits out the client's command timeout.
+    let (add, admit, remove, heartbeat, sweep, count, announce, touch, retract, listed) = futures_util::join!(
+        store.add_connection(&user, &c),
+        store.admit_connection(&user, &c, 3),
+        store.remove_connection(&user, &c),
+        store.heartbeat(&hb),
+        store.sweep(),
+        store.connections(&user),
+        store.announce(&p),
+        store.touch(&user, Timestamp::from_millis(2)),
+        store.retract(&user),
+        store.announced_in(&pid),
+    );
+    down("add_connection", add);
+    down("admit_connection", admit);
+    down("remove_connection", remove);
+    down("heartbeat", heartbeat);
+    down("sweep", sweep);
+    down("connections", count);
+    down("announce", announce);
+    down("touch", touch);
+    down("retract", retract);
+    down("announced_in", listed);
 }

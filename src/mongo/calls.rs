@@ -2,7 +2,7 @@
 //! two nodes race (the missed-call timeout against an accept) exactly one of them matches.
 
 use async_trait::async_trait;
-use mongodb::bson::{Bson, DateTime, doc};
+use bson::{Bson, DateTime, doc};
 use mongodb::options::ReturnDocument;
 
 use switchboard_handlers::core::ids::{CallId, ChatId, UserId};
@@ -75,7 +75,7 @@ impl CallStore for MongoStore {
         limit: usize,
     ) -> StoreResult<Vec<CallId>> {
         use futures_util::TryStreamExt;
-        let docs: Vec<mongodb::bson::Document> = self
+        let docs: Vec<bson::Document> = self
             .coll(CALLS)
             .find(doc! {
                 "state": CallState::Ringing.as_str(),

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bson::{Bson, Document as BsonDoc, doc};
 use futures_util::StreamExt;
-use mongodb::bson::{Bson, Document as BsonDoc, doc};
 use mongodb::change_stream::ChangeStream;
 use mongodb::change_stream::event::{ChangeStreamEvent, OperationType, ResumeToken};
 use mongodb::options::{FullDocumentBeforeChangeType, FullDocumentType};

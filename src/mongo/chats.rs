@@ -8,8 +8,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bson::{Bson, DateTime, doc};
 use futures_util::TryStreamExt;
-use mongodb::bson::{self, Bson, DateTime, doc};
 use mongodb::options::ReturnDocument;
 use rand::Rng;
 
@@ -350,7 +350,7 @@ impl MongoStore {
     async fn update_message(
         &self,
         id: &MessageId,
-        set: mongodb::bson::Document,
+        set: bson::Document,
     ) -> StoreResult<Option<Message>> {
         let d = self
             .coll(MESSAGES)
@@ -373,7 +373,7 @@ async fn backoff(attempt: u32) {
 }
 
 /// The stored form carries `clientMessageId`, which is not part of the wire message.
-fn from_doc_msg(mut d: mongodb::bson::Document) -> StoreResult<Message> {
+fn from_doc_msg(mut d: bson::Document) -> StoreResult<Message> {
     d.remove("clientMessageId");
     from_doc(d)
 }

@@ -1,7 +1,7 @@
 //! Entity ↔ BSON. Entities serialize to the contract's JSON (`id`, ISO timestamps); in MongoDB
 //! the id is `_id` and the timestamp fields are BSON dates, so they sort and can carry TTLs.
 
-use mongodb::bson::{self, Bson, DateTime, Document as BsonDoc};
+use bson::{Bson, DateTime, Document as BsonDoc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 

@@ -1,9 +1,9 @@
 //! Documents of project collections, one MongoDB collection per project collection.
 
 use async_trait::async_trait;
+use bson::oid::ObjectId;
+use bson::{Bson, doc};
 use futures_util::TryStreamExt;
-use mongodb::bson::oid::ObjectId;
-use mongodb::bson::{Bson, doc};
 use mongodb::options::ReturnDocument;
 use serde_json::Value;
 
@@ -24,11 +24,7 @@ pub fn collection_name(project: &ProjectId, collection: &CollectionId) -> String
     format!("data.{project}.{collection}")
 }
 
-pub fn read(
-    project: &ProjectId,
-    collection: &CollectionId,
-    d: mongodb::bson::Document,
-) -> Document {
+pub fn read(project: &ProjectId, collection: &CollectionId, d: bson::Document) -> Document {
     let mut body = DocumentBody::new();
     for (k, v) in d {
         if k == "_id" {
@@ -102,7 +98,7 @@ impl DocumentStore for MongoStore {
         }
         let filter = doc! { "$and": clauses };
         let mut sort = if q.sort.0.is_empty() {
-            mongodb::bson::Document::new()
+            bson::Document::new()
         } else {
             json_to_doc(q.sort.to_mongo())?
         };
@@ -249,7 +245,7 @@ fn is_max_time_expired(e: &mongodb::error::Error) -> bool {
 
 /// Matches the document whether its `_id` is the string or, for documents other services
 /// inserted with ObjectIds, the ObjectId with that hex.
-fn id_filter(id: &DocumentId, guard: Option<&FieldGuard>) -> mongodb::bson::Document {
+fn id_filter(id: &DocumentId, guard: Option<&FieldGuard>) -> bson::Document {
     let mut f = match ObjectId::parse_str(id.as_str()) {
         Ok(oid) => doc! { "_id": { "$in": [id.as_str(), oid] } },
         Err(_) => doc! { "_id": id.as_str() },
@@ -260,7 +256,7 @@ fn id_filter(id: &DocumentId, guard: Option<&FieldGuard>) -> mongodb::bson::Docu
     f
 }
 
-fn to_stored(doc: &Document) -> Result<(String, mongodb::bson::Document), AppError> {
+fn to_stored(doc: &Document) -> Result<(String, bson::Document), AppError> {
     let mut body = doc.body.clone();
     let id = match body.remove("id") {
         Some(Value::String(s)) if !s.is_empty() => s,

@@ -11,8 +11,8 @@
 
 use std::sync::Arc;
 
+use bson::Document;
 use mongodb::Collection;
-use mongodb::bson::Document;
 use mongodb::error::ErrorKind;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 

@@ -17,7 +17,7 @@ mod registry;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use mongodb::bson::{Document as BsonDoc, doc};
+use bson::{Document as BsonDoc, doc};
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, Database, IndexModel};
 

@@ -1,8 +1,8 @@
 //! Projects and user profiles.
 
 use async_trait::async_trait;
+use bson::doc;
 use futures_util::TryStreamExt;
-use mongodb::bson::doc;
 use mongodb::options::ReplaceOptions;
 
 use switchboard_handlers::core::ids::{ProjectId, UserId};

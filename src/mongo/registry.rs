@@ -1,8 +1,8 @@
 //! Integrations and wallet addresses: per-project registries configured over REST or seeds.
 
 use async_trait::async_trait;
+use bson::{DateTime, doc};
 use futures_util::TryStreamExt;
-use mongodb::bson::{DateTime, doc};
 
 use switchboard_handlers::core::ids::{AddressId, IntegrationId, ProjectId, UserId};
 use switchboard_handlers::core::model::{

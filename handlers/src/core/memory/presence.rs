@@ -54,9 +54,12 @@ impl PresenceStore for MemoryPresence {
         let now = Instant::now();
         let mut g = self.lock();
         let set = g.conns.entry(user.clone()).or_default();
+        let known = !set.is_empty();
         purge(set, now);
         if set.len() as u64 >= max && !set.contains_key(conn) {
-            if set.is_empty() {
+            // A user whose connections all expired stays until the sweep reports them
+            // offline; only an entry this call created goes again.
+            if !known {
                 g.conns.remove(user);
             }
             return Ok(false);
