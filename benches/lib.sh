@@ -4,11 +4,13 @@
 # The load tool signs its dev tokens with this; both servers check them with it (32 bytes or
 # more: Switchboard refuses shorter secrets).
 BENCH_SECRET=bench-secret-0123456789abcdefghijklmn
-# Switchboard's settings for load: the per-socket rate limit and per-user socket cap are
-# production guards that a load test of 1,000 users on one chat would trip.
+# Switchboard's settings for load: the per-socket event and relay-byte rates, the per-user socket
+# cap and the per-address connection cap are production guards that a load test (1,000 users
+# on one chat, up to 40K connections from one address) would trip; the Node reference has none.
 # SEED_DEMO: the load tool's seed is loaded with Redis or MongoDB configured too (those seed only
 # when told to).
 BENCH_SB_ENV=(RATE_LIMIT_PER_SEC=1000000 RATE_LIMIT_BURST=1000000 MAX_SOCKETS_PER_USER=100000
+  RELAY_BYTES_PER_SEC=1073741824 RELAY_BYTES_BURST=1073741824 MAX_CONNECTIONS_PER_IP=0
   SEED_DEMO=true RUST_LOG=warn)
 
 # target_dir: where cargo puts its builds: CARGO_TARGET_DIR when set (a relative one is taken

@@ -76,8 +76,7 @@ RUN_PIDS=()
 start_sb() {
   local name=$1 port; shift
   port=$(free_port)
-  # The load tool opens up to 40K connections from one address: no per-address cap.
-  env HOST=127.0.0.1 PORT="$port" JWT_SECRET="$SECRET" SEEDS_DIR="$STATE/seeds" MAX_CONNECTIONS_PER_IP=0 \
+  env HOST=127.0.0.1 PORT="$port" JWT_SECRET="$SECRET" SEEDS_DIR="$STATE/seeds" \
     "${BENCH_SB_ENV[@]}" "$@" "$SB" >"$STATE/$name.log" 2>&1 &
   LAST_PID=$!; RUN_PIDS+=($!); PIDS+=($!)
   wait_port "$port"
