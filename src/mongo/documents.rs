@@ -203,6 +203,16 @@ impl DocumentStore for MongoStore {
         collection: &CollectionId,
         up_to: usize,
     ) -> StoreResult<(usize, bool)> {
+        let name = collection_name(project, collection);
+        let known = self
+            .known_collections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&name);
+        if known {
+            // The count only matters for a collection that does not exist yet.
+            return Ok((0, true));
+        }
         // Filtered here rather than by the server: project ids may hold regex metacharacters.
         let prefix = format!("data.{project}.");
         let names = self
@@ -214,9 +224,13 @@ impl DocumentStore for MongoStore {
             .iter()
             .filter(|n| n.starts_with(&prefix))
             .collect::<Vec<_>>();
-        let exists = own
-            .iter()
-            .any(|n| **n == collection_name(project, collection));
+        let exists = own.iter().any(|n| **n == name);
+        if exists {
+            self.known_collections
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(name);
+        }
         Ok((own.len().min(up_to), exists))
     }
 

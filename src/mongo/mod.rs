@@ -33,6 +33,9 @@ pub struct MongoStore {
     chat_cache: std::sync::Arc<chat_cache::ChatCache>,
     /// New messages go through it in batches (group commit; see the module).
     messages: message_writer::MessageWriter,
+    /// Data collections seen to exist. A MongoDB collection outlives its documents, so one
+    /// seen once needs no `listCollections` (a whole-database scan) on later creates.
+    known_collections: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 /// Collection names.
@@ -75,6 +78,7 @@ impl MongoStore {
             messages: message_writer::MessageWriter::start(db.collection(MESSAGES)),
             db,
             chat_cache: Default::default(),
+            known_collections: Default::default(),
         };
         store
             .create_indexes()
