@@ -17,21 +17,23 @@ WORKDIR /src
 #    layer is rebuilt only when a manifest, Cargo.lock or a vendored crate changes.
 COPY Cargo.toml Cargo.lock ./
 COPY handlers/Cargo.toml handlers/Cargo.toml
+COPY handlers/core/Cargo.toml handlers/core/Cargo.toml
 COPY benches/loadgen/Cargo.toml benches/loadgen/Cargo.toml
 COPY vendor vendor
-RUN mkdir -p src handlers/src benches/loadgen/src \
+RUN mkdir -p src handlers/src handlers/core/src benches/loadgen/src \
  && echo 'fn main() {}' > src/main.rs \
  && echo 'fn main() {}' > benches/loadgen/src/main.rs \
- && touch src/lib.rs handlers/src/lib.rs \
+ && touch src/lib.rs handlers/src/lib.rs handlers/core/src/lib.rs \
  && cargo build --release --locked -p switchboard \
- && rm -rf src handlers/src
+ && rm -rf src handlers/src handlers/core/src
 
 # 2. The real sources. COPY keeps the files' original mtimes, which can be older than the stub
-#    build above, so touch them to make cargo rebuild the two workspace crates. The load
+#    build above, so touch them to make cargo rebuild the three workspace crates. The load
 #    generator keeps its stub: the image does not ship it.
 COPY src src
 COPY handlers/src handlers/src
-RUN find src handlers/src -name '*.rs' -exec touch {} + \
+COPY handlers/core/src handlers/core/src
+RUN find src handlers/src handlers/core/src -name '*.rs' -exec touch {} + \
  && cargo build --release --locked -p switchboard \
  && install -s -m 0755 target/release/switchboard /usr/local/bin/switchboard
 

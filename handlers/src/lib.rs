@@ -1,5 +1,5 @@
-//! Switchboard's application crate: the transport-agnostic core in [`core`] and the Socket.IO
-//! front end beside it ([`socketio`] glue plus one module per resource events act on).
+//! Switchboard's Socket.IO front end: [`socketio`] glue plus one module per resource events act
+//! on, over the transport-agnostic core (the `switchboard-core` crate, re-exported as [`core`]).
 //!
 //! Finding an event: the event table below (`event_table!`) lists every event next to its
 //! handler, and it is the only list. Handler modules are named for the resource an event acts on:
@@ -25,7 +25,7 @@
 //! Layering: this crate never talks to MongoDB, Redis or HTTP; it reaches them through the ports
 //! in [`core::ports`], implemented in the `switchboard` binary crate and in [`core::memory`].
 
-pub mod core;
+pub use switchboard_core as core;
 pub mod socketio;
 
 pub mod auth;
@@ -41,7 +41,7 @@ pub mod query;
 pub mod wallet;
 
 #[cfg(feature = "testkit")]
-pub mod testkit;
+pub use switchboard_core::testkit;
 
 use std::sync::Arc;
 
@@ -300,5 +300,38 @@ mod tests {
         );
         assert!(!is_relayed_event("custom:join"));
         assert!(!is_relayed_event("custom:nope"));
+    }
+
+    /// Every `custom:*` name the server emits (events.rs) or handles (the event table) is
+    /// reserved, so a new server event cannot be forgeable by oversight.
+    #[test]
+    fn every_server_custom_name_is_reserved() {
+        let src = include_str!("../core/src/events.rs");
+        let emitted = src
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|n| n.starts_with("custom:"));
+        let handled = EVENTS.iter().copied().filter(|n| n.starts_with("custom:"));
+        let mut checked = 0;
+        for name in emitted.chain(handled) {
+            assert!(
+                crate::core::custom::RESERVED_EVENTS.contains(&name),
+                "{name} is not reserved"
+            );
+            let bare = name.trim_start_matches("custom:");
+            assert!(
+                serde_json::from_value::<crate::core::custom::EventName>(json!(bare)).is_err(),
+                "{bare} is accepted"
+            );
+            checked += 1;
+        }
+        assert!(checked >= 11, "found {checked} names");
+        for ok in ["message:v2", "file:shared:preview", "Message", "cursor"] {
+            assert!(
+                serde_json::from_value::<crate::core::custom::EventName>(json!(ok)).is_ok(),
+                "{ok}"
+            );
+        }
     }
 }

@@ -12,11 +12,7 @@ mod conformance {
     #[tokio::test]
     async fn memory_store_passes_the_store_suite() {
         let store = super::MemoryStore::new();
-        assert!(
-            crate::core::ports::Store::is_empty(&store)
-                .await
-                .expect("empty")
-        );
+        assert!(crate::ports::Store::is_empty(&store).await.expect("empty"));
         crate::testkit::run_all(&store, "mem").await;
     }
 }

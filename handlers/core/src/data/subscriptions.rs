@@ -8,13 +8,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::documents::{DataScope, scope};
-use crate::core::Core;
-use crate::core::access::Actor;
-use crate::core::error::AppError;
-use crate::core::events;
-use crate::core::ids::{CollectionId, DocumentId, MAX_ID_LEN, ProjectId};
-use crate::core::ports::{ConnId, DocQuery};
-use crate::core::query::{Filter, Sort};
+use crate::Core;
+use crate::access::Actor;
+use crate::error::AppError;
+use crate::events;
+use crate::ids::{CollectionId, DocumentId, MAX_ID_LEN, ProjectId};
+use crate::ports::{ConnId, DocQuery};
+use crate::query::{Filter, Sort};
 
 /// The initial result set of a live query holds at most this many documents (by id); later
 /// changes still add, change and remove documents as they happen.
@@ -180,11 +180,11 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::core::data::documents;
-    use crate::core::error::ErrorCode;
-    use crate::core::model::DocumentBody;
-    use crate::core::ports::DocumentStore;
-    use crate::core::test_doubles::{TestCore, admin, conn, project_id, user, user_id};
+    use crate::data::documents;
+    use crate::error::ErrorCode;
+    use crate::model::DocumentBody;
+    use crate::ports::DocumentStore;
+    use crate::test_doubles::{TestCore, admin, conn, project_id, user, user_id};
 
     /// Project `p` (alice, bob) with `notes` (members) and `todos` (owner:owner); `q` (carol).
     /// Connections `s`, `s1`, `s2`, `a` and `b` are open.
@@ -412,7 +412,7 @@ mod tests {
 
     async fn put(t: &TestCore, n: usize) {
         for i in 0..n {
-            let doc = crate::core::model::Document {
+            let doc = crate::model::Document {
                 project_id: project_id("p"),
                 collection_id: coll("notes"),
                 body: body(json!({"id": format!("d{i:04}"), "n": i})),
@@ -456,9 +456,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_live_query_whose_initial_find_fails_is_not_left_registered() {
-        let limits = crate::core::Limits {
+        let limits = crate::Limits {
             query_max_time: std::time::Duration::ZERO,
-            ..crate::core::Limits::default()
+            ..crate::Limits::default()
         };
         let t = TestCore::with_limits(limits);
         t.core.live.open_conn(&conn("s1"));

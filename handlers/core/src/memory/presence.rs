@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use crate::core::ids::{ProjectId, UserId};
-use crate::core::ports::{ConnId, Presence, PresenceStore, StoreResult};
-use crate::core::time::Timestamp;
+use crate::ids::{ProjectId, UserId};
+use crate::ports::{ConnId, Presence, PresenceStore, StoreResult};
+use crate::time::Timestamp;
 
 pub struct MemoryPresence {
     ttl: Duration,

@@ -232,8 +232,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::core::error::ErrorCode;
-    use crate::core::test_doubles::{Skip, TestCore, api_key, conn, project_id, user, user_id};
+    use crate::error::ErrorCode;
+    use crate::test_doubles::{Skip, TestCore, api_key, conn, project_id, user, user_id};
 
     /// Projects `p` (alice, bob) and `q` (alice).
     async fn fixture() -> TestCore {
@@ -441,10 +441,10 @@ mod tests {
 
     #[tokio::test]
     async fn the_heartbeat_keeps_this_nodes_users_online_and_takes_a_dead_nodes_offline_once() {
-        let limits = crate::core::Limits {
+        let limits = crate::Limits {
             presence_heartbeat: Duration::from_millis(400),
             presence_ttl: Duration::from_millis(1200),
-            ..crate::core::Limits::default()
+            ..crate::Limits::default()
         };
         let t = TestCore::with_limits(limits);
         let (a, b) = (user_id("alice"), user_id("bob"));

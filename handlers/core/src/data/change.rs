@@ -3,10 +3,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::core::events;
-use crate::core::ids::{CollectionId, DocumentId, ProjectId};
-use crate::core::model::DocumentBody;
-use crate::core::time::Timestamp;
+use crate::events;
+use crate::ids::{CollectionId, DocumentId, ProjectId};
+use crate::model::DocumentBody;
+use crate::time::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

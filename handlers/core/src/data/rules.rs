@@ -1,10 +1,10 @@
 //! Per-collection access rules from the project's config: `members` (every member reads every
 //! document) or `owner:<field>` (a user sees only documents whose `<field>` is their user id).
 
-use crate::core::access::Actor;
-use crate::core::ids::CollectionId;
-use crate::core::model::{DocumentBody, Project};
-use crate::core::ports::{FieldGuard, lookup};
+use crate::access::Actor;
+use crate::ids::CollectionId;
+use crate::model::{DocumentBody, Project};
+use crate::ports::{FieldGuard, lookup};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccessRule {

@@ -11,19 +11,19 @@ use serde_json::{Value, json};
 
 use futures_util::future::join_all;
 
-use crate::core::error::AppError;
-use crate::core::ids::{
+use crate::error::AppError;
+use crate::ids::{
     AddressId, CallId, ChatId, CollectionId, DocumentId, IntegrationId, MessageId, ProjectId,
     UserId,
 };
-use crate::core::model::{
+use crate::model::{
     Call, CallState, CallType, Chat, Document, DocumentBody, Integration, IntegrationStats,
     Message, MessageType, Project, Reaction, TxDirection, TxStatus, User, WalletAddress,
     WalletTransaction, WebhookEvent,
 };
-use crate::core::ports::{ConnId, DocQuery, FieldGuard, Inserted, Presence, PresenceStore, Store};
-use crate::core::query::{Filter, Sort};
-use crate::core::time::Timestamp;
+use crate::ports::{ConnId, DocQuery, FieldGuard, Inserted, Presence, PresenceStore, Store};
+use crate::query::{Filter, Sort};
+use crate::time::Timestamp;
 
 fn id<T: TryFrom<String>>(s: impl Into<String>) -> T
 where
@@ -324,7 +324,7 @@ fn doc_ids(docs: &[Document]) -> Vec<String> {
 
 fn query(filter: serde_json::Value, limit: usize) -> DocQuery {
     DocQuery {
-        filter: Filter::parse(&filter, &crate::core::query::FilterBudget::default())
+        filter: Filter::parse(&filter, &crate::query::FilterBudget::default())
             .expect("valid filter"),
         sort: Sort::default(),
         limit,
@@ -854,7 +854,7 @@ pub async fn history_after(store: &dyn Store, prefix: &str) {
 /// A message holds at most `MAX_REACTIONS_PER_MESSAGE` distinct emoji and a user at most
 /// `MAX_REACTIONS_PER_USER` of them; a refused toggle is a CONFLICT and stores nothing.
 pub async fn reaction_caps(store: &dyn Store, prefix: &str) {
-    use crate::core::model::{MAX_REACTIONS_PER_MESSAGE, MAX_REACTIONS_PER_USER};
+    use crate::model::{MAX_REACTIONS_PER_MESSAGE, MAX_REACTIONS_PER_USER};
     let mid: MessageId = id(format!("{prefix}-capped"));
     let cid = format!("{prefix}-capped-chat");
     insert(store, &message(mid.as_str(), &cid, prefix, "u1", T0)).await;

@@ -19,13 +19,13 @@ use serde_json::{Value, json};
 
 use super::change::{ChangeKind, DocumentChange};
 use super::rules::AccessRule;
-use crate::core::access::Actor;
-use crate::core::error::AppError;
-use crate::core::events;
-use crate::core::ids::{CollectionId, DocumentId, ProjectId};
-use crate::core::model::DocumentBody;
-use crate::core::ports::{ConnId, LocalSink};
-use crate::core::query::Filter;
+use crate::access::Actor;
+use crate::error::AppError;
+use crate::events;
+use crate::ids::{CollectionId, DocumentId, ProjectId};
+use crate::model::DocumentBody;
+use crate::ports::{ConnId, LocalSink};
+use crate::query::Filter;
 
 /// One collection's delivery turn: changes of a collection are delivered one after another.
 type Turn = Arc<tokio::sync::Mutex<()>>;
@@ -617,7 +617,7 @@ fn step(
 pub struct DeliverLocally(pub Arc<LiveData>);
 
 #[async_trait::async_trait]
-impl crate::core::ports::ChangePublisher for DeliverLocally {
+impl crate::ports::ChangePublisher for DeliverLocally {
     async fn publish(&self, change: DocumentChange) {
         self.0.deliver(&change).await;
     }
@@ -627,7 +627,7 @@ impl crate::core::ports::ChangePublisher for DeliverLocally {
 pub struct PublishNothing;
 
 #[async_trait::async_trait]
-impl crate::core::ports::ChangePublisher for PublishNothing {
+impl crate::ports::ChangePublisher for PublishNothing {
     async fn publish(&self, _change: DocumentChange) {}
 
     fn feed_reports_writes(&self) -> bool {
@@ -640,10 +640,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::core::error::ErrorCode;
-    use crate::core::query::FilterBudget;
-    use crate::core::test_doubles::{RecordingSink, admin, conn, project_id, user};
-    use crate::core::time::Timestamp;
+    use crate::error::ErrorCode;
+    use crate::query::FilterBudget;
+    use crate::test_doubles::{RecordingSink, admin, conn, project_id, user};
+    use crate::time::Timestamp;
 
     /// A registry whose connections `s1`, `s2`, `alice`, `bob`, `admin`, `coll`, `doc` and
     /// `held` are open.

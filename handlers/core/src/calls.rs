@@ -416,10 +416,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::core::Limits;
-    use crate::core::error::ErrorCode;
-    use crate::core::ports::CallStore;
-    use crate::core::test_doubles::{Skip, TestCore, chat_id, conn, user, user_id};
+    use crate::Limits;
+    use crate::error::ErrorCode;
+    use crate::ports::CallStore;
+    use crate::test_doubles::{Skip, TestCore, chat_id, conn, user, user_id};
 
     /// Chat `c` of project `p` with alice, bob, carol and dave.
     async fn fixture(limits: Limits) -> TestCore {
@@ -763,7 +763,7 @@ mod tests {
         let call = Call {
             id: CallId::try_from("orphan").expect("id"),
             chat_id: chat_id("c"),
-            project_id: crate::core::test_doubles::project_id("p"),
+            project_id: crate::test_doubles::project_id("p"),
             caller_id: user_id("alice"),
             kind: CallType::Video,
             participants: vec![user_id("bob")],

@@ -412,7 +412,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::core::error::ErrorCode;
+    use crate::error::ErrorCode;
 
     #[tokio::test]
     async fn the_authenticator_admits_only_what_it_was_given_and_remembers_what_it_saw() {

@@ -5,20 +5,20 @@ use std::sync::RwLock;
 
 use async_trait::async_trait;
 
-use crate::core::error::AppError;
-use crate::core::ids::{
+use crate::error::AppError;
+use crate::ids::{
     AddressId, CallId, ChatId, CollectionId, DocumentId, IntegrationId, MessageId, ProjectId,
     UserId,
 };
-use crate::core::model::{
+use crate::model::{
     Call, CallState, Chat, Document, DocumentBody, Integration, IntegrationStats, Message, Project,
     User, WalletAddress, WalletTransaction, WebhookEvent,
 };
-use crate::core::ports::{
+use crate::ports::{
     CallStore, ChatStore, DocQuery, DocumentStore, FieldGuard, Inserted, IntegrationStore,
     ProjectStore, Store, StoreResult, UserStore, WalletStore, Written, chat_exists,
 };
-use crate::core::time::Timestamp;
+use crate::time::Timestamp;
 
 #[derive(Default)]
 struct Data {
@@ -449,7 +449,7 @@ impl DocumentStore for MemoryStore {
             .filter(|d| q.guard.as_ref().is_none_or(|g| g.admits(&d.body)));
         for (i, d) in candidates.enumerate() {
             if i % 64 == 63 && std::time::Instant::now() > deadline {
-                return Err(crate::core::data::documents::query_ran_too_long(q.max_time));
+                return Err(crate::data::documents::query_ran_too_long(q.max_time));
             }
             if q.filter.matches(&d.body) {
                 hits.push(d);

@@ -6,14 +6,14 @@ use serde_json::Value;
 
 use super::change::{ChangeKind, DocumentChange};
 use super::rules::AccessRule;
-use crate::core::Core;
-use crate::core::access::{Actor, ProjectMember, require_member};
-use crate::core::error::AppError;
-use crate::core::ids::{CollectionId, DocumentId, MAX_ID_LEN, ProjectId, new_object_id};
-use crate::core::model::{Document, DocumentBody};
-use crate::core::ports::{DocQuery, FieldGuard};
-use crate::core::query::{Filter, MAX_FILTER_DEPTH, Sort};
-use crate::core::time::Timestamp;
+use crate::Core;
+use crate::access::{Actor, ProjectMember, require_member};
+use crate::error::AppError;
+use crate::ids::{CollectionId, DocumentId, MAX_ID_LEN, ProjectId, new_object_id};
+use crate::model::{Document, DocumentBody};
+use crate::ports::{DocQuery, FieldGuard};
+use crate::query::{Filter, MAX_FILTER_DEPTH, Sort};
+use crate::time::Timestamp;
 
 /// What a find that outlived its `max_time` answers: the client's filter (or sort) was too
 /// costly for the collection, which narrowing it fixes.
@@ -156,7 +156,7 @@ fn claim(scope: &DataScope, body: &mut DocumentBody, fill: bool) -> Result<(), A
         )));
     };
     let head = field.split('.').next().unwrap_or(field);
-    match crate::core::ports::lookup(body, field) {
+    match crate::ports::lookup(body, field) {
         Some(Value::String(s)) if *s == guard.value => Ok(()),
         None if fill && !field.contains('.') => {
             body.insert(field.to_owned(), Value::String(guard.value));
@@ -439,9 +439,9 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::core::memory::MemoryStore;
-    use crate::core::ports::DocumentStore;
-    use crate::core::query::FilterBudget;
+    use crate::memory::MemoryStore;
+    use crate::ports::DocumentStore;
+    use crate::query::FilterBudget;
 
     #[tokio::test]
     async fn a_find_past_its_max_time_gives_up_with_a_clear_error() {
@@ -477,7 +477,7 @@ mod tests {
             .find_documents(&p, &c, &q)
             .await
             .expect_err("no time to scan 200 documents");
-        assert_eq!(e.code(), crate::core::error::ErrorCode::InvalidPayload);
+        assert_eq!(e.code(), crate::error::ErrorCode::InvalidPayload);
         assert!(e.public_message().contains("narrow the filter"), "{e}");
         q.max_time = Duration::from_secs(5);
         assert_eq!(

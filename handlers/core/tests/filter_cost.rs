@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use switchboard_handlers::core::query::{Filter, FilterBudget};
+use switchboard_core::query::{Filter, FilterBudget};
 
 /// This process's resident memory (Linux), in bytes.
 fn rss() -> Option<usize> {
