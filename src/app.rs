@@ -16,13 +16,13 @@ use socketioxide_redis::FredAdapter;
 use tokio::net::TcpListener;
 
 use switchboard_handlers::core::data::live::{DeliverLocally, LiveData, PublishNothing};
+use switchboard_handlers::core::hub::Hub;
+use switchboard_handlers::core::hub::remote::{RemoteHealth, RemoteRooms};
 use switchboard_handlers::core::memory::{MemoryPresence, MemoryStore};
 use switchboard_handlers::core::metrics::Metrics;
 use switchboard_handlers::core::ports::{ChangePublisher, PresenceStore, Store};
 use switchboard_handlers::core::{Core, Limits};
-use switchboard_handlers::socketio::fanout::{
-    RemoteHealth, RemoteRooms, SocketIoFanout, SocketIoSink,
-};
+use switchboard_handlers::socketio::front_end::SocketIoFrontEnd;
 use switchboard_handlers::socketio::limits::RefusalLog;
 
 use crate::auth::JwtAuthenticator;
@@ -117,6 +117,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     let parts = Parts {
         has_feed: feed.is_some(),
         remote: Arc::default(),
+        hub: Arc::new(Hub::new(config.max_rooms_per_socket)),
         store,
         metrics: Arc::new(Metrics::default()),
         limits: Limits {
@@ -176,7 +177,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             let (layer, io) = builder
                 .with_adapter::<FredAdapter<Emitter>>(r.ctr)
                 .build_layer();
-            let live = parts.live(&io);
+            let live = parts.live();
             let changes: Arc<dyn ChangePublisher> = if parts.has_feed {
                 Arc::new(PublishNothing)
             } else {
@@ -196,7 +197,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
                         url,
                         &config.redis_prefix,
                         r.client.clone(),
-                        io.clone(),
+                        parts.hub.clone(),
                         parts.remote.clone(),
                         parts.metrics.clone(),
                     )
@@ -205,33 +206,40 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             } else {
                 None
             };
-            let core = parts.core(
-                &io,
-                live,
-                changes,
-                presence,
-                bus.clone().map(|b| b as Arc<dyn RemoteRooms>),
-            );
-            switchboard_handlers::register(&io, core.clone())
+            let core = parts.core(live, changes, presence);
+            let front_end =
+                SocketIoFrontEnd::new(io.clone(), parts.metrics.clone(), parts.remote.clone());
+            let front_end = match &bus {
+                Some(bus) => {
+                    parts.hub.set_remote(bus.clone() as Arc<dyn RemoteRooms>);
+                    front_end
+                }
+                None => front_end.via_adapter(),
+            };
+            let front_end = parts.hub.register(Arc::new(front_end))?;
+            switchboard_handlers::register(&io, core.clone(), front_end)
                 .await
                 .map_err(|e| anyhow::anyhow!("registering the namespace on Redis failed: {e}"))?;
             redis::spawn_resubscriber(r.subscriber, parts.remote.clone());
             tracing::info!(prefix = %config.redis_prefix, room_bus = config.room_bus, "adapter: Redis (rooms span every node)");
-            finish(config, layer, io, core, Some(r.client), feed, bus)
+            finish(config, layer, io, core, Some(r.client), feed, bus)?
         }
         None => {
             let (layer, io) = builder.build_layer();
-            let live = parts.live(&io);
+            let live = parts.live();
             let changes: Arc<dyn ChangePublisher> = if parts.has_feed {
                 Arc::new(PublishNothing)
             } else {
                 Arc::new(DeliverLocally(live.clone()))
             };
             let presence = Arc::new(MemoryPresence::new(parts.limits.presence_ttl));
-            let core = parts.core(&io, live, changes, presence, None);
-            let () = switchboard_handlers::register::<LocalAdapter>(&io, core.clone());
+            let core = parts.core(live, changes, presence);
+            let front_end =
+                SocketIoFrontEnd::new(io.clone(), parts.metrics.clone(), parts.remote.clone());
+            let front_end = parts.hub.register(Arc::new(front_end))?;
+            let () = switchboard_handlers::register::<LocalAdapter>(&io, core.clone(), front_end);
             tracing::info!("adapter: local (REDIS_URL unset; single node)");
-            finish(config, layer, io, core, None, feed, None)
+            finish(config, layer, io, core, None, feed, None)?
         }
     };
     Ok(app)
@@ -240,6 +248,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
 struct Parts {
     has_feed: bool,
     remote: Arc<RemoteHealth>,
+    hub: Arc<Hub>,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     limits: Limits,
@@ -248,23 +257,17 @@ struct Parts {
 }
 
 impl Parts {
-    fn live<A: Adapter>(&self, io: &SocketIo<A>) -> Arc<LiveData> {
-        Arc::new(LiveData::new(Arc::new(SocketIoSink::new(io.clone()))))
+    /// Per-connection deliveries (live data) go through the hub to the connection's front end.
+    fn live(&self) -> Arc<LiveData> {
+        Arc::new(LiveData::new(self.hub.clone()))
     }
 
-    fn core<A: Adapter>(
+    fn core(
         &self,
-        io: &SocketIo<A>,
         live: Arc<LiveData>,
         changes: Arc<dyn ChangePublisher>,
         presence: Arc<dyn PresenceStore>,
-        bus: Option<Arc<dyn RemoteRooms>>,
     ) -> Arc<Core> {
-        let fanout = SocketIoFanout::new(io.clone(), self.metrics.clone(), self.remote.clone());
-        let fanout = match bus {
-            Some(bus) => fanout.with_bus(bus),
-            None => fanout,
-        };
         Arc::new(Core {
             live,
             changes,
@@ -272,7 +275,8 @@ impl Parts {
             local_conns: Default::default(),
             store: self.store.clone(),
             auth: self.auth.clone(),
-            fanout: Arc::new(fanout),
+            fanout: self.hub.clone(),
+            hub: self.hub.clone(),
             metrics: self.metrics.clone(),
             limits: self.limits.clone(),
             typing: Default::default(),
@@ -290,7 +294,7 @@ fn finish<A: Adapter, L>(
     redis: Option<fred::prelude::Client>,
     feed: Option<ChangeFeed>,
     bus: Option<Arc<room_bus::RedisRooms>>,
-) -> App
+) -> anyhow::Result<App>
 where
     L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
     L::Service: tower::Service<axum::extract::Request, Error = std::convert::Infallible>
@@ -310,13 +314,16 @@ where
     };
     state.started.store(true, Ordering::Release);
     // Inside the CORS and trace layers, which read the request's headers first.
-    let router = http::router(state)
-        .layer(layer)
-        .layer(tower::util::MapRequestLayer::new(
-            handshake::keep_socket_headers,
-        ));
+    let mut router = http::router(state);
+    if config.raw_ws {
+        router = router.merge(crate::raw_ws::router(core.clone())?);
+        tracing::info!("raw JSON WebSocket front end at /raw-ws (RAW_WS=true)");
+    }
+    let router = router.layer(layer).layer(tower::util::MapRequestLayer::new(
+        handshake::keep_socket_headers,
+    ));
     let router = http::outer_layers(router, &config.cors_origins());
-    App {
+    Ok(App {
         router,
         close_sockets: Box::new(move || {
             Box::pin(async move {
@@ -334,7 +341,7 @@ where
             max_per_ip: config.max_connections_per_ip,
             header_read_timeout: Duration::from_millis(config.header_read_timeout_ms.max(1)),
         }),
-    }
+    })
 }
 
 /// Cluster housekeeping every node runs while it serves; aborted when dropped.

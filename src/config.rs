@@ -69,6 +69,7 @@ pub const ENV_VARS: &[&str] = &[
     "FILTER_MAX_BYTES",
     "QUERY_MAX_TIME_MS",
     "MAX_COLLECTIONS_PER_PROJECT",
+    "RAW_WS",
 ];
 
 #[derive(Debug, Clone, Args)]
@@ -281,6 +282,11 @@ pub struct Config {
     /// beyond, creating a document in a new collection is INVALID_PAYLOAD.
     #[arg(long, env = "MAX_COLLECTIONS_PER_PROJECT", default_value_t = 100)]
     pub max_collections_per_project: usize,
+
+    /// Serve the raw JSON WebSocket front end at `/raw-ws`: a minimal second protocol over the
+    /// same hub as Socket.IO (chat and project rooms, receive-only), for diagnostics and tests.
+    #[arg(long, env = "RAW_WS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub raw_ws: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -16,6 +16,7 @@ pub mod http;
 pub mod mongo;
 pub mod outbound;
 pub mod presence;
+pub mod raw_ws;
 pub mod redis;
 pub mod room_bus;
 pub mod seed;

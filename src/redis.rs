@@ -13,7 +13,7 @@ use fred::prelude::{
 use fred::types::RespVersion;
 use socketioxide_redis::drivers::fred::FredDriver;
 use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
-use switchboard_handlers::socketio::fanout::RemoteHealth;
+use switchboard_handlers::core::hub::remote::RemoteHealth;
 
 pub struct RedisParts {
     pub ctr: RedisAdapterCtr<FredDriver>,

@@ -1,7 +1,7 @@
-//! The room bus: how a room broadcast reaches the other nodes. A node delivers a broadcast to
-//! its own sockets at once and queues it here; one task per node sends whatever has queued as
-//! one Redis PUBLISH, and every other node delivers each broadcast of the batch to its sockets
-//! in that room.
+//! The room bus: how a room broadcast reaches the other nodes. A node's hub delivers a broadcast
+//! to its own front ends at once and queues it here; one task per node sends whatever has queued
+//! as one Redis PUBLISH, and every other node hands each broadcast of the batch to its hub, which
+//! delivers it to every front end (protocol) with connections in those rooms.
 //!
 //! Why not the socketioxide Redis adapter's own broadcast: it publishes every broadcast on its
 //! own and awaits Redis before delivering even locally, so each `message:send` held its socket's
@@ -25,14 +25,11 @@ use fred::prelude::{ClientLike, PubsubInterface};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
-use socketioxide::SocketIo;
-use socketioxide::adapter::Adapter;
 use tokio::sync::{Notify, mpsc};
 
+use switchboard_handlers::core::hub::Hub;
+use switchboard_handlers::core::hub::remote::{RemoteHealth, RemoteRooms, RoomBroadcast};
 use switchboard_handlers::core::metrics::Metrics;
-use switchboard_handlers::socketio::fanout::{
-    RemoteHealth, RemoteRooms, RoomBroadcast, deliver_remote,
-};
 
 /// Broadcasts waiting for the publisher. When it is full, senders wait (backpressure on their
 /// sockets' event queues) up to `QUEUE_WAIT`, then give up on the other nodes. Its size bounds
@@ -126,13 +123,13 @@ fn done(pending: &AtomicUsize, idle: &Notify, n: usize) {
     }
 }
 
-/// Starts the bus: this node's publisher, and a subscriber that delivers the other nodes'
-/// broadcasts to this node's sockets.
-pub async fn start<A: Adapter>(
+/// Starts the bus: this node's publisher, and a subscriber that hands the other nodes'
+/// broadcasts to this node's hub (every front end).
+pub async fn start(
     url: &str,
     prefix: &str,
     client: fred::prelude::Client,
-    io: SocketIo<A>,
+    hub: Arc<Hub>,
     health: Arc<RemoteHealth>,
     metrics: Arc<Metrics>,
 ) -> anyhow::Result<Arc<RedisRooms>> {
@@ -147,7 +144,7 @@ pub async fn start<A: Adapter>(
         .subscribe(ch.as_str())
         .await
         .map_err(|e| anyhow::anyhow!("cannot subscribe to {ch}: {e}"))?;
-    tokio::spawn(receive(subscriber, node.clone(), io));
+    tokio::spawn(receive(subscriber, node.clone(), hub));
 
     let (tx, rx) = mpsc::channel(QUEUE);
     let bus = Arc::new(RedisRooms {
@@ -242,10 +239,10 @@ async fn publish_batch(p: &Publisher, batch: Vec<RoomBroadcast>) -> usize {
 }
 
 /// Delivers the other nodes' batches, in the order Redis hands them over.
-async fn receive<A: Adapter>(subscriber: SubscriberClient, me: String, io: SocketIo<A>) {
+async fn receive(subscriber: SubscriberClient, me: String, hub: Arc<Hub>) {
     let me: Arc<str> = me.into();
     crate::redis::consume(subscriber, "room bus", move |m| {
-        let (me, io) = (me.clone(), io.clone());
+        let (me, hub) = (me.clone(), hub.clone());
         async move {
             let Some(body) = m.value.as_bytes() else {
                 return;
@@ -253,7 +250,7 @@ async fn receive<A: Adapter>(subscriber: SubscriberClient, me: String, io: Socke
             match serde_json::from_slice::<BatchIn>(body) {
                 Ok(batch) if *batch.n != *me => {
                     for b in &batch.b {
-                        deliver_remote(&io, b).await;
+                        hub.deliver_remote(b).await;
                     }
                 }
                 Ok(_) => {}

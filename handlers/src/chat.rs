@@ -16,10 +16,10 @@ use crate::socketio::reply::Reply;
 
 /// `chat:join`: participant only; joins `chat:<id>`; sender `chat:joined`; room `user:online`.
 pub async fn join<A: Adapter>(cx: &Ctx<A>, req: JoinChat) -> Result<Value, AppError> {
-    cx.room_capacity(&Topic::Chat(req.chat_id.clone()).room())?;
+    cx.room_capacity(&Topic::Chat(req.chat_id.clone()))?;
     let joined = chat::join(&cx.core, &cx.session.actor, req).await?;
     let chat_id = &joined.participant.chat.id;
-    cx.socket.join(Topic::Chat(chat_id.clone()).room());
+    cx.join(&Topic::Chat(chat_id.clone()))?;
     cx.emit(events::CHAT_JOINED, &joined.payload);
     chat::announce_online(&cx.core, &joined.participant, &cx.conn_id()).await?;
     Ok(joined.payload)
@@ -31,12 +31,8 @@ pub async fn join<A: Adapter>(cx: &Ctx<A>, req: JoinChat) -> Result<Value, AppEr
 /// outside it gets the same NOT_FOUND / FORBIDDEN as every other chat event, so `chat:leave`
 /// cannot probe which chats exist.
 pub async fn leave<A: Adapter>(cx: &Ctx<A>, req: ChatRef) -> Result<Value, AppError> {
-    let room = Topic::Chat(req.chat_id.clone()).room();
-    let was_in = cx
-        .socket
-        .rooms()
-        .iter()
-        .any(|r| r.as_ref() == room.as_str());
+    let room = Topic::Chat(req.chat_id.clone());
+    let was_in = cx.is_in(&room);
     if !was_in {
         require_participant(
             cx.core.store.as_ref(),
@@ -46,7 +42,7 @@ pub async fn leave<A: Adapter>(cx: &Ctx<A>, req: ChatRef) -> Result<Value, AppEr
         )
         .await?;
     }
-    cx.socket.leave(room);
+    cx.leave(&room);
     let payload = json!({ "chatId": req.chat_id });
     cx.emit(events::CHAT_LEFT, &payload);
     if was_in {

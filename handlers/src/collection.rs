@@ -66,7 +66,7 @@ pub async fn subscribe_collection<A: Adapter>(
         CollectionRef::Bare(c) => (active_project(cx)?, c, false),
         CollectionRef::Full(p, c) => (p, c, true),
     };
-    cx.room_capacity(&Topic::Collection(project.clone(), collection.clone()).room())?;
+    cx.room_capacity(&Topic::Collection(project.clone(), collection.clone()))?;
     let data = subscriptions::subscribe_collection(
         &cx.core,
         &cx.session.actor,
@@ -76,8 +76,7 @@ pub async fn subscribe_collection<A: Adapter>(
         announce,
     )
     .await?;
-    cx.socket
-        .join(Topic::Collection(project, collection).room());
+    cx.join(&Topic::Collection(project, collection))?;
     Ok(data)
 }
 
@@ -96,8 +95,7 @@ pub async fn unsubscribe_collection<A: Adapter>(
         &project,
         &req.collection_id,
     );
-    cx.socket
-        .leave(Topic::Collection(project, req.collection_id).room());
+    cx.leave(&Topic::Collection(project, req.collection_id));
     cx.emit(crate::core::events::UNSUBSCRIBED, &data);
     Ok(data)
 }

@@ -46,8 +46,7 @@ pub async fn join<A: Adapter>(cx: &Ctx<A>, req: RoomRef) -> Result<Value, AppErr
         &req.room,
     )
     .await?;
-    cx.room_capacity(&topic.room())?;
-    cx.socket.join(topic.room());
+    cx.join(&topic)?;
     let data = json!({ "room": req.room.0 });
     cx.emit(events::CUSTOM_JOINED, &data);
     Ok(data)
@@ -56,7 +55,7 @@ pub async fn join<A: Adapter>(cx: &Ctx<A>, req: RoomRef) -> Result<Value, AppErr
 /// Leaves it; sender `custom:left` `{ room }` (also when it was not in it).
 pub async fn leave<A: Adapter>(cx: &Ctx<A>, req: RoomRef) -> Result<Value, AppError> {
     if let Some(p) = cx.session.active_project() {
-        cx.socket.leave(Topic::Custom(p, req.room.0.clone()).room());
+        cx.leave(&Topic::Custom(p, req.room.0.clone()));
     }
     let data = json!({ "room": req.room.0 });
     cx.emit(events::CUSTOM_LEFT, &data);

@@ -23,14 +23,11 @@ pub async fn subscribe_document<A: Adapter>(
     cx: &Ctx<A>,
     req: DocumentRef,
 ) -> Result<Value, AppError> {
-    cx.room_capacity(
-        &Topic::Document(
-            req.project_id.clone(),
-            req.collection_id.clone(),
-            req.document_id.clone(),
-        )
-        .room(),
-    )?;
+    cx.room_capacity(&Topic::Document(
+        req.project_id.clone(),
+        req.collection_id.clone(),
+        req.document_id.clone(),
+    ))?;
     let data = subscriptions::subscribe_document(
         &cx.core,
         &cx.session.actor,
@@ -40,7 +37,10 @@ pub async fn subscribe_document<A: Adapter>(
         &req.document_id,
     )
     .await?;
-    cx.socket
-        .join(Topic::Document(req.project_id, req.collection_id, req.document_id).room());
+    cx.join(&Topic::Document(
+        req.project_id,
+        req.collection_id,
+        req.document_id,
+    ))?;
     Ok(data)
 }

@@ -60,10 +60,10 @@ async fn find<A: Adapter>(
 /// Sender `integration:joined` `{ integrationId, name, status }`.
 pub async fn join<A: Adapter>(cx: &Ctx<A>, req: InProject) -> Result<Value, AppError> {
     let integ = find(cx, &req.project_id, &req.integration_id).await?;
-    let room = Topic::Integration(integ.id.clone()).room();
+    let room = Topic::Integration(integ.id.clone());
     cx.room_capacity(&room)?;
     let stats = cx.core.store.integration_stats(&integ.id).await?;
-    cx.socket.join(room);
+    cx.join(&room)?;
     let data = json!({
         "integrationId": integ.id,
         "name": integ.name,
@@ -75,8 +75,7 @@ pub async fn join<A: Adapter>(cx: &Ctx<A>, req: InProject) -> Result<Value, AppE
 
 /// Sender `integration:left` (also when it was not in the room).
 pub async fn leave<A: Adapter>(cx: &Ctx<A>, req: IntegrationRef) -> Result<Value, AppError> {
-    cx.socket
-        .leave(Topic::Integration(req.integration_id.clone()).room());
+    cx.leave(&Topic::Integration(req.integration_id.clone()));
     let data = json!({ "integrationId": req.integration_id });
     cx.emit(events::INTEGRATION_LEFT, &data);
     Ok(data)
@@ -116,9 +115,7 @@ pub async fn status<A: Adapter>(cx: &Ctx<A>, req: InProject) -> Result<Value, Ap
 /// Joins `integration-webhooks:<id>`, where verified webhook calls are emitted.
 pub async fn webhook_subscribe<A: Adapter>(cx: &Ctx<A>, req: InProject) -> Result<Value, AppError> {
     let integ = find(cx, &req.project_id, &req.integration_id).await?;
-    let room = Topic::IntegrationWebhooks(integ.id.clone()).room();
-    cx.room_capacity(&room)?;
-    cx.socket.join(room);
+    cx.join(&Topic::IntegrationWebhooks(integ.id.clone()))?;
     let data = json!({ "integrationId": integ.id });
     cx.emit(events::INTEGRATION_WEBHOOK_SUBSCRIBED, &data);
     Ok(data)
@@ -128,8 +125,7 @@ pub async fn webhook_unsubscribe<A: Adapter>(
     cx: &Ctx<A>,
     req: IntegrationRef,
 ) -> Result<Value, AppError> {
-    cx.socket
-        .leave(Topic::IntegrationWebhooks(req.integration_id.clone()).room());
+    cx.leave(&Topic::IntegrationWebhooks(req.integration_id.clone()));
     let data = json!({ "integrationId": req.integration_id });
     cx.emit(events::INTEGRATION_WEBHOOK_UNSUBSCRIBED, &data);
     Ok(data)

@@ -54,6 +54,7 @@ use socketioxide_core::adapter::DefinedAdapter;
 
 use crate::core::Core;
 use crate::core::error::AppError;
+use crate::core::hub::FrontEndId;
 use crate::core::metrics::UNKNOWN_EVENT_LABEL;
 use crate::socketio::Ctx;
 use crate::socketio::payload::decode;
@@ -192,12 +193,17 @@ event_table! {
     "unsubscribe:query" => query::unsubscribe_query,
 }
 
-/// Registers the `/` namespace: authentication and set-up run in the connect middleware. With a
-/// remote adapter the returned value is a future that must be awaited.
-pub fn register<A: Adapter + DefinedAdapter>(io: &SocketIo<A>, core: Arc<Core>) -> A::InitRes {
+/// Registers the `/` namespace: authentication and set-up run in the connect middleware.
+/// `front_end` is this front end's registration in the hub. With a remote adapter the
+/// returned value is a future that must be awaited.
+pub fn register<A: Adapter + DefinedAdapter>(
+    io: &SocketIo<A>,
+    core: Arc<Core>,
+    front_end: FrontEndId,
+) -> A::InitRes {
     let middleware = move |s: SocketRef<A>, TryData(raw): TryData<Value>| {
         let core = core.clone();
-        async move { socketio::session::connect(core, s, raw).await }
+        async move { socketio::session::connect(core, front_end, s, raw).await }
     };
     io.ns("/", (async || {}).with(middleware))
 }

@@ -15,10 +15,9 @@ pub async fn subscribe_project<A: Adapter>(
     cx: &Ctx<A>,
     ProjectRef(project_id): ProjectRef,
 ) -> Result<Value, AppError> {
-    cx.room_capacity(&Topic::Project(project_id.clone()).room())?;
+    cx.room_capacity(&Topic::Project(project_id.clone()))?;
     let member = project::subscribe(&cx.core, &cx.session.actor, &project_id).await?;
-    cx.socket
-        .join(Topic::Project(member.project_id().clone()).room());
+    cx.join(&Topic::Project(member.project_id().clone()))?;
     cx.session.set_active_project(Some(project_id.clone()));
     Ok(json!({ "projectId": project_id }))
 }
@@ -28,7 +27,7 @@ pub async fn unsubscribe_project<A: Adapter>(
     cx: &Ctx<A>,
     ProjectRef(project_id): ProjectRef,
 ) -> Result<Value, AppError> {
-    cx.socket.leave(Topic::Project(project_id.clone()).room());
+    cx.leave(&Topic::Project(project_id.clone()));
     if cx.session.active_project().as_ref() == Some(&project_id) {
         cx.session.set_active_project(None);
     }

@@ -31,14 +31,13 @@ pub struct CurrencyRef {
 }
 
 fn subscribed<A: Adapter>(cx: &Ctx<A>, room: Topic, data: Value) -> Result<Value, AppError> {
-    cx.room_capacity(&room.room())?;
-    cx.socket.join(room.room());
+    cx.join(&room)?;
     cx.emit(events::WALLET_SUBSCRIBED, &data);
     Ok(data)
 }
 
 fn unsubscribed<A: Adapter>(cx: &Ctx<A>, room: Topic, data: Value) -> Result<Value, AppError> {
-    cx.socket.leave(room.room());
+    cx.leave(&room);
     cx.emit(events::WALLET_UNSUBSCRIBED, &data);
     Ok(data)
 }

@@ -10,6 +10,7 @@ pub mod data;
 pub mod emit;
 pub mod error;
 pub mod events;
+pub mod hub;
 pub mod ids;
 pub mod integration;
 pub mod integration_gate;
@@ -21,6 +22,7 @@ pub mod ports;
 pub mod presence;
 pub mod project;
 pub mod query;
+pub mod session;
 #[cfg(test)]
 pub mod test_doubles;
 #[cfg(any(test, feature = "testkit"))]
@@ -101,7 +103,10 @@ impl Default for Limits {
 pub struct Core {
     pub store: Arc<dyn Store>,
     pub auth: Arc<dyn Authenticator>,
+    /// Where use cases publish: the hub in a server (test doubles in unit tests).
     pub fanout: Arc<dyn Fanout>,
+    /// This node's connections of every front end and the rooms they are in.
+    pub hub: Arc<hub::Hub>,
     pub metrics: Arc<metrics::Metrics>,
     pub limits: Limits,
     pub typing: chat::TypingTimers,

@@ -297,6 +297,7 @@ impl TestCore {
             store: store.clone(),
             auth: auth.clone(),
             fanout: fanout.clone(),
+            hub: Arc::new(crate::hub::Hub::new(limits.max_rooms_per_socket)),
             metrics: Arc::default(),
             typing: Default::default(),
             changes: Arc::new(DeliverLocally(live.clone())),

@@ -1,8 +1,8 @@
 //! Glue shared by the namespace files: connection set-up, the ordered dispatcher with its single
-//! reply path, payload decoding, per-socket limits and the Socket.IO implementation of `Fanout`.
+//! reply path, payload decoding, per-socket limits and the Socket.IO front end of the hub.
 
 pub mod dispatch;
-pub mod fanout;
+pub mod front_end;
 pub mod limits;
 pub mod payload;
 pub mod reply;
@@ -14,7 +14,9 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 
 use crate::core::Core;
+use crate::core::error::AppError;
 use crate::core::ports::ConnId;
+use crate::core::topic::Topic;
 pub use session::Session;
 
 /// What an event handler gets: the sender's socket, its session and the core.
@@ -26,20 +28,27 @@ pub struct Ctx<A: Adapter> {
 
 impl<A: Adapter> Ctx<A> {
     pub fn conn_id(&self) -> ConnId {
-        self.socket.id.to_string()
+        self.session.conn.clone()
     }
 
-    /// Refuses (before any state changes) when the socket is at its room limit and `room` would
-    /// be a new one.
-    pub fn room_capacity(&self, room: &str) -> Result<(), crate::core::error::AppError> {
-        let rooms = self.socket.rooms();
-        let max = self.core.limits.max_rooms_per_socket;
-        if rooms.len() >= max && !rooms.iter().any(|r| r.as_ref() == room) {
-            return Err(crate::core::error::AppError::invalid(format!(
-                "a socket may be in at most {max} rooms; leave one first"
-            )));
-        }
-        Ok(())
+    /// Refuses (before any state changes) when the socket is at its room limit and `topic`
+    /// would be a new room.
+    pub fn room_capacity(&self, topic: &Topic) -> Result<(), AppError> {
+        self.core.hub.can_join(&self.session.conn, topic)
+    }
+
+    /// Joins `topic` through the hub (which mirrors it into socketioxide's rooms).
+    pub fn join(&self, topic: &Topic) -> Result<(), AppError> {
+        self.core.hub.join(&self.session.conn, topic)
+    }
+
+    /// Leaves `topic`; true when the socket was in it.
+    pub fn leave(&self, topic: &Topic) -> bool {
+        self.core.hub.leave(&self.session.conn, topic)
+    }
+
+    pub fn is_in(&self, topic: &Topic) -> bool {
+        self.core.hub.is_member(&self.session.conn, topic)
     }
 
     /// An event to the sender only. A full outgoing buffer is logged, not an error of the

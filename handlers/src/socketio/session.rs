@@ -1,10 +1,11 @@
-//! Connection set-up: authenticate in the connect middleware (refusals reach the client as
-//! `connect_error` with `message = "UNAUTHORIZED: <why>"`), join `user:<id>`, and install the
-//! ordered dispatcher. Everything is installed here rather than in the connect handler because
-//! socketioxide sends CONNECT before it runs the (spawned) connect handler, and events a client
-//! emits right after connecting would otherwise find no handler (see DESIGN.md §7).
+//! Connection set-up for the Socket.IO front end: the core opens the session (authentication,
+//! the per-user cap, presence, the user's room; refusals reach the client as `connect_error`
+//! with `message = "UNAUTHORIZED: <why>"`), then the ordered dispatcher is installed. All of it
+//! runs in the connect middleware rather than the connect handler because socketioxide sends
+//! CONNECT before it runs the (spawned) connect handler, and events a client emits right after
+//! connecting would otherwise find no handler (see DESIGN.md §7).
 
-use std::fmt;
+use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -14,29 +15,34 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 
 use crate::core::Core;
-use crate::core::access::Actor;
-use crate::core::ids::ProjectId;
+use crate::core::hub::FrontEndId;
 use crate::core::ports::Credentials;
-use crate::core::topic::Topic;
+use crate::core::session::{self, Refused};
 
 use super::dispatch;
 use super::limits::RefusalLog;
 
-/// Per-socket state that outlives single events.
+/// The core's session of a socket, plus what only the Socket.IO front end tracks.
 #[derive(Debug)]
 pub struct Session {
-    pub actor: Actor,
-    active_project: Mutex<Option<ProjectId>>,
+    core: Arc<session::Session>,
     /// Events refused RATE_LIMITED and replies that could not be sent, for sampled WARN lines.
     rate_limited: Mutex<RefusalLog>,
     undelivered: Mutex<RefusalLog>,
 }
 
+impl Deref for Session {
+    type Target = session::Session;
+
+    fn deref(&self) -> &session::Session {
+        &self.core
+    }
+}
+
 impl Session {
-    pub fn new(actor: Actor) -> Self {
+    pub fn new(core: Arc<session::Session>) -> Self {
         Session {
-            actor,
-            active_project: Mutex::new(None),
+            core,
             rate_limited: Mutex::default(),
             undelivered: Mutex::default(),
         }
@@ -57,20 +63,6 @@ impl Session {
             .unwrap_or_else(|p| p.into_inner())
             .note(now)
     }
-
-    pub fn active_project(&self) -> Option<ProjectId> {
-        self.active_project
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    pub fn set_active_project(&self, p: Option<ProjectId>) {
-        *self
-            .active_project
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = p;
-    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -80,28 +72,10 @@ struct HandshakeAuth {
     api_key: Option<String>,
 }
 
-/// Why a connection was refused; rendered as the `connect_error` message.
-#[derive(Debug)]
-pub enum Refused {
-    Unauthorized(String),
-    /// The user already holds the maximum number of sockets in the cluster.
-    TooManySockets(usize),
-}
-
-impl fmt::Display for Refused {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Refused::Unauthorized(why) => write!(f, "UNAUTHORIZED: {why}"),
-            Refused::TooManySockets(max) => {
-                write!(f, "RATE_LIMITED: at most {max} connections per user")
-            }
-        }
-    }
-}
-
 /// The connect middleware for `/`: `raw` is the handshake's auth object.
 pub async fn connect<A: Adapter>(
     core: Arc<Core>,
+    front_end: FrontEndId,
     s: SocketRef<A>,
     raw: Result<serde_json::Value, ParserError>,
 ) -> Result<(), Refused> {
@@ -112,64 +86,19 @@ pub async fn connect<A: Adapter>(
             return Err(Refused::Unauthorized(format!("malformed auth object: {e}")));
         }
     };
-    let actor = match core.auth.authenticate(&creds).await {
-        Ok(a) => a,
-        Err(e) => {
-            core.metrics.refused();
-            tracing::debug!(error = %e, "connection refused");
-            let why = e.to_string();
-            let why = why
-                .strip_prefix("unauthorized: ")
-                .unwrap_or(&why)
-                .to_owned();
-            return Err(Refused::Unauthorized(why));
-        }
-    };
-    let conn = s.id.to_string();
-    if actor.is_user() && !admit(&core, &actor, &conn).await {
-        core.metrics.refused();
-        return Err(Refused::TooManySockets(core.limits.max_sockets_per_user));
+    let opened = session::open(&core, front_end, s.id.to_string(), &creds).await?;
+    // The socket enters socketioxide's namespace only after this middleware, so the hub could
+    // not mirror the rooms joined while opening; do it now.
+    for room in core.hub.topics_of(&opened.conn) {
+        s.join(room);
     }
-    if actor.is_user() {
-        s.join(Topic::User(actor.id.clone()).room());
-    }
-    let session = Arc::new(Session::new(actor));
+    let session = Arc::new(Session::new(opened));
     s.extensions.insert(session.clone());
-    // Before any event of the socket is handled: only open connections subscribe to data.
-    core.live.open_conn(&conn);
     dispatch::install(&s, core.clone(), session.clone());
-    core.metrics.connected();
-    crate::core::presence::connected(&core, &session.actor, &conn).await;
     s.on_disconnect(async move || {
-        core.metrics.disconnected();
-        core.live.remove_conn(&conn);
-        crate::core::presence::disconnected(&core, &session.actor, &conn).await;
-        core.typing
-            .connection_closed(&core, &session.actor.id, &conn)
-            .await;
+        session::close(&core, &session).await;
     });
     Ok(())
-}
-
-/// The per-user socket cap, counted cluster-wide by the presence store, which records the
-/// socket in the same atomic step. When the store cannot answer (Redis down), the socket is let
-/// in if the user holds fewer than the cap on this node: a Redis blip must not refuse every
-/// login, and one node still cannot be flooded (docs/security.md).
-async fn admit(core: &Core, actor: &Actor, conn: &str) -> bool {
-    let max = core.limits.max_sockets_per_user;
-    let conn = conn.to_owned();
-    match core
-        .presence
-        .admit_connection(&actor.id, &conn, max as u64)
-        .await
-    {
-        Ok(admitted) => admitted,
-        Err(e) => {
-            let here = core.local_conns.count_of(&actor.id);
-            tracing::warn!(error = %e, here, max, "presence unavailable: the socket cap counts this node's sockets only");
-            here < max
-        }
-    }
 }
 
 /// Unknown fields are ignored and absent ones are `None`: the authenticator decides what is

@@ -1,0 +1,262 @@
+//! The hub's rules with recording front ends and a recording bus: who gets a broadcast, how
+//! often it is encoded and forwarded, and `except` for any front end's connection.
+
+use std::sync::Mutex;
+
+use serde_json::json;
+
+use super::*;
+use crate::ids::{ChatId, UserId};
+
+#[derive(Default)]
+struct Recorder {
+    name: &'static str,
+    /// (event, recipients) per delivery: one entry per broadcast = one encoding.
+    deliveries: Mutex<Vec<(String, Vec<String>)>>,
+    mirrored: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl FrontEnd for Recorder {
+    fn protocol(&self) -> &'static str {
+        self.name
+    }
+    async fn deliver(&self, hub: &Hub, d: &Delivery<'_>) -> Result<(), AppError> {
+        let mut to: Vec<String> = hub.members_in(d).iter().map(|c| c.to_string()).collect();
+        to.sort();
+        self.deliveries
+            .lock()
+            .expect("lock")
+            .push((d.event.to_owned(), to));
+        Ok(())
+    }
+    fn send(&self, conn: &str, event: &str, _payload: &Value) {
+        self.deliveries
+            .lock()
+            .expect("lock")
+            .push((event.to_owned(), vec![conn.to_owned()]));
+    }
+    fn joined(&self, conn: &str, room: &str) {
+        self.mirrored
+            .lock()
+            .expect("lock")
+            .push(format!("+{conn}@{room}"));
+    }
+    fn left(&self, conn: &str, room: &str) {
+        self.mirrored
+            .lock()
+            .expect("lock")
+            .push(format!("-{conn}@{room}"));
+    }
+}
+
+impl Recorder {
+    fn named(name: &'static str) -> Arc<Self> {
+        Arc::new(Recorder {
+            name,
+            ..Default::default()
+        })
+    }
+    fn take(&self) -> Vec<(String, Vec<String>)> {
+        std::mem::take(&mut *self.deliveries.lock().expect("lock"))
+    }
+}
+
+#[derive(Default)]
+struct Bus(Mutex<Vec<RoomBroadcast>>);
+
+#[async_trait]
+impl RemoteRooms for Bus {
+    async fn forward(&self, b: RoomBroadcast) {
+        self.0.lock().expect("lock").push(b);
+    }
+}
+
+fn chat(id: &str) -> Topic {
+    Topic::Chat(ChatId::try_from(id).expect("id"))
+}
+
+struct Two {
+    hub: Hub,
+    sio: Arc<Recorder>,
+    raw: Arc<Recorder>,
+    bus: Arc<Bus>,
+}
+
+fn two_front_ends() -> Two {
+    let hub = Hub::new(10);
+    let (sio, raw) = (Recorder::named("sio"), Recorder::named("raw"));
+    let a = hub.register(sio.clone()).expect("registers");
+    let b = hub.register(raw.clone()).expect("registers");
+    let bus = Arc::new(Bus::default());
+    hub.set_remote(bus.clone());
+    for (c, fe) in [("s1", a), ("s2", a), ("r1", b), ("r2", b)] {
+        hub.open(c, fe);
+        hub.join(c, &chat("c1")).expect("joins");
+    }
+    Two { hub, sio, raw, bus }
+}
+
+#[tokio::test]
+async fn every_front_end_with_members_gets_each_broadcast_once() {
+    let t = two_front_ends();
+    t.hub
+        .publish(
+            &[chat("c1"), chat("c2")],
+            "message:new",
+            &json!({"x": 1}),
+            None,
+        )
+        .await
+        .expect("published");
+    assert_eq!(
+        t.sio.take(),
+        [(
+            "message:new".to_owned(),
+            vec!["s1".to_owned(), "s2".to_owned()]
+        )]
+    );
+    assert_eq!(
+        t.raw.take(),
+        [(
+            "message:new".to_owned(),
+            vec!["r1".to_owned(), "r2".to_owned()]
+        )]
+    );
+    assert_eq!(t.bus.0.lock().expect("lock").len(), 1, "forwarded once");
+}
+
+#[tokio::test]
+async fn a_front_end_without_members_is_not_called() {
+    let t = two_front_ends();
+    t.hub.close("r1");
+    t.hub.close("r2");
+    t.hub
+        .publish(&[chat("c1")], "message:new", &json!({}), None)
+        .await
+        .expect("published");
+    assert!(t.raw.take().is_empty());
+    assert_eq!(t.sio.take().len(), 1);
+}
+
+#[tokio::test]
+async fn except_skips_the_sender_whatever_its_front_end() {
+    let t = two_front_ends();
+    let r1 = "r1".to_owned();
+    t.hub
+        .publish(&[chat("c1")], "message:new", &json!({}), Some(&r1))
+        .await
+        .expect("published");
+    assert_eq!(t.raw.take()[0].1, ["r2"]);
+    assert_eq!(t.sio.take()[0].1, ["s1", "s2"]);
+    let s2 = "s2".to_owned();
+    t.hub
+        .publish(&[chat("c1")], "message:new", &json!({}), Some(&s2))
+        .await
+        .expect("published");
+    assert_eq!(t.sio.take()[0].1, ["s1"]);
+    assert_eq!(t.raw.take()[0].1, ["r1", "r2"]);
+}
+
+#[tokio::test]
+async fn remote_broadcasts_reach_every_front_end_and_are_not_forwarded_again() {
+    let t = two_front_ends();
+    let b = RoomBroadcast {
+        rooms: vec![chat("c1").room()],
+        except_rooms: vec![],
+        event: "message:new".into(),
+        payload: serde_json::value::to_raw_value(&json!({"n": 1})).expect("encodes"),
+    };
+    t.hub.deliver_remote(&b).await;
+    assert_eq!(t.sio.take().len(), 1);
+    assert_eq!(t.raw.take().len(), 1);
+    assert!(t.bus.0.lock().expect("lock").is_empty());
+}
+
+#[tokio::test]
+async fn node_scope_is_not_forwarded_and_except_topics_apply_to_every_front_end() {
+    let t = two_front_ends();
+    t.hub.join("r2", &chat("muted")).expect("joins");
+    t.hub.join("s1", &chat("muted")).expect("joins");
+    t.hub
+        .publish_except_topics(&[chat("c1")], "mention", &json!({}), &[chat("muted")])
+        .await
+        .expect("published");
+    assert_eq!(t.sio.take()[0].1, ["s2"]);
+    assert_eq!(t.raw.take()[0].1, ["r1"]);
+    t.hub
+        .publish_local(&[chat("c1")], "doc", &json!({}))
+        .await
+        .expect("published");
+    assert_eq!(t.bus.0.lock().expect("lock").len(), 1, "only the first");
+}
+
+#[test]
+fn joins_and_leaves_are_mirrored_to_the_connections_front_end_only() {
+    let t = two_front_ends();
+    t.hub.join("r1", &chat("c9")).expect("joins");
+    assert!(t.hub.leave("r1", &chat("c9")));
+    assert!(!t.hub.leave("r1", &chat("c9")));
+    let raw = t.raw.mirrored.lock().expect("lock").clone();
+    assert!(raw.ends_with(&["+r1@chat:c9".to_owned(), "-r1@chat:c9".to_owned()]));
+    assert!(
+        !t.sio
+            .mirrored
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|m| m.contains("c9"))
+    );
+}
+
+#[test]
+fn membership_answers_for_every_protocol() {
+    let t = two_front_ends();
+    let mut members = t.hub.members_of(&chat("c1"));
+    members.sort();
+    assert_eq!(
+        members,
+        [
+            ("r1".to_owned(), "raw"),
+            ("r2".to_owned(), "raw"),
+            ("s1".to_owned(), "sio"),
+            ("s2".to_owned(), "sio"),
+        ]
+    );
+    assert_eq!(t.hub.topics_of("r1"), ["chat:c1"]);
+    assert_eq!(t.hub.connections_by_protocol(), [("sio", 2), ("raw", 2)]);
+    let u = Topic::User(UserId::try_from("u1").expect("id"));
+    assert!(
+        t.hub.join("closed", &u).is_ok(),
+        "a closed connection joins nothing"
+    );
+    assert!(t.hub.members_of(&u).is_empty());
+}
+
+#[test]
+fn the_room_limit_is_the_hubs() {
+    let hub = Hub::new(2);
+    let fe = hub.register(Recorder::named("x")).expect("registers");
+    hub.open("c", fe);
+    hub.join("c", &chat("a")).expect("joins");
+    hub.join("c", &chat("b")).expect("joins");
+    let err = hub.join("c", &chat("c")).expect_err("full");
+    assert_eq!(
+        err.to_string(),
+        "invalid payload: a socket may be in at most 2 rooms; leave one first"
+    );
+    assert!(hub.can_join("c", &chat("c")).is_err());
+    assert!(hub.can_join("c", &chat("a")).is_ok());
+}
+
+#[tokio::test]
+async fn local_sends_go_to_the_connections_front_end() {
+    let t = two_front_ends();
+    t.hub.send(&"r2".to_owned(), "query:result", &json!({}));
+    t.hub.send(&"gone".to_owned(), "query:result", &json!({}));
+    assert_eq!(
+        t.raw.take(),
+        [("query:result".to_owned(), vec!["r2".to_owned()])]
+    );
+    assert!(t.sio.take().is_empty());
+}
