@@ -126,3 +126,34 @@ pub fn spawn_health_watch(driver: &AdapterDriver, health: Arc<RemoteHealth>) {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_url_is_opened_on_resp3() {
+        for url in [
+            "redis://127.0.0.1:6379",
+            "redis://127.0.0.1:6379/?protocol=resp2",
+            "redis://user:pw@127.0.0.1:6379/2?protocol=resp3",
+        ] {
+            let client = open(url).expect("valid url");
+            assert_eq!(
+                client.get_connection_info().redis_settings().protocol(),
+                ProtocolVersion::RESP3,
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bad_url_is_reported() {
+        let err = open("http://example").err().map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("REDIS_URL is not a valid Redis URL")),
+            "{err:?}"
+        );
+    }
+}

@@ -191,3 +191,131 @@ where
     }
     tracing::debug!(what, "pub/sub reader stopped");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared() -> Shared {
+        Shared {
+            what: "test",
+            routes: RwLock::default(),
+            link: watch::Sender::new(true),
+        }
+    }
+
+    fn route(s: &Shared, channel: &str, buffer: usize) -> mpsc::Receiver<Item> {
+        let (tx, rx) = mpsc::channel(buffer);
+        s.routes().insert(
+            channel.to_owned(),
+            Route {
+                tx,
+                dropped: AtomicU64::new(0),
+            },
+        );
+        rx
+    }
+
+    fn message(channel: &str, payload: &str) -> PushInfo {
+        PushInfo {
+            kind: PushKind::Message,
+            data: vec![
+                Value::BulkString(channel.into()),
+                Value::BulkString(payload.into()),
+            ],
+        }
+    }
+
+    fn confirmation(kind: PushKind, channel: &str) -> PushInfo {
+        PushInfo {
+            kind,
+            data: vec![Value::BulkString(channel.into()), Value::Int(1)],
+        }
+    }
+
+    #[test]
+    fn messages_reach_their_channel_in_order() {
+        let s = shared();
+        let mut a = route(&s, "a", 8);
+        let mut b = route(&s, "b", 8);
+        for (ch, p) in [
+            ("a", "1"),
+            ("b", "x"),
+            ("a", "2"),
+            ("nobody", "?"),
+            ("a", "3"),
+        ] {
+            s.push(message(ch, p));
+        }
+        let got: Vec<Item> = std::iter::from_fn(|| a.try_recv().ok()).collect();
+        assert_eq!(
+            got,
+            [("a", "1"), ("a", "2"), ("a", "3")].map(|(c, p)| (c.to_owned(), p.into()))
+        );
+        assert_eq!(b.try_recv().ok(), Some(("b".to_owned(), b"x".to_vec())));
+        assert!(b.try_recv().is_err());
+    }
+
+    #[test]
+    fn malformed_pushes_are_skipped() {
+        let s = shared();
+        let mut a = route(&s, "a", 8);
+        for data in [
+            vec![],
+            vec![Value::BulkString(b"a".to_vec())],
+            vec![Value::Int(1), Value::BulkString(b"p".to_vec())],
+            vec![
+                Value::BulkString(vec![0xff]),
+                Value::BulkString(b"p".to_vec()),
+            ],
+        ] {
+            s.push(PushInfo {
+                kind: PushKind::Message,
+                data,
+            });
+        }
+        assert!(a.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_full_reader_loses_the_overflow_and_then_gets_new_messages() {
+        let s = shared();
+        let mut a = route(&s, "a", 2);
+        for p in ["1", "2", "3", "4"] {
+            s.push(message("a", p));
+        }
+        assert_eq!(
+            s.routes()
+                .get("a")
+                .map(|r| r.dropped.load(Ordering::Relaxed)),
+            Some(2)
+        );
+        assert_eq!(a.try_recv().ok().map(|m| m.1), Some(b"1".to_vec()));
+        assert_eq!(a.try_recv().ok().map(|m| m.1), Some(b"2".to_vec()));
+        s.push(message("a", "5"));
+        assert_eq!(a.try_recv().ok().map(|m| m.1), Some(b"5".to_vec()));
+        assert_eq!(
+            s.routes()
+                .get("a")
+                .map(|r| r.dropped.load(Ordering::Relaxed)),
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn the_link_is_down_from_a_drop_until_the_resubscription() {
+        let s = shared();
+        let link = s.link.subscribe();
+        s.push(confirmation(PushKind::Subscribe, "a"));
+        assert!(*link.borrow());
+        s.push(PushInfo {
+            kind: PushKind::Disconnection,
+            data: vec![],
+        });
+        assert!(!*link.borrow());
+        s.push(confirmation(PushKind::Unsubscribe, "a"));
+        assert!(!*link.borrow());
+        s.push(confirmation(PushKind::Subscribe, "a"));
+        assert!(*link.borrow());
+    }
+}
