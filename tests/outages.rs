@@ -300,7 +300,8 @@ async fn redis_outage_resumes_the_adapter_and_the_change_bus() {
     }
     for (node, s) in [("A", &a), ("B", &b)] {
         assert!(
-            s.log().contains("Redis reconnected; channels subscribed again"),
+            s.log()
+                .contains("Redis reconnected; channels subscribed again"),
             "node {node} should log its resubscription:\n{}",
             s.log()
         );
