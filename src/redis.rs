@@ -97,6 +97,7 @@ pub async fn subscriber(url: &str, what: &'static str) -> anyhow::Result<Subscri
     Subscriber::connect(&open(url)?, what).await
 }
 
+/// The command client and the Socket.IO adapter's constructor over its own subscriber.
 pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<RedisParts> {
     let client = client(url).await?;
     let driver = AdapterDriver::new(subscriber(url, "Socket.IO adapter").await?, client.clone());

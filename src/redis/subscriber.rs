@@ -119,7 +119,8 @@ impl Shared {
         self.routes.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs on the connection's reader: must not block.
+    /// Runs on the connection's reader: must not block. The link guards flip the state and
+    /// are true only on a change, so each drop and each return is logged once.
     fn push(&self, info: PushInfo) {
         match info.kind {
             PushKind::Message => self.deliver(info.data),
