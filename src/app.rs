@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use axum::Router;
 use socketioxide::SocketIo;
-use socketioxide::adapter::{Adapter, Emitter, LocalAdapter};
-use socketioxide_redis::FredAdapter;
+use socketioxide::adapter::{Adapter, LocalAdapter};
 use tokio::net::TcpListener;
 
 use switchboard_handlers::core::data::live::{DeliverLocally, LiveData, PublishNothing};
@@ -174,9 +173,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     let app = match &config.redis_url {
         Some(url) => {
             let r = redis::connect(url, &config.redis_prefix).await?;
-            let (layer, io) = builder
-                .with_adapter::<FredAdapter<Emitter>>(r.ctr)
-                .build_layer();
+            let (layer, io) = builder.with_adapter::<redis::Adapter>(r.ctr).build_layer();
             let live = parts.live();
             let changes: Arc<dyn ChangePublisher> = if parts.has_feed {
                 Arc::new(PublishNothing)
@@ -220,7 +217,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             switchboard_handlers::register(&io, core.clone(), front_end)
                 .await
                 .map_err(|e| anyhow::anyhow!("registering the namespace on Redis failed: {e}"))?;
-            redis::spawn_resubscriber(r.subscriber, parts.remote.clone());
+            redis::spawn_health_watch(&r.driver, parts.remote.clone());
             tracing::info!(prefix = %config.redis_prefix, room_bus = config.room_bus, "adapter: Redis (rooms span every node)");
             finish(config, layer, io, core, Some(r.client), feed, bus)?
         }
@@ -291,7 +288,7 @@ fn finish<A: Adapter, L>(
     layer: L,
     io: SocketIo<A>,
     core: Arc<Core>,
-    redis: Option<fred::prelude::Client>,
+    redis: Option<redis::Client>,
     feed: Option<ChangeFeed>,
     bus: Option<Arc<room_bus::RedisRooms>>,
 ) -> anyhow::Result<App>

@@ -6,8 +6,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use fred::clients::SubscriberClient;
-use fred::prelude::{ClientLike, PubsubInterface};
 use serde::{Deserialize, Serialize};
 
 use switchboard_handlers::core::data::change::DocumentChange;
@@ -24,7 +22,7 @@ struct Envelope {
 pub struct RedisChanges {
     node: String,
     channel: String,
-    client: fred::prelude::Client,
+    client: crate::redis::Client,
     live: Arc<LiveData>,
 }
 
@@ -39,11 +37,7 @@ impl ChangePublisher for RedisChanges {
         let Ok(json) = serde_json::to_string(&env) else {
             return;
         };
-        if let Err(e) = self
-            .client
-            .publish::<(), _, _>(self.channel.as_str(), json)
-            .await
-        {
+        if let Err(e) = self.client.publish(&self.channel, json).await {
             tracing::warn!(error = %e, "document change not sent to the other nodes (Redis)");
         }
     }
@@ -57,33 +51,27 @@ fn channel(prefix: &str) -> String {
 pub async fn redis_changes(
     url: &str,
     prefix: &str,
-    client: fred::prelude::Client,
+    client: crate::redis::Client,
     live: Arc<LiveData>,
 ) -> anyhow::Result<RedisChanges> {
     let node = switchboard_handlers::core::ids::new_object_id();
-    let subscriber: SubscriberClient = crate::redis::subscriber(url)?;
-    subscriber
-        .init()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot reach Redis (REDIS_URL): {e}"))?;
+    let subscriber = crate::redis::subscriber(url, "document changes bus").await?;
     let ch = channel(prefix);
-    subscriber
-        .subscribe(ch.as_str())
+    let messages = subscriber
+        .subscribe(&ch, crate::redis::PUBSUB_BUFFER)
         .await
         .map_err(|e| anyhow::anyhow!("cannot subscribe to {ch}: {e}"))?;
     let (me, sink) = (node.clone(), live.clone());
     tokio::spawn(crate::redis::consume(
-        subscriber,
+        messages,
         "document changes bus",
         move |m| {
             let (me, sink) = (me.clone(), sink.clone());
             async move {
-                if let Some(text) = m.value.as_str() {
-                    match serde_json::from_str::<Envelope>(&text) {
-                        Ok(env) if env.node != me => sink.deliver(&env.change).await,
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "unreadable message on the bus"),
-                    }
+                match serde_json::from_slice::<Envelope>(&m.payload) {
+                    Ok(env) if env.node != me => sink.deliver(&env.change).await,
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "unreadable message on the bus"),
                 }
             }
         },

@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
+use ::redis::{RedisError, Script, cmd};
 use async_trait::async_trait;
-use fred::prelude::{Client, HashesInterface, KeysInterface, LuaInterface, SetsInterface};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -17,13 +17,32 @@ use switchboard_handlers::core::ids::{ProjectId, UserId};
 use switchboard_handlers::core::ports::{ConnId, Presence, PresenceStore, StoreResult};
 use switchboard_handlers::core::time::Timestamp;
 
-const ADD: &str = include_str!("lua/presence_add.lua");
-const REMOVE: &str = include_str!("lua/presence_remove.lua");
-const HEARTBEAT: &str = include_str!("lua/presence_heartbeat.lua");
-const SWEEP: &str = include_str!("lua/presence_sweep.lua");
-const ADMIT: &str = include_str!("lua/presence_admit.lua");
-const SET_STATE: &str = include_str!("lua/presence_set_state.lua");
-const RETRACT: &str = include_str!("lua/presence_retract.lua");
+use crate::redis::Client;
+
+/// The Lua steps, run by hash (`Script` loads one again where Redis has forgotten it).
+struct Scripts {
+    add: Script,
+    remove: Script,
+    heartbeat: Script,
+    sweep: Script,
+    admit: Script,
+    set_state: Script,
+    retract: Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        Scripts {
+            add: Script::new(include_str!("lua/presence_add.lua")),
+            remove: Script::new(include_str!("lua/presence_remove.lua")),
+            heartbeat: Script::new(include_str!("lua/presence_heartbeat.lua")),
+            sweep: Script::new(include_str!("lua/presence_sweep.lua")),
+            admit: Script::new(include_str!("lua/presence_admit.lua")),
+            set_state: Script::new(include_str!("lua/presence_set_state.lua")),
+            retract: Script::new(include_str!("lua/presence_retract.lua")),
+        }
+    }
+}
 
 /// Compare-and-set attempts before giving up on a state other nodes keep changing. Every
 /// round lets at least one writer through, so this outlasts far more simultaneous writers of
@@ -32,6 +51,7 @@ const STATE_ATTEMPTS: usize = 256;
 
 pub struct RedisPresence {
     client: Client,
+    scripts: Scripts,
     prefix: String,
     ttl: Duration,
 }
@@ -45,7 +65,7 @@ struct Stored {
     projects: Vec<ProjectId>,
 }
 
-fn err(e: fred::error::Error) -> AppError {
+fn err(e: RedisError) -> AppError {
     AppError::unavailable("redis", e)
 }
 
@@ -57,6 +77,7 @@ impl RedisPresence {
     pub fn new(client: Client, prefix: &str, ttl: Duration) -> Self {
         RedisPresence {
             client,
+            scripts: Scripts::new(),
             prefix: format!("{prefix}:presence:"),
             ttl,
         }
@@ -91,7 +112,10 @@ impl RedisPresence {
     }
 
     async fn load_raw(&self, user: &UserId) -> StoreResult<Option<String>> {
-        self.client.get(self.state(user)).await.map_err(err)
+        self.client
+            .query(cmd("GET").arg(self.state(user)))
+            .await
+            .map_err(err)
     }
 
     async fn load(&self, user: &UserId) -> StoreResult<Option<Stored>> {
@@ -124,7 +148,7 @@ impl RedisPresence {
             args.extend(next.projects.iter().map(|p| p.to_string()));
             let written: i64 = self
                 .client
-                .eval(SET_STATE, vec![self.state(user)], args)
+                .invoke(self.scripts.set_state.key(self.state(user)).arg(args))
                 .await
                 .map_err(err)?;
             if written == 1 {
@@ -143,15 +167,15 @@ impl PresenceStore for RedisPresence {
     async fn add_connection(&self, user: &UserId, conn: &ConnId) -> StoreResult<bool> {
         let first: i64 = self
             .client
-            .eval(
-                ADD,
-                vec![self.conns(user), self.users()],
-                vec![
-                    conn.clone(),
-                    self.expiry().to_string(),
-                    now_ms().to_string(),
-                    user.to_string(),
-                ],
+            .invoke(
+                self.scripts
+                    .add
+                    .key(self.conns(user))
+                    .key(self.users())
+                    .arg(conn)
+                    .arg(self.expiry())
+                    .arg(now_ms())
+                    .arg(user.to_string()),
             )
             .await
             .map_err(err)?;
@@ -163,16 +187,16 @@ impl PresenceStore for RedisPresence {
     async fn admit_connection(&self, user: &UserId, conn: &ConnId, max: u64) -> StoreResult<bool> {
         let admitted: i64 = self
             .client
-            .eval(
-                ADMIT,
-                vec![self.conns(user), self.users()],
-                vec![
-                    conn.clone(),
-                    self.expiry().to_string(),
-                    now_ms().to_string(),
-                    user.to_string(),
-                    max.to_string(),
-                ],
+            .invoke(
+                self.scripts
+                    .admit
+                    .key(self.conns(user))
+                    .key(self.users())
+                    .arg(conn)
+                    .arg(self.expiry())
+                    .arg(now_ms())
+                    .arg(user.to_string())
+                    .arg(max),
             )
             .await
             .map_err(err)?;
@@ -182,10 +206,14 @@ impl PresenceStore for RedisPresence {
     async fn remove_connection(&self, user: &UserId, conn: &ConnId) -> StoreResult<bool> {
         let last: i64 = self
             .client
-            .eval(
-                REMOVE,
-                vec![self.conns(user), self.users()],
-                vec![conn.clone(), now_ms().to_string(), user.to_string()],
+            .invoke(
+                self.scripts
+                    .remove
+                    .key(self.conns(user))
+                    .key(self.users())
+                    .arg(conn)
+                    .arg(now_ms())
+                    .arg(user.to_string()),
             )
             .await
             .map_err(err)?;
@@ -200,7 +228,7 @@ impl PresenceStore for RedisPresence {
                 args.push(c.clone());
             }
             self.client
-                .eval::<i64, _, _, _>(HEARTBEAT, vec![self.users()], args)
+                .invoke::<i64>(self.scripts.heartbeat.key(self.users()).arg(args))
                 .await
                 .map_err(err)?;
         }
@@ -210,10 +238,12 @@ impl PresenceStore for RedisPresence {
     async fn sweep(&self) -> StoreResult<Vec<UserId>> {
         let gone: Vec<String> = self
             .client
-            .eval(
-                SWEEP,
-                vec![self.users()],
-                vec![now_ms().to_string(), self.conns_prefix()],
+            .invoke(
+                self.scripts
+                    .sweep
+                    .key(self.users())
+                    .arg(now_ms())
+                    .arg(self.conns_prefix()),
             )
             .await
             .map_err(err)?;
@@ -224,8 +254,11 @@ impl PresenceStore for RedisPresence {
     }
 
     async fn connections(&self, user: &UserId) -> StoreResult<u64> {
-        let all: std::collections::HashMap<String, i64> =
-            self.client.hgetall(self.conns(user)).await.map_err(err)?;
+        let all: std::collections::HashMap<String, i64> = self
+            .client
+            .query(cmd("HGETALL").arg(self.conns(user)))
+            .await
+            .map_err(err)?;
         let now = now_ms();
         Ok(all.values().filter(|e| **e > now).count() as u64)
     }
@@ -260,10 +293,12 @@ impl PresenceStore for RedisPresence {
     async fn retract(&self, user: &UserId) -> StoreResult<Option<Presence>> {
         let raw: Option<String> = self
             .client
-            .eval(
-                RETRACT,
-                vec![self.state(user)],
-                vec![self.projects_prefix(), user.to_string()],
+            .invoke(
+                self.scripts
+                    .retract
+                    .key(self.state(user))
+                    .arg(self.projects_prefix())
+                    .arg(user.to_string()),
             )
             .await
             .map_err(err)?;
@@ -282,7 +317,7 @@ impl PresenceStore for RedisPresence {
     async fn announced_in(&self, project: &ProjectId) -> StoreResult<Vec<Presence>> {
         let mut users: Vec<String> = self
             .client
-            .smembers(self.project(project))
+            .query(cmd("SMEMBERS").arg(self.project(project)))
             .await
             .map_err(err)?;
         users.sort();

@@ -20,8 +20,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use fred::clients::SubscriberClient;
-use fred::prelude::{ClientLike, PubsubInterface};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
@@ -128,23 +126,19 @@ fn done(pending: &AtomicUsize, idle: &Notify, n: usize) {
 pub async fn start(
     url: &str,
     prefix: &str,
-    client: fred::prelude::Client,
+    client: crate::redis::Client,
     hub: Arc<Hub>,
     health: Arc<RemoteHealth>,
     metrics: Arc<Metrics>,
 ) -> anyhow::Result<Arc<RedisRooms>> {
     let node = switchboard_handlers::core::ids::new_object_id();
     let ch = channel(prefix);
-    let subscriber: SubscriberClient = crate::redis::subscriber(url)?;
-    subscriber
-        .init()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot reach Redis (REDIS_URL): {e}"))?;
-    subscriber
-        .subscribe(ch.as_str())
+    let subscriber = crate::redis::subscriber(url, "room bus").await?;
+    let messages = subscriber
+        .subscribe(&ch, crate::redis::PUBSUB_BUFFER)
         .await
         .map_err(|e| anyhow::anyhow!("cannot subscribe to {ch}: {e}"))?;
-    tokio::spawn(receive(subscriber, node.clone(), hub));
+    tokio::spawn(receive(messages, node.clone(), hub));
 
     let (tx, rx) = mpsc::channel(QUEUE);
     let bus = Arc::new(RedisRooms {
@@ -170,7 +164,7 @@ pub async fn start(
 }
 
 struct Publisher {
-    client: fred::prelude::Client,
+    client: crate::redis::Client,
     channel: String,
     node: String,
     health: Arc<RemoteHealth>,
@@ -227,7 +221,7 @@ async fn publish_batch(p: &Publisher, batch: Vec<RoomBroadcast>) -> usize {
         }
     };
     drop(batch);
-    match p.client.publish::<(), _, _>(p.channel.as_str(), body).await {
+    match p.client.publish(&p.channel, body).await {
         Ok(()) => p.health.up(),
         Err(e) => {
             p.metrics.adapter_error();
@@ -239,15 +233,12 @@ async fn publish_batch(p: &Publisher, batch: Vec<RoomBroadcast>) -> usize {
 }
 
 /// Delivers the other nodes' batches, in the order Redis hands them over.
-async fn receive(subscriber: SubscriberClient, me: String, hub: Arc<Hub>) {
+async fn receive(messages: crate::redis::Messages, me: String, hub: Arc<Hub>) {
     let me: Arc<str> = me.into();
-    crate::redis::consume(subscriber, "room bus", move |m| {
+    crate::redis::consume(messages, "room bus", move |m| {
         let (me, hub) = (me.clone(), hub.clone());
         async move {
-            let Some(body) = m.value.as_bytes() else {
-                return;
-            };
-            match serde_json::from_slice::<BatchIn>(body) {
+            match serde_json::from_slice::<BatchIn>(&m.payload) {
                 Ok(batch) if *batch.n != *me => {
                     for b in &batch.b {
                         hub.deliver_remote(b).await;

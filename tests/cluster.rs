@@ -99,18 +99,17 @@ async fn two_nodes(opts: Options) -> (Server, Server) {
 }
 
 async fn publish_raw(channel: &str, body: &str) {
-    use fred::prelude::{ClientLike, Config, PubsubInterface};
-    let client = fred::prelude::Builder::from_config(
-        Config::from_url(&support::env::redis_url()).expect("redis url"),
-    )
-    .build()
-    .expect("redis client");
-    client.init().await.expect("redis reachable");
-    client
-        .publish::<(), _, _>(channel, body)
+    let client = redis::Client::open(support::env::redis_url()).expect("redis url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis reachable");
+    redis::cmd("PUBLISH")
+        .arg(channel)
+        .arg(body)
+        .query_async::<()>(&mut conn)
         .await
         .expect("published");
-    let _ = client.quit().await;
 }
 
 async fn room_events_cross_nodes_with(opts: Options) {

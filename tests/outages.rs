@@ -207,3 +207,103 @@ async fn redis_outage_keeps_local_delivery_and_resumes_cross_node() {
         );
     }
 }
+
+/// The same outage with room broadcasts on the Socket.IO adapter (`ROOM_BUS=false`): the
+/// adapter's own subscriptions come back after Redis returns, and so does the document change
+/// bus, with no restart of either node.
+#[tokio::test]
+async fn redis_outage_resumes_the_adapter_and_the_change_bus() {
+    let mut redis = Service::start(Kind::Redis);
+    let opts = Options {
+        mongodb_db: None,
+        redis_prefix: Some(support::unique("redis-outage-adapter")),
+        seed_demo: true,
+        extra_env: vec![
+            ("REDIS_URL".into(), redis.redis_url()),
+            ("ROOM_BUS".into(), "false".into()),
+        ],
+    };
+    let a = Server::start(opts.clone()).await;
+    let b = Server::start(opts).await;
+    let mut alice = joined(&a.url(), "alice").await;
+    let mut bob_b = joined(&b.url(), "bob").await;
+    let ack = bob_b
+        .emit_with_ack(
+            "subscribe:collection",
+            json!({"projectId": "demo", "collectionId": "tasks"}),
+        )
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    assert_eq!(
+        alice.emit_with_ack("message:send", send("one")).await["ok"],
+        true
+    );
+    bob_b.expect("message:new", WAIT).await;
+
+    redis.down();
+    wait_ready(&a, 503, Duration::from_secs(10)).await;
+    redis.up();
+    wait_ready(&a, 200, Duration::from_secs(30)).await;
+    wait_ready(&b, 200, Duration::from_secs(30)).await;
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut n = 0;
+    loop {
+        n += 1;
+        let text = format!("resumed {n}");
+        let ack = alice.emit_with_ack("message:send", send(&text)).await;
+        assert_eq!(ack["ok"], true, "{ack}");
+        if let Some(got) = bob_b
+            .try_expect("message:new", Duration::from_secs(1))
+            .await
+            && got["content"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("resumed"))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "cross-node delivery through the adapter did not resume:\nA: {}\nB: {}",
+            a.log(),
+            b.log()
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut n = 0;
+    loop {
+        n += 1;
+        let (st, _) = a
+            .send(
+                "POST",
+                "/api/projects/demo/collections/tasks/documents",
+                ("x-api-key", API_KEY),
+                Some(json!({"id": format!("after-redis-{n}")})),
+            )
+            .await;
+        assert_eq!(st, 201);
+        if let Some(got) = bob_b
+            .try_expect("document:created", Duration::from_secs(1))
+            .await
+            && got["documentId"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("after-redis"))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "document changes did not cross nodes again:\nA: {}\nB: {}",
+            a.log(),
+            b.log()
+        );
+    }
+    for (node, s) in [("A", &a), ("B", &b)] {
+        assert!(
+            s.log()
+                .contains("Redis reconnected; channels subscribed again"),
+            "node {node} should log its resubscription:\n{}",
+            s.log()
+        );
+    }
+}

@@ -8,7 +8,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use fred::prelude::ClientLike;
 use serde_json::json;
 
 use switchboard_handlers::core::error::AppError;
@@ -30,10 +29,7 @@ pub async fn ready(State(st): State<AppState>) -> impl IntoResponse {
         down.push(st.core.store.kind());
     }
     if let Some(redis) = &st.redis {
-        let ok = matches!(
-            tokio::time::timeout(timeout, redis.ping::<String>(None)).await,
-            Ok(Ok(_))
-        );
+        let ok = matches!(tokio::time::timeout(timeout, redis.ping()).await, Ok(Ok(_)));
         if !ok {
             down.push("redis");
         }

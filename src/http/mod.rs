@@ -34,7 +34,7 @@ const MAX_BODY_BYTES: usize = 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub core: Arc<Core>,
-    pub redis: Option<fred::prelude::Client>,
+    pub redis: Option<crate::redis::Client>,
     /// Set once start-up (seeding, namespace registration) has finished.
     pub started: Arc<AtomicBool>,
     /// METRICS_TOKEN: when set, `/metrics` wants `Authorization: Bearer <it>`.
