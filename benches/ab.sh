@@ -3,7 +3,9 @@
 #
 #   benches/ab.sh [--rounds N] SCENARIO TARGET...
 #
-# SCENARIO: fanout16 fanout64 fanout-40k rooms rooms-5k idle (as in benches/run.sh).
+# SCENARIO: fanout16 fanout64 fanout-40k rooms rooms-5k idle, or cross-rooms cross-fanout (two
+# nodes of the target on one Redis, every message crossing nodes; needs SB_TEST_REDIS_URL, e.g.
+# under `scripts/test --run`) — as in benches/run.sh.
 # TARGET: a Switchboard binary (copy target/release/switchboard aside before rebuilding), or
 # `node` for the reference server, or `floor:N` for `loadgen floor --split N` (the least work a
 # fan-out server can do, written from N tasks: what the machine itself allows; fan-out only).
@@ -27,6 +29,8 @@ case "$SCENARIO" in
   rooms) ARGS=(rooms --inflight 4 --messages 100) ;;
   rooms-5k) ARGS=(rooms --rate 5000 --messages 25) ;;
   idle) ARGS=(idle --connections 5000) ;; # --pid is added per run
+  cross-rooms) ARGS=(rooms --inflight 4 --messages 100) ;;
+  cross-fanout) ARGS=(fanout --inflight 16 --messages 1000) ;;
   *) echo "unknown scenario $SCENARIO" >&2; exit 2 ;;
 esac
 
@@ -51,8 +55,15 @@ done
 SECRET=$BENCH_SECRET
 STATE=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-ab.XXXXXX")
 SERVER=""
+SERVER2=""
+NODES=1
+case "$SCENARIO" in
+  cross-*)
+    NODES=2
+    [ -n "${SB_TEST_REDIS_URL:-}" ] || { echo "$SCENARIO needs SB_TEST_REDIS_URL (run under scripts/test --run)" >&2; exit 2; } ;;
+esac
 cleanup() {
-  [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null
+  for pid in $SERVER $SERVER2; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
   rm -rf "$STATE"
 }
 trap cleanup EXIT
@@ -61,33 +72,49 @@ trap cleanup EXIT
 # CPU seconds (user + system) a live process has used so far.
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
 
-one_run() {
-  local target=$1 port deadline
-  port=$(free_port)
+# start TARGET [VAR=value…]: one server on a free port; sets PID and PORT.
+start() {
+  local target=$1; shift
+  PORT=$(free_port)
   if [ "$target" = node ]; then
-    (cd benches/reference && exec env PORT="$port" JWT_SECRET="$SECRET" node server.mjs) \
-      >"$STATE/server.log" 2>&1 &
+    (cd benches/reference && exec env PORT="$PORT" JWT_SECRET="$SECRET" "$@" node server.mjs) \
+      >>"$STATE/server.log" 2>&1 &
   elif [[ "$target" == floor* ]]; then
-    "$LOADGEN" floor --port "$port" --split "${target#floor:}" >"$STATE/server.log" 2>&1 &
+    "$LOADGEN" floor --port "$PORT" --split "${target#floor:}" >>"$STATE/server.log" 2>&1 &
   else
-    env HOST=127.0.0.1 PORT="$port" JWT_SECRET="$SECRET" SEEDS_DIR="$STATE/seeds" \
-      "${BENCH_SB_ENV[@]}" "$target" >"$STATE/server.log" 2>&1 &
+    env HOST=127.0.0.1 PORT="$PORT" JWT_SECRET="$SECRET" SEEDS_DIR="$STATE/seeds" \
+      "${BENCH_SB_ENV[@]}" "$@" "$target" >>"$STATE/server.log" 2>&1 &
   fi
-  SERVER=$!
-  deadline=$((SECONDS + 30))
-  until port_open "$port"; do
+  PID=$!
+  local deadline=$((SECONDS + 30))
+  until port_open "$PORT"; do
     [ $SECONDS -ge $deadline ] && { echo "$target did not listen; log:" >&2; tail -n 20 "$STATE/server.log" >&2; exit 1; }
     sleep 0.1
   done
+}
+
+one_run() {
+  local target=$1 url
+  if [ "$NODES" = 2 ]; then
+    local prefix="ab$RANDOM$RANDOM" redis=$SB_TEST_REDIS_URL
+    [ "$target" = node ] && redis=${SB_TEST_REDIS_URL%%\?*}
+    start "$target" REDIS_URL="$redis" REDIS_PREFIX="$prefix"; SERVER=$PID; url="http://127.0.0.1:$PORT"
+    start "$target" REDIS_URL="$redis" REDIS_PREFIX="$prefix"; SERVER2=$PID; url="$url,http://127.0.0.1:$PORT"
+  else
+    start "$target"; SERVER=$PID; url="http://127.0.0.1:$PORT"
+  fi
   sleep 0.5 # as benches/run.sh: let the server settle after it starts listening
   local before after line
   before=$(cpu_s "$SERVER")
+  [ -n "$SERVER2" ] && before=$(python3 -c "print($before + $(cpu_s "$SERVER2"))")
   local extra=()
   [ "$SCENARIO" = idle ] && extra=(--pid "$SERVER")
   line=$(/usr/bin/time -f "%U %S" -o "$STATE/lg.time" \
-    "$LOADGEN" "${ARGS[@]}" "${extra[@]}" --url "http://127.0.0.1:$port" --secret "$SECRET" --label ab)
+    "$LOADGEN" "${ARGS[@]}" "${extra[@]}" --url "$url" --secret "$SECRET" --label ab)
   after=$(cpu_s "$SERVER")
-  kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""
+  [ -n "$SERVER2" ] && after=$(python3 -c "print($after + $(cpu_s "$SERVER2"))")
+  for pid in $SERVER $SERVER2; do kill "$pid"; wait "$pid" 2>/dev/null || true; done
+  SERVER=""; SERVER2=""
   python3 - "$target" "$before" "$after" "$(cat "$STATE/lg.time")" "$line" <<'EOF'
 import json, os, sys
 target, before, after, lg, line = sys.argv[1:]
