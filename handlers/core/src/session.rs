@@ -4,7 +4,7 @@
 //! undo all of it. A front end calls [`open`] when a client connects and [`close`] when it goes.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use crate::Core;
 use crate::access::Actor;
@@ -59,13 +59,15 @@ impl fmt::Display for Refused {
 }
 
 /// Authenticates and admits a connection; on success it is open everywhere (hub, live data,
-/// presence) and in its user's room. Every refusal is counted.
+/// presence) and in its user's room. Every refusal is counted. The session is returned by
+/// value so a front end can keep it inside its own per-connection state (one allocation per
+/// idle connection, not two).
 pub async fn open(
     core: &Core,
     front_end: FrontEndId,
     conn: ConnId,
     creds: &Credentials,
-) -> Result<Arc<Session>, Refused> {
+) -> Result<Session, Refused> {
     let actor = match core.auth.authenticate(creds).await {
         Ok(a) => a,
         Err(e) => {
@@ -89,7 +91,7 @@ pub async fn open_as(
     front_end: FrontEndId,
     conn: ConnId,
     actor: Actor,
-) -> Result<Arc<Session>, Refused> {
+) -> Result<Session, Refused> {
     if actor.is_user() && !admit(core, &actor, &conn).await {
         core.metrics.refused();
         return Err(Refused::TooManyConnections(
@@ -105,12 +107,12 @@ pub async fn open_as(
     core.live.open_conn(&conn);
     core.metrics.connected();
     crate::presence::connected(core, &actor, &conn).await;
-    Ok(Arc::new(Session {
+    Ok(Session {
         conn,
         actor,
         front_end,
         active_project: Mutex::new(None),
-    }))
+    })
 }
 
 /// The connection is gone: out of every room, its data subscriptions and typing indicators

@@ -25,7 +25,7 @@ use super::limits::RefusalLog;
 /// The core's session of a socket, plus what only the Socket.IO front end tracks.
 #[derive(Debug)]
 pub struct Session {
-    core: Arc<session::Session>,
+    core: session::Session,
     /// Events refused RATE_LIMITED and replies that could not be sent, for sampled WARN lines.
     rate_limited: Mutex<RefusalLog>,
     undelivered: Mutex<RefusalLog>,
@@ -40,7 +40,7 @@ impl Deref for Session {
 }
 
 impl Session {
-    pub fn new(core: Arc<session::Session>) -> Self {
+    pub fn new(core: session::Session) -> Self {
         Session {
             core,
             rate_limited: Mutex::default(),

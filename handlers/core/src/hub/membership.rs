@@ -38,10 +38,14 @@ struct ConnEntry {
 
 enum Members {
     Few(Vec<(Conn, FrontEndId)>),
-    Many {
-        by_conn: HashMap<Conn, FrontEndId>,
-        per_front_end: [u32; MAX_FRONT_ENDS],
-    },
+    /// Boxed: most rooms stay few, and the map and counters inline would triple every room's
+    /// slot in the index.
+    Many(Box<ManyMembers>),
+}
+
+struct ManyMembers {
+    by_conn: HashMap<Conn, FrontEndId>,
+    per_front_end: [u32; MAX_FRONT_ENDS],
 }
 
 impl Members {
@@ -55,17 +59,14 @@ impl Members {
                     per_front_end[f.index()] += 1;
                     by_conn.insert(c, f);
                 }
-                *self = Members::Many {
+                *self = Members::Many(Box::new(ManyMembers {
                     by_conn,
                     per_front_end,
-                };
+                }));
             }
-            Members::Many {
-                by_conn,
-                per_front_end,
-            } => {
-                if by_conn.insert(conn, fe).is_none() {
-                    per_front_end[fe.index()] += 1;
+            Members::Many(m) => {
+                if m.by_conn.insert(conn, fe).is_none() {
+                    m.per_front_end[fe.index()] += 1;
                 }
             }
         }
@@ -78,12 +79,9 @@ impl Members {
                     v.swap_remove(i);
                 }
             }
-            Members::Many {
-                by_conn,
-                per_front_end,
-            } => {
-                if let Some(fe) = by_conn.remove(conn) {
-                    per_front_end[fe.index()] -= 1;
+            Members::Many(m) => {
+                if let Some(fe) = m.by_conn.remove(conn) {
+                    m.per_front_end[fe.index()] -= 1;
                 }
             }
         }
@@ -92,14 +90,14 @@ impl Members {
     fn is_empty(&self) -> bool {
         match self {
             Members::Few(v) => v.is_empty(),
-            Members::Many { by_conn, .. } => by_conn.is_empty(),
+            Members::Many(m) => m.by_conn.is_empty(),
         }
     }
 
     fn len(&self) -> usize {
         match self {
             Members::Few(v) => v.len(),
-            Members::Many { by_conn, .. } => by_conn.len(),
+            Members::Many(m) => m.by_conn.len(),
         }
     }
 
@@ -107,7 +105,8 @@ impl Members {
     fn front_ends(&self) -> u32 {
         match self {
             Members::Few(v) => v.iter().fold(0, |m, (_, fe)| m | fe.bit()),
-            Members::Many { per_front_end, .. } => per_front_end
+            Members::Many(m) => m
+                .per_front_end
                 .iter()
                 .enumerate()
                 .filter(|(_, n)| **n > 0)
@@ -118,7 +117,7 @@ impl Members {
     fn for_each(&self, mut f: impl FnMut(&Conn, FrontEndId)) {
         match self {
             Members::Few(v) => v.iter().for_each(|(c, fe)| f(c, *fe)),
-            Members::Many { by_conn, .. } => by_conn.iter().for_each(|(c, fe)| f(c, *fe)),
+            Members::Many(m) => m.by_conn.iter().for_each(|(c, fe)| f(c, *fe)),
         }
     }
 }

@@ -41,7 +41,8 @@ pub enum Scope {
 pub struct Delivery<'a> {
     pub rooms: &'a [String],
     pub except_rooms: &'a [String],
-    /// A connection of this front end to skip (the sender), if the sender is one of its own.
+    /// A connection to skip (the sender). Connection ids are unique across front ends, so a
+    /// front end skips it only when it is one of its own.
     pub except: Option<&'a str>,
     pub event: &'a str,
     pub payload: &'a RawValue,
@@ -272,7 +273,6 @@ impl Hub {
     ) -> Result<(), AppError> {
         let fes = self.front_ends();
         let present = self.members.front_ends_in(rooms);
-        let sender_fe = except.and_then(|c| self.members.front_end_of(c));
         let mut res = Ok(());
         for (i, fe) in fes.iter().enumerate() {
             let id = FrontEndId(i as u8);
@@ -283,7 +283,7 @@ impl Hub {
             let d = Delivery {
                 rooms,
                 except_rooms,
-                except: except.filter(|_| sender_fe == Some(id)),
+                except,
                 event,
                 payload,
                 scope,
