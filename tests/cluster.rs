@@ -14,12 +14,7 @@ const SHORT: Duration = Duration::from_millis(400);
 const WAIT: Duration = Duration::from_secs(5);
 
 fn cluster_options() -> Options {
-    Options {
-        mongodb_db: Some(support::unique("cluster")),
-        redis_prefix: Some(support::unique("cluster")),
-        seed_demo: true,
-        extra_env: vec![],
-    }
+    Options::cluster("cluster")
 }
 
 #[tokio::test]
@@ -89,13 +84,7 @@ async fn a_burst_crosses_nodes_in_order() {
 
 /// Two nodes on the same Redis and MongoDB; only the first seeds the demo data.
 async fn two_nodes(opts: Options) -> (Server, Server) {
-    let a = Server::start(opts.clone()).await;
-    let b = Server::start(Options {
-        seed_demo: false,
-        ..opts
-    })
-    .await;
-    (a, b)
+    Server::start_pair(opts).await
 }
 
 async fn publish_raw(channel: &str, body: &str) {

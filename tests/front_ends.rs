@@ -235,18 +235,7 @@ async fn the_second_front_end_goes_through_the_same_authorization() {
 
 #[tokio::test]
 async fn a_second_front_end_receives_the_same_broadcasts_across_nodes() {
-    let opts = raw_ws(Options {
-        mongodb_db: Some(support::unique("front_ends")),
-        redis_prefix: Some(support::unique("front_ends")),
-        seed_demo: true,
-        extra_env: vec![],
-    });
-    let a = Server::start(opts.clone()).await;
-    let b = Server::start(Options {
-        seed_demo: false,
-        ..opts
-    })
-    .await;
+    let (a, b) = Server::start_pair(raw_ws(Options::cluster("front_ends"))).await;
     let mut alice = Client::connect_user(&a.url(), &token("alice", None)).await;
     let mut bob_b = Client::connect_user(&b.url(), &token("bob", None)).await;
     let mut raw_a = Raw::user(&a, "bob").await;

@@ -35,18 +35,7 @@ fn id_of(v: &Value) -> String {
 
 #[tokio::test]
 async fn killing_a_node_loses_no_acknowledged_message() {
-    let opts = Options {
-        mongodb_db: Some(support::unique("nodeloss")),
-        redis_prefix: Some(support::unique("nodeloss")),
-        seed_demo: true,
-        extra_env: vec![],
-    };
-    let a = Server::start(opts.clone()).await;
-    let b = Server::start(Options {
-        seed_demo: false,
-        ..opts
-    })
-    .await;
+    let (a, b) = Server::start_pair(Options::cluster("nodeloss")).await;
     let mut alice = Client::connect_user(&a.url(), &token("alice", None)).await;
     let mut bob = Client::connect_user(&b.url(), &token("bob", None)).await;
     join(&mut alice, None).await;

@@ -183,6 +183,17 @@ async fn redis_outage_keeps_local_delivery_and_resumes_cross_node() {
     wait_ready(&a, 200, Duration::from_secs(30)).await;
     wait_ready(&b, 200, Duration::from_secs(30)).await;
     // Cross-node delivery resumes once both nodes have resubscribed.
+    until_messages_cross(&mut alice, &mut bob_b, &a, &b, "the room bus").await;
+}
+
+/// Sends from `alice` (node A) until `bob_b` (node B) receives one, within 30 s.
+async fn until_messages_cross(
+    alice: &mut Client,
+    bob_b: &mut Client,
+    a: &Server,
+    b: &Server,
+    road: &str,
+) {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut n = 0;
     loop {
@@ -197,11 +208,11 @@ async fn redis_outage_keeps_local_delivery_and_resumes_cross_node() {
                 .as_str()
                 .is_some_and(|c| c.starts_with("resumed"))
         {
-            break;
+            return;
         }
         assert!(
             Instant::now() < deadline,
-            "cross-node delivery did not resume:\nA: {}\nB: {}",
+            "cross-node delivery through {road} did not resume:\nA: {}\nB: {}",
             a.log(),
             b.log()
         );
@@ -246,29 +257,7 @@ async fn redis_outage_resumes_the_adapter_and_the_change_bus() {
     wait_ready(&a, 200, Duration::from_secs(30)).await;
     wait_ready(&b, 200, Duration::from_secs(30)).await;
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut n = 0;
-    loop {
-        n += 1;
-        let text = format!("resumed {n}");
-        let ack = alice.emit_with_ack("message:send", send(&text)).await;
-        assert_eq!(ack["ok"], true, "{ack}");
-        if let Some(got) = bob_b
-            .try_expect("message:new", Duration::from_secs(1))
-            .await
-            && got["content"]
-                .as_str()
-                .is_some_and(|c| c.starts_with("resumed"))
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "cross-node delivery through the adapter did not resume:\nA: {}\nB: {}",
-            a.log(),
-            b.log()
-        );
-    }
+    until_messages_cross(&mut alice, &mut bob_b, &a, &b, "the adapter").await;
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut n = 0;
     loop {

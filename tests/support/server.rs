@@ -23,6 +23,16 @@ impl Options {
             ..Default::default()
         }
     }
+
+    /// A two-node deployment's settings: one MongoDB database and one Redis prefix of its own.
+    pub fn cluster(tag: &str) -> Self {
+        Options {
+            mongodb_db: Some(super::unique(tag)),
+            redis_prefix: Some(super::unique(tag)),
+            seed_demo: true,
+            extra_env: vec![],
+        }
+    }
 }
 
 pub struct Server {
@@ -59,6 +69,17 @@ pub fn base_env(cmd: &mut Command, opts: &Options) {
 }
 
 impl Server {
+    /// Two nodes of one deployment; only the first seeds the demo data.
+    pub async fn start_pair(opts: Options) -> (Server, Server) {
+        let a = Server::start(opts.clone()).await;
+        let b = Server::start(Options {
+            seed_demo: false,
+            ..opts
+        })
+        .await;
+        (a, b)
+    }
+
     pub async fn start(opts: Options) -> Server {
         Server::start_without(opts, &[]).await
     }
