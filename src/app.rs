@@ -311,7 +311,7 @@ where
     };
     state.started.store(true, Ordering::Release);
     // Inside the CORS and trace layers, which read the request's headers first.
-    let mut router = http::router(state);
+    let mut router = http::router(state).merge(crate::supabase::router(core.clone())?);
     if config.raw_ws {
         router = router.merge(crate::raw_ws::router(core.clone())?);
         tracing::info!("raw JSON WebSocket front end at /raw-ws (RAW_WS=true)");

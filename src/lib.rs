@@ -21,6 +21,7 @@ pub mod redis;
 pub mod room_bus;
 pub mod seed;
 pub mod shutdown;
+pub mod supabase;
 pub mod telemetry;
 
 pub use app::{App, build, serve};

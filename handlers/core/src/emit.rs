@@ -72,6 +72,14 @@ async fn resolve_room(core: &Core, project: &Project, room: &str) -> Result<Topi
     {
         return Ok(Topic::Custom(project.id.clone(), r.to_owned()));
     }
+    // A protocol channel (Pusher, Supabase Realtime) of this project, by its name.
+    if let Some(rest) = room.strip_prefix("channel:")
+        && let Some(name) = rest.strip_prefix(pid).and_then(|r| r.strip_prefix(':'))
+        && !name.is_empty()
+        && name.len() <= 255
+    {
+        return Ok(Topic::Channel(project.id.clone(), name.to_owned()));
+    }
     if let Some(rest) = room.strip_prefix("collection:")
         && let Some(c) = rest.strip_prefix(pid).and_then(|r| r.strip_prefix(':'))
     {

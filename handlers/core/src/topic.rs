@@ -21,6 +21,12 @@ pub enum Topic {
     WalletChain(ProjectId, String, Option<UserId>),
     WalletCurrency(ProjectId, String, Option<UserId>),
     Custom(ProjectId, String),
+    /// A protocol front end's channel (a Pusher channel), scoped by project: every app of the
+    /// project shares it. The front end validates the name (no `:`).
+    Channel(ProjectId, String),
+    /// The presence set of a channel (Supabase Realtime's presence diffs), apart from the
+    /// channel's own events so no other protocol relays them as user events.
+    ChannelPresence(ProjectId, String),
 }
 
 impl fmt::Display for Topic {
@@ -58,6 +64,10 @@ impl fmt::Display for Topic {
                 Escaped(u.as_str())
             ),
             Topic::Custom(p, r) => write!(f, "custom:{p}:{r}"),
+            Topic::Channel(p, c) => write!(f, "channel:{}:{c}", Escaped(p.as_str())),
+            Topic::ChannelPresence(p, c) => {
+                write!(f, "channel-presence:{}:{c}", Escaped(p.as_str()))
+            }
         }
     }
 }
@@ -83,6 +93,16 @@ impl fmt::Display for Escaped<'_> {
 impl Topic {
     pub fn room(&self) -> String {
         self.to_string()
+    }
+
+    /// The channel name in a `Channel` or `ChannelPresence` room of `project` (names may hold
+    /// `:`; the project part is escaped, so the split is unambiguous).
+    pub fn channel_name_in<'r>(room: &'r str, project: &ProjectId) -> Option<&'r str> {
+        let rest = room
+            .strip_prefix("channel:")
+            .or_else(|| room.strip_prefix("channel-presence:"))?;
+        let p = Escaped(project.as_str()).to_string();
+        rest.strip_prefix(p.as_str())?.strip_prefix(':')
     }
 }
 
@@ -134,5 +154,21 @@ mod tests {
             Topic::Custom(id("demo"), "r".into()).room(),
             "custom:demo:r"
         );
+        assert_eq!(
+            Topic::Channel(id("demo"), "presence-room".into()).room(),
+            "channel:demo:presence-room"
+        );
+        assert_eq!(
+            Topic::ChannelPresence(id("demo"), "room1".into()).room(),
+            "channel-presence:demo:room1"
+        );
+        // Names may hold `:`, project ids too: the project is escaped, so no two differ only
+        // in where the split falls.
+        let a = Topic::Channel(id("a:b"), "c".into()).room();
+        let b = Topic::Channel(id("a"), "b:c".into()).room();
+        assert_ne!(a, b);
+        assert_eq!(Topic::channel_name_in(&b, &id("a")), Some("b:c"));
+        assert_eq!(Topic::channel_name_in(&a, &id("a:b")), Some("c"));
+        assert_eq!(Topic::channel_name_in(&a, &id("a")), None);
     }
 }

@@ -1,0 +1,686 @@
+//! Supabase Realtime front end (Phoenix channels) for `@supabase/realtime-js` 2.x:
+//! `GET /realtime/v1/websocket?apikey=…&vsn=1.0.0|2.0.0&project=…`. Broadcast and presence over
+//! the hub; docs/protocols/supabase.md has the mapping, what is supported and what is not yet.
+//!
+//! A channel `realtime:<name>` of a connection in project `p` is the hub topic
+//! `Channel(p, name)` — the same topic a Pusher channel of that name uses — so broadcasts reach
+//! every protocol's subscribers; its presence diffs travel on `ChannelPresence(p, name)`, which
+//! only this front end joins.
+
+pub mod presence;
+pub mod wire;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use switchboard_handlers::core::Core;
+use switchboard_handlers::core::access::Actor;
+use switchboard_handlers::core::error::AppError;
+use switchboard_handlers::core::hub::{Delivery, FrontEnd, FrontEndId, Hub};
+use switchboard_handlers::core::ids::ProjectId;
+use switchboard_handlers::core::ports::Credentials;
+use switchboard_handlers::core::project;
+use switchboard_handlers::core::session::{self, Session};
+use switchboard_handlers::core::topic::Topic;
+use switchboard_handlers::socketio::limits::{RateLimiter, Verdict};
+
+use presence::PresenceSets;
+use wire::{Msg, Vsn};
+
+/// Frames queued for one connection; a connection that falls this far behind is closed.
+const QUEUE: usize = 1024;
+/// Largest client frame: above the broadcast payload limit (`MAX_EVENT_BYTES`), so an oversized
+/// broadcast gets its error reply instead of a closed socket.
+const MAX_FRAME: usize = 1024 * 1024;
+/// Channels one connection may join.
+const MAX_CHANNELS: usize = 100;
+/// A connection silent this long is closed (Phoenix's default; realtime-js beats every 25 s).
+const IDLE: Duration = Duration::from_secs(60);
+
+struct ConnState {
+    tx: mpsc::Sender<Message>,
+    vsn: Vsn,
+    project: ProjectId,
+}
+
+/// This node's realtime-js connections.
+#[derive(Default)]
+pub struct Supabase {
+    conns: Mutex<HashMap<String, ConnState>>,
+    presence: PresenceSets,
+    next: AtomicU64,
+}
+
+impl Supabase {
+    fn queue(&self, conn: &str, frame: Message) {
+        let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(c) = conns.get(conn) else {
+            return;
+        };
+        if c.tx.try_send(frame).is_err() {
+            // A slow reader: dropping its sender ends its writer and closes the socket; no
+            // other connection waits for it.
+            tracing::warn!(conn, "realtime connection too slow; closing it");
+            conns.remove(conn);
+        }
+    }
+
+    fn project_of(&self, conn: &str) -> Option<(ProjectId, Vsn)> {
+        let conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        conns.get(conn).map(|c| (c.project.clone(), c.vsn))
+    }
+}
+
+#[async_trait]
+impl FrontEnd for Supabase {
+    fn protocol(&self) -> &'static str {
+        "supabase"
+    }
+
+    async fn deliver(&self, hub: &Hub, d: &Delivery<'_>) -> Result<(), AppError> {
+        // Each room is one channel; a connection in two targeted channels gets the event on
+        // each, as it subscribed to each.
+        for room in d.rooms {
+            let single = std::slice::from_ref(room);
+            let members = hub.members_in(&Delivery {
+                rooms: single,
+                ..*d
+            });
+            let Some(first) = members.first() else {
+                continue;
+            };
+            let Some((project, _)) = self.project_of(first) else {
+                continue;
+            };
+            let Some(name) = Topic::channel_name_in(room, &project) else {
+                continue;
+            };
+            let topic = format!("realtime:{name}");
+            let presence = room.starts_with("channel-presence:");
+            let payload = if presence {
+                d.payload.to_owned()
+            } else {
+                match wire::broadcast_payload(d.event, d.payload) {
+                    Some(p) => p,
+                    None => continue,
+                }
+            };
+            let event = if presence {
+                "presence_diff"
+            } else {
+                "broadcast"
+            };
+            // Encoded at most once per serializer for this channel, shared by its members.
+            let mut frames: [Option<Utf8Bytes>; 2] = [None, None];
+            for conn in &members {
+                let Some((_, vsn)) = self.project_of(conn) else {
+                    continue;
+                };
+                let slot = &mut frames[vsn as usize];
+                let frame = slot
+                    .get_or_insert_with(|| {
+                        wire::encode(vsn, None, None, &topic, event, &*payload).into()
+                    })
+                    .clone();
+                self.queue(conn, Message::Text(frame));
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&self, _conn: &str, _event: &str, _payload: &Value) {
+        // Per-connection deliveries (live queries) belong to postgres_changes, not served yet.
+    }
+}
+
+#[derive(Clone)]
+struct SbState {
+    core: Arc<Core>,
+    front_end: Arc<Supabase>,
+    id: FrontEndId,
+}
+
+/// Registers the front end in the hub and returns its routes.
+pub fn router(core: Arc<Core>) -> Result<Router, AppError> {
+    let front_end = Arc::new(Supabase::default());
+    let id = core.hub.register(front_end.clone())?;
+    Ok(Router::new()
+        .route("/realtime/v1/websocket", get(upgrade))
+        .with_state(SbState {
+            core,
+            front_end,
+            id,
+        }))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ConnectQuery {
+    apikey: Option<String>,
+    vsn: Option<String>,
+    project: Option<String>,
+}
+
+fn refuse(status: StatusCode, why: &str) -> Response {
+    (status, axum::Json(json!({ "error": why }))).into_response()
+}
+
+/// Authenticates before upgrading, so a bad key is an HTTP refusal as upstream answers it.
+async fn upgrade(
+    State(st): State<SbState>,
+    Query(q): Query<ConnectQuery>,
+    headers: axum::http::HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let Some(vsn) = Vsn::parse(q.vsn.as_deref()) else {
+        return refuse(StatusCode::FORBIDDEN, "unsupported vsn");
+    };
+    let key = q.apikey.or_else(|| {
+        headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    });
+    let Some(key) = key else {
+        return refuse(StatusCode::UNAUTHORIZED, "apikey is required");
+    };
+    let actor = match authenticate(&st.core, &key).await {
+        Ok(a) => a,
+        Err(e) => return refuse(StatusCode::UNAUTHORIZED, &e.public_message()),
+    };
+    let Some(project) = q.project.and_then(|p| ProjectId::try_from(p).ok()) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "project is required (realtime params: {project})",
+        );
+    };
+    if let Err(e) = project::subscribe(&st.core, &actor, &project).await {
+        let status = match e.code().as_str() {
+            "NOT_FOUND" => StatusCode::NOT_FOUND,
+            _ => StatusCode::FORBIDDEN,
+        };
+        return refuse(status, &e.public_message());
+    }
+    ws.max_message_size(MAX_FRAME)
+        .max_frame_size(MAX_FRAME)
+        .on_upgrade(move |socket| run(st, actor, project, vsn, socket))
+}
+
+/// A Switchboard JWT, else an API key.
+async fn authenticate(core: &Core, key: &str) -> Result<Actor, AppError> {
+    let as_token = Credentials {
+        token: Some(key.to_owned()),
+        api_key: None,
+    };
+    match core.auth.authenticate(&as_token).await {
+        Ok(a) => Ok(a),
+        Err(token_err) => core
+            .auth
+            .authenticate(&Credentials {
+                token: None,
+                api_key: Some(key.to_owned()),
+            })
+            .await
+            .map_err(|_| token_err),
+    }
+}
+
+/// A joined channel on one connection.
+struct Joined {
+    join_ref: Option<String>,
+    name: String,
+    self_broadcast: bool,
+    ack: bool,
+    presence_key: Option<String>,
+}
+
+struct Conn {
+    st: SbState,
+    session: Session,
+    project: ProjectId,
+    vsn: Vsn,
+    channels: HashMap<String, Joined>,
+}
+
+async fn run(st: SbState, actor: Actor, project: ProjectId, vsn: Vsn, socket: WebSocket) {
+    let conn_id = format!("sb.{}", st.front_end.next.fetch_add(1, Ordering::Relaxed));
+    let (tx, mut rx) = mpsc::channel::<Message>(QUEUE);
+    st.front_end
+        .conns
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(
+            conn_id.clone(),
+            ConnState {
+                tx,
+                vsn,
+                project: project.clone(),
+            },
+        );
+    let (mut sink, mut stream) = socket.split();
+    let session = match session::open_as(&st.core, st.id, conn_id.clone(), actor).await {
+        Ok(s) => s,
+        Err(refused) => {
+            forget(&st, &conn_id);
+            let _ = sink
+                .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                    code: 1008,
+                    reason: refused.to_string().into(),
+                })))
+                .await;
+            return;
+        }
+    };
+    let writer = tokio::spawn(async move {
+        while let Some(frame) = rx.recv().await {
+            if sink.send(frame).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let limits = &st.core.limits;
+    let mut limiter = RateLimiter::new(
+        limits.rate_per_sec,
+        limits.rate_burst,
+        std::time::Instant::now(),
+    );
+    let mut c = Conn {
+        st: st.clone(),
+        session,
+        project,
+        vsn,
+        channels: HashMap::new(),
+    };
+    loop {
+        let next = match tokio::time::timeout(IDLE, stream.next()).await {
+            Ok(Some(Ok(m))) => m,
+            // Silent for too long, closed, or broken.
+            _ => break,
+        };
+        let msg = match next {
+            Message::Text(t) => wire::decode_text(vsn, t.as_str()),
+            Message::Binary(b) if vsn == Vsn::V2 => wire::decode_binary(&b),
+            Message::Close(_) => break,
+            _ => continue,
+        };
+        let m = match msg {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!(conn = %conn_id, why = e.0, "malformed realtime frame dropped");
+                continue;
+            }
+        };
+        // Every push but the heartbeat counts against the connection's event rate (the
+        // Socket.IO front end's limits: RATE_LIMIT_PER_SEC, RATE_LIMIT_BURST).
+        if m.topic != "phoenix" {
+            match limiter.check(std::time::Instant::now()) {
+                Verdict::Allow => {}
+                Verdict::Limit => {
+                    c.error(&m, "TooManyMessages: rate limited");
+                    continue;
+                }
+                Verdict::Disconnect => break,
+            }
+        }
+        c.handle(m).await;
+    }
+    c.leave_all().await;
+    forget(&st, &conn_id);
+    writer.abort();
+    session::close(&st.core, &c.session).await;
+}
+
+fn forget(st: &SbState, conn: &str) {
+    st.front_end
+        .conns
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(conn);
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct JoinPayload {
+    #[serde(default)]
+    config: JoinConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct JoinConfig {
+    #[serde(default)]
+    broadcast: BroadcastConfig,
+    #[serde(default)]
+    presence: PresenceConfig,
+    #[serde(default)]
+    postgres_changes: Vec<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct BroadcastConfig {
+    #[serde(default, rename = "self")]
+    self_: bool,
+    #[serde(default)]
+    ack: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PresenceConfig {
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    enabled: bool,
+}
+
+impl Conn {
+    fn conn(&self) -> &str {
+        &self.session.conn
+    }
+
+    fn push(&self, m: &Msg, join_ref: Option<&str>, event: &str, payload: &Value) {
+        let frame = wire::encode(
+            self.vsn,
+            join_ref,
+            m.reference.as_deref(),
+            &m.topic,
+            event,
+            payload,
+        );
+        self.st
+            .front_end
+            .queue(self.conn(), Message::Text(frame.into()));
+    }
+
+    fn reply(&self, m: &Msg, status: &str, response: Value) {
+        self.push(
+            m,
+            m.join_ref.as_deref(),
+            "phx_reply",
+            &wire::reply(status, response),
+        );
+    }
+
+    fn error(&self, m: &Msg, reason: &str) {
+        self.reply(m, "error", json!({ "reason": reason }));
+    }
+
+    async fn handle(&mut self, m: Msg) {
+        if m.topic == "phoenix" {
+            if m.event == "heartbeat" {
+                self.reply(&m, "ok", json!({}));
+            }
+            return;
+        }
+        match m.event.as_str() {
+            "phx_join" => self.join(m).await,
+            "phx_leave" => {
+                self.leave(&m.topic).await;
+                self.reply(&m, "ok", json!({}));
+            }
+            "broadcast" => self.broadcast(m).await,
+            "presence" => self.presence(m).await,
+            "access_token" => self.access_token(m).await,
+            _ if !self.channels.contains_key(&m.topic) => self.error(&m, "unmatched topic"),
+            _ => tracing::debug!(event = %m.event, "unknown realtime event ignored"),
+        }
+    }
+
+    fn topics(&self, name: &str) -> (Topic, Topic) {
+        (
+            Topic::Channel(self.project.clone(), name.to_owned()),
+            Topic::ChannelPresence(self.project.clone(), name.to_owned()),
+        )
+    }
+
+    async fn join(&mut self, m: Msg) {
+        let name = match m.topic.strip_prefix("realtime:") {
+            Some("") | None => {
+                return self.error(&m, "TopicNameRequired: You must provide a topic name");
+            }
+            Some(n) => n.to_owned(),
+        };
+        if name.len() > 255 {
+            return self.error(&m, "TopicNameTooLong: at most 255 bytes");
+        }
+        let cfg = match serde_json::from_value::<JoinPayload>(m.payload.clone()) {
+            Ok(p) => p.config,
+            Err(e) => return self.error(&m, &format!("InvalidJoinPayload: {e}")),
+        };
+        if !cfg.postgres_changes.is_empty() {
+            return self.error(
+                &m,
+                "PostgresChangesNotSupported: this server does not serve postgres_changes yet",
+            );
+        }
+        // Joining a topic again replaces the old join.
+        if self.channels.contains_key(&m.topic) {
+            self.leave(&m.topic).await;
+        } else if self.channels.len() >= MAX_CHANNELS {
+            return self.error(&m, "ChannelRateLimitReached: Too many channels");
+        }
+        let (channel, presence) = self.topics(&name);
+        let hub = &self.st.core.hub;
+        if let Err(e) = hub.join(self.conn(), &channel) {
+            return self.error(
+                &m,
+                &format!("ChannelRateLimitReached: {}", e.public_message()),
+            );
+        }
+        let presence_key = if cfg.presence.enabled {
+            if let Err(e) = hub.join(self.conn(), &presence) {
+                hub.leave(self.conn(), &channel);
+                return self.error(
+                    &m,
+                    &format!("ChannelRateLimitReached: {}", e.public_message()),
+                );
+            }
+            Some(if cfg.presence.key.is_empty() {
+                format!("{}-{}", self.conn(), m.join_ref.as_deref().unwrap_or(""))
+            } else {
+                cfg.presence.key.clone()
+            })
+        } else {
+            None
+        };
+        self.reply(&m, "ok", json!({ "postgres_changes": [] }));
+        if presence_key.is_some() {
+            let state = self.st.front_end.presence.state(&presence.room());
+            self.push(&m, m.join_ref.as_deref(), "presence_state", &state);
+        }
+        self.channels.insert(
+            m.topic.clone(),
+            Joined {
+                join_ref: m.join_ref.clone(),
+                name,
+                self_broadcast: cfg.broadcast.self_,
+                ack: cfg.broadcast.ack,
+                presence_key,
+            },
+        );
+    }
+
+    async fn leave(&mut self, topic: &str) {
+        let Some(j) = self.channels.remove(topic) else {
+            return;
+        };
+        let (channel, presence) = self.topics(&j.name);
+        self.untrack(&presence).await;
+        let hub = &self.st.core.hub;
+        hub.leave(self.conn(), &channel);
+        hub.leave(self.conn(), &presence);
+    }
+
+    async fn leave_all(&mut self) {
+        let topics: Vec<String> = self.channels.keys().cloned().collect();
+        for t in topics {
+            self.leave(&t).await;
+        }
+    }
+
+    async fn broadcast(&mut self, m: Msg) {
+        let Some(j) = self.channels.get(&m.topic) else {
+            return self.error(&m, "unmatched topic");
+        };
+        let (event, payload) = match (m.payload.get("event"), m.payload.get("payload")) {
+            (Some(Value::String(e)), Some(p)) => (e.clone(), p),
+            _ => {
+                if j.ack {
+                    self.error(&m, "broadcast needs an event name and a payload");
+                }
+                return;
+            }
+        };
+        let payload = match serde_json::value::to_raw_value(payload) {
+            Ok(p) if p.get().len() <= self.st.core.limits.max_event_bytes => p,
+            _ => {
+                if j.ack {
+                    self.error(&m, "payload_size_exceeded");
+                }
+                return;
+            }
+        };
+        let (ack, self_broadcast) = (j.ack, j.self_broadcast);
+        let (channel, _) = self.topics(&j.name);
+        let except = (!self_broadcast).then(|| self.session.conn.clone());
+        let res = self
+            .st
+            .core
+            .fanout
+            .publish_encoded(&[channel], &event, &payload, except.as_ref())
+            .await;
+        if ack {
+            match res {
+                Ok(()) => self.reply(&m, "ok", json!({})),
+                Err(e) => self.error(&m, &e.public_message()),
+            }
+        }
+    }
+
+    async fn presence(&mut self, m: Msg) {
+        let Some(j) = self.channels.get(&m.topic) else {
+            return self.error(&m, "unmatched topic");
+        };
+        let (_, presence) = self.topics(&j.name);
+        let key = j.presence_key.clone();
+        match m.payload.get("event").and_then(Value::as_str) {
+            Some("track") => {
+                let Some(Value::Object(payload)) = m.payload.get("payload") else {
+                    return self.error(&m, "Presence track payload must be a map");
+                };
+                if serde_json::to_vec(payload).map_or(usize::MAX, |v| v.len()) > 4096 {
+                    return self.error(&m, "Presence payload too large (at most 4 KiB)");
+                }
+                // Tracking turns presence on for a channel joined without it.
+                let key = match key {
+                    Some(k) => k,
+                    None => {
+                        if let Err(e) = self.st.core.hub.join(self.conn(), &presence) {
+                            return self.error(&m, &e.public_message());
+                        }
+                        let k = format!("{}-{}", self.conn(), j.join_ref.as_deref().unwrap_or(""));
+                        if let Some(j) = self.channels.get_mut(&m.topic) {
+                            j.presence_key = Some(k.clone());
+                        }
+                        k
+                    }
+                };
+                let diff = self.st.front_end.presence.track(
+                    &presence.room(),
+                    &key,
+                    self.conn(),
+                    payload.clone(),
+                );
+                self.reply(&m, "ok", json!({}));
+                if let Some(diff) = diff {
+                    self.publish_diff(presence, &diff).await;
+                }
+            }
+            Some("untrack") => {
+                self.reply(&m, "ok", json!({}));
+                self.untrack(&presence).await;
+            }
+            _ => self.error(&m, "presence event must be track or untrack"),
+        }
+    }
+
+    async fn untrack(&self, presence: &Topic) {
+        if let Some(diff) = self
+            .st
+            .front_end
+            .presence
+            .untrack(&presence.room(), self.conn())
+        {
+            self.publish_diff(presence.clone(), &diff).await;
+        }
+    }
+
+    async fn publish_diff(&self, presence: Topic, diff: &Value) {
+        let Ok(raw) = serde_json::value::to_raw_value(diff) else {
+            return;
+        };
+        let raw: Box<RawValue> = raw;
+        if let Err(e) = self
+            .st
+            .core
+            .fanout
+            .publish_encoded(&[presence], "presence_diff", &raw, None)
+            .await
+        {
+            tracing::warn!(error = %e, "presence diff not delivered everywhere");
+        }
+    }
+
+    /// A refreshed token must still be valid and still belong to a member of the project;
+    /// otherwise the channel is closed as upstream does (`system` error, then `phx_close`).
+    async fn access_token(&mut self, m: Msg) {
+        let Some(token) = m.payload.get("access_token").and_then(Value::as_str) else {
+            return;
+        };
+        let ok = match authenticate(&self.st.core, token).await {
+            Ok(actor) => project::subscribe(&self.st.core, &actor, &self.project)
+                .await
+                .is_ok(),
+            Err(_) => false,
+        };
+        if ok {
+            return;
+        }
+        let Some(j) = self.channels.get(&m.topic) else {
+            return;
+        };
+        let join_ref = j.join_ref.clone();
+        let name = j.name.clone();
+        let system = json!({
+            "extension": "system",
+            "status": "error",
+            "message": "Invalid or expired access token",
+            "channel": name,
+        });
+        self.push(&m, join_ref.as_deref(), "system", &system);
+        let close = wire::encode(
+            self.vsn,
+            join_ref.as_deref(),
+            join_ref.as_deref(),
+            &m.topic,
+            "phx_close",
+            &json!({}),
+        );
+        self.st
+            .front_end
+            .queue(self.conn(), Message::Text(close.into()));
+        self.leave(&m.topic).await;
+    }
+}
