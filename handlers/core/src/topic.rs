@@ -21,6 +21,9 @@ pub enum Topic {
     WalletChain(ProjectId, String, Option<UserId>),
     WalletCurrency(ProjectId, String, Option<UserId>),
     Custom(ProjectId, String),
+    /// A protocol front end's channel (a Pusher channel), scoped by project: every app of the
+    /// project shares it. The front end validates the name (no `:`).
+    Channel(ProjectId, String),
 }
 
 impl fmt::Display for Topic {
@@ -58,6 +61,7 @@ impl fmt::Display for Topic {
                 Escaped(u.as_str())
             ),
             Topic::Custom(p, r) => write!(f, "custom:{p}:{r}"),
+            Topic::Channel(p, c) => write!(f, "channel:{p}:{c}"),
         }
     }
 }
@@ -133,6 +137,10 @@ mod tests {
         assert_eq!(
             Topic::Custom(id("demo"), "r".into()).room(),
             "custom:demo:r"
+        );
+        assert_eq!(
+            Topic::Channel(id("demo"), "presence-room".into()).room(),
+            "channel:demo:presence-room"
         );
     }
 }
