@@ -560,6 +560,37 @@ describe('pusher, one node', () => {
   });
 });
 
+describe('pusher, moving from Soketi', () => {
+  const SOKETI = { id: 'app-id', key: 'app-key', secret: 'app-secret' };
+
+  test('Soketi\'s default-app variables define the app; its public secret only on loopback', async () => {
+    const server = await scope.server({
+      name: 'soketi-default',
+      env: { SOKETI_DEFAULT_APP_ID: SOKETI.id, SOKETI_DEFAULT_APP_KEY: SOKETI.key, SOKETI_DEFAULT_APP_SECRET: SOKETI.secret },
+    });
+    const c = await connected(server, { app: SOKETI });
+    const name = `private-${uniq('s')}`;
+    const ch = await subscribed(c, name);
+    const got = nextEvent(ch, 'moved');
+    await lib(server, SOKETI).trigger(name, 'moved', { ok: true });
+    assert.deepEqual((await got).data, { ok: true });
+    const channels = await (await lib(server, SOKETI).get({ path: '/channels' })).json();
+    assert.deepEqual(channels.channels[name], {});
+
+    await assert.rejects(
+      scope.server({
+        name: 'soketi-public',
+        env: { HOST: '0.0.0.0', SOKETI_DEFAULT_APP_KEY: SOKETI.key },
+      }),
+      /too weak/,
+    );
+    await assert.rejects(
+      scope.server({ name: 'bad-apps', env: { PUSHER_APPS: '[{"id":"1"}]' } }),
+      /PUSHER_APPS/,
+    );
+  });
+});
+
 describe('pusher, two nodes on one Redis', () => {
   let a;
   let b;
