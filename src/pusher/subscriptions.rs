@@ -52,6 +52,29 @@ impl RateWindow {
     }
 }
 
+/// Every frame a connection sends, as a token bucket (`RATE_LIMIT_PER_SEC`, `RATE_LIMIT_BURST`,
+/// as for Socket.IO): subscribing and leaving presence channels in a loop would otherwise make
+/// every member of them hear about it as fast as the client can write.
+struct FrameBudget {
+    tokens: f64,
+    last: Instant,
+}
+
+impl FrameBudget {
+    fn take(&mut self, per_sec: u32, burst: u32) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * f64::from(per_sec);
+        self.tokens = (self.tokens + refill).min(f64::from(burst.max(1)));
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// Why a subscription was refused, as `pusher:subscription_error` reports it.
 struct Refused {
     kind: &'static str,
@@ -113,10 +136,12 @@ pub(super) struct Subscriptions {
     /// Bounded by the hub's room limit, which every subscription passes.
     channels: HashMap<String, Subscribed>,
     events: RateWindow,
+    frames: FrameBudget,
 }
 
 impl Subscriptions {
     pub fn new(st: Pusher, app: Arc<App>, socket_id: String) -> Self {
+        let burst = f64::from(st.core.limits.rate_burst);
         Subscriptions {
             st,
             app,
@@ -126,11 +151,22 @@ impl Subscriptions {
                 start: Instant::now(),
                 count: 0,
             },
+            frames: FrameBudget {
+                tokens: burst,
+                last: Instant::now(),
+            },
         }
     }
 
     /// Handles one text frame; returns the frames to send back.
     pub async fn handle(&mut self, text: &str) -> Vec<Utf8Bytes> {
+        let limits = &self.st.core.limits;
+        if !self.frames.take(limits.rate_per_sec, limits.rate_burst) {
+            return vec![wire::error(
+                Some(4301),
+                "Too many frames: this connection is sending faster than allowed",
+            )];
+        }
         let frame: ClientFrame = match serde_json::from_str(text) {
             Ok(f) => f,
             Err(_) => {
@@ -511,6 +547,19 @@ mod tests {
             parse_member(&big).err().map(|r| r.kind),
             Some("LimitReached")
         );
+    }
+
+    #[test]
+    fn frame_budget_allows_a_burst_then_the_rate() {
+        let mut b = FrameBudget {
+            tokens: 3.0,
+            last: Instant::now(),
+        };
+        assert!((0..3).all(|_| b.take(1, 3)));
+        assert!(!b.take(1, 3));
+        b.last -= Duration::from_secs(2);
+        assert!(b.take(1, 3) && b.take(1, 3));
+        assert!(!b.take(1, 3));
     }
 
     #[test]

@@ -560,6 +560,24 @@ describe('pusher, one node', () => {
   });
 });
 
+describe('pusher, frame budget', () => {
+  test('frames beyond RATE_LIMIT_PER_SEC / RATE_LIMIT_BURST get 4301 errors, are dropped, and the socket stays', async () => {
+    const server = await scope.server({ name: 'pusher-budget', env: { ...PUSHER_ENV, RATE_LIMIT_PER_SEC: '2', RATE_LIMIT_BURST: '5' } });
+    const r = await rawConnected(server);
+    for (let i = 0; i < 8; i++) r.send({ event: 'pusher:ping', data: {} });
+    await until(() => r.frames.length >= 8, '8 answers');
+    const pongs = r.frames.filter((f) => f.event === 'pusher:pong').length;
+    const refused = r.frames.filter((f) => f.event === 'pusher:error' && f.parsed.code === 4301).length;
+    assert.equal(pongs, 5, JSON.stringify(r.frames));
+    assert.equal(refused, 3);
+    r.frames.length = 0;
+    await sleep(1_100);
+    r.send({ event: 'pusher:ping', data: {} });
+    await r.next('pusher:pong');
+    assert.equal(r.ws.readyState, WebSocket.OPEN);
+  });
+});
+
 describe('pusher, moving from Soketi', () => {
   const SOKETI = { id: 'app-id', key: 'app-key', secret: 'app-secret' };
 
