@@ -6,7 +6,7 @@
 //! `wire` (frames), `sign` (channel and HTTP signatures), `front_end` (the hub's delivery to
 //! Pusher connections), `connection` (one WebSocket's life), `subscriptions` (what a connection
 //! may subscribe to and send), `http_api` (the REST API), `redis_presence` (presence channel
-//! membership shared by the nodes).
+//! membership shared by the nodes), `webhooks` (member and client events to the apps' URLs).
 
 pub mod apps;
 pub mod channel;
@@ -16,6 +16,7 @@ mod http_api;
 mod redis_presence;
 pub mod sign;
 mod subscriptions;
+mod webhooks;
 pub mod wire;
 
 use std::sync::Arc;
@@ -33,6 +34,7 @@ use switchboard_handlers::core::ids::ProjectId;
 use apps::Apps;
 use front_end::PusherFrontEnd;
 use redis_presence::RedisChannelPresence;
+use webhooks::Webhooks;
 
 /// What every Pusher route and connection shares.
 #[derive(Clone)]
@@ -42,6 +44,7 @@ struct Pusher {
     id: FrontEndId,
     apps: Arc<Apps>,
     presence: Arc<dyn ChannelPresence>,
+    webhooks: Arc<Webhooks>,
 }
 
 /// How often a node refreshes its liveness key and sweeps the members of dead nodes (with
@@ -58,14 +61,6 @@ pub fn router(
 ) -> Result<(Router, Arc<PusherFrontEnd>), AppError> {
     let front_end = Arc::new(PusherFrontEnd::default());
     let id = core.hub.register(front_end.clone())?;
-    for app in apps.iter() {
-        if !app.webhooks.is_empty() {
-            tracing::warn!(
-                app = %app.id,
-                "Pusher webhooks are configured but not delivered yet (docs/protocols/pusher.md)"
-            );
-        }
-    }
     let shared = redis.is_some();
     let presence: Arc<dyn ChannelPresence> = match redis {
         Some((client, prefix)) => {
@@ -73,12 +68,14 @@ pub fn router(
         }
         None => Arc::new(MemoryChannelPresence::default()),
     };
+    let webhooks = Webhooks::start(core.outbound.clone());
     let state = Pusher {
         core,
         front_end: front_end.clone(),
         id,
         apps: Arc::new(apps),
         presence,
+        webhooks,
     };
     if shared {
         tokio::spawn(keep_presence(state.clone()));
@@ -139,4 +136,10 @@ async fn announce_left(st: &Pusher, room: &str, user: &str) {
         None,
     )
     .await;
+    // The node that held the user's connections is gone, and with it which app they came
+    // through: every app of the project hears it.
+    for app in st.apps.iter().filter(|a| a.project == project) {
+        st.webhooks
+            .member_removed(app, &st.presence, room, name, user);
+    }
 }

@@ -19,6 +19,7 @@ use super::Pusher;
 use super::apps::App;
 use super::channel::{self, Kind};
 use super::sign;
+use super::webhooks::Event;
 use super::wire::{self, ClientFrame, Envelope};
 
 /// Pusher's published limits.
@@ -299,6 +300,7 @@ impl Subscriptions {
                 wire::member_added(user, info),
             )
             .await;
+            self.st.webhooks.member_added(&self.app, name, user);
         }
         self.succeeded(name, kind).await
     }
@@ -360,12 +362,8 @@ impl Subscriptions {
     }
 
     async fn left_presence(&self, topic: &Topic, user: &str) {
-        match self
-            .st
-            .presence
-            .leave(&topic.room(), user, &self.socket_id)
-            .await
-        {
+        let room = topic.room();
+        match self.st.presence.leave(&room, user, &self.socket_id).await {
             Ok(true) => {
                 self.publish_member(
                     topic,
@@ -373,6 +371,15 @@ impl Subscriptions {
                     wire::member_removed(user),
                 )
                 .await;
+                if let Some(name) = channel::name_of_room(&room) {
+                    self.st.webhooks.member_removed(
+                        &self.app,
+                        &self.st.presence,
+                        &room,
+                        name,
+                        user,
+                    );
+                }
             }
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "pusher presence leave not recorded"),
@@ -454,7 +461,21 @@ impl Subscriptions {
             .map_err(|e| {
                 tracing::warn!(error = %e, "pusher client event not published");
                 wire::error(None, "Client event not delivered, try again later")
-            })
+            })?;
+        if !self.app.webhooks.is_empty() {
+            self.st.webhooks.send(
+                &self.app,
+                Event {
+                    name: "client_event",
+                    channel: name.to_owned(),
+                    user_id: s.user.clone(),
+                    event: Some(frame.event.clone()),
+                    data: serde_json::from_str(data.get()).ok(),
+                    socket_id: Some(self.socket_id.clone()),
+                },
+            );
+        }
+        Ok(())
     }
 }
 

@@ -4,6 +4,7 @@
 // (COMPAT-PROTOCOLS A.15). One node, and two nodes on one Redis.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
 import WebSocket from 'ws';
 import PusherServerMod from 'pusher';
 import PusherJsMod from 'pusher-js';
@@ -575,6 +576,78 @@ describe('pusher, frame budget', () => {
     r.send({ event: 'pusher:ping', data: {} });
     await r.next('pusher:pong');
     assert.equal(r.ws.readyState, WebSocket.OPEN);
+  });
+});
+
+describe('pusher webhooks', () => {
+  test('member_added, member_removed (after its delay, not on a quick reconnect) and client_event, signed for the pusher lib', async () => {
+    const received = [];
+    const hook = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => {
+        body += c;
+      });
+      req.on('end', () => {
+        received.push({ headers: req.headers, rawBody: body });
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{}');
+      });
+    });
+    await new Promise((r) => hook.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${hook.address().port}/hook`;
+      const HOOKED = {
+        id: '44',
+        key: 'e2e-hooked-key',
+        secret: 'e2e-hooked-secret-0123456789abcdef',
+        projectId: 'demo',
+        webhooks: [{ url, event_types: ['member_added', 'member_removed', 'client_event'] }],
+      };
+      const server = await scope.server({
+        name: 'pusher-hooks',
+        env: { PUSHER_APPS: JSON.stringify([HOOKED]), INTEGRATION_ALLOW_PRIVATE: 'true' },
+      });
+      const verifier = lib(server, HOOKED);
+      const events = () =>
+        received.flatMap((r) => {
+          const wh = verifier.webhook({ headers: r.headers, rawBody: r.rawBody });
+          assert.ok(wh.isValid(), `invalid webhook: ${JSON.stringify(r)}`);
+          return wh.getEvents();
+        });
+      const named = (n, user) => events().filter((e) => e.name === n && (user === undefined || e.user_id === user));
+
+      const name = `presence-${uniq('hook')}`;
+      const ann = await connected(server, { app: HOOKED, presence: { user_id: 'ann' } });
+      const annCh = await subscribed(ann, name);
+      await until(() => named('member_added', 'ann').length === 1, 'member_added for ann');
+      const bob = await connected(server, { app: HOOKED, presence: { user_id: 'bob' } });
+      const bobCh = await subscribed(bob, name);
+      const got = nextEvent(annCh, 'client-hi');
+      bobCh.trigger('client-hi', { x: 1 });
+      await got;
+      await until(() => named('client_event').length === 1, 'client_event webhook');
+      const ce = named('client_event')[0];
+      assert.deepEqual(
+        { channel: ce.channel, event: ce.event, data: ce.data, socket_id: ce.socket_id, user_id: ce.user_id },
+        { channel: name, event: 'client-hi', data: '{"x":1}', socket_id: bob.connection.socket_id, user_id: 'bob' },
+      );
+
+      bob.disconnect();
+      await sleep(1_000);
+      assert.equal(named('member_removed', 'bob').length, 0, 'held back for a few seconds');
+      await until(() => named('member_removed', 'bob').length === 1, 'member_removed for bob', 8_000);
+
+      ann.disconnect();
+      await sleep(300);
+      const ann2 = await connected(server, { app: HOOKED, presence: { user_id: 'ann' } });
+      await subscribed(ann2, name);
+      await sleep(4_000);
+      assert.equal(named('member_removed', 'ann').length, 0, 'a quick reconnect removes nobody');
+      assert.equal(named('member_added', 'ann').length, 1, 'and adds nobody again');
+      assert.equal(received[0].headers['content-type'], 'application/json');
+    } finally {
+      hook.close();
+    }
   });
 });
 
