@@ -303,6 +303,7 @@ where
         axum::response::IntoResponse + 'static,
     <L::Service as tower::Service<axum::extract::Request>>::Future: Send + 'static,
 {
+    let pusher_redis = redis.clone();
     let state = AppState {
         core: core.clone(),
         redis,
@@ -316,6 +317,20 @@ where
         router = router.merge(crate::raw_ws::router(core.clone())?);
         tracing::info!("raw JSON WebSocket front end at /raw-ws (RAW_WS=true)");
     }
+    let apps = config.pusher_apps()?;
+    let pusher = if apps.is_empty() {
+        None
+    } else {
+        let n = apps.iter().count();
+        let shared = pusher_redis.map(|c| (c, config.redis_prefix.as_str()));
+        let (routes, front_end) = crate::pusher::router(core.clone(), apps, shared)?;
+        router = router.merge(routes);
+        tracing::info!(
+            apps = n,
+            "Pusher front end at /app/{{key}} and /apps/{{id}}"
+        );
+        Some(front_end)
+    };
     let router = router.layer(layer).layer(tower::util::MapRequestLayer::new(
         handshake::keep_socket_headers,
     ));
@@ -324,6 +339,10 @@ where
         router,
         close_sockets: Box::new(move || {
             Box::pin(async move {
+                // Pusher clients are told to reconnect (4200) alongside the Socket.IO ones.
+                if let Some(p) = pusher {
+                    p.drain();
+                }
                 io.close().await;
                 // The sockets' last broadcasts (presence going offline) are still queued.
                 if let Some(bus) = bus {

@@ -70,6 +70,14 @@ pub const ENV_VARS: &[&str] = &[
     "QUERY_MAX_TIME_MS",
     "MAX_COLLECTIONS_PER_PROJECT",
     "RAW_WS",
+    "PUSHER_APPS",
+    "SOKETI_DEFAULT_APP_ID",
+    "SOKETI_DEFAULT_APP_KEY",
+    "SOKETI_DEFAULT_APP_SECRET",
+    "SOKETI_DEFAULT_APP_ENABLE_CLIENT_MESSAGES",
+    "SOKETI_DEFAULT_APP_MAX_CONNECTIONS",
+    "SOKETI_DEFAULT_APP_WEBHOOKS",
+    "SOKETI_DEFAULT_APP_PROJECT",
 ];
 
 #[derive(Debug, Clone, Args)]
@@ -287,6 +295,45 @@ pub struct Config {
     /// same hub as Socket.IO (chat and project rooms, receive-only), for diagnostics and tests.
     #[arg(long, env = "RAW_WS", default_value_t = false, action = clap::ArgAction::Set)]
     pub raw_ws: bool,
+
+    /// Pusher Channels apps (docs/protocols/pusher.md): a JSON array of `{id, key, secret,
+    /// projectId, dialect?, enableClientMessages?, maxConnections?, clientEventsPerSecond?,
+    /// webhooks?}`. Any app turns on the Pusher front end (`/app/{key}`, `/apps/{id}/…`).
+    #[arg(long, env = "PUSHER_APPS", hide_env_values = true)]
+    pub pusher_apps: Option<String>,
+
+    /// Soketi's default app id, for a drop-in move from Soketi; setting any of the id, key or
+    /// secret defines the app (unset ones take Soketi's defaults).
+    #[arg(long, env = "SOKETI_DEFAULT_APP_ID")]
+    pub soketi_default_app_id: Option<String>,
+
+    /// Soketi's default app key.
+    #[arg(long, env = "SOKETI_DEFAULT_APP_KEY")]
+    pub soketi_default_app_key: Option<String>,
+
+    /// Soketi's default app secret (the secret rule applies except on a loopback HOST).
+    #[arg(long, env = "SOKETI_DEFAULT_APP_SECRET", hide_env_values = true)]
+    pub soketi_default_app_secret: Option<String>,
+
+    /// Whether the Soketi default app's clients may send `client-*` events (default true).
+    #[arg(long, env = "SOKETI_DEFAULT_APP_ENABLE_CLIENT_MESSAGES", action = clap::ArgAction::Set)]
+    pub soketi_default_app_enable_client_messages: Option<bool>,
+
+    /// Connections the Soketi default app may hold per node; -1 or unset: no cap.
+    #[arg(
+        long,
+        env = "SOKETI_DEFAULT_APP_MAX_CONNECTIONS",
+        allow_negative_numbers = true
+    )]
+    pub soketi_default_app_max_connections: Option<i64>,
+
+    /// The Soketi default app's webhooks, as Soketi reads them (a JSON array).
+    #[arg(long, env = "SOKETI_DEFAULT_APP_WEBHOOKS")]
+    pub soketi_default_app_webhooks: Option<String>,
+
+    /// The Switchboard project the Soketi default app belongs to.
+    #[arg(long, env = "SOKETI_DEFAULT_APP_PROJECT", default_value = "demo")]
+    pub soketi_default_app_project: String,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -321,6 +368,8 @@ pub enum ConfigError {
     LogFormat,
     #[error("PRESENCE_TTL_SECS must be greater than PRESENCE_HEARTBEAT_SECS")]
     PresenceTtl,
+    #[error("{0}")]
+    PusherApps(String),
 }
 
 impl Config {
@@ -402,6 +451,7 @@ impl Config {
         if self.presence_ttl_secs <= self.presence_heartbeat_secs {
             return Err(ConfigError::PresenceTtl);
         }
+        self.pusher_apps()?;
         Ok(())
     }
 
@@ -458,6 +508,11 @@ impl Config {
             audience: self.jwt_audience.clone().filter(|s| !s.is_empty()),
             max_ttl_secs: self.jwt_max_ttl_secs,
         }
+    }
+
+    /// The Pusher apps of `PUSHER_APPS` and the Soketi default app.
+    pub fn pusher_apps(&self) -> Result<crate::pusher::apps::Apps, ConfigError> {
+        crate::pusher::apps::Apps::from_config(self).map_err(ConfigError::PusherApps)
     }
 
     pub fn api_keys(&self) -> Vec<String> {

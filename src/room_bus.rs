@@ -261,6 +261,7 @@ mod tests {
         let b = RoomBroadcast {
             rooms: vec!["chat:1".into(), "chat:2".into()],
             except_rooms: vec![],
+            except: None,
             event: "message:new".into(),
             payload: serde_json::value::to_raw_value(
                 &serde_json::json!({"text": "hé \"x\"", "n": 1}),

@@ -21,6 +21,9 @@ pub enum ActorKind {
     User,
     /// A server or admin client, from an API key.
     ApiKey,
+    /// A client of a protocol app (a Pusher app key): not a user, so no per-user connection
+    /// cap, no user room and no presence entry; what it may do is its protocol's business.
+    AppClient,
 }
 
 /// The authenticated party behind a connection or request.

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod calls;
+pub mod channel_presence;
 pub mod chat;
 pub mod custom;
 pub mod data;

@@ -21,8 +21,9 @@ pub enum Topic {
     WalletChain(ProjectId, String, Option<UserId>),
     WalletCurrency(ProjectId, String, Option<UserId>),
     Custom(ProjectId, String),
-    /// A protocol front end's channel (a Pusher channel), scoped by project: every app of the
-    /// project shares it. The front end validates the name (no `:`).
+    /// A protocol front end's channel (a Pusher channel, a Supabase Realtime channel), scoped
+    /// by project: every app of the project shares it. Each front end validates its names
+    /// (Pusher's hold no `:`; Supabase's may: the project part of the room is escaped).
     Channel(ProjectId, String),
     /// The presence set of a channel (Supabase Realtime's presence diffs), apart from the
     /// channel's own events so no other protocol relays them as user events.

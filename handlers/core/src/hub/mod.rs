@@ -254,6 +254,7 @@ impl Hub {
             bus.forward(RoomBroadcast {
                 rooms,
                 except_rooms,
+                except: except.map(str::to_owned),
                 event: event.to_owned(),
                 payload: payload.to_owned(),
             })
@@ -304,7 +305,7 @@ impl Hub {
             .deliver_here(
                 &b.rooms,
                 &b.except_rooms,
-                None,
+                b.except.as_deref(),
                 &b.event,
                 &b.payload,
                 Scope::Remote,

@@ -18,6 +18,10 @@ pub struct RoomBroadcast {
     pub rooms: Vec<String>,
     #[serde(rename = "x", default, skip_serializing_if = "Vec::is_empty")]
     pub except_rooms: Vec<String>,
+    /// A connection to skip wherever it lives (a Pusher trigger's `socket_id` may name a
+    /// connection of another node).
+    #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
+    pub except: Option<String>,
     #[serde(rename = "e")]
     pub event: String,
     #[serde(rename = "p")]

@@ -164,6 +164,7 @@ async fn remote_broadcasts_reach_every_front_end_and_are_not_forwarded_again() {
     let b = RoomBroadcast {
         rooms: vec![chat("c1").room()],
         except_rooms: vec![],
+        except: None,
         event: "message:new".into(),
         payload: serde_json::value::to_raw_value(&json!({"n": 1})).expect("encodes"),
     };
@@ -171,6 +172,34 @@ async fn remote_broadcasts_reach_every_front_end_and_are_not_forwarded_again() {
     assert_eq!(t.sio.take().len(), 1);
     assert_eq!(t.raw.take().len(), 1);
     assert!(t.bus.0.lock().expect("lock").is_empty());
+}
+
+#[tokio::test]
+async fn except_travels_with_a_broadcast_and_applies_on_the_node_that_has_the_connection() {
+    let t = two_front_ends();
+    t.hub
+        .publish(
+            &[chat("c1")],
+            "message:new",
+            &json!({"n": 1}),
+            Some(&"elsewhere".to_owned()),
+        )
+        .await
+        .expect("published");
+    let forwarded = t.bus.0.lock().expect("lock").pop().expect("forwarded");
+    assert_eq!(forwarded.except.as_deref(), Some("elsewhere"));
+    t.sio.take();
+    t.raw.take();
+    let b = RoomBroadcast {
+        rooms: vec![chat("c1").room()],
+        except_rooms: vec![],
+        except: Some("r1".into()),
+        event: "message:new".into(),
+        payload: serde_json::value::to_raw_value(&json!({"n": 2})).expect("encodes"),
+    };
+    t.hub.deliver_remote(&b).await;
+    assert_eq!(t.raw.take()[0].1, ["r2"]);
+    assert_eq!(t.sio.take()[0].1, ["s1", "s2"]);
 }
 
 #[tokio::test]

@@ -1,0 +1,203 @@
+//! One Pusher WebSocket connection's life: the checks before the first frame (app key,
+//! protocol version, the app's connection quota), `pusher:connection_established`, then one
+//! loop that reads the client's frames, writes what the hub queued for it, pings it, and closes
+//! it with the protocol's code when it is too slow, silent, or the server drains.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use switchboard_handlers::core::access::{Actor, ActorKind, Role};
+use switchboard_handlers::core::ids::UserId;
+use switchboard_handlers::core::session;
+
+use super::Pusher;
+use super::apps::App;
+use super::front_end::QUEUE;
+use super::subscriptions::Subscriptions;
+use super::wire;
+
+/// Largest frame a client may send: a client event carries at most 10 KB of data, and
+/// presence `channel_data` at most 1 KB of user info.
+const MAX_FRAME: usize = 32 * 1024;
+/// Advertised to clients: pusher-js pings after this much silence (Pusher's own value).
+pub const ACTIVITY_TIMEOUT_SECS: u64 = 120;
+/// The server pings a connection it has not heard from for this long, and closes it (4201)
+/// when the next period passes without a word: dead peers go within two periods.
+const PING_EVERY: Duration = Duration::from_secs(60);
+/// How long one write to a client may take before the connection counts as dead.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+struct Refusal {
+    code: u16,
+    message: &'static str,
+}
+
+pub(super) async fn upgrade(
+    State(st): State<Pusher>,
+    Path(key): Path<String>,
+    RawQuery(query): RawQuery,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let checked = check(&st, &key, query.as_deref());
+    ws.max_message_size(MAX_FRAME)
+        .max_frame_size(MAX_FRAME)
+        .on_upgrade(move |socket| async move {
+            match checked {
+                Ok(app) => run(st, app, socket).await,
+                Err(r) => refuse(socket, r.code, r.message).await,
+            }
+        })
+}
+
+/// `/app` without a key, or with more after it: 4005 for a WebSocket, 404 for anything else.
+pub(super) async fn bad_path(ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> Response {
+    match ws {
+        Ok(ws) => ws.on_upgrade(|socket| refuse(socket, 4005, "Path not found")),
+        Err(_) => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+fn check(st: &Pusher, key: &str, query: Option<&str>) -> Result<Arc<App>, Refusal> {
+    let app = st.apps.by_key(key).ok_or(Refusal {
+        code: 4001,
+        message: "App key not in this cluster",
+    })?;
+    let protocol = query.and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "protocol")
+            .map(|(_, v)| v.into_owned())
+    });
+    match protocol.as_deref() {
+        None | Some("") => Err(Refusal {
+            code: 4008,
+            message: "No protocol version supplied",
+        }),
+        Some(p) => match p.parse::<u8>() {
+            Ok(5..=7) => Ok(app.clone()),
+            _ => Err(Refusal {
+                code: 4007,
+                message: "Unsupported protocol version",
+            }),
+        },
+    }
+}
+
+async fn write(socket: &mut WebSocket, msg: Message) -> bool {
+    matches!(
+        tokio::time::timeout(WRITE_TIMEOUT, socket.send(msg)).await,
+        Ok(Ok(()))
+    )
+}
+
+/// `pusher:error` then a close with the same code: pusher-js acts on either.
+async fn close_with(socket: &mut WebSocket, code: u16, message: &str) {
+    if write(socket, Message::Text(wire::error(Some(code), message))).await {
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from(message.to_owned()),
+        };
+        let _ = write(socket, Message::Close(Some(frame))).await;
+    }
+}
+
+async fn refuse(mut socket: WebSocket, code: u16, message: &'static str) {
+    close_with(&mut socket, code, message).await;
+}
+
+fn actor_of(app: &App) -> Option<Actor> {
+    Some(Actor {
+        id: UserId::try_from(format!("pusher-app:{}", app.id)).ok()?,
+        name: app.id.clone(),
+        role: Role::User,
+        kind: ActorKind::AppClient,
+    })
+}
+
+async fn run(st: Pusher, app: Arc<App>, mut socket: WebSocket) {
+    let Some(_slot) = app.take_slot() else {
+        return refuse(socket, 4004, "Application is over connection quota").await;
+    };
+    let Some(actor) = actor_of(&app) else {
+        return refuse(socket, 4100, "Over capacity").await;
+    };
+    let socket_id = st.front_end.next_socket_id();
+    let established = wire::connection_established(&socket_id, ACTIVITY_TIMEOUT_SECS);
+    if !write(&mut socket, Message::Text(established)).await {
+        return;
+    }
+    let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(QUEUE);
+    // The map holds the only sender: when a full queue gets the connection dropped from it,
+    // `rx` ends and the loop below closes the socket.
+    st.front_end.insert(&socket_id, tx);
+    let session = match session::open_as(&st.core, st.id, socket_id.clone(), actor).await {
+        Ok(s) => s,
+        Err(refused) => {
+            tracing::debug!(%refused, "pusher connection refused");
+            st.front_end.remove(&socket_id);
+            return refuse(socket, 4100, "Over capacity").await;
+        }
+    };
+    let mut subs = Subscriptions::new(st.clone(), app.clone(), socket_id.clone());
+    let mut draining = st.front_end.draining();
+    let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let (mut heard, mut pinged) = (false, false);
+    let close: Option<(u16, &str)> = loop {
+        tokio::select! {
+            msg = socket.recv() => {
+                let Some(Ok(msg)) = msg else { break None };
+                heard = true;
+                let replies = match msg {
+                    Message::Text(t) => subs.handle(t.as_str()).await,
+                    Message::Close(_) => break None,
+                    _ => continue,
+                };
+                let mut ok = true;
+                for r in replies {
+                    ok = ok && write(&mut socket, Message::Text(r)).await;
+                }
+                if !ok {
+                    break None;
+                }
+            }
+            out = rx.recv() => match out {
+                Some(frame) => {
+                    if !write(&mut socket, Message::Text(frame)).await {
+                        break None;
+                    }
+                }
+                None => break Some((4100, "Connection too slow: its outgoing queue is full")),
+            },
+            _ = ping.tick() => {
+                if heard {
+                    (heard, pinged) = (false, false);
+                } else if pinged {
+                    break Some((4201, "Pong reply not received"));
+                } else {
+                    pinged = true;
+                    if !write(&mut socket, Message::Ping(Bytes::new())).await {
+                        break None;
+                    }
+                }
+            }
+            _ = draining.changed() => {
+                break Some((4200, "The server is restarting; reconnect"));
+            }
+        }
+    };
+    st.front_end.remove(&socket_id);
+    subs.leave_all().await;
+    session::close(&st.core, &session).await;
+    if let Some((code, message)) = close {
+        close_with(&mut socket, code, message).await;
+    }
+}

@@ -1,0 +1,242 @@
+//! The Pusher front end in the hub: this node's Pusher connections and where their frames go.
+//! A broadcast is framed once per channel it targets (a connection subscribed to two of a
+//! trigger's channels gets it once per channel, as Pusher does) and the frame is shared by
+//! every member.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use axum::extract::ws::Utf8Bytes;
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+
+use switchboard_handlers::core::error::AppError;
+use switchboard_handlers::core::hub::{Delivery, FrontEnd, Hub};
+
+use super::channel::name_of_room;
+use super::wire;
+
+/// Frames queued for one connection; a connection that falls this far behind is closed.
+pub const QUEUE: usize = 256;
+
+pub struct PusherFrontEnd {
+    conns: Mutex<HashMap<String, mpsc::Sender<Utf8Bytes>>>,
+    /// Socket ids are `<node>.<counter>`: a random number per node, so ids are unique across
+    /// the cluster and an HTTP trigger's `socket_id` names one connection wherever it lives.
+    node: u32,
+    next: AtomicU64,
+    /// Set when the server drains: every connection closes with 4200 (reconnect at once).
+    draining: watch::Sender<bool>,
+}
+
+impl Default for PusherFrontEnd {
+    fn default() -> Self {
+        PusherFrontEnd {
+            conns: Mutex::default(),
+            node: rand::random(),
+            next: AtomicU64::new(1),
+            draining: watch::Sender::new(false),
+        }
+    }
+}
+
+impl PusherFrontEnd {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<Utf8Bytes>>> {
+        self.conns.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// This node's number, the first part of its socket ids.
+    pub fn node(&self) -> u32 {
+        self.node
+    }
+
+    pub fn next_socket_id(&self) -> String {
+        format!(
+            "{}.{}",
+            self.node,
+            self.next.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    pub fn insert(&self, socket_id: &str, tx: mpsc::Sender<Utf8Bytes>) {
+        self.lock().insert(socket_id.to_owned(), tx);
+    }
+
+    pub fn remove(&self, socket_id: &str) {
+        self.lock().remove(socket_id);
+    }
+
+    pub fn draining(&self) -> watch::Receiver<bool> {
+        self.draining.subscribe()
+    }
+
+    /// Tells every connection to close with 4200 so its client reconnects to another node.
+    pub fn drain(&self) {
+        self.draining.send_replace(true);
+    }
+
+    /// Queues one frame for each connection; a connection whose queue is full is dropped from
+    /// the map, which ends its queue, and its loop closes it. Nobody else waits for it.
+    fn queue_all<S: AsRef<str>>(&self, conns: &[S], frame: &Utf8Bytes) {
+        let mut map = self.lock();
+        for conn in conns {
+            let conn = conn.as_ref();
+            let Some(tx) = map.get(conn) else {
+                continue;
+            };
+            if tx.try_send(frame.clone()).is_err() {
+                tracing::warn!(conn, "pusher connection too slow; closing it");
+                map.remove(conn);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl FrontEnd for PusherFrontEnd {
+    fn protocol(&self) -> &'static str {
+        "pusher"
+    }
+
+    async fn deliver(&self, hub: &Hub, d: &Delivery<'_>) -> Result<(), AppError> {
+        let Ok(env) = serde_json::from_str::<wire::Delivered<'_>>(d.payload.get()) else {
+            tracing::debug!(
+                event = d.event,
+                "not a channel event; not delivered to pusher"
+            );
+            return Ok(());
+        };
+        for room in d.rooms {
+            let Some(channel) = name_of_room(room) else {
+                continue;
+            };
+            let one = Delivery {
+                rooms: std::slice::from_ref(room),
+                except_rooms: d.except_rooms,
+                except: d.except,
+                event: d.event,
+                payload: d.payload,
+                scope: d.scope,
+                front_end: d.front_end,
+            };
+            let members = hub.members_in(&one);
+            if members.is_empty() {
+                continue;
+            }
+            let Some(frame) = wire::frame(d.event, Some(channel), env.data, env.user_id.as_deref())
+            else {
+                continue;
+            };
+            self.queue_all(&members, &frame);
+        }
+        Ok(())
+    }
+
+    fn send(&self, conn: &str, event: &str, payload: &Value) {
+        let data = serde_json::to_string(payload)
+            .ok()
+            .and_then(|t| serde_json::value::to_raw_value(&t).ok());
+        if let Some(frame) = data.and_then(|d| wire::frame(event, None, &d, None)) {
+            self.queue_all(&[conn], &frame);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::Value;
+    use switchboard_handlers::core::hub::FrontEndId;
+    use switchboard_handlers::core::ids::ProjectId;
+    use switchboard_handlers::core::ports::Fanout;
+    use tokio::sync::mpsc::error::TryRecvError;
+
+    use super::*;
+    use crate::pusher::channel::topic;
+
+    struct Node {
+        hub: Hub,
+        fe: Arc<PusherFrontEnd>,
+        id: FrontEndId,
+        project: ProjectId,
+    }
+
+    fn node() -> Node {
+        let hub = Hub::new(10);
+        let fe = Arc::new(PusherFrontEnd::default());
+        let id = hub.register(fe.clone()).expect("registers");
+        Node {
+            hub,
+            fe,
+            id,
+            project: ProjectId::try_from("demo").expect("id"),
+        }
+    }
+
+    impl Node {
+        fn conn(&self, id: &str, capacity: usize, channels: &[&str]) -> mpsc::Receiver<Utf8Bytes> {
+            self.hub.open(id, self.id);
+            let (tx, rx) = mpsc::channel(capacity);
+            self.fe.insert(id, tx);
+            for c in channels {
+                self.hub.join(id, &topic(&self.project, c)).expect("joins");
+            }
+            rx
+        }
+
+        async fn publish(&self, channels: &[&str], event: &str, except: Option<&str>) {
+            let data = serde_json::value::to_raw_value("{\"x\":1}").expect("raw");
+            let payload = wire::Envelope {
+                data: &data,
+                user_id: Some("u1"),
+            }
+            .encode()
+            .expect("payload");
+            let topics: Vec<_> = channels.iter().map(|c| topic(&self.project, c)).collect();
+            let except = except.map(str::to_owned);
+            self.hub
+                .publish_encoded(&topics, event, &payload, except.as_ref())
+                .await
+                .expect("published");
+        }
+    }
+
+    fn channels_of(rx: &mut mpsc::Receiver<Utf8Bytes>) -> Vec<Value> {
+        let mut out = Vec::new();
+        while let Ok(f) = rx.try_recv() {
+            let v: Value = serde_json::from_str(f.as_str()).expect("json");
+            assert_eq!(v["data"], "{\"x\":1}");
+            assert_eq!(v["user_id"], "u1");
+            out.push(v["channel"].clone());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn one_frame_per_channel_for_its_members_but_the_sender() {
+        let n = node();
+        let mut both = n.conn("1.1", 8, &["a", "b"]);
+        let mut only_a = n.conn("1.2", 8, &["a"]);
+        let mut sender = n.conn("1.3", 8, &["b"]);
+        n.publish(&["a", "b"], "ev", Some("1.3")).await;
+        assert_eq!(channels_of(&mut both), ["a", "b"]);
+        assert_eq!(channels_of(&mut only_a), ["a"]);
+        assert!(channels_of(&mut sender).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_slow_connection_is_dropped_and_the_others_still_get_everything() {
+        let n = node();
+        let mut slow = n.conn("1.1", 1, &["a"]);
+        let mut fast = n.conn("1.2", 8, &["a"]);
+        n.publish(&["a"], "one", None).await;
+        n.publish(&["a"], "two", None).await;
+        n.publish(&["a"], "three", None).await;
+        assert_eq!(channels_of(&mut fast).len(), 3);
+        assert_eq!(channels_of(&mut slow).len(), 1);
+        assert_eq!(slow.try_recv().err(), Some(TryRecvError::Disconnected));
+    }
+}

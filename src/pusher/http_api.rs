@@ -1,0 +1,408 @@
+//! The Pusher HTTP API under `/apps/{app_id}`: trigger events on channels (one event on up to
+//! 100 channels, or a batch of up to 10), and channel information. Every request is signed with
+//! the app's secret (`sign::verify_request`); events go through the hub, so they reach every
+//! node and every front end. Channel counts are this node's (docs/protocols/pusher.md).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{Method, Uri};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+
+use switchboard_handlers::core::error::AppError;
+use switchboard_handlers::core::time::Timestamp;
+use switchboard_handlers::core::topic::Topic;
+
+use super::Pusher;
+use super::apps::App;
+use super::channel::{self, Kind};
+use super::sign;
+use super::subscriptions::MAX_EVENT_NAME;
+use super::wire::{self, Envelope};
+use crate::http::ApiError;
+
+/// Largest request body: a batch of 10 events of 10 KB each, with room for their names.
+const MAX_BODY: usize = 256 * 1024;
+/// Largest `data` of one event (Pusher's limit).
+const MAX_DATA: usize = 10 * 1024;
+const MAX_CHANNELS: usize = 100;
+const MAX_BATCH: usize = 10;
+
+type ApiResult<T> = Result<T, ApiError>;
+
+pub(super) fn routes() -> Router<Pusher> {
+    Router::new()
+        .route("/apps/{app_id}/events", post(events))
+        .route("/apps/{app_id}/batch_events", post(batch_events))
+        .route("/apps/{app_id}/channels", get(channels))
+        .route("/apps/{app_id}/channels/{channel}", get(channel_info))
+        .route("/apps/{app_id}/channels/{channel}/users", get(users))
+        .route(
+            "/apps/{app_id}/users/{user_id}/terminate_connections",
+            post(terminate_connections),
+        )
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+/// The app named in the path, once the request's signature checks out; and its query.
+fn signed(
+    st: &Pusher,
+    app_id: &str,
+    method: &Method,
+    uri: &Uri,
+    body: &[u8],
+) -> Result<(Arc<App>, sign::Params), AppError> {
+    let app = st
+        .apps
+        .by_id(app_id)
+        .ok_or_else(|| AppError::not_found("app", app_id))?;
+    let req = sign::Request {
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query().unwrap_or(""),
+        body,
+    };
+    let now = Timestamp::now().millis() / 1000;
+    let params = sign::verify_request(&app.key, &app.secret, &req, now)?;
+    Ok((app.clone(), params))
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The attributes an `info` parameter asks for.
+#[derive(Debug, Default, Clone, Copy)]
+struct Info {
+    user_count: bool,
+    subscription_count: bool,
+}
+
+impl Info {
+    fn parse(s: Option<&str>) -> Result<Info, AppError> {
+        let mut info = Info::default();
+        for a in s
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+        {
+            match a {
+                "user_count" => info.user_count = true,
+                "subscription_count" => info.subscription_count = true,
+                // Cache channels are not served: nothing to report.
+                "cache" => {}
+                other => {
+                    return Err(AppError::invalid(format!("unknown info attribute {other}")));
+                }
+            }
+        }
+        Ok(info)
+    }
+
+    fn any(self) -> bool {
+        self.user_count || self.subscription_count
+    }
+}
+
+#[derive(Debug, Default, Serialize)]
+struct ChannelInfo {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    occupied: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_count: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subscription_count: Option<usize>,
+}
+
+async fn counts(st: &Pusher, app: &App, name: &str, info: Info) -> Result<ChannelInfo, AppError> {
+    let topic = channel::topic(&app.project, name);
+    let mut out = ChannelInfo::default();
+    if info.subscription_count {
+        out.subscription_count = Some(st.core.hub.members_of(&topic).len());
+    }
+    if info.user_count && name.starts_with("presence-") {
+        out.user_count = Some(st.presence.user_count(&topic.room()).await?);
+    }
+    Ok(out)
+}
+
+/// One event to publish, as the API receives it.
+#[derive(Debug, Deserialize)]
+struct Trigger {
+    name: String,
+    data: Box<RawValue>,
+    #[serde(default)]
+    channels: Option<Vec<String>>,
+    #[serde(default)]
+    channel: Option<String>,
+    #[serde(default)]
+    socket_id: Option<String>,
+    #[serde(default)]
+    info: Option<String>,
+}
+
+/// A trigger that passed every check: nothing is published before all of a request's do.
+struct Checked {
+    name: String,
+    channels: Vec<String>,
+    payload: Box<RawValue>,
+    except: Option<String>,
+    info: Info,
+}
+
+fn check(t: Trigger) -> Result<Checked, AppError> {
+    if t.name.is_empty() || t.name.len() > MAX_EVENT_NAME {
+        return Err(AppError::invalid("name must have 1 to 200 characters"));
+    }
+    if t.name.starts_with("pusher_internal:") {
+        return Err(AppError::invalid(
+            "pusher_internal: events are the server's own",
+        ));
+    }
+    let mut channels = match (t.channels, t.channel) {
+        (Some(c), None) => c,
+        (None, Some(c)) => vec![c],
+        _ => {
+            return Err(AppError::invalid(
+                "give exactly one of channel and channels",
+            ));
+        }
+    };
+    if channels.is_empty() || channels.len() > MAX_CHANNELS {
+        return Err(AppError::invalid(format!(
+            "channels must list 1 to {MAX_CHANNELS} channels"
+        )));
+    }
+    for c in &channels {
+        channel::kind_of(c).map_err(|why| AppError::invalid(format!("channel {c:?}: {why}")))?;
+    }
+    // A channel named twice is one channel: its subscribers get the event once.
+    let mut seen = std::collections::HashSet::new();
+    channels.retain(|c| seen.insert(c.clone()));
+    let data = wire::as_string(&t.data);
+    let size = wire::data_len(&data);
+    if size > MAX_DATA {
+        return Err(AppError::PayloadTooLarge {
+            size,
+            limit: MAX_DATA,
+        });
+    }
+    if let Some(s) = &t.socket_id
+        && !channel::is_socket_id(s)
+    {
+        return Err(AppError::invalid(
+            "socket_id is not a socket id (digits.digits)",
+        ));
+    }
+    let payload = Envelope {
+        data: &data,
+        user_id: None,
+    }
+    .encode()
+    .ok_or_else(|| AppError::internal("event not encodable"))?;
+    Ok(Checked {
+        name: t.name,
+        channels,
+        payload,
+        except: t.socket_id,
+        info: Info::parse(t.info.as_deref())?,
+    })
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, AppError> {
+    serde_json::from_slice(body).map_err(|e| AppError::invalid(format!("invalid JSON body: {e}")))
+}
+
+async fn publish(st: &Pusher, app: &App, c: &Checked) -> Result<(), AppError> {
+    let topics: Vec<Topic> = c
+        .channels
+        .iter()
+        .map(|name| channel::topic(&app.project, name))
+        .collect();
+    st.core
+        .fanout
+        .publish_encoded(&topics, &c.name, &c.payload, c.except.as_ref())
+        .await
+}
+
+async fn info_of(
+    st: &Pusher,
+    app: &App,
+    c: &Checked,
+) -> Result<BTreeMap<String, ChannelInfo>, AppError> {
+    let mut out = BTreeMap::new();
+    for name in &c.channels {
+        out.insert(name.clone(), counts(st, app, name, c.info).await?);
+    }
+    Ok(out)
+}
+
+async fn events(
+    State(st): State<Pusher>,
+    Path(app_id): Path<String>,
+    method: Method,
+    uri: Uri,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let (app, _) = signed(&st, &app_id, &method, &uri, &body)?;
+    let c = check(decode(&body)?)?;
+    publish(&st, &app, &c).await?;
+    if !c.info.any() {
+        return Ok(Json(json!({})));
+    }
+    Ok(Json(json!({ "channels": info_of(&st, &app, &c).await? })))
+}
+
+#[derive(Debug, Deserialize)]
+struct Batch {
+    batch: Vec<Trigger>,
+}
+
+async fn batch_events(
+    State(st): State<Pusher>,
+    Path(app_id): Path<String>,
+    method: Method,
+    uri: Uri,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let (app, _) = signed(&st, &app_id, &method, &uri, &body)?;
+    let batch: Batch = decode(&body)?;
+    if batch.batch.is_empty() || batch.batch.len() > MAX_BATCH {
+        return Err(AppError::invalid(format!("batch must hold 1 to {MAX_BATCH} events")).into());
+    }
+    let checked = batch
+        .batch
+        .into_iter()
+        .map(check)
+        .collect::<Result<Vec<_>, _>>()?;
+    for c in &checked {
+        publish(&st, &app, c).await?;
+    }
+    if !checked.iter().any(|c| c.info.any()) {
+        return Ok(Json(json!({})));
+    }
+    let mut out = Vec::with_capacity(checked.len());
+    for c in &checked {
+        // One event per batch entry, on one channel (Pusher's batch shape).
+        let mut info = info_of(&st, &app, c).await?;
+        out.push(
+            c.channels
+                .first()
+                .and_then(|n| info.remove(n))
+                .unwrap_or_default(),
+        );
+    }
+    Ok(Json(json!({ "batch": out })))
+}
+
+/// The occupied channels of the app's project (on this node), by prefix.
+async fn channels(
+    State(st): State<Pusher>,
+    Path(app_id): Path<String>,
+    method: Method,
+    uri: Uri,
+) -> ApiResult<Json<Value>> {
+    let (app, params) = signed(&st, &app_id, &method, &uri, &[])?;
+    let prefix = param(&params, "filter_by_prefix").unwrap_or("");
+    let info = Info::parse(param(&params, "info"))?;
+    if info.user_count && !prefix.starts_with("presence-") {
+        return Err(AppError::invalid("info=user_count needs filter_by_prefix=presence-").into());
+    }
+    let room_prefix = format!("channel:{}:", app.project);
+    let mut out = BTreeMap::new();
+    for (room, members) in st.core.hub.rooms() {
+        let Some(name) = room.strip_prefix(&room_prefix) else {
+            continue;
+        };
+        if members == 0 || !name.starts_with(prefix) {
+            continue;
+        }
+        let info = Info {
+            user_count: info.user_count,
+            subscription_count: false,
+        };
+        out.insert(name.to_owned(), counts(&st, &app, name, info).await?);
+    }
+    Ok(Json(json!({ "channels": out })))
+}
+
+fn valid_channel(name: &str) -> Result<Kind, AppError> {
+    channel::kind_of(name).map_err(|why| AppError::invalid(format!("channel {name:?}: {why}")))
+}
+
+async fn channel_info(
+    State(st): State<Pusher>,
+    Path((app_id, name)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+) -> ApiResult<Json<ChannelInfo>> {
+    let (app, params) = signed(&st, &app_id, &method, &uri, &[])?;
+    let kind = valid_channel(&name)?;
+    let info = Info::parse(param(&params, "info"))?;
+    if info.user_count && kind != Kind::Presence {
+        return Err(AppError::invalid("user_count is only for presence channels").into());
+    }
+    let all = Info {
+        user_count: info.user_count,
+        subscription_count: true,
+    };
+    let mut out = counts(&st, &app, &name, all).await?;
+    out.occupied = Some(out.subscription_count.unwrap_or(0) > 0);
+    if !info.subscription_count {
+        out.subscription_count = None;
+    }
+    Ok(Json(out))
+}
+
+#[derive(Serialize)]
+struct User {
+    id: String,
+}
+
+async fn users(
+    State(st): State<Pusher>,
+    Path((app_id, name)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+) -> ApiResult<Json<Value>> {
+    let (app, _) = signed(&st, &app_id, &method, &uri, &[])?;
+    if valid_channel(&name)? != Kind::Presence {
+        return Err(AppError::invalid("users are listed for presence channels only").into());
+    }
+    let room = channel::topic(&app.project, &name).room();
+    let users: Vec<User> = st
+        .presence
+        .members(&room)
+        .await?
+        .into_iter()
+        .map(|m| User { id: m.user_id })
+        .collect();
+    Ok(Json(json!({ "users": users })))
+}
+
+/// User sign-in is not served, so no connection belongs to a user: there is nothing to
+/// terminate (docs/protocols/pusher.md).
+async fn terminate_connections(
+    State(st): State<Pusher>,
+    Path((app_id, user_id)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    signed(&st, &app_id, &method, &uri, &body)?;
+    if user_id.is_empty() || user_id.chars().count() > super::subscriptions::MAX_USER_ID {
+        return Err(AppError::invalid("user_id must have 1 to 128 characters").into());
+    }
+    Ok(Json(json!({})))
+}
