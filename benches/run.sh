@@ -191,7 +191,9 @@ if [ "$SMOKE" = 1 ]; then
   stop_all
   # The Pusher front end (Switchboard builds that have it): the same load tool speaking protocol
   # 7, fan-out over the HTTP API and client events in pairs, one node and two.
-  if "$SB" --help 2>/dev/null | grep -q PUSHER_APPS; then
+  # (Help text captured first: `grep -q` closing the pipe early would fail it under pipefail.)
+  sb_help=$("$SB" --help 2>/dev/null || true)
+  if [[ "$sb_help" == *PUSHER_APPS* ]]; then
     start_sb smoke PUSHER_APPS="$BENCH_PUSHER_APPS"
     res=$(lg pusher-fanout pusher-fanout --url "$URL" --label smoke --subscribers 20 --messages 50 --inflight 8 --max-secs 20)
     echo "$res" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); assert r["lost"]==0 and r["delivered"]==1000 and r["sendFailures"]==0, r'
