@@ -5,10 +5,12 @@
 #
 # SCENARIO: fanout16 fanout64 fanout-40k rooms rooms-5k idle, or cross-rooms cross-fanout (two
 # nodes of the target on one Redis, every message crossing nodes; needs SB_TEST_REDIS_URL, e.g.
-# under `scripts/test --run`) — as in benches/run.sh.
+# under `scripts/test --run`) — as in benches/run.sh; the Pusher ones: pusher-fanout
+# pusher-channels pusher-idle, pusher-cross-channels pusher-cross-fanout.
 # TARGET: a Switchboard binary (copy target/release/switchboard aside before rebuilding), or
-# `node` for the reference server, or `floor:N` for `loadgen floor --split N` (the least work a
-# fan-out server can do, written from N tasks: what the machine itself allows; fan-out only).
+# `node` for the reference server, `soketi` for Soketi (Pusher scenarios), or `floor:N` for
+# `loadgen floor --split N` (the least work a fan-out server can do, written from N tasks: what
+# the machine itself allows; fan-out only).
 # Targets run interleaved (A B A B …, N rounds, default 3), each on a fresh server; one line
 # per run: delivered/s, latency p50/p99 (and p99 at the kernel's arrival stamp), lost, and the
 # CPU seconds the server and the load tool used (whole run, connection setup included). The
@@ -20,7 +22,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ROUNDS=3
 if [ "${1:-}" = --rounds ]; then ROUNDS=$2; shift 2; fi
-[ $# -ge 2 ] || { sed -n 2,16p "$0" >&2; exit 2; }
+[ $# -ge 2 ] || { sed -n 2,20p "$0" >&2; exit 2; }
 SCENARIO=$1; shift
 case "$SCENARIO" in
   fanout16) ARGS=(fanout --inflight 16 --messages 2000) ;;
@@ -31,6 +33,10 @@ case "$SCENARIO" in
   idle) ARGS=(idle --connections 5000) ;; # --pid is added per run
   cross-rooms) ARGS=(rooms --inflight 4 --messages 100) ;;
   cross-fanout) ARGS=(fanout --inflight 16 --messages 1000) ;;
+  pusher-fanout) ARGS=(pusher-fanout --inflight 16 --messages 2000) ;;
+  pusher-channels|pusher-cross-channels) ARGS=(pusher-channels --inflight 4 --messages 100) ;;
+  pusher-idle) ARGS=(pusher-idle --connections 5000) ;;
+  pusher-cross-fanout) ARGS=(pusher-fanout --inflight 16 --messages 1000) ;;
   *) echo "unknown scenario $SCENARIO" >&2; exit 2 ;;
 esac
 
@@ -45,6 +51,8 @@ fi
 for t in "$@"; do
   if [ "$t" = node ]; then
     (cd benches/reference && { [ -d node_modules/socket.io ] || npm ci --no-audit --no-fund --silent; })
+  elif [ "$t" = soketi ]; then
+    soketi_install
   elif [[ "$t" == floor:* ]]; then
     [[ "${t#floor:}" =~ ^[1-9][0-9]*$ ]] || { echo "floor:N needs a task count" >&2; exit 2; }
   elif [ ! -x "$t" ]; then
@@ -58,7 +66,7 @@ SERVER=""
 SERVER2=""
 NODES=1
 case "$SCENARIO" in
-  cross-*)
+  cross-*|pusher-cross-*)
     NODES=2
     [ -n "${SB_TEST_REDIS_URL:-}" ] || { echo "$SCENARIO needs SB_TEST_REDIS_URL (run under scripts/test --run)" >&2; exit 2; } ;;
 esac
@@ -79,6 +87,10 @@ start() {
   if [ "$target" = node ]; then
     (cd benches/reference && exec env PORT="$PORT" JWT_SECRET="$SECRET" "$@" node server.mjs) \
       >>"$STATE/server.log" 2>&1 &
+  elif [ "$target" = soketi ]; then
+    (cd benches/reference-soketi && exec env SOKETI_PORT="$PORT" SOKETI_METRICS_SERVER_PORT="$(free_port)" \
+      "${BENCH_SOKETI_ENV[@]}" "$@" node node_modules/@soketi/soketi/bin/server.js start) \
+      >>"$STATE/server.log" 2>&1 &
   elif [[ "$target" == floor* ]]; then
     "$LOADGEN" floor --port "$PORT" --split "${target#floor:}" >>"$STATE/server.log" 2>&1 &
   else
@@ -96,10 +108,19 @@ start() {
 one_run() {
   local target=$1 url
   if [ "$NODES" = 2 ]; then
-    local prefix="ab$RANDOM$RANDOM" redis=$SB_TEST_REDIS_URL
+    local prefix="ab$RANDOM$RANDOM" redis=$SB_TEST_REDIS_URL env
     [ "$target" = node ] && redis=${SB_TEST_REDIS_URL%%\?*}
-    start "$target" REDIS_URL="$redis" REDIS_PREFIX="$prefix"; SERVER=$PID; url="http://127.0.0.1:$PORT"
-    start "$target" REDIS_URL="$redis" REDIS_PREFIX="$prefix"; SERVER2=$PID; url="$url,http://127.0.0.1:$PORT"
+    env=(REDIS_URL="$redis" REDIS_PREFIX="$prefix")
+    if [ "$target" = soketi ]; then
+      read -ra env <<<"$(soketi_redis_env "$SB_TEST_REDIS_URL")"
+      env+=(SOKETI_ADAPTER_DRIVER=redis SOKETI_ADAPTER_REDIS_PREFIX="$prefix")
+    elif [[ "$SCENARIO" == pusher-* ]]; then
+      env+=(PUSHER_APPS="$BENCH_PUSHER_APPS")
+    fi
+    start "$target" "${env[@]}"; SERVER=$PID; url="http://127.0.0.1:$PORT"
+    start "$target" "${env[@]}"; SERVER2=$PID; url="$url,http://127.0.0.1:$PORT"
+  elif [[ "$SCENARIO" == pusher-* ]] && [ "$target" != soketi ]; then
+    start "$target" PUSHER_APPS="$BENCH_PUSHER_APPS"; SERVER=$PID; url="http://127.0.0.1:$PORT"
   else
     start "$target"; SERVER=$PID; url="http://127.0.0.1:$PORT"
   fi
@@ -108,7 +129,7 @@ one_run() {
   before=$(cpu_s "$SERVER")
   [ -n "$SERVER2" ] && before=$(python3 -c "print($before + $(cpu_s "$SERVER2"))")
   local extra=()
-  [ "$SCENARIO" = idle ] && extra=(--pid "$SERVER")
+  case "$SCENARIO" in idle|pusher-idle) extra=(--pid "$SERVER") ;; esac
   line=$(/usr/bin/time -f "%U %S" -o "$STATE/lg.time" \
     "$LOADGEN" "${ARGS[@]}" "${extra[@]}" --url "$url" --secret "$SECRET" --label ab)
   after=$(cpu_s "$SERVER")

@@ -27,3 +27,27 @@ free_port() {
 port_open() {
   python3 -c "import socket; socket.create_connection(('127.0.0.1',$1),0.5).close()" 2>/dev/null
 }
+
+# The Pusher app of the pusher-* scenarios, on both Pusher servers: the load tool's defaults
+# (app id `bench`, key `bench-key`) and BENCH_SECRET as its secret. Soketi lets clients send
+# client events without a rate limit by default; Switchboard's per-connection default (Pusher's
+# 10 per second) is a production guard like the rates above, raised for the same reason.
+BENCH_PUSHER_APPS='[{"id":"bench","key":"bench-key","secret":"'"$BENCH_SECRET"'","projectId":"bench","clientEventsPerSecond":1000000}]'
+BENCH_SOKETI_ENV=(SOKETI_DEFAULT_APP_ID=bench SOKETI_DEFAULT_APP_KEY=bench-key
+  SOKETI_DEFAULT_APP_SECRET="$BENCH_SECRET" SOKETI_DEFAULT_APP_ENABLE_CLIENT_MESSAGES=true
+  SOKETI_HOST=127.0.0.1)
+
+# soketi_install: benches/reference-soketi's packages, from its lock file, when missing.
+soketi_install() {
+  (cd "$ROOT/benches/reference-soketi" &&
+    { [ -d node_modules/@soketi/soketi ] || npm ci --ignore-scripts --no-audit --no-fund --silent; })
+}
+
+# soketi_redis_env URL: Soketi's variables for the Redis of a redis:// URL (host and port only).
+soketi_redis_env() {
+  python3 - "$1" <<'PY'
+import sys, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1])
+print(f"SOKETI_DB_REDIS_HOST={u.hostname or '127.0.0.1'} SOKETI_DB_REDIS_PORT={u.port or 6379}")
+PY
+}

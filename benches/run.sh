@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Switchboard against the Node socket.io 4.8 reference (benches/reference), same scenarios, same
-# machine, alternating A B A B for several rounds; prints the medians and the Switchboard/Node
-# ratio of every figure. Every server is started fresh on 127.0.0.1 for each run.
+# Switchboard against the Node socket.io 4.8 reference (benches/reference) and, for the Pusher
+# protocol, against Soketi (benches/reference-soketi); same scenarios, same machine, alternating
+# A B A B for several rounds; prints the medians and the Switchboard/reference ratio of every
+# figure. Every server is started fresh on 127.0.0.1 for each run.
 #
 #   benches/run.sh                 3 rounds (about 10 minutes on 2 cores)
 #   benches/run.sh --rounds 5
 #   benches/run.sh --only rooms,persist    some scenarios (fanout16 fanout64 fanout-40k rooms
 #                                          rooms-5k idle cross-rooms cross-rooms-5k cross-fanout
-#                                          persist)
+#                                          persist, and the Pusher ones: pusher-fanout
+#                                          pusher-channels pusher-idle pusher-cross-channels
+#                                          pusher-cross-fanout; `pusher` = all five)
+#   benches/run.sh --only pusher --servers soketi   the Soketi side alone (sb node soketi floor)
 #   benches/run.sh --smoke         a few seconds against Switchboard only (CI keeps the tool working)
 #
 # Needs Redis (cross-node) and MongoDB (persisted sends): run through scripts/test, which starts
@@ -20,17 +24,20 @@ ROOT=$PWD
 ROUNDS=3
 SMOKE=0
 ONLY=""
+SERVERS=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) ROUNDS=$2; shift 2 ;;
     --smoke) SMOKE=1; shift ;;
     --only) ONLY=$2; shift 2 ;;
+    --servers) SERVERS=$2; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
 
 if [ -z "${SB_TEST_REDIS_URL:-}" ] || [ -z "${SB_TEST_MONGODB_URI:-}" ]; then
-  args=(--rounds "$ROUNDS"); [ -n "$ONLY" ] && args+=(--only "$ONLY"); [ "$SMOKE" = 1 ] && args=(--smoke)
+  args=(--rounds "$ROUNDS"); [ -n "$ONLY" ] && args+=(--only "$ONLY")
+  [ -n "$SERVERS" ] && args+=(--servers "$SERVERS"); [ "$SMOKE" = 1 ] && args=(--smoke)
   exec "$ROOT/scripts/test" --run "$ROOT/benches/run.sh" "${args[@]}"
 fi
 
@@ -63,11 +70,29 @@ if [ "$SMOKE" = 1 ]; then
   LOADGEN=$TARGET_DIR/debug/loadgen
   [ -x "$LOADGEN" ] || cargo build --quiet -p switchboard-loadgen
 else
+  PUSHER_SCENARIOS=pusher-fanout,pusher-channels,pusher-idle,pusher-cross-channels,pusher-cross-fanout
+  if [ -n "$ONLY" ]; then
+    expanded=""
+    IFS=, read -ra parts <<<"$ONLY"
+    for part in "${parts[@]}"; do
+      [ "$part" = pusher ] && part=$PUSHER_SCENARIOS
+      expanded+="${expanded:+,}$part"
+    done
+    ONLY=$expanded
+  fi
+  server_wanted() { [ -z "$SERVERS" ] || [[ ",$SERVERS," == *",$1,"* ]]; }
   log "building release binaries"
-  cargo build --release --quiet -p switchboard -p switchboard-loadgen
+  if server_wanted sb; then
+    cargo build --release --quiet -p switchboard -p switchboard-loadgen
+  else
+    cargo build --release --quiet -p switchboard-loadgen
+  fi
   SB=$TARGET_DIR/release/switchboard
   LOADGEN=$TARGET_DIR/release/loadgen
-  (cd benches/reference && { [ -d node_modules/socket.io ] || npm ci --no-audit --no-fund --silent; })
+  if server_wanted node; then
+    (cd benches/reference && { [ -d node_modules/socket.io ] || npm ci --no-audit --no-fund --silent; })
+  fi
+  if server_wanted soketi && { [ -z "$ONLY" ] || [[ "$ONLY" == *pusher* ]]; }; then soketi_install; fi
 fi
 "$LOADGEN" seed --out "$STATE/seeds" 2>/dev/null
 
@@ -100,6 +125,25 @@ start_node() {
   wait_port "$port"
   URL="http://127.0.0.1:$port"
 }
+# start_soketi NAME [extra env...]: a fresh Soketi (benches/reference-soketi); as start_node.
+start_soketi() {
+  local name=$1 port mport; shift
+  port=$(free_port); mport=$(free_port)
+  # SOKETI_METRICS_SERVER_PORT: Soketi always opens its /usage server (9601 by default), which
+  # two nodes on one machine would both want.
+  (cd benches/reference-soketi && exec env SOKETI_PORT="$port" SOKETI_METRICS_SERVER_PORT="$mport" \
+    "${BENCH_SOKETI_ENV[@]}" "$@" node node_modules/@soketi/soketi/bin/server.js start) \
+    >"$STATE/$name.log" 2>&1 &
+  LAST_PID=$!; RUN_PIDS+=($!); PIDS+=($!)
+  wait_port "$port"
+  # Without a uWebSockets.js binary for this Node, the override falls back to a JavaScript
+  # server: not Soketi's speed, so not a reference (benches/reference-soketi/README.md).
+  if grep -q "not compatible with your Node.js build" "$STATE/$name.log"; then
+    log "Soketi runs on uWebSockets.js's JavaScript fallback (no binary for node $(node --version)); refusing to measure it"
+    exit 1
+  fi
+  URL="http://127.0.0.1:$port"
+}
 # fresh_mongo: a MongoDB-compatible server of its own (SecantusDB, empty storage); sets MONGO_URI.
 fresh_mongo() {
   local port dir
@@ -122,7 +166,7 @@ stop_all() {
 # lg NAME ARGS…: one loadgen run, its JSON line renamed to scenario NAME and kept in $OUT.
 lg() {
   local name=$1; shift
-  "$LOADGEN" "$@" --secret "$SECRET" | sed "s/\"scenario\":\"[a-z]*\"/\"scenario\":\"$name\"/" | tee -a "$OUT"
+  "$LOADGEN" "$@" --secret "$SECRET" | sed "s/\"scenario\":\"[a-z-]*\"/\"scenario\":\"$name\"/" | tee -a "$OUT"
 }
 
 if [ "$SMOKE" = 1 ]; then
@@ -145,6 +189,26 @@ if [ "$SMOKE" = 1 ]; then
   res=$(lg idle idle --url "$URL" --label smoke --pid "$LAST_PID" --connections 50 --settle-secs 1)
   echo "$res" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); assert r["connections"]==50, r'
   stop_all
+  # The Pusher front end (Switchboard builds that have it): the same load tool speaking protocol
+  # 7, fan-out over the HTTP API and client events in pairs, one node and two.
+  # (Help text captured first: `grep -q` closing the pipe early would fail it under pipefail.)
+  sb_help=$("$SB" --help 2>/dev/null || true)
+  if [[ "$sb_help" == *PUSHER_APPS* ]]; then
+    start_sb smoke PUSHER_APPS="$BENCH_PUSHER_APPS"
+    res=$(lg pusher-fanout pusher-fanout --url "$URL" --label smoke --subscribers 20 --messages 50 --inflight 8 --max-secs 20)
+    echo "$res" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); assert r["lost"]==0 and r["delivered"]==1000 and r["sendFailures"]==0, r'
+    res=$(lg pusher-channels pusher-channels --url "$URL" --label smoke --pairs 10 --messages 20 --max-secs 20)
+    echo "$res" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); assert r["lost"]==0 and r["delivered"]==400, r'
+    stop_all
+    prefix="smoke$RANDOM$RANDOM"
+    start_sb smoke-a REDIS_URL="$SB_TEST_REDIS_URL" REDIS_PREFIX="$prefix" PUSHER_APPS="$BENCH_PUSHER_APPS"; ua=$URL
+    start_sb smoke-b REDIS_URL="$SB_TEST_REDIS_URL" REDIS_PREFIX="$prefix" PUSHER_APPS="$BENCH_PUSHER_APPS"; ub=$URL
+    res=$(lg pusher-cross-channels pusher-channels --url "$ua,$ub" --label smoke --pairs 50 --messages 20 --max-secs 60)
+    echo "$res" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); assert r["lost"]==0 and r["delivered"]==2000, r'
+    stop_all
+  else
+    log "smoke: this Switchboard has no Pusher front end (no PUSHER_APPS); Pusher scenarios skipped"
+  fi
   FLOOR_SPLIT=2 start_floor smoke-floor
   res=$(lg fanout fanout --url "$URL" --label smoke-floor --subscribers 20 --messages 20 --rate 200 --max-secs 20)
   echo "$res" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); assert r["lost"]==0 and r["delivered"]==400, r'
@@ -154,11 +218,24 @@ if [ "$SMOKE" = 1 ]; then
 fi
 
 : >"$OUT"
-# one_run SERVER SCENARIO: SERVER is sb, node or floor (fanout-40k only).
+# one_run SERVER SCENARIO: SERVER is sb, node, soketi (pusher-* only) or floor (fanout-40k only).
 one_run() {
   local who=$1 scenario=$2 u1 u2 prefix
   prefix="bench$RANDOM$RANDOM"
   case "$scenario" in
+    pusher-cross-*)
+      if [ "$who" = sb ]; then
+        start_sb "$who-a" REDIS_URL="$SB_TEST_REDIS_URL" REDIS_PREFIX="$prefix" PUSHER_APPS="$BENCH_PUSHER_APPS"; u1=$URL
+        start_sb "$who-b" REDIS_URL="$SB_TEST_REDIS_URL" REDIS_PREFIX="$prefix" PUSHER_APPS="$BENCH_PUSHER_APPS"; u2=$URL
+      else
+        local redis_env
+        read -ra redis_env <<<"$(soketi_redis_env "$SB_TEST_REDIS_URL")"
+        start_soketi "$who-a" SOKETI_ADAPTER_DRIVER=redis SOKETI_ADAPTER_REDIS_PREFIX="$prefix" "${redis_env[@]}"; u1=$URL
+        start_soketi "$who-b" SOKETI_ADAPTER_DRIVER=redis SOKETI_ADAPTER_REDIS_PREFIX="$prefix" "${redis_env[@]}"; u2=$URL
+      fi
+      URL="$u1,$u2" ;;
+    pusher-*)
+      if [ "$who" = sb ]; then start_sb "$who" PUSHER_APPS="$BENCH_PUSHER_APPS"; else start_soketi "$who"; fi ;;
     cross-rooms|cross-rooms-5k|cross-fanout)
       if [ "$who" = sb ]; then
         start_sb "$who-a" REDIS_URL="$SB_TEST_REDIS_URL" REDIS_PREFIX="$prefix"; u1=$URL
@@ -194,23 +271,35 @@ one_run() {
     cross-fanout) lg cross-fanout fanout --url "$URL" --label "$who" --inflight 16 --messages 1000 ;;
     persist)
       lg persist persist --url "$URL" --label "$who" --senders 16 --inflight 8 --messages 250 ;;
+    # The Pusher scenarios mirror fanout16, rooms, idle, cross-rooms and cross-fanout: HTTP API
+    # triggers stand for the publisher's acknowledged sends, client events in private channels
+    # for the pairs' sends (windowed by their partner's deliveries: the protocol has no acks).
+    pusher-fanout) lg pusher-fanout pusher-fanout --url "$URL" --label "$who" --inflight 16 --messages 2000 ;;
+    pusher-channels) lg pusher-channels pusher-channels --url "$URL" --label "$who" --inflight 4 --messages 100 ;;
+    pusher-idle) lg pusher-idle pusher-idle --url "$URL" --label "$who" --pid "$LAST_PID" --connections 5000 ;;
+    pusher-cross-channels) lg pusher-cross-channels pusher-channels --url "$URL" --label "$who" --inflight 4 --messages 100 ;;
+    pusher-cross-fanout) lg pusher-cross-fanout pusher-fanout --url "$URL" --label "$who" --inflight 16 --messages 1000 ;;
   esac
   stop_all
 }
 
-SCENARIOS=(fanout16 fanout64 fanout-40k rooms rooms-5k idle cross-rooms cross-rooms-5k cross-fanout persist)
+SCENARIOS=(fanout16 fanout64 fanout-40k rooms rooms-5k idle cross-rooms cross-rooms-5k cross-fanout persist
+  pusher-fanout pusher-channels pusher-idle pusher-cross-channels pusher-cross-fanout)
 wanted() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 for round in $(seq 1 "$ROUNDS"); do
   for s in "${SCENARIOS[@]}"; do
     wanted "$s" || continue
     if [ "$s" = persist ]; then
+      server_wanted sb || continue
       log "round $round: persist — bare driver, then switchboard"; one_run sb persist >/dev/null
       continue
     fi
-    log "round $round: $s — switchboard"; one_run sb "$s" >/dev/null
-    log "round $round: $s — node";        one_run node "$s" >/dev/null
+    # Each scenario's reference: Soketi for the Pusher protocol, Node socket.io otherwise.
+    ref=node; [[ "$s" == pusher-* ]] && ref=soketi
+    if server_wanted sb; then log "round $round: $s — switchboard"; one_run sb "$s" >/dev/null; fi
+    if server_wanted "$ref"; then log "round $round: $s — $ref"; one_run "$ref" "$s" >/dev/null; fi
     # The machine's own bound on the fixed-rate tail: a stand-in that only writes the frames.
-    if [ "$s" = fanout-40k ]; then
+    if [ "$s" = fanout-40k ] && server_wanted floor; then
       log "round $round: $s — floor";     one_run floor "$s" >/dev/null
     fi
   done
@@ -241,17 +330,34 @@ figs = [
     ("2 nodes, many rooms at 5K msg/s: p99 ms", "cross-rooms-5k", "p99Ms", "rooms"),
     ("2 nodes, fan-out 16 in flight: delivered/s", "cross-fanout", "deliveredPerSec", "fanout"),
 ]
-print("| figure | Switchboard | Node | Switchboard/Node |\n|---|---|---|---|")
-for name, scen, key, who in figs:
-    a, b = med(scen, "floor" if who == "floor" else "sb", key), med(scen, "node", key)
-    ratio = f"{a / b:.2f}" if a is not None and b else "—"
-    fmt = lambda x: "—" if x is None else (f"{x:,.0f}" if x >= 100 else f"{x:.2f}")
-    print(f"| {name} | {fmt(a)} | {fmt(b)} | {ratio} |")
+fmt = lambda x: "—" if x is None else (f"{x:,.0f}" if x >= 100 else f"{x:.2f}")
+def table(figs, ref, ref_name):
+    present = [f for f in figs if any(r["scenario"] == f[1] for r in rows)]
+    if not present:
+        return
+    print(f"| figure | Switchboard | {ref_name} | Switchboard/{ref_name} |\n|---|---|---|---|")
+    for name, scen, key, who in present:
+        a, b = med(scen, "floor" if who == "floor" else "sb", key), med(scen, ref, key)
+        ratio = f"{a / b:.2f}" if a is not None and b else "—"
+        print(f"| {name} | {fmt(a)} | {fmt(b)} | {ratio} |")
+    print()
+table(figs, "node", "Node")
+table([
+    ("Pusher fan-out, 16 HTTP triggers in flight: delivered/s", "pusher-fanout", "deliveredPerSec", "x"),
+    ("  same, p99 ms", "pusher-fanout", "p99Ms", "x"),
+    ("Pusher many channels (client events): delivered/s", "pusher-channels", "deliveredPerSec", "x"),
+    ("  same, p99 ms", "pusher-channels", "p99Ms", "x"),
+    ("Pusher idle: bytes per connection", "pusher-idle", "bytesPerConn", "x"),
+    ("Pusher 2 nodes, many channels: delivered/s", "pusher-cross-channels", "deliveredPerSec", "x"),
+    ("  same, p99 ms", "pusher-cross-channels", "p99Ms", "x"),
+    ("Pusher 2 nodes, fan-out 16 in flight: delivered/s", "pusher-cross-fanout", "deliveredPerSec", "x"),
+], "soketi", "Soketi")
 s, d = med("persist", "sb", "sendsPerSec"), med("driver", "driver", "insertsPerSec")
 p = med("persist", "sb", "p99Ms")
 if s and d:
     print(f"| persisted message:send: sends/s (vs bare driver inserts/s) | {s:,.0f} | {d:,.0f} (driver) | {s / d:.2f} |")
     print(f"| persisted message:send: p99 ack ms | {p:.2f} | — | — |")
 lost = sum(r.get("lost", 0) for r in rows)
-print(f"\nruns: {len(rows)}, messages lost over all runs: {lost}")
+errs = sum(r.get("serverErrors", 0) + r.get("sendFailures", 0) for r in rows)
+print(f"\nruns: {len(rows)}, messages lost over all runs: {lost}, send failures and server errors: {errs}")
 PY

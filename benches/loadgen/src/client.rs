@@ -22,6 +22,11 @@ pub fn start_clock() {
     let _ = *EPOCH;
 }
 
+/// The Unix time (µs) at which `now_us` read 0: subtracted from the kernel's arrival stamps.
+pub fn epoch_unix_us() -> u64 {
+    EPOCH.1
+}
+
 pub fn now_us() -> u64 {
     u64::try_from(EPOCH.0.elapsed().as_micros()).unwrap_or(u64::MAX)
 }

@@ -11,10 +11,18 @@
 //!   loadgen driver --mongo-uri M                the same inserts from a bare driver loop
 //!   loadgen floor --port P [--split 2]          the least work a fan-out server can do (floor.rs)
 //!
+//! Pusher Channels protocol 7 (pusher_bench.rs; any Pusher server, e.g. Soketi):
+//!
+//!   loadgen pusher-fanout   --url U --secret S [--inflight 16 | --rate 40]   HTTP API triggers
+//!   loadgen pusher-channels --url U --secret S [--via client | http]      pairs, private channels
+//!   loadgen pusher-idle     --url U --secret S --pid P --connections 5000
+//!
 //! `--url a,b` spreads clients over several nodes (cross-node scenarios).
 
 mod client;
 mod floor;
+mod pusher;
+mod pusher_bench;
 mod ws;
 
 use std::path::PathBuf;
@@ -128,6 +136,57 @@ enum Cmd {
         inserts: usize,
         #[arg(long, default_value = "")]
         label: String,
+    },
+    /// Pusher: 1 HTTP API publisher, N subscribers of one public channel.
+    PusherFanout {
+        #[command(flatten)]
+        common: pusher_bench::PusherCommon,
+        #[arg(long, default_value_t = 1000)]
+        subscribers: usize,
+        #[arg(long, default_value_t = 2000)]
+        messages: usize,
+        /// HTTP requests in flight (each on its own keep-alive connection; max-rate mode).
+        #[arg(long, default_value_t = 16)]
+        inflight: usize,
+        /// Messages per second (fixed offered load); 0 = max-rate mode.
+        #[arg(long, default_value_t = 0.0)]
+        rate: f64,
+    },
+    /// Pusher: N pairs, each on its private channel; every message reaches the other member.
+    PusherChannels {
+        #[command(flatten)]
+        common: pusher_bench::PusherCommon,
+        #[arg(long, default_value_t = 500)]
+        pairs: usize,
+        /// Messages per member.
+        #[arg(long, default_value_t = 100)]
+        messages: usize,
+        /// Per member, undelivered at its partner (client events, max-rate mode).
+        #[arg(long, default_value_t = 4)]
+        inflight: usize,
+        /// Total messages per second over all members; 0 = max-rate mode.
+        #[arg(long, default_value_t = 0.0)]
+        rate: f64,
+        #[arg(long, value_enum, default_value = "client")]
+        via: pusher_bench::Via,
+        /// HTTP requests in flight with `--via http`.
+        #[arg(long, default_value_t = 32)]
+        http_conns: usize,
+    },
+    /// Pusher: N idle connections; the server's RSS per connection.
+    PusherIdle {
+        #[command(flatten)]
+        common: pusher_bench::PusherCommon,
+        #[arg(long, default_value_t = 5000)]
+        connections: usize,
+        /// The server's process id (RSS from /proc/<pid>/status).
+        #[arg(long)]
+        pid: u32,
+        #[arg(long, default_value_t = 3)]
+        settle_secs: u64,
+        /// Each connection subscribes to a public channel of its own.
+        #[arg(long)]
+        subscribe: bool,
     },
 }
 
@@ -693,6 +752,29 @@ async fn main() -> anyhow::Result<()> {
             messages,
         } => persist(common, senders, inflight, messages).await,
         Cmd::Floor { port, split } => floor::serve(port, split).await,
+        Cmd::PusherFanout {
+            common,
+            subscribers,
+            messages,
+            inflight,
+            rate,
+        } => pusher_bench::fanout(common, subscribers, messages, inflight, rate).await,
+        Cmd::PusherChannels {
+            common,
+            pairs,
+            messages,
+            inflight,
+            rate,
+            via,
+            http_conns,
+        } => pusher_bench::channels(common, pairs, messages, inflight, rate, via, http_conns).await,
+        Cmd::PusherIdle {
+            common,
+            connections,
+            pid,
+            settle_secs,
+            subscribe,
+        } => pusher_bench::idle(common, connections, pid, settle_secs, subscribe).await,
         Cmd::Driver {
             mongo_uri,
             db,
