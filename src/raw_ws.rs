@@ -42,10 +42,22 @@ const QUEUE: usize = 256;
 const MAX_FRAME: usize = 16 * 1024;
 
 /// The front end's connections on this node: where their frames go.
-#[derive(Default)]
 pub struct RawWs {
     conns: Mutex<HashMap<String, mpsc::Sender<Utf8Bytes>>>,
+    /// Connection ids are `raw.<node>.<n>`: unique across the cluster, since a broadcast's
+    /// `except` travels to every node.
+    node: u32,
     next: AtomicU64,
+}
+
+impl Default for RawWs {
+    fn default() -> Self {
+        RawWs {
+            conns: Mutex::default(),
+            node: rand::random(),
+            next: AtomicU64::new(0),
+        }
+    }
 }
 
 impl RawWs {
@@ -139,7 +151,11 @@ async fn upgrade(
 }
 
 async fn run(st: RawState, q: ConnectQuery, socket: WebSocket) {
-    let conn = format!("raw.{}", st.front_end.next.fetch_add(1, Ordering::Relaxed));
+    let conn = format!(
+        "raw.{}.{}",
+        st.front_end.node,
+        st.front_end.next.fetch_add(1, Ordering::Relaxed)
+    );
     let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(QUEUE);
     // Registered before the session opens, so nothing published to the user's room while
     // opening is missed.

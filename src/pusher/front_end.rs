@@ -101,12 +101,13 @@ impl FrontEnd for PusherFrontEnd {
     }
 
     async fn deliver(&self, hub: &Hub, d: &Delivery<'_>) -> Result<(), AppError> {
-        let Ok(env) = serde_json::from_str::<wire::Delivered<'_>>(d.payload.get()) else {
-            tracing::debug!(
-                event = d.event,
-                "not a channel event; not delivered to pusher"
-            );
-            return Ok(());
+        // A Pusher event carries its envelope; anything else published on a channel (a
+        // Supabase broadcast, a server-side emit) is its payload, sent as Pusher data: its
+        // JSON text (docs/protocols/pusher.md, "On the hub").
+        let env = serde_json::from_str::<wire::Delivered<'_>>(d.payload.get()).ok();
+        let (data, user_id) = match &env {
+            Some(e) => (std::borrow::Cow::Borrowed(e.data), e.user_id.as_deref()),
+            None => (wire::as_string(d.payload), None),
         };
         for room in d.rooms {
             let Some(channel) = name_of_room(room) else {
@@ -125,8 +126,7 @@ impl FrontEnd for PusherFrontEnd {
             if members.is_empty() {
                 continue;
             }
-            let Some(frame) = wire::frame(d.event, Some(channel), env.data, env.user_id.as_deref())
-            else {
+            let Some(frame) = wire::frame(d.event, Some(channel), &data, user_id) else {
                 continue;
             };
             self.queue_all(&members, &frame);

@@ -59,11 +59,24 @@ struct ConnState {
 }
 
 /// This node's realtime-js connections.
-#[derive(Default)]
 pub struct Supabase {
     conns: Mutex<HashMap<String, ConnState>>,
     presence: PresenceSets,
+    /// Connection ids are `sb.<node>.<n>`: unique across the cluster, since a broadcast's
+    /// `except` travels to every node.
+    node: u32,
     next: AtomicU64,
+}
+
+impl Default for Supabase {
+    fn default() -> Self {
+        Supabase {
+            conns: Mutex::default(),
+            presence: PresenceSets::default(),
+            node: rand::random(),
+            next: AtomicU64::new(0),
+        }
+    }
 }
 
 impl Supabase {
@@ -115,7 +128,7 @@ impl FrontEnd for Supabase {
             let payload = if presence {
                 d.payload.to_owned()
             } else {
-                match wire::broadcast_payload(d.event, d.payload) {
+                match wire::broadcast_payload(d.event, &wire::user_payload(d.payload)) {
                     Some(p) => p,
                     None => continue,
                 }
@@ -257,7 +270,11 @@ struct Conn {
 }
 
 async fn run(st: SbState, actor: Actor, project: ProjectId, vsn: Vsn, socket: WebSocket) {
-    let conn_id = format!("sb.{}", st.front_end.next.fetch_add(1, Ordering::Relaxed));
+    let conn_id = format!(
+        "sb.{}.{}",
+        st.front_end.node,
+        st.front_end.next.fetch_add(1, Ordering::Relaxed)
+    );
     let (tx, mut rx) = mpsc::channel::<Message>(QUEUE);
     st.front_end
         .conns

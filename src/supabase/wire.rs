@@ -2,7 +2,10 @@
 //! 2.0.0 (JSON arrays, plus realtime-js's binary "user broadcast push", kind 3, client to
 //! server). ../shared/COMPAT-PROTOCOLS.md B.2–B.3 is the reference.
 
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
@@ -158,6 +161,32 @@ pub fn broadcast_payload(event: &str, payload: &RawValue) -> Option<Box<RawValue
     .ok()
 }
 
+/// The user's payload of a channel event. A Pusher event travels in its envelope
+/// `{"data": "<JSON text>", "user_id"?}` (src/pusher/wire.rs); its data is what a realtime-js
+/// subscriber gets, parsed when it is JSON text. Anything else is the payload itself.
+pub fn user_payload(p: &RawValue) -> Cow<'_, RawValue> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Envelope<'a> {
+        #[serde(borrow)]
+        data: &'a RawValue,
+        #[serde(default, rename = "user_id")]
+        _user_id: Option<IgnoredAny>,
+    }
+    let Ok(env) = serde_json::from_str::<Envelope<'_>>(p.get()) else {
+        return Cow::Borrowed(p);
+    };
+    match serde_json::from_str::<String>(env.data.get()) {
+        Ok(text) => match RawValue::from_string(text.clone()) {
+            Ok(json) => Cow::Owned(json),
+            Err(_) => serde_json::value::to_raw_value(&text)
+                .map(Cow::Owned)
+                .unwrap_or(Cow::Borrowed(env.data)),
+        },
+        Err(_) => Cow::Borrowed(env.data),
+    }
+}
+
 pub fn reply(status: &str, response: Value) -> Value {
     json!({"status": status, "response": response})
 }
@@ -203,6 +232,19 @@ mod tests {
         let mut raw = frame.clone();
         raw[6] = 0;
         assert!(decode_binary(&raw).is_err(), "raw binary payloads refused");
+    }
+
+    #[test]
+    fn pusher_envelopes_unwrap_to_their_data() {
+        let raw = |s: &str| RawValue::from_string(s.to_owned()).expect("json");
+        let env = raw(r#"{"data":"{\"msg\":\"hi\"}","user_id":"u1"}"#);
+        assert_eq!(user_payload(&env).get(), r#"{"msg":"hi"}"#);
+        let text = raw(r#"{"data":"plain words"}"#);
+        assert_eq!(user_payload(&text).get(), r#""plain words""#);
+        let plain = raw(r#"{"msg":"hi"}"#);
+        assert_eq!(user_payload(&plain).get(), r#"{"msg":"hi"}"#);
+        let more = raw(r#"{"data":"x","other":1}"#);
+        assert_eq!(user_payload(&more).get(), more.get(), "not an envelope");
     }
 
     #[test]

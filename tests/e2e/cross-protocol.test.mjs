@@ -1,0 +1,99 @@
+// One channel, three protocols: a Pusher channel `<name>` and a Supabase Realtime channel
+// `realtime:<name>` of the same project are one hub topic (room `channel:<project>:<name>`),
+// which the REST emit route also reaches. Each protocol's clients get the others' events in
+// their own shapes (docs/protocols/pusher.md and supabase.md, "On the hub").
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import WebSocket from 'ws';
+import PusherServerMod from 'pusher';
+import PusherJsMod from 'pusher-js';
+import { RealtimeClient } from '@supabase/realtime-js';
+import { Scope, API_KEY, mintToken, sleep, uniq } from './lib/harness.mjs';
+
+const PusherServer = PusherServerMod.default ?? PusherServerMod;
+const PusherJs = PusherJsMod.default ?? PusherJsMod;
+const APP = { id: '7', key: 'x-proto-key', secret: 'x-proto-secret-0123456789abcdefgh', projectId: 'demo' };
+
+const scope = new Scope().hooks();
+let server;
+const closers = [];
+
+before(async () => {
+  server = await scope.server({ name: 'cross', env: { PUSHER_APPS: JSON.stringify([APP]) } });
+});
+after(() => {
+  for (const c of closers) c();
+});
+
+const port = () => Number(new URL(server.url).port);
+
+async function until(cond, ms, what) {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+async function pusherChannel(name) {
+  const c = new PusherJs(APP.key, {
+    cluster: 'local', wsHost: '127.0.0.1', wsPort: port(), forceTLS: false,
+    enabledTransports: ['ws'], disableStats: true,
+  });
+  closers.push(() => c.disconnect());
+  const ch = c.subscribe(name);
+  let ok = false;
+  ch.bind('pusher:subscription_succeeded', () => { ok = true; });
+  await until(() => ok, 5_000, 'pusher subscription');
+  return ch;
+}
+
+async function supabaseChannel(name) {
+  const c = new RealtimeClient(`${server.url.replace(/^http/, 'ws')}/realtime/v1`, {
+    transport: WebSocket,
+    params: { apikey: mintToken('alice'), project: 'demo' },
+  });
+  closers.push(() => c.disconnect());
+  const ch = c.channel(name, { config: { broadcast: { ack: true } } });
+  let ok = false;
+  ch.subscribe((s) => { if (s === 'SUBSCRIBED') ok = true; });
+  await until(() => ok, 5_000, 'supabase subscription');
+  return ch;
+}
+
+describe('a channel shared by Pusher, Supabase Realtime and the REST emit route', { concurrency: false }, () => {
+  test('each protocol receives the others\' events', async () => {
+    const name = uniq('lobby').replace(/_/g, '-');
+    const p = await pusherChannel(name);
+    const s = await supabaseChannel(name);
+    const atPusher = [];
+    const atSupabase = [];
+    for (const ev of ['greet', 'shout', 'note']) {
+      p.bind(ev, (data) => atPusher.push([ev, data]));
+      s.on('broadcast', { event: ev }, (m) => atSupabase.push([ev, m.payload]));
+    }
+
+    // A Pusher HTTP trigger (the `pusher` server library) reaches the realtime-js client.
+    const lib = new PusherServer({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1', port: String(port()), useTLS: false });
+    await lib.trigger(name, 'greet', { hello: 'world' });
+    await until(() => atSupabase.length === 1 && atPusher.length === 1, 5_000, 'the trigger on both');
+    assert.deepEqual(atSupabase[0], ['greet', { hello: 'world' }]);
+    assert.deepEqual(atPusher[0], ['greet', { hello: 'world' }]);
+
+    // A realtime-js broadcast reaches the pusher-js client.
+    assert.equal(await s.send({ type: 'broadcast', event: 'shout', payload: { msg: 'hi' } }), 'ok');
+    await until(() => atPusher.length === 2, 5_000, 'the broadcast at pusher');
+    assert.deepEqual(atPusher[1], ['shout', { msg: 'hi' }]);
+
+    // A server-side emit into channel:<project>:<name> reaches both.
+    const res = await fetch(`${server.url}/api/projects/demo/emit`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': API_KEY },
+      body: JSON.stringify({ room: `channel:demo:${name}`, event: 'note', payload: { n: 3 } }),
+    });
+    assert.equal(res.status, 202, await res.text());
+    await until(() => atPusher.length === 3 && atSupabase.length === 2, 5_000, 'the emit on both');
+    assert.deepEqual(atPusher[2], ['note', { n: 3 }]);
+    assert.deepEqual(atSupabase[1], ['note', { n: 3 }]);
+  });
+});
