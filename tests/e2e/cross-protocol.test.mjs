@@ -14,15 +14,17 @@ const PusherServer = PusherServerMod.default ?? PusherServerMod;
 const PusherJs = PusherJsMod.default ?? PusherJsMod;
 const APP = { id: '7', key: 'x-proto-key', secret: 'x-proto-secret-0123456789abcdefgh', projectId: 'demo' };
 
+// Registered before the scope's hooks, so the clients are closed before the server stops (both
+// client libraries would otherwise keep reconnecting to a stopped server and hold the process).
+const closers = [];
+after(() => {
+  for (const c of closers.splice(0)) c();
+});
 const scope = new Scope().hooks();
 let server;
-const closers = [];
 
 before(async () => {
   server = await scope.server({ name: 'cross', env: { PUSHER_APPS: JSON.stringify([APP]) } });
-});
-after(() => {
-  for (const c of closers) c();
 });
 
 const port = () => Number(new URL(server.url).port);
