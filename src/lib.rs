@@ -24,5 +24,6 @@ pub mod seed;
 pub mod shutdown;
 pub mod supabase;
 pub mod telemetry;
+pub mod ws_limits;
 
 pub use app::{App, build, serve};

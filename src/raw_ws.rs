@@ -145,7 +145,11 @@ async fn upgrade(
     Query(q): Query<ConnectQuery>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    ws.max_message_size(MAX_FRAME)
+    // tungstenite's defaults (a 128 KiB read buffer, 128 KiB of write batching) cost every idle
+    // connection ~140 KB; frames larger than the read buffer are read in several steps.
+    ws.read_buffer_size(crate::ws_limits::READ_BUFFER)
+        .write_buffer_size(0)
+        .max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
         .on_upgrade(move |socket| run(st, q, socket))
 }
