@@ -20,12 +20,15 @@ pub enum Dialect {
     Apinator,
 }
 
-/// A webhook endpoint in Soketi's shape (`{"url", "event_types"}`).
+/// A webhook endpoint in Soketi's shape (`{"url", "event_types"}`); an Apinator app's
+/// endpoints also carry their signing secret (`whsec_…`), which is not the app's.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Webhook {
     pub url: String,
     #[serde(default, alias = "eventTypes")]
     pub event_types: Vec<String>,
+    #[serde(default)]
+    pub secret: Option<String>,
 }
 
 /// One `PUSHER_APPS` entry.
@@ -212,12 +215,6 @@ fn check(e: AppEntry, loopback: bool) -> Result<App, String> {
     let project = ProjectId::try_from(e.project_id.as_str())
         .map_err(|why| format!("Pusher app {}: projectId: {why}", e.id))?;
     let dialect = e.dialect.unwrap_or(Dialect::Pusher);
-    if dialect == Dialect::Apinator {
-        return Err(format!(
-            "Pusher app {}: the apinator dialect is not served yet (docs/protocols/pusher.md)",
-            e.id
-        ));
-    }
     let client_events_per_sec = e
         .client_events_per_second
         .unwrap_or(DEFAULT_CLIENT_EVENTS_PER_SEC);
@@ -232,6 +229,13 @@ fn check(e: AppEntry, loopback: bool) -> Result<App, String> {
         if url::Url::parse(&w.url).is_err() {
             return Err(format!(
                 "Pusher app {}: webhook url {:?} is not a URL",
+                e.id, w.url
+            ));
+        }
+        if dialect == Dialect::Apinator && w.secret.as_deref().is_none_or(str::is_empty) {
+            return Err(format!(
+                "Pusher app {}: the apinator dialect signs each webhook with the endpoint's \
+                 own secret: give webhook {:?} a \"secret\" (whsec_…)",
                 e.id, w.url
             ));
         }
@@ -293,7 +297,10 @@ mod tests {
     #[test]
     fn bad_apps_are_refused_with_a_reason() {
         for (extra, needle) in [
-            (r#","dialect":"apinator""#, "apinator"),
+            (
+                r#","dialect":"apinator","webhooks":[{"url":"http://127.0.0.1:1/h"}]"#,
+                "whsec_",
+            ),
             (r#","dialect":"xmpp""#, "PUSHER_APPS"),
             (r#","clientEventsPerSecond":0"#, "clientEventsPerSecond"),
             (r#","colour":"red""#, "PUSHER_APPS"),
@@ -310,6 +317,20 @@ mod tests {
         let bad_key = apps_json("").replace("app-key", "a:b");
         assert!(Apps::from_config(&parse(&["--pusher-apps", &bad_key])).is_err());
         assert!(Apps::from_config(&parse(&["--pusher-apps", "{}"])).is_err());
+    }
+
+    #[test]
+    fn apinator_apps() {
+        let c = parse(&[
+            "--pusher-apps",
+            &apps_json(
+                r#","dialect":"apinator","webhooks":[{"url":"http://127.0.0.1:1/h","secret":"whsec_1"}]"#,
+            ),
+        ]);
+        let apps = Apps::from_config(&c).expect("valid");
+        let app = apps.by_key("app-key").expect("app");
+        assert_eq!(app.dialect, Dialect::Apinator);
+        assert_eq!(app.webhooks[0].secret.as_deref(), Some("whsec_1"));
     }
 
     #[test]

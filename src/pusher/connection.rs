@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -20,7 +20,7 @@ use switchboard_handlers::core::ids::UserId;
 use switchboard_handlers::core::session;
 
 use super::Pusher;
-use super::apps::App;
+use super::apps::{App, Dialect};
 use super::front_end::QUEUE;
 use super::subscriptions::Subscriptions;
 use super::wire;
@@ -30,6 +30,10 @@ use super::wire;
 const MAX_FRAME: usize = 32 * 1024;
 /// Advertised to clients: pusher-js pings after this much silence (Pusher's own value).
 pub const ACTIVITY_TIMEOUT_SECS: u64 = 120;
+/// Advertised to Apinator clients (COMPAT-PROTOCOLS A.13): their only ping comes this long
+/// after the handshake, so a long one makes their forced reconnects rare; liveness is the
+/// server's WebSocket pings' job.
+pub const APINATOR_ACTIVITY_TIMEOUT_SECS: u64 = 3600;
 /// The server pings a connection it has not heard from for this long, and closes it (4201)
 /// when the next period passes without a word: dead peers go within two periods.
 const PING_EVERY: Duration = Duration::from_secs(60);
@@ -37,17 +41,44 @@ const PING_EVERY: Duration = Duration::from_secs(60);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct Refusal {
+    dialect: Dialect,
     code: u16,
     message: &'static str,
+}
+
+/// The dialect of a connection that names no known app (A.14): Apinator's client always
+/// connects to `ws-<cluster>.apinator.io`, so a deployment answering on such names gets its
+/// refusals in that dialect.
+fn dialect_of_host(headers: &HeaderMap) -> Dialect {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let host = host.split(':').next().unwrap_or("");
+    if host.starts_with("ws-") && host.ends_with(".apinator.io") {
+        Dialect::Apinator
+    } else {
+        Dialect::Pusher
+    }
+}
+
+/// The activity timeout a client is told: Apinator's client pings once, that long after the
+/// handshake, and reconnects 30 s later unless answered, so it is told a long one.
+fn activity_timeout(dialect: Dialect) -> u64 {
+    match dialect {
+        Dialect::Pusher => ACTIVITY_TIMEOUT_SECS,
+        Dialect::Apinator => APINATOR_ACTIVITY_TIMEOUT_SECS,
+    }
 }
 
 pub(super) async fn upgrade(
     State(st): State<Pusher>,
     Path(key): Path<String>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let checked = check(&st, &key, query.as_deref());
+    let checked = check(&st, &key, query.as_deref(), dialect_of_host(&headers));
     // tungstenite's defaults (a 128 KiB read buffer, 128 KiB of write batching) cost every idle
     // connection ~140 KB; frames larger than the read buffer are read in several steps.
     ws.read_buffer_size(crate::ws_limits::READ_BUFFER)
@@ -57,21 +88,31 @@ pub(super) async fn upgrade(
         .on_upgrade(move |socket| async move {
             match checked {
                 Ok(app) => run(st, app, socket).await,
-                Err(r) => refuse(socket, r.code, r.message).await,
+                Err(r) => refuse(socket, r.dialect, r.code, r.message).await,
             }
         })
 }
 
 /// `/app` without a key, or with more after it: 4005 for a WebSocket, 404 for anything else.
-pub(super) async fn bad_path(ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> Response {
+pub(super) async fn bad_path(
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let dialect = dialect_of_host(&headers);
     match ws {
-        Ok(ws) => ws.on_upgrade(|socket| refuse(socket, 4005, "Path not found")),
+        Ok(ws) => ws.on_upgrade(move |socket| refuse(socket, dialect, 4005, "Path not found")),
         Err(_) => StatusCode::NOT_FOUND.into_response(),
     }
 }
 
-fn check(st: &Pusher, key: &str, query: Option<&str>) -> Result<Arc<App>, Refusal> {
+fn check(
+    st: &Pusher,
+    key: &str,
+    query: Option<&str>,
+    host_dialect: Dialect,
+) -> Result<Arc<App>, Refusal> {
     let app = st.apps.by_key(key).ok_or(Refusal {
+        dialect: host_dialect,
         code: 4001,
         message: "App key not in this cluster",
     })?;
@@ -82,12 +123,14 @@ fn check(st: &Pusher, key: &str, query: Option<&str>) -> Result<Arc<App>, Refusa
     });
     match protocol.as_deref() {
         None | Some("") => Err(Refusal {
+            dialect: app.dialect,
             code: 4008,
             message: "No protocol version supplied",
         }),
         Some(p) => match p.parse::<u8>() {
             Ok(5..=7) => Ok(app.clone()),
             _ => Err(Refusal {
+                dialect: app.dialect,
                 code: 4007,
                 message: "Unsupported protocol version",
             }),
@@ -103,8 +146,13 @@ async fn write(socket: &mut WebSocket, msg: Message) -> bool {
 }
 
 /// `pusher:error` then a close with the same code: pusher-js acts on either.
-async fn close_with(socket: &mut WebSocket, code: u16, message: &str) {
-    if write(socket, Message::Text(wire::error(Some(code), message))).await {
+async fn close_with(socket: &mut WebSocket, dialect: Dialect, code: u16, message: &str) {
+    if write(
+        socket,
+        Message::Text(wire::error(dialect, Some(code), message)),
+    )
+    .await
+    {
         let frame = CloseFrame {
             code,
             reason: Utf8Bytes::from(message.to_owned()),
@@ -113,8 +161,8 @@ async fn close_with(socket: &mut WebSocket, code: u16, message: &str) {
     }
 }
 
-async fn refuse(mut socket: WebSocket, code: u16, message: &'static str) {
-    close_with(&mut socket, code, message).await;
+async fn refuse(mut socket: WebSocket, dialect: Dialect, code: u16, message: &'static str) {
+    close_with(&mut socket, dialect, code, message).await;
 }
 
 fn actor_of(app: &App) -> Option<Actor> {
@@ -128,26 +176,33 @@ fn actor_of(app: &App) -> Option<Actor> {
 
 async fn run(st: Pusher, app: Arc<App>, mut socket: WebSocket) {
     let Some(_slot) = app.take_slot() else {
-        return refuse(socket, 4004, "Application is over connection quota").await;
+        return refuse(
+            socket,
+            app.dialect,
+            4004,
+            "Application is over connection quota",
+        )
+        .await;
     };
     let Some(actor) = actor_of(&app) else {
-        return refuse(socket, 4100, "Over capacity").await;
+        return refuse(socket, app.dialect, 4100, "Over capacity").await;
     };
     let socket_id = st.front_end.next_socket_id();
-    let established = wire::connection_established(&socket_id, ACTIVITY_TIMEOUT_SECS);
+    let established =
+        wire::connection_established(app.dialect, &socket_id, activity_timeout(app.dialect));
     if !write(&mut socket, Message::Text(established)).await {
         return;
     }
     let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(QUEUE);
     // The map holds the only sender: when a full queue gets the connection dropped from it,
     // `rx` ends and the loop below closes the socket.
-    st.front_end.insert(&socket_id, tx);
+    st.front_end.insert(&socket_id, app.dialect, tx);
     let session = match session::open_as(&st.core, st.id, socket_id.clone(), actor).await {
         Ok(s) => s,
         Err(refused) => {
             tracing::debug!(%refused, "pusher connection refused");
             st.front_end.remove(&socket_id);
-            return refuse(socket, 4100, "Over capacity").await;
+            return refuse(socket, app.dialect, 4100, "Over capacity").await;
         }
     };
     let mut subs = Subscriptions::new(st.clone(), app.clone(), socket_id.clone());
@@ -202,6 +257,6 @@ async fn run(st: Pusher, app: Arc<App>, mut socket: WebSocket) {
     subs.leave_all().await;
     session::close(&st.core, &session).await;
     if let Some((code, message)) = close {
-        close_with(&mut socket, code, message).await;
+        close_with(&mut socket, app.dialect, code, message).await;
     }
 }

@@ -15,14 +15,21 @@ use tokio::sync::{mpsc, watch};
 use switchboard_handlers::core::error::AppError;
 use switchboard_handlers::core::hub::{Delivery, FrontEnd, Hub};
 
+use super::apps::Dialect;
 use super::channel::name_of_room;
 use super::wire;
 
 /// Frames queued for one connection; a connection that falls this far behind is closed.
 pub const QUEUE: usize = 256;
 
+/// One connection's queue and the dialect its frames are written in.
+struct Conn {
+    tx: mpsc::Sender<Utf8Bytes>,
+    dialect: Dialect,
+}
+
 pub struct PusherFrontEnd {
-    conns: Mutex<HashMap<String, mpsc::Sender<Utf8Bytes>>>,
+    conns: Mutex<HashMap<String, Conn>>,
     /// Socket ids are `<node>.<counter>`: a random number per node, so ids are unique across
     /// the cluster and an HTTP trigger's `socket_id` names one connection wherever it lives.
     node: u32,
@@ -43,7 +50,7 @@ impl Default for PusherFrontEnd {
 }
 
 impl PusherFrontEnd {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<Utf8Bytes>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Conn>> {
         self.conns.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -60,8 +67,9 @@ impl PusherFrontEnd {
         )
     }
 
-    pub fn insert(&self, socket_id: &str, tx: mpsc::Sender<Utf8Bytes>) {
-        self.lock().insert(socket_id.to_owned(), tx);
+    pub fn insert(&self, socket_id: &str, dialect: Dialect, tx: mpsc::Sender<Utf8Bytes>) {
+        self.lock()
+            .insert(socket_id.to_owned(), Conn { tx, dialect });
     }
 
     pub fn remove(&self, socket_id: &str) {
@@ -77,16 +85,22 @@ impl PusherFrontEnd {
         self.draining.send_replace(true);
     }
 
-    /// Queues one frame for each connection; a connection whose queue is full is dropped from
-    /// the map, which ends its queue, and its loop closes it. Nobody else waits for it.
-    fn queue_all<S: AsRef<str>>(&self, conns: &[S], frame: &Utf8Bytes) {
+    /// Queues one frame for each connection, built once per dialect that has members (by
+    /// `make`); a connection whose queue is full is dropped from the map, which ends its
+    /// queue, and its loop closes it. Nobody else waits for it.
+    fn queue_all<S: AsRef<str>>(&self, conns: &[S], make: impl Fn(Dialect) -> Option<Utf8Bytes>) {
+        let mut frames: [Option<Option<Utf8Bytes>>; 2] = [None, None];
         let mut map = self.lock();
         for conn in conns {
             let conn = conn.as_ref();
-            let Some(tx) = map.get(conn) else {
+            let Some(c) = map.get(conn) else {
                 continue;
             };
-            if tx.try_send(frame.clone()).is_err() {
+            let slot = &mut frames[c.dialect as usize];
+            let Some(frame) = slot.get_or_insert_with(|| make(c.dialect)) else {
+                continue;
+            };
+            if c.tx.try_send(frame.clone()).is_err() {
                 tracing::warn!(conn, "pusher connection too slow; closing it");
                 map.remove(conn);
             }
@@ -126,10 +140,15 @@ impl FrontEnd for PusherFrontEnd {
             if members.is_empty() {
                 continue;
             }
-            let Some(frame) = wire::frame(d.event, Some(channel), &data, user_id) else {
-                continue;
-            };
-            self.queue_all(&members, &frame);
+            self.queue_all(&members, |dialect| {
+                // The Apinator client drops a member_added whose info is not an object.
+                let fixed = (dialect == Dialect::Apinator
+                    && d.event == "pusher_internal:member_added")
+                    .then(|| wire::apinator_member_added(&data))
+                    .flatten();
+                let data = fixed.as_deref().unwrap_or(&data);
+                wire::frame(dialect, d.event, Some(channel), data, user_id)
+            });
         }
         Ok(())
     }
@@ -138,8 +157,10 @@ impl FrontEnd for PusherFrontEnd {
         let data = serde_json::to_string(payload)
             .ok()
             .and_then(|t| serde_json::value::to_raw_value(&t).ok());
-        if let Some(frame) = data.and_then(|d| wire::frame(event, None, &d, None)) {
-            self.queue_all(&[conn], &frame);
+        if let Some(data) = data {
+            self.queue_all(&[conn], |dialect| {
+                wire::frame(dialect, event, None, &data, None)
+            });
         }
     }
 }
@@ -180,7 +201,7 @@ mod tests {
         fn conn(&self, id: &str, capacity: usize, channels: &[&str]) -> mpsc::Receiver<Utf8Bytes> {
             self.hub.open(id, self.id);
             let (tx, rx) = mpsc::channel(capacity);
-            self.fe.insert(id, tx);
+            self.fe.insert(id, Dialect::Pusher, tx);
             for c in channels {
                 self.hub.join(id, &topic(&self.project, c)).expect("joins");
             }

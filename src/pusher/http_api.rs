@@ -1,7 +1,9 @@
 //! The Pusher HTTP API under `/apps/{app_id}`: trigger events on channels (one event on up to
 //! 100 channels, or a batch of up to 10), and channel information. Every request is signed with
-//! the app's secret (`sign::verify_request`); events go through the hub, so they reach every
-//! node and every front end. Channel counts are this node's (docs/protocols/pusher.md).
+//! the app's secret, in either dialect: Pusher's query signing (`auth_signature` in the query)
+//! or Apinator's header signing (`X-Realtime-Signature`); the dialect a request was signed in
+//! picks the shapes of its answers and errors (Apinator: channel lists as arrays, RFC 7807
+//! problem documents). Events go through the hub, so they reach every node and every front end.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,19 +12,21 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{Method, Uri};
+use axum::http::{HeaderMap, Method, Uri, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use switchboard_handlers::core::error::AppError;
+use switchboard_handlers::core::error::{AppError, ErrorBody};
 use switchboard_handlers::core::time::Timestamp;
 use switchboard_handlers::core::topic::Topic;
 
 use super::Pusher;
-use super::apps::App;
+use super::apps::{App, Dialect};
 use super::channel::{self, Kind};
+use super::occupancy;
 use super::sign;
 use super::subscriptions::MAX_EVENT_NAME;
 use super::wire::{self, Envelope};
@@ -35,7 +39,59 @@ const MAX_DATA: usize = 10 * 1024;
 const MAX_CHANNELS: usize = 100;
 const MAX_BATCH: usize = 10;
 
-type ApiResult<T> = Result<T, ApiError>;
+type Answer = Result<Value, AppError>;
+
+/// A request to the API as received.
+struct Req {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+/// Which dialect signed the request (A.13 dispatch rule): `auth_signature` in the query is
+/// Pusher's, an `X-Realtime-Signature` header Apinator's; a request with neither is answered
+/// as Pusher answers.
+fn dialect_of(req: &Req) -> Dialect {
+    let pusher = url::form_urlencoded::parse(req.uri.query().unwrap_or("").as_bytes())
+        .any(|(k, _)| k == "auth_signature");
+    if !pusher && req.headers.contains_key("x-realtime-signature") {
+        Dialect::Apinator
+    } else {
+        Dialect::Pusher
+    }
+}
+
+/// An answer in the dialect the request was signed in: errors as Switchboard's error body for
+/// Pusher, as an RFC 7807 problem document (which the Apinator SDKs read) for Apinator.
+fn respond(dialect: Dialect, answer: Answer) -> Response {
+    match (answer, dialect) {
+        (Ok(v), _) => Json(v).into_response(),
+        (Err(e), Dialect::Pusher) => ApiError(e).into_response(),
+        (Err(e), Dialect::Apinator) => {
+            if e.is_client_error() {
+                tracing::debug!(error = %e, "request refused");
+            } else {
+                tracing::error!(error = %e, "request failed");
+            }
+            let body = ErrorBody::from(&e);
+            let status = crate::http::status(body.code);
+            let problem = json!({
+                "type": "about:blank",
+                "title": status.canonical_reason().unwrap_or("Error"),
+                "status": status.as_u16(),
+                "detail": body.message,
+                "code": body.code,
+            });
+            (
+                status,
+                [(header::CONTENT_TYPE, "application/problem+json")],
+                problem.to_string(),
+            )
+                .into_response()
+        }
+    }
+}
 
 pub(super) fn routes() -> Router<Pusher> {
     Router::new()
@@ -52,25 +108,30 @@ pub(super) fn routes() -> Router<Pusher> {
 }
 
 /// The app named in the path, once the request's signature checks out; and its query.
-fn signed(
-    st: &Pusher,
-    app_id: &str,
-    method: &Method,
-    uri: &Uri,
-    body: &[u8],
-) -> Result<(Arc<App>, sign::Params), AppError> {
+fn signed(st: &Pusher, app_id: &str, req: &Req) -> Result<(Arc<App>, sign::Params), AppError> {
     let app = st
         .apps
         .by_id(app_id)
         .ok_or_else(|| AppError::not_found("app", app_id))?;
-    let req = sign::Request {
-        method: method.as_str(),
-        path: uri.path(),
-        query: uri.query().unwrap_or(""),
-        body,
+    let signed = sign::Request {
+        method: req.method.as_str(),
+        path: req.uri.path(),
+        query: req.uri.query().unwrap_or(""),
+        body: &req.body,
     };
     let now = Timestamp::now().millis() / 1000;
-    let params = sign::verify_request(&app.key, &app.secret, &req, now)?;
+    let params = match dialect_of(req) {
+        Dialect::Pusher => sign::verify_request(&app.key, &app.secret, &signed, now)?,
+        Dialect::Apinator => {
+            let text = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
+            let headers = sign::Headers {
+                key: text("x-realtime-key"),
+                timestamp: text("x-realtime-timestamp"),
+                signature: text("x-realtime-signature").unwrap_or(""),
+            };
+            sign::verify_header_request(&app.key, &app.secret, &headers, &signed, now)?
+        }
+    };
     Ok((app.clone(), params))
 }
 
@@ -125,11 +186,12 @@ struct ChannelInfo {
     subscription_count: Option<usize>,
 }
 
+/// A channel's counts, the cluster's: Pusher subscriptions and presence users.
 async fn counts(st: &Pusher, app: &App, name: &str, info: Info) -> Result<ChannelInfo, AppError> {
     let topic = channel::topic(&app.project, name);
     let mut out = ChannelInfo::default();
     if info.subscription_count {
-        out.subscription_count = Some(st.core.hub.members_of(&topic).len());
+        out.subscription_count = Some(occupancy::subscription_count(st, &app.project, name).await?);
     }
     if info.user_count && name.starts_with("presence-") {
         out.user_count = Some(st.presence.user_count(&topic.room()).await?);
@@ -248,20 +310,47 @@ async fn info_of(
     Ok(out)
 }
 
-async fn events(
-    State(st): State<Pusher>,
-    Path(app_id): Path<String>,
-    method: Method,
-    uri: Uri,
-    body: Bytes,
-) -> ApiResult<Json<Value>> {
-    let (app, _) = signed(&st, &app_id, &method, &uri, &body)?;
-    let c = check(decode(&body)?)?;
-    publish(&st, &app, &c).await?;
+/// Every route's handler: the request as received, answered in the dialect it was signed in.
+macro_rules! handler {
+    ($name:ident, $inner:ident, $path:ty) => {
+        async fn $name(
+            State(st): State<Pusher>,
+            Path(path): Path<$path>,
+            method: Method,
+            uri: Uri,
+            headers: HeaderMap,
+            body: Bytes,
+        ) -> Response {
+            let req = Req {
+                method,
+                uri,
+                headers,
+                body,
+            };
+            respond(dialect_of(&req), $inner(&st, path, &req).await)
+        }
+    };
+}
+
+handler!(events, events_of, String);
+handler!(batch_events, batch_events_of, String);
+handler!(channels, channels_of, String);
+handler!(channel_info, channel_info_of, (String, String));
+handler!(users, users_of, (String, String));
+handler!(
+    terminate_connections,
+    terminate_connections_of,
+    (String, String)
+);
+
+async fn events_of(st: &Pusher, app_id: String, req: &Req) -> Answer {
+    let (app, _) = signed(st, &app_id, req)?;
+    let c = check(decode(&req.body)?)?;
+    publish(st, &app, &c).await?;
     if !c.info.any() {
-        return Ok(Json(json!({})));
+        return Ok(json!({}));
     }
-    Ok(Json(json!({ "channels": info_of(&st, &app, &c).await? })))
+    Ok(json!({ "channels": info_of(st, &app, &c).await? }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -269,17 +358,13 @@ struct Batch {
     batch: Vec<Trigger>,
 }
 
-async fn batch_events(
-    State(st): State<Pusher>,
-    Path(app_id): Path<String>,
-    method: Method,
-    uri: Uri,
-    body: Bytes,
-) -> ApiResult<Json<Value>> {
-    let (app, _) = signed(&st, &app_id, &method, &uri, &body)?;
-    let batch: Batch = decode(&body)?;
+async fn batch_events_of(st: &Pusher, app_id: String, req: &Req) -> Answer {
+    let (app, _) = signed(st, &app_id, req)?;
+    let batch: Batch = decode(&req.body)?;
     if batch.batch.is_empty() || batch.batch.len() > MAX_BATCH {
-        return Err(AppError::invalid(format!("batch must hold 1 to {MAX_BATCH} events")).into());
+        return Err(AppError::invalid(format!(
+            "batch must hold 1 to {MAX_BATCH} events"
+        )));
     }
     let checked = batch
         .batch
@@ -287,15 +372,15 @@ async fn batch_events(
         .map(check)
         .collect::<Result<Vec<_>, _>>()?;
     for c in &checked {
-        publish(&st, &app, c).await?;
+        publish(st, &app, c).await?;
     }
     if !checked.iter().any(|c| c.info.any()) {
-        return Ok(Json(json!({})));
+        return Ok(json!({}));
     }
     let mut out = Vec::with_capacity(checked.len());
     for c in &checked {
         // One event per batch entry, on one channel (Pusher's batch shape).
-        let mut info = info_of(&st, &app, c).await?;
+        let mut info = info_of(st, &app, c).await?;
         out.push(
             c.channels
                 .first()
@@ -303,66 +388,78 @@ async fn batch_events(
                 .unwrap_or_default(),
         );
     }
-    Ok(Json(json!({ "batch": out })))
+    Ok(json!({ "batch": out }))
 }
 
-/// The occupied channels of the app's project (on this node), by prefix.
-async fn channels(
-    State(st): State<Pusher>,
-    Path(app_id): Path<String>,
-    method: Method,
-    uri: Uri,
-) -> ApiResult<Json<Value>> {
-    let (app, params) = signed(&st, &app_id, &method, &uri, &[])?;
+/// The app's project's channels with subscribers in the cluster, by prefix: Pusher's map
+/// (with `user_count` on request) or Apinator's array of `{name, subscription_count}`.
+async fn channels_of(st: &Pusher, app_id: String, req: &Req) -> Answer {
+    let (app, params) = signed(st, &app_id, req)?;
     let prefix = param(&params, "filter_by_prefix").unwrap_or("");
+    if prefix.len() > channel::MAX_NAME {
+        return Err(AppError::invalid(
+            "filter_by_prefix is longer than a channel name",
+        ));
+    }
+    let names = occupancy::channels(st, &app.project, prefix).await?;
+    if dialect_of(req) == Dialect::Apinator {
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            let count = occupancy::subscription_count(st, &app.project, &name).await?;
+            out.push(json!({ "name": name, "subscription_count": count }));
+        }
+        return Ok(json!({ "channels": out }));
+    }
     let info = Info::parse(param(&params, "info"))?;
     if info.user_count && !prefix.starts_with("presence-") {
-        return Err(AppError::invalid("info=user_count needs filter_by_prefix=presence-").into());
+        return Err(AppError::invalid(
+            "info=user_count needs filter_by_prefix=presence-",
+        ));
     }
-    let room_prefix = format!("channel:{}:", app.project);
     let mut out = BTreeMap::new();
-    for (room, members) in st.core.hub.rooms() {
-        let Some(name) = room.strip_prefix(&room_prefix) else {
-            continue;
-        };
-        if members == 0 || !name.starts_with(prefix) {
-            continue;
-        }
+    for name in names {
         let info = Info {
             user_count: info.user_count,
             subscription_count: false,
         };
-        out.insert(name.to_owned(), counts(&st, &app, name, info).await?);
+        let counts = counts(st, &app, &name, info).await?;
+        out.insert(name, counts);
     }
-    Ok(Json(json!({ "channels": out })))
+    Ok(json!({ "channels": out }))
 }
 
 fn valid_channel(name: &str) -> Result<Kind, AppError> {
     channel::kind_of(name).map_err(|why| AppError::invalid(format!("channel {name:?}: {why}")))
 }
 
-async fn channel_info(
-    State(st): State<Pusher>,
-    Path((app_id, name)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-) -> ApiResult<Json<ChannelInfo>> {
-    let (app, params) = signed(&st, &app_id, &method, &uri, &[])?;
+/// One channel: Pusher's `{occupied, subscription_count?, user_count?}`, or Apinator's
+/// `{name, subscription_count}` (404 when nobody is subscribed).
+async fn channel_info_of(st: &Pusher, (app_id, name): (String, String), req: &Req) -> Answer {
+    let (app, params) = signed(st, &app_id, req)?;
     let kind = valid_channel(&name)?;
+    if dialect_of(req) == Dialect::Apinator {
+        let count = occupancy::subscription_count(st, &app.project, &name).await?;
+        if count == 0 {
+            return Err(AppError::not_found("channel", &name));
+        }
+        return Ok(json!({ "name": name, "subscription_count": count }));
+    }
     let info = Info::parse(param(&params, "info"))?;
     if info.user_count && kind != Kind::Presence {
-        return Err(AppError::invalid("user_count is only for presence channels").into());
+        return Err(AppError::invalid(
+            "user_count is only for presence channels",
+        ));
     }
     let all = Info {
         user_count: info.user_count,
         subscription_count: true,
     };
-    let mut out = counts(&st, &app, &name, all).await?;
+    let mut out = counts(st, &app, &name, all).await?;
     out.occupied = Some(out.subscription_count.unwrap_or(0) > 0);
     if !info.subscription_count {
         out.subscription_count = None;
     }
-    Ok(Json(out))
+    serde_json::to_value(out).map_err(|_| AppError::internal("channel info not encodable"))
 }
 
 #[derive(Serialize)]
@@ -370,15 +467,12 @@ struct User {
     id: String,
 }
 
-async fn users(
-    State(st): State<Pusher>,
-    Path((app_id, name)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-) -> ApiResult<Json<Value>> {
-    let (app, _) = signed(&st, &app_id, &method, &uri, &[])?;
+async fn users_of(st: &Pusher, (app_id, name): (String, String), req: &Req) -> Answer {
+    let (app, _) = signed(st, &app_id, req)?;
     if valid_channel(&name)? != Kind::Presence {
-        return Err(AppError::invalid("users are listed for presence channels only").into());
+        return Err(AppError::invalid(
+            "users are listed for presence channels only",
+        ));
     }
     let room = channel::topic(&app.project, &name).room();
     let users: Vec<User> = st
@@ -388,21 +482,19 @@ async fn users(
         .into_iter()
         .map(|m| User { id: m.user_id })
         .collect();
-    Ok(Json(json!({ "users": users })))
+    Ok(json!({ "users": users }))
 }
 
 /// User sign-in is not served, so no connection belongs to a user: there is nothing to
 /// terminate (docs/protocols/pusher.md).
-async fn terminate_connections(
-    State(st): State<Pusher>,
-    Path((app_id, user_id)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    body: Bytes,
-) -> ApiResult<Json<Value>> {
-    signed(&st, &app_id, &method, &uri, &body)?;
+async fn terminate_connections_of(
+    st: &Pusher,
+    (app_id, user_id): (String, String),
+    req: &Req,
+) -> Answer {
+    signed(st, &app_id, req)?;
     if user_id.is_empty() || user_id.chars().count() > super::subscriptions::MAX_USER_ID {
-        return Err(AppError::invalid("user_id must have 1 to 128 characters").into());
+        return Err(AppError::invalid("user_id must have 1 to 128 characters"));
     }
-    Ok(Json(json!({})))
+    Ok(json!({}))
 }

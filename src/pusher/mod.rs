@@ -6,13 +6,18 @@
 //! `wire` (frames), `sign` (channel and HTTP signatures), `front_end` (the hub's delivery to
 //! Pusher connections), `connection` (one WebSocket's life), `subscriptions` (what a connection
 //! may subscribe to and send), `http_api` (the REST API), `redis_presence` (presence channel
-//! membership shared by the nodes), `webhooks` (member and client events to the apps' URLs).
+//! membership shared by the nodes), `occupancy` (which channels have subscribers, cluster-wide),
+//! `webhooks` (channel, member and client events to the apps' URLs).
+//!
+//! Apps speak the Pusher dialect or the Apinator one (seed 002): the same protocol with
+//! `realtime:` event names, header-signed HTTP and its own webhooks (`apps::Dialect`).
 
 pub mod apps;
 pub mod channel;
 mod connection;
 pub mod front_end;
 mod http_api;
+mod occupancy;
 mod redis_presence;
 pub mod sign;
 mod subscriptions;
@@ -107,7 +112,10 @@ async fn keep_presence(st: Pusher) {
         match st.presence.sweep().await {
             Ok(gone) => {
                 for (room, user) in gone {
-                    announce_left(&st, &room, &user).await;
+                    match occupancy::room_of(&room) {
+                        Some(channel_room) => announce_vacated(&st, &room, channel_room),
+                        None => announce_left(&st, &room, &user).await,
+                    }
                 }
             }
             Err(e) => tracing::warn!(error = %e, "pusher presence sweep failed"),
@@ -115,17 +123,27 @@ async fn keep_presence(st: Pusher) {
     }
 }
 
-/// `member_removed` for a user whose connections were all on a node that died.
-async fn announce_left(st: &Pusher, room: &str, user: &str) {
-    let Some(name) = channel::name_of_room(room) else {
-        return;
-    };
+/// The project and channel name of a channel room.
+fn parse_room(room: &str) -> Option<(ProjectId, &str)> {
+    let name = channel::name_of_room(room)?;
     let project = room
         .strip_prefix("channel:")
         .and_then(|r| r.strip_suffix(name))
         .and_then(|r| r.strip_suffix(':'))
-        .and_then(|p| ProjectId::try_from(p).ok());
-    let Some(project) = project else {
+        .and_then(|p| ProjectId::try_from(p).ok())?;
+    Some((project, name))
+}
+
+/// `channel_vacated` for a channel whose last subscribers were on a node that died.
+fn announce_vacated(st: &Pusher, key: &str, room: &str) {
+    if let Some((project, name)) = parse_room(room) {
+        occupancy::vacated(st, &project, key, name);
+    }
+}
+
+/// `member_removed` for a user whose connections were all on a node that died.
+async fn announce_left(st: &Pusher, room: &str, user: &str) {
+    let Some((project, name)) = parse_room(room) else {
         return;
     };
     subscriptions::publish_member(

@@ -129,6 +129,23 @@ impl ChannelPresence for RedisChannelPresence {
             .map_err(err)
     }
 
+    async fn connection_count(&self, channel: &str) -> StoreResult<usize> {
+        let [conns, _, _, _] = self.keys(channel);
+        self.client.query(cmd("HLEN").arg(conns)).await.map_err(err)
+    }
+
+    async fn channels(&self, prefix: &str) -> StoreResult<Vec<String>> {
+        // The set holds only channels with members, so it stays as small as what is in use.
+        let all: Vec<String> = self
+            .client
+            .query(cmd("SMEMBERS").arg(self.rooms()))
+            .await
+            .map_err(err)?;
+        let mut out: Vec<String> = all.into_iter().filter(|c| c.starts_with(prefix)).collect();
+        out.sort();
+        Ok(out)
+    }
+
     async fn heartbeat(&self) -> StoreResult<()> {
         let ttl = u64::try_from(NODE_TTL.as_millis()).unwrap_or(u64::MAX);
         self.client

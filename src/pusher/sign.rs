@@ -1,7 +1,9 @@
 //! Pusher's HMAC-SHA256 signatures: channel authorisation (`key:hex(hmac(secret,
 //! socket_id:channel[:channel_data]))`) and signed HTTP API requests (query-string signing with
-//! `auth_key`, `auth_timestamp`, `auth_version`, `body_md5`, `auth_signature`). Signatures are
-//! checked over the exact bytes received and compared in constant time.
+//! `auth_key`, `auth_timestamp`, `auth_version`, `body_md5`, `auth_signature`), and the Apinator
+//! dialect's header signing (`X-Realtime-Key`, `-Timestamp`, `-Signature` over
+//! `ts\nMETHOD\npath\nbody_md5`). Signatures are checked over the exact bytes received and
+//! compared in constant time.
 
 use hmac::{Hmac, Mac};
 use md5::{Digest, Md5};
@@ -142,6 +144,67 @@ pub fn verify_request(
     let expected = hmac_hex(secret, string_to_sign(req, &params).as_bytes());
     if !same(signature, &expected) {
         return Err(unauthorized("Invalid signature"));
+    }
+    Ok(params)
+}
+
+/// How far an Apinator request's timestamp may be from the server's clock, either side.
+pub const HEADER_TIMESTAMP_TOLERANCE_SECS: u64 = 300;
+
+/// An Apinator-dialect request's signing headers, as received.
+pub struct Headers<'a> {
+    pub key: Option<&'a str>,
+    pub timestamp: Option<&'a str>,
+    pub signature: &'a str,
+}
+
+/// The Apinator signature of a request: `hex(hmac(secret, ts\nMETHOD\npath\nbody_md5))`, the
+/// MD5 empty for an empty body. The query is not signed.
+pub fn header_signature(secret: &str, ts: &str, method: &str, path: &str, body: &[u8]) -> String {
+    let md5 = if body.is_empty() {
+        String::new()
+    } else {
+        md5_hex(body)
+    };
+    hmac_hex(secret, format!("{ts}\n{method}\n{path}\n{md5}").as_bytes())
+}
+
+/// Checks an Apinator-signed request against the app's key and secret at `now` (unix
+/// seconds), and returns its decoded query (unsigned: filters only, never authority).
+pub fn verify_header_request(
+    key: &str,
+    secret: &str,
+    headers: &Headers<'_>,
+    req: &Request<'_>,
+    now: i64,
+) -> Result<Params, AppError> {
+    let auth_key = headers
+        .key
+        .ok_or_else(|| unauthorized("X-Realtime-Key is missing"))?;
+    if !same(auth_key, key) {
+        return Err(unauthorized("X-Realtime-Key is not this app's key"));
+    }
+    let ts_text = headers
+        .timestamp
+        .ok_or_else(|| unauthorized("X-Realtime-Timestamp is missing"))?;
+    let ts: i64 = ts_text
+        .parse()
+        .map_err(|_| unauthorized("X-Realtime-Timestamp is not a number"))?;
+    if now.abs_diff(ts) > HEADER_TIMESTAMP_TOLERANCE_SECS {
+        return Err(unauthorized(
+            "X-Realtime-Timestamp is more than 300 seconds from the server's clock",
+        ));
+    }
+    let expected = header_signature(secret, ts_text, req.method, req.path, req.body);
+    if !same(headers.signature, &expected) {
+        return Err(unauthorized("Invalid signature"));
+    }
+    let mut params: Params = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(req.query.as_bytes()) {
+        if params.len() >= MAX_PARAMS {
+            return Err(AppError::invalid("too many query parameters"));
+        }
+        params.push((k.into_owned(), v.into_owned()));
     }
     Ok(params)
 }
@@ -301,6 +364,86 @@ mod tests {
                 "{q} at {at}"
             );
         }
+    }
+
+    // COMPAT-PROTOCOLS A.13 (from the Apinator SDKs).
+    #[test]
+    fn apinator_header_signature_vectors() {
+        let body = r#"{"name":"new-message","channel":"chat","data":"{\"hello\":\"world\"}"}"#;
+        let sig = "5b4fc4e2359786bf85a6563cfb35fda3370ad50e4c1e3ed86994eea6b6184ff5";
+        assert_eq!(
+            header_signature(
+                "test-secret-1",
+                "1700000000",
+                "POST",
+                "/apps/123/events",
+                body.as_bytes()
+            ),
+            sig
+        );
+        let get = "f4d9a4b8914a18d81484f14bedcf0ec8cc62839798f3d858cf822d8d54bdfd13";
+        let headers = Headers {
+            key: Some("k"),
+            timestamp: Some("1700000100"),
+            signature: get,
+        };
+        let req = Request {
+            method: "GET",
+            path: "/apps/123/channels",
+            query: "filter_by_prefix=private-",
+            body: b"",
+        };
+        let params = verify_header_request("k", "test-secret-2", &headers, &req, 1_700_000_200)
+            .expect("the query is not signed");
+        assert_eq!(params, vec![("filter_by_prefix".into(), "private-".into())]);
+        for (key, ts, now, secret) in [
+            (
+                Some("other"),
+                Some("1700000100"),
+                1_700_000_100,
+                "test-secret-2",
+            ),
+            (None, Some("1700000100"), 1_700_000_100, "test-secret-2"),
+            (
+                Some("k"),
+                Some("1700000100"),
+                1_700_000_401,
+                "test-secret-2",
+            ),
+            (
+                Some("k"),
+                Some("1700000100"),
+                1_699_999_799,
+                "test-secret-2",
+            ),
+            (Some("k"), Some("x"), 1_700_000_100, "test-secret-2"),
+            (Some("k"), None, 1_700_000_100, "test-secret-2"),
+            (
+                Some("k"),
+                Some("1700000100"),
+                1_700_000_100,
+                "test-secret-1",
+            ),
+        ] {
+            let h = Headers {
+                key,
+                timestamp: ts,
+                signature: get,
+            };
+            assert!(
+                verify_header_request("k", secret, &h, &req, now).is_err(),
+                "{key:?} {ts:?} {now} {secret}"
+            );
+        }
+        let post = Request {
+            method: "POST",
+            path: "/apps/123/channels",
+            query: "",
+            body: b"{}",
+        };
+        assert!(
+            verify_header_request("k", "test-secret-2", &headers, &post, 1_700_000_100).is_err()
+        );
     }
 
     #[test]

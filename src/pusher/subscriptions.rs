@@ -18,6 +18,7 @@ use switchboard_handlers::core::topic::Topic;
 use super::Pusher;
 use super::apps::App;
 use super::channel::{self, Kind};
+use super::occupancy;
 use super::sign;
 use super::webhooks::Event;
 use super::wire::{self, ClientFrame, Envelope};
@@ -164,6 +165,7 @@ impl Subscriptions {
         let limits = &self.st.core.limits;
         if !self.frames.take(limits.rate_per_sec, limits.rate_burst) {
             return vec![wire::error(
+                self.app.dialect,
                 Some(4301),
                 "Too many frames: this connection is sending faster than allowed",
             )];
@@ -172,6 +174,7 @@ impl Subscriptions {
             Ok(f) => f,
             Err(_) => {
                 return vec![wire::error(
+                    self.app.dialect,
                     None,
                     "Invalid frame: expected a JSON object with an event",
                 )];
@@ -180,8 +183,8 @@ impl Subscriptions {
         if frame.event.starts_with("client-") {
             return self.client_event(frame).await.err().into_iter().collect();
         }
-        match frame.event.as_str() {
-            "pusher:ping" => vec![wire::pong()],
+        match &*wire::event_in(self.app.dialect, &frame.event) {
+            "pusher:ping" => vec![wire::pong(self.app.dialect)],
             "pusher:pong" => Vec::new(),
             "pusher:subscribe" => vec![self.subscribe(frame.data.as_deref()).await],
             "pusher:unsubscribe" => {
@@ -189,6 +192,7 @@ impl Subscriptions {
                 Vec::new()
             }
             "pusher:signin" => vec![wire::error(
+                self.app.dialect,
                 None,
                 "User sign-in is not supported by this server",
             )],
@@ -207,12 +211,18 @@ impl Subscriptions {
         let req: wire::Subscribe = match wire::control(data) {
             Ok(r) => r,
             Err(e) => {
-                return wire::error(None, &format!("Invalid pusher:subscribe data: {e}"));
+                return wire::error(
+                    self.app.dialect,
+                    None,
+                    &format!("Invalid pusher:subscribe data: {e}"),
+                );
             }
         };
         match self.try_subscribe(&req).await {
             Ok(frame) => frame,
-            Err(r) => wire::subscription_error(&req.channel, r.kind, &r.error, r.status),
+            Err(r) => {
+                wire::subscription_error(self.app.dialect, &req.channel, r.kind, &r.error, r.status)
+            }
         }
     }
 
@@ -293,6 +303,7 @@ impl Subscriptions {
                 user: member.as_ref().map(|(u, _)| u.clone()),
             },
         );
+        occupancy::enter(&self.st, &self.app.project, name, &self.socket_id).await;
         if let (true, Some((user, info))) = (first, &member) {
             self.publish_member(
                 &topic,
@@ -307,7 +318,11 @@ impl Subscriptions {
 
     async fn succeeded(&self, name: &str, kind: Kind) -> Result<Utf8Bytes, Refused> {
         if kind != Kind::Presence {
-            return Ok(wire::subscription_succeeded(name, &Empty {}));
+            return Ok(wire::subscription_succeeded(
+                self.app.dialect,
+                name,
+                &Empty {},
+            ));
         }
         let members: Vec<Member> = self
             .st
@@ -332,6 +347,7 @@ impl Subscriptions {
             count: infos.len(),
         };
         Ok(wire::subscription_succeeded(
+            self.app.dialect,
             name,
             &PresenceData { presence: snapshot },
         ))
@@ -349,15 +365,17 @@ impl Subscriptions {
         if let Some(user) = s.user {
             self.left_presence(&topic, &user).await;
         }
+        occupancy::leave(&self.st, &self.app.project, &req.channel, &self.socket_id).await;
     }
 
-    /// The connection is closing: it leaves every presence channel (its rooms go with the
-    /// session).
+    /// The connection is closing: it leaves every presence channel and gives up its
+    /// subscriptions (its rooms go with the session).
     pub async fn leave_all(&mut self) {
         for (name, s) in std::mem::take(&mut self.channels) {
             if let Some(user) = s.user {
                 self.left_presence(&self.topic(&name), &user).await;
             }
+            occupancy::leave(&self.st, &self.app.project, &name, &self.socket_id).await;
         }
     }
 
@@ -394,33 +412,42 @@ impl Subscriptions {
         let per_sec = self.app.client_events_per_sec;
         if !self.events.allow(per_sec) {
             return Err(wire::error(
+                self.app.dialect,
                 Some(4301),
                 &format!("Client event rate limit exceeded: at most {per_sec} per second"),
             ));
         }
         if !self.app.client_messages {
-            return Err(wire::error(None, "Client events are disabled for this app"));
+            return Err(wire::error(
+                self.app.dialect,
+                None,
+                "Client events are disabled for this app",
+            ));
         }
         let Some(name) = frame.channel.as_deref() else {
             return Err(wire::error(
+                self.app.dialect,
                 None,
                 "Client event rejected - no channel given",
             ));
         };
         let Some(s) = self.channels.get(name) else {
             return Err(wire::error(
+                self.app.dialect,
                 None,
                 "Client event rejected - not subscribed to the channel",
             ));
         };
         if !s.kind.takes_client_events() {
             return Err(wire::error(
+                self.app.dialect,
                 None,
                 "Client event rejected - only supported on private and presence channels",
             ));
         }
         if frame.event.len() > MAX_EVENT_NAME {
             return Err(wire::error(
+                self.app.dialect,
                 None,
                 "Client event rejected - the event name is longer than 200 characters",
             ));
@@ -430,13 +457,14 @@ impl Subscriptions {
             Some(d) => d,
             None => {
                 null = serde_json::value::to_raw_value(&serde_json::Value::Null)
-                    .map_err(|_| wire::error(None, "Client event rejected"))?;
+                    .map_err(|_| wire::error(self.app.dialect, None, "Client event rejected"))?;
                 &*null
             }
         };
         let data = wire::as_string(raw);
         if wire::data_len(&data) > MAX_CLIENT_DATA {
             return Err(wire::error(
+                self.app.dialect,
                 None,
                 "Client event rejected - data is larger than 10 KB",
             ));
@@ -446,7 +474,7 @@ impl Subscriptions {
             user_id: s.user.as_deref(),
         }
         .encode()
-        .ok_or_else(|| wire::error(None, "Client event rejected"))?;
+        .ok_or_else(|| wire::error(self.app.dialect, None, "Client event rejected"))?;
         let topic = self.topic(name);
         self.st
             .core
@@ -460,7 +488,11 @@ impl Subscriptions {
             .await
             .map_err(|e| {
                 tracing::warn!(error = %e, "pusher client event not published");
-                wire::error(None, "Client event not delivered, try again later")
+                wire::error(
+                    self.app.dialect,
+                    None,
+                    "Client event not delivered, try again later",
+                )
             })?;
         if !self.app.webhooks.is_empty() {
             self.st.webhooks.send(

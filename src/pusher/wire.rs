@@ -5,6 +5,11 @@
 //!
 //! On the hub a channel event is the Pusher event name with the payload [`Envelope`]: the data
 //! as a JSON string, and the sender's user id for client events on presence channels.
+//!
+//! The Apinator dialect (seed 002) is the same protocol with the `pusher:` and
+//! `pusher_internal:` prefixes spelled `realtime:`: frames are built with Pusher's names and
+//! renamed on the way out ([`event_out`]), and a client's `realtime:` events are read as
+//! Pusher's ([`event_in`]).
 
 use std::borrow::Cow;
 
@@ -12,6 +17,27 @@ use axum::extract::ws::Utf8Bytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+
+use super::apps::Dialect;
+
+/// The name a client of `dialect` sees for an event the server names as Pusher does.
+pub fn event_out(dialect: Dialect, event: &str) -> Cow<'_, str> {
+    let internal = event
+        .strip_prefix("pusher_internal:")
+        .or_else(|| event.strip_prefix("pusher:"));
+    match (dialect, internal) {
+        (Dialect::Apinator, Some(rest)) => Cow::Owned(format!("realtime:{rest}")),
+        _ => Cow::Borrowed(event),
+    }
+}
+
+/// The Pusher name of an event a client of `dialect` sent.
+pub fn event_in(dialect: Dialect, event: &str) -> Cow<'_, str> {
+    match (dialect, event.strip_prefix("realtime:")) {
+        (Dialect::Apinator, Some(rest)) => Cow::Owned(format!("pusher:{rest}")),
+        _ => Cow::Borrowed(event),
+    }
+}
 
 /// A frame from a client.
 #[derive(Debug, Deserialize)]
@@ -126,15 +152,16 @@ struct Out<'a> {
     user_id: Option<&'a str>,
 }
 
-/// A frame whose `data` is already a JSON string.
+/// A frame whose `data` is already a JSON string, for a client of `dialect`.
 pub fn frame(
+    dialect: Dialect,
     event: &str,
     channel: Option<&str>,
     data: &RawValue,
     user_id: Option<&str>,
 ) -> Option<Utf8Bytes> {
     serde_json::to_string(&Out {
-        event,
+        event: &event_out(dialect, event),
         channel,
         data,
         user_id,
@@ -144,24 +171,34 @@ pub fn frame(
 }
 
 /// A frame whose `data` is `value`, JSON-encoded into a string.
-fn frame_of<T: Serialize>(event: &str, channel: Option<&str>, value: &T) -> Utf8Bytes {
+fn frame_of<T: Serialize>(
+    dialect: Dialect,
+    event: &str,
+    channel: Option<&str>,
+    value: &T,
+) -> Utf8Bytes {
     let data = serde_json::to_string(value)
         .ok()
         .and_then(|text| serde_json::value::to_raw_value(&text).ok());
-    match data.and_then(|d| frame(event, channel, &d, None)) {
+    match data.and_then(|d| frame(dialect, event, channel, &d, None)) {
         Some(f) => f,
         // Only our own typed values reach here, and they always encode.
         None => Utf8Bytes::from_static(r#"{"event":"pusher:error","data":"{}"}"#),
     }
 }
 
-pub fn connection_established(socket_id: &str, activity_timeout: u64) -> Utf8Bytes {
+pub fn connection_established(
+    dialect: Dialect,
+    socket_id: &str,
+    activity_timeout: u64,
+) -> Utf8Bytes {
     #[derive(Serialize)]
     struct Established<'a> {
         socket_id: &'a str,
         activity_timeout: u64,
     }
     frame_of(
+        dialect,
         "pusher:connection_established",
         None,
         &Established {
@@ -171,22 +208,26 @@ pub fn connection_established(socket_id: &str, activity_timeout: u64) -> Utf8Byt
     )
 }
 
-pub fn pong() -> Utf8Bytes {
-    Utf8Bytes::from_static(r#"{"event":"pusher:pong","data":"{}"}"#)
+pub fn pong(dialect: Dialect) -> Utf8Bytes {
+    match dialect {
+        Dialect::Pusher => Utf8Bytes::from_static(r#"{"event":"pusher:pong","data":"{}"}"#),
+        Dialect::Apinator => Utf8Bytes::from_static(r#"{"event":"realtime:pong","data":"{}"}"#),
+    }
 }
 
 /// `pusher:error` with a protocol code (`None`: a refusal without one).
-pub fn error(code: Option<u16>, message: &str) -> Utf8Bytes {
+pub fn error(dialect: Dialect, code: Option<u16>, message: &str) -> Utf8Bytes {
     #[derive(Serialize)]
     struct Error<'a> {
         code: Option<u16>,
         message: &'a str,
     }
-    frame_of("pusher:error", None, &Error { code, message })
+    frame_of(dialect, "pusher:error", None, &Error { code, message })
 }
 
-pub fn subscription_succeeded(channel: &str, data: &impl Serialize) -> Utf8Bytes {
+pub fn subscription_succeeded(dialect: Dialect, channel: &str, data: &impl Serialize) -> Utf8Bytes {
     frame_of(
+        dialect,
         "pusher_internal:subscription_succeeded",
         Some(channel),
         data,
@@ -194,7 +235,13 @@ pub fn subscription_succeeded(channel: &str, data: &impl Serialize) -> Utf8Bytes
 }
 
 /// Channel-scoped, so `channel.bind('pusher:subscription_error')` fires in pusher-js.
-pub fn subscription_error(channel: &str, kind: &str, error: &str, status: u16) -> Utf8Bytes {
+pub fn subscription_error(
+    dialect: Dialect,
+    channel: &str,
+    kind: &str,
+    error: &str,
+    status: u16,
+) -> Utf8Bytes {
     #[derive(Serialize)]
     struct SubscriptionError<'a> {
         #[serde(rename = "type")]
@@ -203,6 +250,7 @@ pub fn subscription_error(channel: &str, kind: &str, error: &str, status: u16) -
         status: u16,
     }
     frame_of(
+        dialect,
         "pusher:subscription_error",
         Some(channel),
         &SubscriptionError {
@@ -211,6 +259,25 @@ pub fn subscription_error(channel: &str, kind: &str, error: &str, status: u16) -
             status,
         },
     )
+}
+
+/// A `member_added` data string as the Apinator client accepts it: it drops a member whose
+/// `user_info` is not an object, so a member without info gets `{}`.
+pub fn apinator_member_added(data: &RawValue) -> Option<Box<RawValue>> {
+    #[derive(Deserialize, Serialize)]
+    struct Added {
+        user_id: String,
+        #[serde(default)]
+        user_info: serde_json::Value,
+    }
+    let text: Cow<'_, str> = serde_json::from_str(data.get()).ok()?;
+    let mut added: Added = serde_json::from_str(&text).ok()?;
+    if !added.user_info.is_object() {
+        added.user_info = serde_json::Value::Object(serde_json::Map::new());
+    }
+    serde_json::to_string(&added)
+        .ok()
+        .and_then(|t| serde_json::value::to_raw_value(&t).ok())
 }
 
 /// The data of a `member_added` event: `{"user_id", "user_info"}`.
@@ -250,17 +317,18 @@ mod tests {
 
     #[test]
     fn data_is_always_a_json_string() {
-        let f = connection_established("1.2", 120);
+        let f = connection_established(Dialect::Pusher, "1.2", 120);
         let v = parse(&f);
         assert_eq!(v["event"], "pusher:connection_established");
         let data: Value = serde_json::from_str(v["data"].as_str().expect("string")).expect("json");
         assert_eq!(data, json!({"socket_id": "1.2", "activity_timeout": 120}));
         assert_eq!(
-            parse(&error(Some(4301), "slow down")),
+            parse(&error(Dialect::Pusher, Some(4301), "slow down")),
             json!({"event": "pusher:error", "data": "{\"code\":4301,\"message\":\"slow down\"}"})
         );
         assert_eq!(
             parse(&subscription_error(
+                Dialect::Pusher,
                 "private-x",
                 "AuthError",
                 "Invalid signature",
@@ -270,7 +338,7 @@ mod tests {
                    "data": "{\"type\":\"AuthError\",\"error\":\"Invalid signature\",\"status\":401}"})
         );
         assert_eq!(
-            parse(&pong()),
+            parse(&pong(Dialect::Pusher)),
             json!({"event": "pusher:pong", "data": "{}"})
         );
     }
@@ -281,7 +349,14 @@ mod tests {
         assert_eq!(as_string(&s).get(), s.get());
         let o = RawValue::from_string(r#"{"a": [1, 2]}"#.to_owned()).expect("raw");
         assert_eq!(as_string(&o).get(), r#""{\"a\": [1, 2]}""#);
-        let f = frame("ev", Some("chat"), &as_string(&o), Some("u1")).expect("frame");
+        let f = frame(
+            Dialect::Pusher,
+            "ev",
+            Some("chat"),
+            &as_string(&o),
+            Some("u1"),
+        )
+        .expect("frame");
         assert_eq!(
             parse(&f),
             json!({"event": "ev", "channel": "chat", "data": "{\"a\": [1, 2]}", "user_id": "u1"})
@@ -313,6 +388,51 @@ mod tests {
         assert!(control::<Subscribe>(None).is_err());
         let bad = RawValue::from_string("[1]".to_owned()).expect("raw");
         assert!(control::<Subscribe>(Some(&bad)).is_err());
+    }
+
+    #[test]
+    fn apinator_names_and_members() {
+        assert_eq!(
+            parse(&connection_established(Dialect::Apinator, "1.2", 3600)),
+            json!({"event": "realtime:connection_established",
+                   "data": "{\"socket_id\":\"1.2\",\"activity_timeout\":3600}"})
+        );
+        assert_eq!(
+            parse(&pong(Dialect::Apinator)),
+            json!({"event": "realtime:pong", "data": "{}"})
+        );
+        assert_eq!(
+            parse(&subscription_succeeded(Dialect::Apinator, "c", &json!({})))["event"],
+            "realtime:subscription_succeeded"
+        );
+        assert_eq!(
+            event_out(Dialect::Apinator, "pusher_internal:member_added"),
+            "realtime:member_added"
+        );
+        assert_eq!(event_out(Dialect::Apinator, "client-x"), "client-x");
+        assert_eq!(event_out(Dialect::Pusher, "pusher:error"), "pusher:error");
+        assert_eq!(
+            event_in(Dialect::Apinator, "realtime:subscribe"),
+            "pusher:subscribe"
+        );
+        assert_eq!(
+            event_in(Dialect::Pusher, "realtime:subscribe"),
+            "realtime:subscribe"
+        );
+        let null = member_added("u1", &RawValue::from_string("null".into()).expect("raw"))
+            .expect("encodes");
+        assert_eq!(
+            apinator_member_added(&null).expect("fixed").get(),
+            r#""{\"user_id\":\"u1\",\"user_info\":{}}""#
+        );
+        let list = member_added("u1", &RawValue::from_string("[1]".into()).expect("raw"))
+            .expect("encodes");
+        assert!(
+            apinator_member_added(&list)
+                .expect("fixed")
+                .get()
+                .contains("{}")
+        );
     }
 
     #[test]

@@ -651,6 +651,73 @@ describe('pusher webhooks', () => {
   });
 });
 
+describe('pusher occupancy webhooks', () => {
+  test('channel_occupied on the first subscriber, channel_vacated after the last leaves (held against flaps), signed for the pusher lib', async () => {
+    const received = [];
+    const hook = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => {
+        body += c;
+      });
+      req.on('end', () => {
+        received.push({ headers: req.headers, rawBody: body });
+        res.writeHead(200);
+        res.end();
+      });
+    });
+    await new Promise((r) => hook.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${hook.address().port}/hook`;
+      const HOOKED = {
+        id: '45',
+        key: 'e2e-occupancy-key',
+        secret: 'e2e-occupancy-secret-0123456789abcdef',
+        projectId: 'demo',
+        webhooks: [{ url, event_types: ['channel_occupied', 'channel_vacated'] }],
+      };
+      const server = await scope.server({
+        name: 'pusher-occupancy',
+        env: { PUSHER_APPS: JSON.stringify([HOOKED]), INTEGRATION_ALLOW_PRIVATE: 'true' },
+      });
+      const verifier = lib(server, HOOKED);
+      const named = (n) =>
+        received
+          .flatMap((r) => {
+            const wh = verifier.webhook({ headers: r.headers, rawBody: r.rawBody });
+            assert.ok(wh.isValid(), `invalid webhook: ${JSON.stringify(r)}`);
+            return wh.getEvents();
+          })
+          .filter((e) => e.name === n);
+      const name = uniq('occ');
+      const one = await connected(server, { app: HOOKED });
+      await subscribed(one, name);
+      await until(() => named('channel_occupied').length === 1, 'channel_occupied');
+      assert.deepEqual(named('channel_occupied')[0], { name: 'channel_occupied', channel: name });
+      const two = await connected(server, { app: HOOKED });
+      await subscribed(two, name);
+      one.disconnect();
+      await sleep(300);
+      two.unsubscribe(name);
+      await sleep(1_000);
+      assert.equal(named('channel_vacated').length, 0, 'held back for a few seconds');
+      await until(() => named('channel_vacated').length === 1, 'channel_vacated', 8_000);
+
+      const again = uniq('flap');
+      const three = await connected(server, { app: HOOKED });
+      await subscribed(three, again);
+      await until(() => named('channel_occupied').length === 2, 'channel_occupied again');
+      three.unsubscribe(again);
+      await sleep(200);
+      await subscribed(three, again);
+      await sleep(4_000);
+      assert.equal(named('channel_vacated').length, 1, 'a quick re-subscribe vacates nothing');
+      assert.equal(named('channel_occupied').length, 2, 'and occupies nothing again');
+    } finally {
+      hook.close();
+    }
+  });
+});
+
 describe('pusher, moving from Soketi', () => {
   const SOKETI = { id: 'app-id', key: 'app-key', secret: 'app-secret' };
 
@@ -754,6 +821,26 @@ describe('pusher, two nodes on one Redis', () => {
     assert.equal(removes.length, 1, 'member_removed once');
     const info = await (await lib(b).get({ path: `/channels/${name}`, params: { info: 'user_count' } })).json();
     assert.equal(info.user_count, 1);
+  });
+
+  test('subscription counts, occupancy and the channel list are the cluster\'s', async () => {
+    const name = uniq('count');
+    const onA = await connected(a);
+    const onB = await connected(b);
+    await subscribed(onA, name);
+    await subscribed(onB, name);
+    const info = await (await lib(a).get({ path: `/channels/${name}`, params: { info: 'subscription_count' } })).json();
+    assert.deepEqual(info, { occupied: true, subscription_count: 2 });
+    const only = uniq('only_b');
+    await subscribed(onB, only);
+    const list = await (await lib(a).get({ path: '/channels' })).json();
+    assert.deepEqual(list.channels[only], {}, 'a channel subscribed on the other node only is listed');
+    const sent = await (await lib(a).trigger(name, 'x', {}, { info: 'subscription_count' })).json();
+    assert.deepEqual(sent.channels[name], { subscription_count: 2 });
+    onB.disconnect();
+    await sleep(300);
+    const after = await (await lib(a).get({ path: `/channels/${only}` })).json();
+    assert.deepEqual(after, { occupied: false });
   });
 
   test('a draining node closes its Pusher connections with 4200', async () => {

@@ -50,6 +50,10 @@ pub trait ChannelPresence: Send + Sync {
     async fn members(&self, channel: &str) -> StoreResult<Vec<Member>>;
     /// How many users are in the channel.
     async fn user_count(&self, channel: &str) -> StoreResult<usize>;
+    /// How many connections are in the channel (all users').
+    async fn connection_count(&self, channel: &str) -> StoreResult<usize>;
+    /// The channels with at least one member whose names start with `prefix`, sorted.
+    async fn channels(&self, prefix: &str) -> StoreResult<Vec<String>>;
     /// Tells a store shared by several nodes that this node is alive.
     async fn heartbeat(&self) -> StoreResult<()> {
         Ok(())
@@ -148,6 +152,24 @@ impl ChannelPresence for MemoryChannelPresence {
     async fn user_count(&self, channel: &str) -> StoreResult<usize> {
         Ok(self.lock().get(channel).map_or(0, HashMap::len))
     }
+
+    async fn connection_count(&self, channel: &str) -> StoreResult<usize> {
+        Ok(self
+            .lock()
+            .get(channel)
+            .map_or(0, |m| m.values().map(|e| e.conns.len()).sum()))
+    }
+
+    async fn channels(&self, prefix: &str) -> StoreResult<Vec<String>> {
+        let mut out: Vec<String> = self
+            .lock()
+            .keys()
+            .filter(|c| c.starts_with(prefix))
+            .cloned()
+            .collect();
+        out.sort();
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
@@ -174,6 +196,9 @@ mod tests {
             Some(Joined::Again)
         );
         assert_eq!(p.user_count("ch").await.ok(), Some(1));
+        assert_eq!(p.connection_count("ch").await.ok(), Some(2));
+        assert_eq!(p.channels("c").await.ok(), Some(vec!["ch".to_owned()]));
+        assert_eq!(p.channels("x").await.ok(), Some(vec![]));
         assert_eq!(
             p.members("ch").await.ok(),
             Some(vec![Member {
@@ -186,6 +211,7 @@ mod tests {
         assert_eq!(p.leave("ch", "u1", &c("1.2")).await.ok(), Some(true));
         assert_eq!(p.leave("ch", "u1", &c("1.2")).await.ok(), Some(false));
         assert_eq!(p.user_count("ch").await.ok(), Some(0));
+        assert_eq!(p.connection_count("ch").await.ok(), Some(0));
         assert!(p.lock().is_empty(), "empty channels are dropped");
     }
 
