@@ -8,7 +8,7 @@ use switchboard_handlers::core::topic::Topic;
 pub const MAX_NAME: usize = 200;
 
 /// The prefix of the channels only a signed-in user may subscribe to.
-const SERVER_TO_USER: &str = "#server-to-user-";
+pub const SERVER_TO_USER: &str = "#server-to-user-";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -20,7 +20,8 @@ pub enum Kind {
     Encrypted,
     /// `presence-`: signed over the member's `channel_data`; the member list is kept.
     Presence,
-    /// `#server-to-user-<id>`: reserved for user sign-in, which is not served yet.
+    /// `#server-to-user-<id>`: only the connections signed in as `<id>` subscribe (without a
+    /// signature); the app sends to it (`sendToUser`).
     ServerToUser,
 }
 

@@ -21,7 +21,7 @@ use switchboard_handlers::core::session;
 
 use super::Pusher;
 use super::apps::{App, Dialect};
-use super::front_end::QUEUE;
+use super::front_end::{Out, QUEUE};
 use super::subscriptions::Subscriptions;
 use super::wire;
 
@@ -193,7 +193,7 @@ async fn run(st: Pusher, app: Arc<App>, mut socket: WebSocket) {
     if !write(&mut socket, Message::Text(established)).await {
         return;
     }
-    let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(QUEUE);
+    let (tx, mut rx) = mpsc::channel::<Out>(QUEUE);
     // The map holds the only sender: when a full queue gets the connection dropped from it,
     // `rx` ends and the loop below closes the socket.
     st.front_end.insert(&socket_id, app.dialect, tx);
@@ -227,13 +227,17 @@ async fn run(st: Pusher, app: Arc<App>, mut socket: WebSocket) {
                 if !ok {
                     break None;
                 }
+                if let Some((code, message)) = subs.close.take() {
+                    break Some((code, message));
+                }
             }
             out = rx.recv() => match out {
-                Some(frame) => {
+                Some(Out::Frame(frame)) => {
                     if !write(&mut socket, Message::Text(frame)).await {
                         break None;
                     }
                 }
+                Some(Out::Close(code, message)) => break Some((code, message)),
                 None => break Some((4100, "Connection too slow: its outgoing queue is full")),
             },
             _ = ping.tick() => {

@@ -22,9 +22,22 @@ use super::wire;
 /// Frames queued for one connection; a connection that falls this far behind is closed.
 pub const QUEUE: usize = 256;
 
+/// The hub event that closes a signed-in user's connections (`terminate_connections`),
+/// published on their `Topic::AppUser`: clients cannot publish there, and no other front end
+/// has members in it.
+pub const TERMINATE: &str = "pusher_internal:terminate";
+
+/// What a connection's loop is told to do.
+#[derive(Debug)]
+pub enum Out {
+    Frame(Utf8Bytes),
+    /// Send `pusher:error` with this code and close with it.
+    Close(u16, &'static str),
+}
+
 /// One connection's queue and the dialect its frames are written in.
 struct Conn {
-    tx: mpsc::Sender<Utf8Bytes>,
+    tx: mpsc::Sender<Out>,
     dialect: Dialect,
 }
 
@@ -67,7 +80,7 @@ impl PusherFrontEnd {
         )
     }
 
-    pub fn insert(&self, socket_id: &str, dialect: Dialect, tx: mpsc::Sender<Utf8Bytes>) {
+    pub fn insert(&self, socket_id: &str, dialect: Dialect, tx: mpsc::Sender<Out>) {
         self.lock()
             .insert(socket_id.to_owned(), Conn { tx, dialect });
     }
@@ -100,7 +113,7 @@ impl PusherFrontEnd {
             let Some(frame) = slot.get_or_insert_with(|| make(c.dialect)) else {
                 continue;
             };
-            if c.tx.try_send(frame.clone()).is_err() {
+            if c.tx.try_send(Out::Frame(frame.clone())).is_err() {
                 tracing::warn!(conn, "pusher connection too slow; closing it");
                 map.remove(conn);
             }
@@ -115,6 +128,17 @@ impl FrontEnd for PusherFrontEnd {
     }
 
     async fn deliver(&self, hub: &Hub, d: &Delivery<'_>) -> Result<(), AppError> {
+        if d.event == TERMINATE {
+            let map = self.lock();
+            for conn in hub.members_in(d) {
+                if let Some(c) = map.get(&*conn) {
+                    // A full queue is closed by its loop anyway.
+                    let _ =
+                        c.tx.try_send(Out::Close(4009, "You got disconnected by the app"));
+                }
+            }
+            return Ok(());
+        }
         // A Pusher event carries its envelope; anything else published on a channel (a
         // Supabase broadcast, a server-side emit) is its payload, sent as Pusher data: its
         // JSON text (docs/protocols/pusher.md, "On the hub").
@@ -198,7 +222,7 @@ mod tests {
     }
 
     impl Node {
-        fn conn(&self, id: &str, capacity: usize, channels: &[&str]) -> mpsc::Receiver<Utf8Bytes> {
+        fn conn(&self, id: &str, capacity: usize, channels: &[&str]) -> mpsc::Receiver<Out> {
             self.hub.open(id, self.id);
             let (tx, rx) = mpsc::channel(capacity);
             self.fe.insert(id, Dialect::Pusher, tx);
@@ -225,9 +249,9 @@ mod tests {
         }
     }
 
-    fn channels_of(rx: &mut mpsc::Receiver<Utf8Bytes>) -> Vec<Value> {
+    fn channels_of(rx: &mut mpsc::Receiver<Out>) -> Vec<Value> {
         let mut out = Vec::new();
-        while let Ok(f) = rx.try_recv() {
+        while let Ok(Out::Frame(f)) = rx.try_recv() {
             let v: Value = serde_json::from_str(f.as_str()).expect("json");
             assert_eq!(v["data"], "{\"x\":1}");
             assert_eq!(v["user_id"], "u1");

@@ -26,6 +26,7 @@ use switchboard_handlers::core::topic::Topic;
 use super::Pusher;
 use super::apps::{App, Dialect};
 use super::channel::{self, Kind};
+use super::front_end::TERMINATE;
 use super::occupancy;
 use super::sign;
 use super::subscriptions::MAX_EVENT_NAME;
@@ -485,16 +486,22 @@ async fn users_of(st: &Pusher, (app_id, name): (String, String), req: &Req) -> A
     Ok(json!({ "users": users }))
 }
 
-/// User sign-in is not served, so no connection belongs to a user: there is nothing to
-/// terminate (docs/protocols/pusher.md).
+/// Closes every connection signed in as the user, on every node (4009).
 async fn terminate_connections_of(
     st: &Pusher,
     (app_id, user_id): (String, String),
     req: &Req,
 ) -> Answer {
-    signed(st, &app_id, req)?;
+    let (app, _) = signed(st, &app_id, req)?;
     if user_id.is_empty() || user_id.chars().count() > super::subscriptions::MAX_USER_ID {
         return Err(AppError::invalid("user_id must have 1 to 128 characters"));
     }
+    let topic = Topic::AppUser(app.project.clone(), user_id);
+    let payload = serde_json::value::to_raw_value(&json!({}))
+        .map_err(|_| AppError::internal("empty payload not encodable"))?;
+    st.core
+        .fanout
+        .publish_encoded(std::slice::from_ref(&topic), TERMINATE, &payload, None)
+        .await?;
     Ok(json!({}))
 }

@@ -80,6 +80,23 @@ pub fn channel_auth_valid(
     )
 }
 
+/// The `auth` of a user sign-in: `key:hex(hmac(secret, socket_id::user::user_data))`.
+pub fn user_auth(key: &str, secret: &str, socket_id: &str, user_data: &str) -> String {
+    let message = format!("{socket_id}::user::{user_data}");
+    format!("{key}:{}", hmac_hex(secret, message.as_bytes()))
+}
+
+/// Whether `auth` is the app's signature of this sign-in.
+pub fn user_auth_valid(
+    key: &str,
+    secret: &str,
+    socket_id: &str,
+    user_data: &str,
+    auth: &str,
+) -> bool {
+    same(auth, &user_auth(key, secret, socket_id, user_data))
+}
+
 /// A request's decoded query parameters, in the order received.
 pub type Params = Vec<(String, String)>;
 
@@ -274,6 +291,21 @@ mod tests {
                 wrong
             ));
         }
+        // Sign-in (A.6 vector).
+        assert!(user_auth_valid(
+            "app-key",
+            "app-secret",
+            "1234.5678",
+            r#"{"id":"u1"}"#,
+            "app-key:3d473cc356f847a3fe74d6659cf3f56160d2a5f6bee150d40bdcdbab6cc8aedb"
+        ));
+        assert!(!user_auth_valid(
+            "app-key",
+            "app-secret",
+            "1234.5679",
+            r#"{"id":"u1"}"#,
+            "app-key:3d473cc356f847a3fe74d6659cf3f56160d2a5f6bee150d40bdcdbab6cc8aedb"
+        ));
         // A.13's Apinator fixtures are the same scheme.
         assert_eq!(
             channel_auth(

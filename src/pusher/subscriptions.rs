@@ -29,6 +29,8 @@ pub const MAX_USER_ID: usize = 128;
 pub const MAX_USER_INFO: usize = 1024;
 pub const MAX_EVENT_NAME: usize = 200;
 pub const MAX_CLIENT_DATA: usize = 10 * 1024;
+/// Largest `user_data` of a sign-in.
+pub const MAX_USER_DATA: usize = 4 * 1024;
 
 struct Subscribed {
     kind: Kind,
@@ -139,6 +141,10 @@ pub(super) struct Subscriptions {
     channels: HashMap<String, Subscribed>,
     events: RateWindow,
     frames: FrameBudget,
+    /// The user the app's backend signed this connection in as (`pusher:signin`).
+    user: Option<String>,
+    /// Set when the connection must close (a bad sign-in): the code and reason.
+    pub close: Option<(u16, &'static str)>,
 }
 
 impl Subscriptions {
@@ -157,6 +163,8 @@ impl Subscriptions {
                 tokens: burst,
                 last: Instant::now(),
             },
+            user: None,
+            close: None,
         }
     }
 
@@ -191,16 +199,70 @@ impl Subscriptions {
                 self.unsubscribe(frame.data.as_deref()).await;
                 Vec::new()
             }
-            "pusher:signin" => vec![wire::error(
-                self.app.dialect,
-                None,
-                "User sign-in is not supported by this server",
-            )],
+            "pusher:signin" => self
+                .signin(frame.data.as_deref())
+                .await
+                .into_iter()
+                .collect(),
             other => {
                 tracing::debug!(event = other, "unknown pusher event ignored");
                 Vec::new()
             }
         }
+    }
+
+    /// `pusher:signin`: the app's backend signed `user_data`; the connection becomes that
+    /// user's (its server-to-user channel, `terminate_connections`). A bad sign-in closes the
+    /// connection with `pusher:error` 4009 and close code 4009, as Pusher does.
+    async fn signin(&mut self, data: Option<&RawValue>) -> Option<Utf8Bytes> {
+        match self.try_signin(data).await {
+            Ok(user_data) => Some(wire::signin_success(self.app.dialect, &user_data)),
+            Err(why) => {
+                tracing::debug!(why, "pusher sign-in refused");
+                self.close = Some((
+                    4009,
+                    "Sign-in failed: a bad signature, or user_data without an id",
+                ));
+                None
+            }
+        }
+    }
+
+    async fn try_signin(&mut self, data: Option<&RawValue>) -> Result<String, String> {
+        let req: wire::Signin =
+            wire::control(data).map_err(|e| format!("Invalid pusher:signin data: {e}"))?;
+        if req.user_data.len() > MAX_USER_DATA {
+            return Err(format!("user_data is larger than {MAX_USER_DATA} bytes"));
+        }
+        if !sign::user_auth_valid(
+            &self.app.key,
+            &self.app.secret,
+            &self.socket_id,
+            &req.user_data,
+            &req.auth,
+        ) {
+            return Err("Invalid signature".into());
+        }
+        let user: wire::UserData = serde_json::from_str(&req.user_data)
+            .map_err(|_| "user_data must be a JSON object with a string id".to_owned())?;
+        if user.id.is_empty() || user.id.chars().count() > MAX_USER_ID {
+            return Err(format!(
+                "user_data.id must have 1 to {MAX_USER_ID} characters"
+            ));
+        }
+        match &self.user {
+            Some(current) if *current == user.id => return Ok(req.user_data),
+            Some(_) => return Err("This connection is signed in as another user".into()),
+            None => {}
+        }
+        let topic = Topic::AppUser(self.app.project.clone(), user.id.clone());
+        self.st
+            .core
+            .hub
+            .join(&self.socket_id, &topic)
+            .map_err(|e| e.public_message())?;
+        self.user = Some(user.id);
+        Ok(req.user_data)
     }
 
     fn topic(&self, name: &str) -> Topic {
@@ -229,10 +291,11 @@ impl Subscriptions {
     async fn try_subscribe(&mut self, req: &wire::Subscribe) -> Result<Utf8Bytes, Refused> {
         let name = req.channel.as_str();
         let kind = channel::kind_of(name).map_err(invalid)?;
-        if kind == Kind::ServerToUser {
+        if kind == Kind::ServerToUser
+            && name.strip_prefix(channel::SERVER_TO_USER) != self.user.as_deref()
+        {
             return Err(auth_error(
-                "User sign-in is not supported by this server, so server-to-user channels \
-                 cannot be subscribed",
+                "Only the signed-in user may subscribe to their server-to-user channel",
             ));
         }
         if let Some(s) = self.channels.get(name) {

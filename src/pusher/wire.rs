@@ -58,6 +58,19 @@ pub struct Subscribe {
     pub channel_data: Option<String>,
 }
 
+/// `pusher:signin`: the app backend's signature over `user_data`, a JSON object as a string.
+#[derive(Debug, Deserialize)]
+pub struct Signin {
+    pub auth: String,
+    pub user_data: String,
+}
+
+/// What a signed-in user's `user_data` must hold.
+#[derive(Debug, Deserialize)]
+pub struct UserData {
+    pub id: String,
+}
+
 #[derive(Debug, Deserialize)]
 pub struct Unsubscribe {
     pub channel: String,
@@ -205,6 +218,20 @@ pub fn connection_established(
             socket_id,
             activity_timeout,
         },
+    )
+}
+
+/// `pusher:signin_success` with the `user_data` string pusher-js parses.
+pub fn signin_success(dialect: Dialect, user_data: &str) -> Utf8Bytes {
+    #[derive(Serialize)]
+    struct Success<'a> {
+        user_data: &'a str,
+    }
+    frame_of(
+        dialect,
+        "pusher:signin_success",
+        None,
+        &Success { user_data },
     )
 }
 

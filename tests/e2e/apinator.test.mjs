@@ -220,7 +220,7 @@ describe('apinator dialect, one node', () => {
     assert.equal(unsigned.status, 401);
   });
 
-  test('an unknown key is refused in the Apinator dialect on Apinator's host names, fatally (4001)', async () => {
+  test('an unknown key is refused in the Apinator dialect on Apinator host names, fatally (4001)', async () => {
     const c = apinator(server, { key: 'nope', headers: { Host: 'ws-eu.apinator.io' } });
     const err = await c.next('realtime:error');
     assert.equal(err.parsed.code, 4001);

@@ -5,6 +5,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
+import { createHmac } from 'node:crypto';
 import WebSocket from 'ws';
 import PusherServerMod from 'pusher';
 import PusherJsMod from 'pusher-js';
@@ -576,6 +577,87 @@ describe('pusher, frame budget', () => {
     r.send({ event: 'pusher:ping', data: {} });
     await r.next('pusher:pong');
     assert.equal(r.ws.readyState, WebSocket.OPEN);
+  });
+});
+
+describe('pusher user sign-in', () => {
+  let server;
+  before(async () => {
+    server = await scope.server({ name: 'pusher-signin', env: PUSHER_ENV });
+  });
+
+  /** A pusher-js client signed in as `id` through the `pusher` lib's authenticateUser. */
+  async function signedIn(id) {
+    const signer = lib(server);
+    const c = new PusherJs(APP.key, {
+      cluster: 'local',
+      wsHost: '127.0.0.1',
+      wsPort: portOf(server),
+      forceTLS: false,
+      enabledTransports: ['ws'],
+      disableStats: true,
+      userAuthentication: {
+        customHandler: ({ socketId }, cb) => cb(null, signer.authenticateUser(socketId, { id, name: id.toUpperCase() })),
+      },
+    });
+    clients.push({ close: () => c.disconnect() });
+    c.signin();
+    await within(5_000, 'signin', (res) => c.user.signinDonePromise.then(res));
+    await within(5_000, 'server-to-user subscription', (res) => {
+      const poll = () => (c.user.serverToUserChannel?.subscribed ? res() : setTimeout(poll, 20));
+      poll();
+    });
+    return c;
+  }
+
+  test('sendToUser reaches every connection signed in as the user, and nobody else', async () => {
+    const ann = await signedIn('ann');
+    const ann2 = await signedIn('ann');
+    const bob = await signedIn('bob');
+    assert.deepEqual(ann.user.user_data, { id: 'ann', name: 'ANN' });
+    const got = (c) => within(3_000, 'user event', (res) => c.user.bind('notice', res));
+    const both = Promise.all([got(ann), got(ann2)]);
+    const bobGot = [];
+    bob.user.bind('notice', (d) => bobGot.push(d));
+    await lib(server).sendToUser('ann', 'notice', { n: 1 });
+    assert.deepEqual(await both, [{ n: 1 }, { n: 1 }]);
+    await sleep(200);
+    assert.equal(bobGot.length, 0);
+  });
+
+  test('terminate_connections closes the user\'s connections with 4009 and no one else\'s', async () => {
+    const r = await rawConnected(server);
+    const userData = JSON.stringify({ id: 'carl' });
+    r.send({ event: 'pusher:signin', data: { auth: lib(server).authenticateUser(r.socketId, { id: 'carl' }).auth, user_data: userData } });
+    const ok = await r.next('pusher:signin_success');
+    assert.equal(ok.parsed.user_data, userData);
+    const other = await rawConnected(server);
+    const res = await lib(server).terminateUserConnections('carl');
+    assert.equal(res.status, 200);
+    const err = await r.next('pusher:error');
+    assert.equal(err.parsed.code, 4009);
+    assert.equal((await within(3_000, 'close', (res) => r.closed.then(res))).code, 4009);
+    other.send({ event: 'pusher:ping', data: {} });
+    await other.next('pusher:pong');
+  });
+
+  test('a bad sign-in closes with 4009; another user\'s server-to-user channel is refused', async () => {
+    const r = await rawConnected(server);
+    r.send({ event: 'pusher:signin', data: { auth: `${APP.key}:${'0'.repeat(64)}`, user_data: '{"id":"x"}' } });
+    const err = await r.next('pusher:error');
+    assert.equal(err.parsed.code, 4009);
+    assert.equal((await within(3_000, 'close', (res) => r.closed.then(res))).code, 4009);
+
+    const noId = await rawConnected(server);
+    const data = '{"name":"no id"}';
+    const sig = createHmac('sha256', APP.secret).update(`${noId.socketId}::user::${data}`).digest('hex');
+    noId.send({ event: 'pusher:signin', data: { auth: `${APP.key}:${sig}`, user_data: data } });
+    assert.equal((await within(3_000, 'close', (res) => noId.closed.then(res))).code, 4009);
+
+    const anon = await rawConnected(server);
+    const refused = await rawSubscribe(anon, '#server-to-user-ann');
+    assert.equal(refused.event, 'pusher:subscription_error');
+    assert.equal(refused.parsed.status, 401);
   });
 });
 

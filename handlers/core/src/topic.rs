@@ -28,6 +28,10 @@ pub enum Topic {
     /// The presence set of a channel (Supabase Realtime's presence diffs), apart from the
     /// channel's own events so no other protocol relays them as user events.
     ChannelPresence(ProjectId, String),
+    /// The connections of a user an app's backend signed in (Pusher user sign-in): not a
+    /// Switchboard user, and a room no client names, so only the app can reach them all (to
+    /// terminate them).
+    AppUser(ProjectId, String),
 }
 
 impl fmt::Display for Topic {
@@ -68,6 +72,9 @@ impl fmt::Display for Topic {
             Topic::Channel(p, c) => write!(f, "channel:{}:{c}", Escaped(p.as_str())),
             Topic::ChannelPresence(p, c) => {
                 write!(f, "channel-presence:{}:{c}", Escaped(p.as_str()))
+            }
+            Topic::AppUser(p, u) => {
+                write!(f, "app-user:{}:{}", Escaped(p.as_str()), Escaped(u))
             }
         }
     }
