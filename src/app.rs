@@ -317,20 +317,17 @@ where
         router = router.merge(crate::raw_ws::router(core.clone())?);
         tracing::info!("raw JSON WebSocket front end at /raw-ws (RAW_WS=true)");
     }
+    // Always served: apps may also be created at run time (`/api/pusher/apps`).
     let apps = config.pusher_apps()?;
-    let pusher = if apps.is_empty() {
-        None
-    } else {
-        let n = apps.iter().count();
-        let shared = pusher_redis.map(|c| (c, config.redis_prefix.as_str()));
-        let (routes, front_end) = crate::pusher::router(core.clone(), apps, shared)?;
-        router = router.merge(routes);
-        tracing::info!(
-            apps = n,
-            "Pusher front end at /app/{{key}} and /apps/{{id}}"
-        );
-        Some(front_end)
-    };
+    let n = apps.iter().count();
+    let shared = pusher_redis.map(|c| (c, config.redis_prefix.as_str()));
+    let (routes, pusher) =
+        crate::pusher::router(core.clone(), apps, config.binds_loopback(), shared)?;
+    router = router.merge(routes);
+    tracing::info!(
+        configured_apps = n,
+        "Pusher front end at /app/{{key}} and /apps/{{id}}"
+    );
     let router = router.layer(layer).layer(tower::util::MapRequestLayer::new(
         handshake::keep_socket_headers,
     ));
@@ -340,9 +337,7 @@ where
         close_sockets: Box::new(move || {
             Box::pin(async move {
                 // Pusher clients are told to reconnect (4200) alongside the Socket.IO ones.
-                if let Some(p) = pusher {
-                    p.drain();
-                }
+                pusher.drain();
                 io.close().await;
                 // The sockets' last broadcasts (presence going offline) are still queued.
                 if let Some(bus) = bus {

@@ -71,6 +71,7 @@ pub const ENV_VARS: &[&str] = &[
     "MAX_COLLECTIONS_PER_PROJECT",
     "RAW_WS",
     "PUSHER_APPS",
+    "PUSHER_APPS_FILE",
     "SOKETI_DEFAULT_APP_ID",
     "SOKETI_DEFAULT_APP_KEY",
     "SOKETI_DEFAULT_APP_SECRET",
@@ -301,6 +302,11 @@ pub struct Config {
     /// webhooks?}`. Any app turns on the Pusher front end (`/app/{key}`, `/apps/{id}/…`).
     #[arg(long, env = "PUSHER_APPS", hide_env_values = true)]
     pub pusher_apps: Option<String>,
+
+    /// A file holding more Pusher apps, in `PUSHER_APPS`' JSON array shape (secrets stay out of
+    /// the environment).
+    #[arg(long, env = "PUSHER_APPS_FILE")]
+    pub pusher_apps_file: Option<std::path::PathBuf>,
 
     /// Soketi's default app id, for a drop-in move from Soketi; setting any of the id, key or
     /// secret defines the app (unset ones take Soketi's defaults).

@@ -1,8 +1,10 @@
 //! The caller of a REST request: `Authorization: Bearer <JWT or API key>` or `X-API-Key`.
 
 use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
 use axum::http::request::Parts;
 
+use switchboard_handlers::core::Core;
 use switchboard_handlers::core::access::Actor;
 use switchboard_handlers::core::error::AppError;
 use switchboard_handlers::core::ports::Credentials;
@@ -16,46 +18,50 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = |name: &str| {
-            parts
-                .headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-        };
-        let creds = if let Some(key) = header("x-api-key") {
+        Ok(Caller(caller_of(&state.core, &parts.headers).await?))
+    }
+}
+
+/// Who sent a request with these headers (for routers with a state of their own).
+pub async fn caller_of(core: &Core, headers: &HeaderMap) -> Result<Actor, AppError> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let creds = if let Some(key) = header("x-api-key") {
+        Credentials {
+            token: None,
+            api_key: Some(key),
+        }
+    } else if let Some(auth) = header("authorization") {
+        let bearer = auth
+            .strip_prefix("Bearer ")
+            .or_else(|| auth.strip_prefix("bearer "))
+            .ok_or_else(|| AppError::Unauthorized("expected a Bearer token".to_owned()))?
+            .trim()
+            .to_owned();
+        // A bearer value with two dots is a JWT; anything else is tried as an API key.
+        if bearer.matches('.').count() == 2 {
             Credentials {
-                token: None,
-                api_key: Some(key),
-            }
-        } else if let Some(auth) = header("authorization") {
-            let bearer = auth
-                .strip_prefix("Bearer ")
-                .or_else(|| auth.strip_prefix("bearer "))
-                .ok_or_else(|| AppError::Unauthorized("expected a Bearer token".to_owned()))?
-                .trim()
-                .to_owned();
-            // A bearer value with two dots is a JWT; anything else is tried as an API key.
-            if bearer.matches('.').count() == 2 {
-                Credentials {
-                    token: Some(bearer),
-                    api_key: None,
-                }
-            } else {
-                Credentials {
-                    token: None,
-                    api_key: Some(bearer),
-                }
+                token: Some(bearer),
+                api_key: None,
             }
         } else {
-            return Err(
-                AppError::Unauthorized("missing Authorization or X-API-Key".to_owned()).into(),
-            );
-        };
-        Ok(Caller(state.core.auth.authenticate(&creds).await?))
-    }
+            Credentials {
+                token: None,
+                api_key: Some(bearer),
+            }
+        }
+    } else {
+        return Err(AppError::Unauthorized(
+            "missing Authorization or X-API-Key".to_owned(),
+        ));
+    };
+    core.auth.authenticate(&creds).await
 }
 
 /// A JSON body whose rejection (bad JSON, wrong shape, wrong content type) is the contract's

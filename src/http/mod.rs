@@ -27,6 +27,7 @@ use switchboard_handlers::core::Core;
 use switchboard_handlers::core::error::AppError;
 
 pub use error::{ApiError, status};
+pub use extract::caller_of;
 
 /// REST bodies are small JSON documents (webhooks have their own, smaller WEBHOOK_MAX_BYTES).
 const MAX_BODY_BYTES: usize = 1024 * 1024;

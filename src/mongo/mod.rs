@@ -3,6 +3,7 @@
 //! every entity. Project collections' documents live in their own MongoDB collection,
 //! `data.<projectId>.<collectionId>`, so other services can read and write them directly.
 
+mod apps;
 mod calls;
 mod changes;
 mod chat_cache;
@@ -51,6 +52,7 @@ const WEBHOOK_EVENTS: &str = "webhook_events";
 const WALLET_ADDRESSES: &str = "wallet_addresses";
 /// Also written by other services; the change feed watches it.
 pub const WALLET_TRANSACTIONS: &str = "wallet_transactions";
+const APPS: &str = "apps";
 
 impl MongoStore {
     /// Connects, proves the server answers, and creates the indexes. Fails with a message that
@@ -196,6 +198,14 @@ impl MongoStore {
                 .await
                 .map_err(map_err)?;
         }
+        let unique_key = IndexModel::builder()
+            .keys(doc! { "key": 1 })
+            .options(IndexOptions::builder().unique(true).build())
+            .build();
+        self.coll(APPS)
+            .create_index(unique_key)
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 }

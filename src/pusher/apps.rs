@@ -1,19 +1,23 @@
-//! Pusher apps from the configuration: `PUSHER_APPS` (a JSON array) and, for a drop-in move from
-//! Soketi, its default-app variables (`SOKETI_DEFAULT_APP_*`). Each app belongs to a Switchboard
-//! project; its channels are the project's, so two apps of one project share them.
+//! Pusher apps: from the configuration (`PUSHER_APPS`, a JSON array, or `PUSHER_APPS_FILE`, a
+//! file holding one, and, for a drop-in move from Soketi, its default-app variables
+//! `SOKETI_DEFAULT_APP_*`) and from the database (created over the admin API). Each app belongs
+//! to a Switchboard project; its channels are the project's, so two apps of one project share
+//! them. [`AppRegistry`] holds the current set: configured apps are fixed, stored ones are
+//! re-read periodically, so every node sees an app created on another.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use switchboard_handlers::core::ids::ProjectId;
+use switchboard_handlers::core::ports::StoredApp;
 
 use crate::config::{Config, strong_secret};
 
 /// Which protocol dialect an app's clients speak.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Dialect {
     Pusher,
@@ -22,33 +26,33 @@ pub enum Dialect {
 
 /// A webhook endpoint in Soketi's shape (`{"url", "event_types"}`); an Apinator app's
 /// endpoints also carry their signing secret (`whsec_…`), which is not the app's.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Webhook {
     pub url: String,
     #[serde(default, alias = "eventTypes")]
     pub event_types: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
 }
 
-/// One `PUSHER_APPS` entry.
-#[derive(Debug, Deserialize)]
+/// One `PUSHER_APPS` entry; also the settings of an app stored in the database.
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct AppEntry {
-    id: String,
-    key: String,
-    secret: String,
-    project_id: String,
+pub struct AppEntry {
+    pub id: String,
+    pub key: String,
+    pub secret: String,
+    pub project_id: String,
     #[serde(default)]
-    dialect: Option<Dialect>,
+    pub dialect: Option<Dialect>,
     #[serde(default)]
-    enable_client_messages: Option<bool>,
+    pub enable_client_messages: Option<bool>,
     #[serde(default)]
-    max_connections: Option<i64>,
+    pub max_connections: Option<i64>,
     #[serde(default)]
-    client_events_per_second: Option<u32>,
+    pub client_events_per_second: Option<u32>,
     #[serde(default)]
-    webhooks: Vec<Webhook>,
+    pub webhooks: Vec<Webhook>,
 }
 
 /// Pusher's default client-event rate per connection.
@@ -68,7 +72,19 @@ pub struct App {
     pub max_connections: Option<usize>,
     pub client_events_per_sec: u32,
     pub webhooks: Vec<Webhook>,
-    open: AtomicUsize,
+    /// Where the app was defined.
+    pub source: Source,
+    /// Connections open on this node; shared with the app's next version when stored apps
+    /// are re-read, so the quota survives a reload.
+    open: Arc<AtomicUsize>,
+}
+
+/// Where an app comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Config,
+    Database,
 }
 
 /// A connection counted against its app's quota until dropped.
@@ -123,12 +139,23 @@ impl Apps {
                 .map_err(|e| format!("PUSHER_APPS is not a JSON array of apps: {e}"))?,
             _ => Vec::new(),
         };
+        if let Some(path) = &c.pusher_apps_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("PUSHER_APPS_FILE {} is not readable: {e}", path.display()))?;
+            let more: Vec<AppEntry> = serde_json::from_str(&text).map_err(|e| {
+                format!(
+                    "PUSHER_APPS_FILE {} is not a JSON array of apps: {e}",
+                    path.display()
+                )
+            })?;
+            entries.extend(more);
+        }
         if let Some(soketi) = soketi_default(c)? {
             entries.push(soketi);
         }
         let mut apps = Apps::default();
         for e in entries {
-            let app = Arc::new(check(e, c.binds_loopback())?);
+            let app = Arc::new(check(e, c.binds_loopback(), Source::Config)?);
             if apps.by_id.contains_key(&app.id) {
                 return Err(format!("Pusher app id {} is defined twice", app.id));
             }
@@ -198,7 +225,8 @@ fn plain(what: &str, s: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check(e: AppEntry, loopback: bool) -> Result<App, String> {
+/// Checks an entry and makes it an app.
+pub fn check(e: AppEntry, loopback: bool, source: Source) -> Result<App, String> {
     plain("id", &e.id)?;
     plain("key", &e.key)?;
     if !loopback && !strong_secret(&e.secret) {
@@ -251,8 +279,85 @@ fn check(e: AppEntry, loopback: bool) -> Result<App, String> {
         max_connections: e.max_connections.and_then(|n| usize::try_from(n).ok()),
         client_events_per_sec,
         webhooks: e.webhooks,
-        open: AtomicUsize::new(0),
+        source,
+        open: Arc::new(AtomicUsize::new(0)),
     })
+}
+
+/// The apps a node serves now: the configured ones, and the stored ones as last read.
+pub struct AppRegistry {
+    configured: Apps,
+    loopback: bool,
+    current: RwLock<Arc<Apps>>,
+}
+
+impl AppRegistry {
+    pub fn new(configured: Apps, loopback: bool) -> Self {
+        let current = RwLock::new(Arc::new(Apps {
+            by_key: configured.by_key.clone(),
+            by_id: configured.by_id.clone(),
+        }));
+        AppRegistry {
+            configured,
+            loopback,
+            current,
+        }
+    }
+
+    /// The apps as of now (a snapshot: cheap to take, never changes).
+    pub fn current(&self) -> Arc<Apps> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Makes the stored apps the current ones, beside the configured ones. A stored app whose
+    /// id or key a configured app has, or that no longer passes the checks, is skipped and
+    /// logged; an app that stays keeps its connection count.
+    pub fn set_stored(&self, stored: &[StoredApp]) {
+        let before = self.current();
+        let mut next = Apps {
+            by_key: self.configured.by_key.clone(),
+            by_id: self.configured.by_id.clone(),
+        };
+        for s in stored {
+            let app = match stored_entry(s).and_then(|e| check(e, self.loopback, Source::Database))
+            {
+                Ok(app) => app,
+                Err(why) => {
+                    tracing::warn!(app = %s.id, why, "stored Pusher app skipped");
+                    continue;
+                }
+            };
+            if next.by_id.contains_key(&app.id) || next.by_key.contains_key(&app.key) {
+                tracing::warn!(app = %app.id, "stored Pusher app skipped: its id or key is configured");
+                continue;
+            }
+            let mut app = app;
+            if let Some(old) = before.by_id.get(&app.id).filter(|o| o.key == app.key) {
+                app.open = old.open.clone();
+            }
+            let app = Arc::new(app);
+            next.by_key.insert(app.key.clone(), app.clone());
+            next.by_id.insert(app.id.clone(), app);
+        }
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
+    }
+
+    /// Whether a configured app has this id or key.
+    pub fn is_configured(&self, id: &str, key: &str) -> bool {
+        self.configured.by_id.contains_key(id) || self.configured.by_key.contains_key(key)
+    }
+
+    pub fn loopback(&self) -> bool {
+        self.loopback
+    }
+}
+
+/// The settings of a stored app, as a `PUSHER_APPS` entry.
+pub fn stored_entry(s: &StoredApp) -> Result<AppEntry, String> {
+    serde_json::from_value(s.config.clone()).map_err(|e| format!("unreadable settings: {e}"))
 }
 
 #[cfg(test)]
@@ -331,6 +436,65 @@ mod tests {
         let app = apps.by_key("app-key").expect("app");
         assert_eq!(app.dialect, Dialect::Apinator);
         assert_eq!(app.webhooks[0].secret.as_deref(), Some("whsec_1"));
+    }
+
+    #[test]
+    fn apps_from_a_file_beside_pusher_apps() {
+        let path = std::env::temp_dir().join(format!("sb-apps-{}.json", std::process::id()));
+        let other = apps_json("")
+            .replace("\"42\"", "\"43\"")
+            .replace("app-key", "k2");
+        std::fs::write(&path, other).expect("writes");
+        let c = parse(&[
+            "--pusher-apps",
+            &apps_json(""),
+            "--pusher-apps-file",
+            path.to_str().expect("utf-8 path"),
+        ]);
+        let apps = Apps::from_config(&c).expect("valid");
+        assert!(apps.by_id("42").is_some() && apps.by_id("43").is_some());
+        std::fs::write(&path, "{").expect("writes");
+        let err = Apps::from_config(&c).expect_err("bad file");
+        assert!(err.contains("PUSHER_APPS_FILE"), "{err}");
+        let _ = std::fs::remove_file(&path);
+        let missing = parse(&["--pusher-apps-file", "/nonexistent/apps.json"]);
+        assert!(Apps::from_config(&missing).is_err());
+    }
+
+    #[test]
+    fn stored_apps_join_the_configured_ones_and_keep_their_counts() {
+        let c = parse(&["--pusher-apps", &apps_json("")]);
+        let registry = AppRegistry::new(Apps::from_config(&c).expect("valid"), true);
+        let stored = |id: &str, key: &str| StoredApp {
+            id: id.into(),
+            key: key.into(),
+            project_id: ProjectId::try_from("demo").expect("id"),
+            config: serde_json::json!({"id": id, "key": key, "secret": SECRET, "projectId": "demo"}),
+            created_at: switchboard_handlers::core::time::Timestamp::from_millis(0),
+        };
+        registry.set_stored(&[
+            stored("7", "k7"),
+            stored("42", "other"),
+            stored("8", "app-key"),
+        ]);
+        let now = registry.current();
+        assert_eq!(now.by_key("k7").map(|a| a.source), Some(Source::Database));
+        assert_eq!(now.by_id("42").map(|a| a.source), Some(Source::Config));
+        assert!(now.by_id("8").is_none(), "a configured key wins");
+        let slot = now.by_key("k7").expect("app").take_slot();
+        registry.set_stored(&[stored("7", "k7")]);
+        let again = registry.current();
+        assert_eq!(
+            again.by_key("k7").map(|a| a.open.load(Ordering::Acquire)),
+            Some(1)
+        );
+        drop(slot);
+        assert_eq!(
+            again.by_key("k7").map(|a| a.open.load(Ordering::Acquire)),
+            Some(0)
+        );
+        registry.set_stored(&[]);
+        assert!(registry.current().by_key("k7").is_none());
     }
 
     #[test]

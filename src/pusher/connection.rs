@@ -111,7 +111,8 @@ fn check(
     query: Option<&str>,
     host_dialect: Dialect,
 ) -> Result<Arc<App>, Refusal> {
-    let app = st.apps.by_key(key).ok_or(Refusal {
+    let apps = st.apps.current();
+    let app = apps.by_key(key).ok_or(Refusal {
         dialect: host_dialect,
         code: 4001,
         message: "App key not in this cluster",

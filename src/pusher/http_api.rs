@@ -110,8 +110,8 @@ pub(super) fn routes() -> Router<Pusher> {
 
 /// The app named in the path, once the request's signature checks out; and its query.
 fn signed(st: &Pusher, app_id: &str, req: &Req) -> Result<(Arc<App>, sign::Params), AppError> {
-    let app = st
-        .apps
+    let apps = st.apps.current();
+    let app = apps
         .by_id(app_id)
         .ok_or_else(|| AppError::not_found("app", app_id))?;
     let signed = sign::Request {

@@ -12,6 +12,7 @@
 //! Apps speak the Pusher dialect or the Apinator one (seed 002): the same protocol with
 //! `realtime:` event names, header-signed HTTP and its own webhooks (`apps::Dialect`).
 
+mod admin_api;
 pub mod apps;
 pub mod channel;
 mod connection;
@@ -36,7 +37,7 @@ use switchboard_handlers::core::error::AppError;
 use switchboard_handlers::core::hub::FrontEndId;
 use switchboard_handlers::core::ids::ProjectId;
 
-use apps::Apps;
+use apps::{AppRegistry, Apps};
 use front_end::PusherFrontEnd;
 use redis_presence::RedisChannelPresence;
 use webhooks::Webhooks;
@@ -47,7 +48,7 @@ struct Pusher {
     core: Arc<Core>,
     front_end: Arc<PusherFrontEnd>,
     id: FrontEndId,
-    apps: Arc<Apps>,
+    apps: Arc<AppRegistry>,
     presence: Arc<dyn ChannelPresence>,
     webhooks: Arc<Webhooks>,
 }
@@ -55,6 +56,8 @@ struct Pusher {
 /// How often a node refreshes its liveness key and sweeps the members of dead nodes (with
 /// Redis): a dead node's members leave within `NODE_TTL` plus this.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
+/// How often a node re-reads the apps stored in the database.
+const APPS_RELOAD: Duration = Duration::from_secs(10);
 
 /// Registers the front end in the hub and returns its routes and the handle that drains its
 /// connections at shutdown. With Redis (`redis`: the command client and the key prefix),
@@ -62,6 +65,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(5);
 pub fn router(
     core: Arc<Core>,
     apps: Apps,
+    loopback: bool,
     redis: Option<(crate::redis::Client, &str)>,
 ) -> Result<(Router, Arc<PusherFrontEnd>), AppError> {
     let front_end = Arc::new(PusherFrontEnd::default());
@@ -78,21 +82,45 @@ pub fn router(
         core,
         front_end: front_end.clone(),
         id,
-        apps: Arc::new(apps),
+        apps: Arc::new(AppRegistry::new(apps, loopback)),
         presence,
         webhooks,
     };
     if shared {
         tokio::spawn(keep_presence(state.clone()));
     }
+    tokio::spawn(keep_apps(state.clone()));
     let router = Router::new()
         .route("/app/{key}", get(connection::upgrade))
         .route("/app", any(connection::bad_path))
         .route("/app/", any(connection::bad_path))
         .route("/app/{key}/{*rest}", any(connection::bad_path))
         .merge(http_api::routes())
+        .merge(admin_api::routes())
         .with_state(state);
     Ok((router, front_end))
+}
+
+/// Re-reads the stored apps every [`APPS_RELOAD`], so an app created or deleted through any
+/// node is served (or refused) by every node within that; ends when the server drains.
+async fn keep_apps(st: Pusher) {
+    let mut tick = tokio::time::interval(APPS_RELOAD);
+    let mut draining = st.front_end.draining();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = draining.changed() => return,
+        }
+        reload_apps(&st).await;
+    }
+}
+
+/// Makes the stored apps current on this node.
+async fn reload_apps(st: &Pusher) {
+    match st.core.store.list_apps().await {
+        Ok(stored) => st.apps.set_stored(&stored),
+        Err(e) => tracing::warn!(error = %e, "stored Pusher apps not re-read"),
+    }
 }
 
 /// Keeps this node's liveness key fresh and sweeps the members of dead nodes, announcing each
@@ -156,7 +184,7 @@ async fn announce_left(st: &Pusher, room: &str, user: &str) {
     .await;
     // The node that held the user's connections is gone, and with it which app they came
     // through: every app of the project hears it.
-    for app in st.apps.iter().filter(|a| a.project == project) {
+    for app in st.apps.current().iter().filter(|a| a.project == project) {
         st.webhooks
             .member_removed(app, &st.presence, room, name, user);
     }

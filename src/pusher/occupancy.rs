@@ -31,7 +31,7 @@ pub async fn enter(st: &Pusher, project: &ProjectId, name: &str, conn: &str) {
     let conn = conn.to_owned();
     match st.presence.join(&key, EVERYONE, "{}", &conn, 1).await {
         Ok(Joined::First) => {
-            for app in st.apps.iter().filter(|a| &a.project == project) {
+            for app in st.apps.current().iter().filter(|a| &a.project == project) {
                 st.webhooks.occupied(app, name);
             }
         }
@@ -52,7 +52,7 @@ pub async fn leave(st: &Pusher, project: &ProjectId, name: &str, conn: &str) {
 
 /// `channel_vacated` to every app of the project (after the departure delay).
 pub fn vacated(st: &Pusher, project: &ProjectId, key: &str, name: &str) {
-    for app in st.apps.iter().filter(|a| &a.project == project) {
+    for app in st.apps.current().iter().filter(|a| &a.project == project) {
         st.webhooks.vacated(app, &st.presence, key, name);
     }
 }

@@ -9,7 +9,7 @@ import { createHmac } from 'node:crypto';
 import WebSocket from 'ws';
 import PusherServerMod from 'pusher';
 import PusherJsMod from 'pusher-js';
-import { Scope, sleep, uniq, requireServices } from './lib/harness.mjs';
+import { Scope, sleep, uniq, requireServices, requireMongo, http, assertHttpError, API_KEY, mintToken } from './lib/harness.mjs';
 
 const PusherServer = PusherServerMod.default ?? PusherServerMod;
 const PusherJs = PusherJsMod.default ?? PusherJsMod;
@@ -797,6 +797,69 @@ describe('pusher occupancy webhooks', () => {
     } finally {
       hook.close();
     }
+  });
+});
+
+describe('pusher apps in the database', () => {
+  test('an admin creates an app over REST; it serves at once on that node and within a re-read on another; deleted, it is refused', async () => {
+    requireServices('pusher apps across nodes');
+    requireMongo('pusher apps in MongoDB');
+    const prefix = uniq('e2e_pusher_apps');
+    const db = uniq('e2e_apps');
+    const a = await scope.server({ name: 'apps-a', redis: true, mongo: true, db, prefix, env: PUSHER_ENV });
+    const b = await scope.server({ name: 'apps-b', redis: true, mongo: true, db, prefix, env: PUSHER_ENV });
+
+    const created = await http(a, '/api/pusher/apps', { method: 'POST', apiKey: API_KEY, body: { projectId: 'demo', dialect: 'pusher' } });
+    assert.equal(created.status, 201, created.text);
+    const app = { id: created.json.id, key: created.json.key, secret: created.json.secret };
+    assert.match(app.secret, /^[0-9a-f]{64}$/);
+    assert.equal(created.json.source, 'database');
+    const listed = await http(a, '/api/pusher/apps', { apiKey: API_KEY });
+    const row = listed.json.apps.find((x) => x.id === app.id);
+    assert.equal(row.key, app.key);
+    assert.equal(row.secret, undefined, 'secrets are shown once, at creation');
+    assert.ok(listed.json.apps.some((x) => x.id === APP.id && x.source === 'config'));
+
+    const name = uniq('db');
+    const onA = await connected(a, { app });
+    const chA = await subscribed(onA, name);
+    const got = nextEvent(chA, 'hi');
+    await lib(a, app).trigger(name, 'hi', { ok: 1 });
+    assert.deepEqual((await got).data, { ok: 1 });
+
+    // Node B re-reads stored apps every 10 s.
+    const deadline = Date.now() + 15_000;
+    let onB;
+    while (!onB) {
+      const r = await rawConnected(b, WS_PATH(app.key)).catch(() => null);
+      if (r) onB = r;
+      else if (Date.now() > deadline) throw new Error('node B never served the new app');
+      else await sleep(500);
+    }
+    const sub = await rawSubscribe(onB, name);
+    assert.equal(sub.event, 'pusher_internal:subscription_succeeded');
+
+    assert.equal((await http(a, `/api/pusher/apps/${app.id}`, { method: 'DELETE', apiKey: API_KEY })).status, 204);
+    await expectRefused(a, WS_PATH(app.key), 4001);
+    assertHttpError(await http(a, `/api/pusher/apps/${app.id}`, { method: 'DELETE', apiKey: API_KEY }), 404, 'NOT_FOUND');
+  });
+
+  test('refusals: not an admin, bad settings, unknown project, taken key, configured apps', async () => {
+    const server = await scope.server({ name: 'apps-refusals', env: PUSHER_ENV });
+    assertHttpError(await http(server, '/api/pusher/apps'), 401, 'UNAUTHORIZED');
+    assertHttpError(await http(server, '/api/pusher/apps', { token: mintToken('alice') }), 403, 'FORBIDDEN');
+    const post = (body) => http(server, '/api/pusher/apps', { method: 'POST', apiKey: API_KEY, body });
+    assertHttpError(await post({ projectId: 'demo', dialect: 'xmpp' }), 400, 'INVALID_PAYLOAD');
+    assertHttpError(await post({ projectId: 'demo', key: 'a:b' }), 400, 'INVALID_PAYLOAD');
+    assertHttpError(await post({ projectId: 'demo', colour: 'red' }), 400, 'INVALID_PAYLOAD');
+    assertHttpError(await post({ projectId: 'nope' }), 404, 'NOT_FOUND');
+    assertHttpError(await post({ projectId: 'demo', key: APP.key }), 409, 'CONFLICT');
+    const ok = await post({ projectId: 'demo', key: 'e2e-db-key' });
+    assert.equal(ok.status, 201, ok.text);
+    assertHttpError(await post({ projectId: 'demo', key: 'e2e-db-key' }), 409, 'CONFLICT');
+    assertHttpError(await http(server, `/api/pusher/apps/${APP.id}`, { method: 'DELETE', apiKey: API_KEY }), 409, 'CONFLICT');
+    const shown = await http(server, `/api/pusher/apps/${ok.json.id}`, { apiKey: API_KEY });
+    assert.equal(shown.json.key, 'e2e-db-key');
   });
 });
 

@@ -315,10 +315,41 @@ pub trait WalletStore: Send + Sync {
     async fn get_transaction(&self, id: &str) -> StoreResult<Option<WalletTransaction>>;
 }
 
+/// An app of a key-authenticated protocol front end (a Pusher or Apinator app) that an admin
+/// created: its id and key (each unique), its project, and its settings as that front end reads
+/// them (for Pusher, a `PUSHER_APPS` entry, secret included).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredApp {
+    pub id: String,
+    pub key: String,
+    pub project_id: ProjectId,
+    pub config: Value,
+    pub created_at: Timestamp,
+}
+
+#[async_trait]
+pub trait AppStore: Send + Sync {
+    /// Stores a new app: `AppError::Conflict` when its id or key is taken (of concurrent
+    /// creations exactly one succeeds).
+    async fn create_app(&self, app: &StoredApp) -> StoreResult<()>;
+    /// Every app, ordered by id.
+    async fn list_apps(&self) -> StoreResult<Vec<StoredApp>>;
+    /// True when it existed.
+    async fn delete_app(&self, id: &str) -> StoreResult<bool>;
+}
+
 /// Everything persistent, behind one handle.
 #[async_trait]
 pub trait Store:
-    ProjectStore + UserStore + ChatStore + CallStore + DocumentStore + IntegrationStore + WalletStore
+    ProjectStore
+    + UserStore
+    + ChatStore
+    + CallStore
+    + DocumentStore
+    + IntegrationStore
+    + WalletStore
+    + AppStore
 {
     /// "mongodb" or "memory", for logs and `/ready`.
     fn kind(&self) -> &'static str;

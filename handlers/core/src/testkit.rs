@@ -106,6 +106,46 @@ pub async fn run_all(store: &dyn Store, prefix: &str) {
     registries(store, prefix).await;
     integration_creation(store, prefix).await;
     webhook_replays_and_retention(store, prefix).await;
+    apps(store, prefix).await;
+}
+
+/// Protocol apps: ids and keys unique, listed by id, deleted once.
+pub async fn apps(store: &dyn Store, prefix: &str) {
+    use crate::ports::StoredApp;
+    let app = |id: &str, key: &str| StoredApp {
+        id: format!("{prefix}-{id}"),
+        key: format!("{prefix}-{key}"),
+        project_id: ProjectId::try_from(format!("{prefix}-p")).expect("project id"),
+        config: serde_json::json!({"dialect": "pusher", "secret": "s", "nested": {"a": [1, 2]}}),
+        created_at: Timestamp::from_millis(1_700_000_000_000),
+    };
+    let mine = |all: Vec<StoredApp>| -> Vec<StoredApp> {
+        all.into_iter()
+            .filter(|a| a.id.starts_with(&format!("{prefix}-")))
+            .collect()
+    };
+    store.create_app(&app("b", "kb")).await.expect("creates");
+    store.create_app(&app("a", "ka")).await.expect("creates");
+    for (dup, what) in [(app("a", "kz"), "id"), (app("z", "kb"), "key")] {
+        match store.create_app(&dup).await {
+            Err(AppError::Conflict(_)) => {}
+            other => panic!("a taken {what} must conflict, got {other:?}"),
+        }
+    }
+    let listed = mine(store.list_apps().await.expect("lists"));
+    assert_eq!(listed, vec![app("a", "ka"), app("b", "kb")]);
+    assert!(store.delete_app(&app("a", "ka").id).await.expect("deletes"));
+    assert!(!store.delete_app(&app("a", "ka").id).await.expect("deletes"));
+    assert_eq!(
+        mine(store.list_apps().await.expect("lists")),
+        vec![app("b", "kb")]
+    );
+    store
+        .create_app(&app("a", "ka"))
+        .await
+        .expect("the id is free again");
+    assert!(store.delete_app(&app("a", "ka").id).await.expect("deletes"));
+    assert!(store.delete_app(&app("b", "kb").id).await.expect("deletes"));
 }
 
 pub async fn projects_and_users(store: &dyn Store, prefix: &str) {

@@ -15,8 +15,9 @@ use crate::model::{
     User, WalletAddress, WalletTransaction, WebhookEvent,
 };
 use crate::ports::{
-    CallStore, ChatStore, DocQuery, DocumentStore, FieldGuard, Inserted, IntegrationStore,
-    ProjectStore, Store, StoreResult, UserStore, WalletStore, Written, chat_exists,
+    AppStore, CallStore, ChatStore, DocQuery, DocumentStore, FieldGuard, Inserted,
+    IntegrationStore, ProjectStore, Store, StoreResult, StoredApp, UserStore, WalletStore, Written,
+    chat_exists,
 };
 use crate::time::Timestamp;
 
@@ -40,6 +41,7 @@ struct Data {
     webhook_events: HashMap<IntegrationId, std::collections::VecDeque<WebhookEvent>>,
     addresses: BTreeMap<String, WalletAddress>,
     transactions: HashMap<String, WalletTransaction>,
+    apps: BTreeMap<String, StoredApp>,
 }
 
 #[derive(Default)]
@@ -703,6 +705,29 @@ impl IntegrationStore for MemoryStore {
 /// The embedded store keeps this many webhook events per integration (it is for development);
 /// both stores also drop events older than the retention window.
 const MAX_WEBHOOK_EVENTS: usize = 1000;
+
+#[async_trait]
+impl AppStore for MemoryStore {
+    async fn create_app(&self, app: &StoredApp) -> StoreResult<()> {
+        let mut data = self.write();
+        if data.apps.contains_key(&app.id) {
+            return Err(AppError::Conflict(format!("app {} exists", app.id)));
+        }
+        if data.apps.values().any(|a| a.key == app.key) {
+            return Err(AppError::Conflict(format!("app key {} is taken", app.key)));
+        }
+        data.apps.insert(app.id.clone(), app.clone());
+        Ok(())
+    }
+
+    async fn list_apps(&self) -> StoreResult<Vec<StoredApp>> {
+        Ok(self.read().apps.values().cloned().collect())
+    }
+
+    async fn delete_app(&self, id: &str) -> StoreResult<bool> {
+        Ok(self.write().apps.remove(id).is_some())
+    }
+}
 
 #[async_trait]
 impl WalletStore for MemoryStore {
