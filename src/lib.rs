@@ -15,6 +15,7 @@ pub mod handshake;
 pub mod http;
 pub mod mongo;
 pub mod outbound;
+pub mod outbox;
 pub mod presence;
 pub mod pusher;
 pub mod raw_ws;

@@ -12,8 +12,6 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tokio::sync::mpsc;
-use tokio::time::{Instant, MissedTickBehavior};
 
 use switchboard_handlers::core::access::{Actor, ActorKind, Role};
 use switchboard_handlers::core::ids::UserId;
@@ -24,6 +22,7 @@ use super::apps::{App, Dialect};
 use super::front_end::{Out, QUEUE};
 use super::subscriptions::Subscriptions;
 use super::wire;
+use crate::outbox::Outbox;
 
 /// Largest frame a client may send: a client event carries at most 10 KB of data, and
 /// presence `channel_data` at most 1 KB of user info.
@@ -34,9 +33,9 @@ pub const ACTIVITY_TIMEOUT_SECS: u64 = 120;
 /// after the handshake, so a long one makes their forced reconnects rare; liveness is the
 /// server's WebSocket pings' job.
 pub const APINATOR_ACTIVITY_TIMEOUT_SECS: u64 = 3600;
-/// The server pings a connection it has not heard from for this long, and closes it (4201)
+/// The server pings a connection it has not heard from for a period, and closes it (4201)
 /// when the next period passes without a word: dead peers go within two periods.
-const PING_EVERY: Duration = Duration::from_secs(60);
+pub const PING_EVERY: Duration = Duration::from_secs(60);
 /// How long one write to a client may take before the connection counts as dead.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -194,10 +193,9 @@ async fn run(st: Pusher, app: Arc<App>, mut socket: WebSocket) {
     if !write(&mut socket, Message::Text(established)).await {
         return;
     }
-    let (tx, mut rx) = mpsc::channel::<Out>(QUEUE);
-    // The map holds the only sender: when a full queue gets the connection dropped from it,
-    // `rx` ends and the loop below closes the socket.
-    st.front_end.insert(&socket_id, app.dialect, tx);
+    let outbox = Arc::new(Outbox::<Out>::new(QUEUE));
+    // A full queue closes, and the loop below closes the socket.
+    st.front_end.insert(&socket_id, app.dialect, outbox.clone());
     let session = match session::open_as(&st.core, st.id, socket_id.clone(), actor).await {
         Ok(s) => s,
         Err(refused) => {
@@ -208,8 +206,7 @@ async fn run(st: Pusher, app: Arc<App>, mut socket: WebSocket) {
     };
     let mut subs = Subscriptions::new(st.clone(), app.clone(), socket_id.clone());
     let mut draining = st.front_end.draining();
-    let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
-    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut ticks = st.front_end.ticks();
     let (mut heard, mut pinged) = (false, false);
     let close: Option<(u16, &str)> = loop {
         tokio::select! {
@@ -232,7 +229,7 @@ async fn run(st: Pusher, app: Arc<App>, mut socket: WebSocket) {
                     break Some((code, message));
                 }
             }
-            out = rx.recv() => match out {
+            out = outbox.pop() => match out {
                 Some(Out::Frame(frame)) => {
                     if !write(&mut socket, Message::Text(frame)).await {
                         break None;
@@ -241,7 +238,7 @@ async fn run(st: Pusher, app: Arc<App>, mut socket: WebSocket) {
                 Some(Out::Close(code, message)) => break Some((code, message)),
                 None => break Some((4100, "Connection too slow: its outgoing queue is full")),
             },
-            _ = ping.tick() => {
+            Ok(()) = ticks.changed() => {
                 if heard {
                     (heard, pinged) = (false, false);
                 } else if pinged {

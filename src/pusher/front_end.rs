@@ -4,13 +4,13 @@
 //! every member.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use axum::extract::ws::Utf8Bytes;
 use serde_json::Value;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use switchboard_handlers::core::error::AppError;
 use switchboard_handlers::core::hub::{Delivery, FrontEnd, Hub};
@@ -18,6 +18,7 @@ use switchboard_handlers::core::hub::{Delivery, FrontEnd, Hub};
 use super::apps::Dialect;
 use super::channel::name_of_room;
 use super::wire;
+use crate::outbox::Outbox;
 
 /// Frames queued for one connection; a connection that falls this far behind is closed.
 pub const QUEUE: usize = 256;
@@ -37,7 +38,7 @@ pub enum Out {
 
 /// One connection's queue and the dialect its frames are written in.
 struct Conn {
-    tx: mpsc::Sender<Out>,
+    tx: Arc<Outbox<Out>>,
     dialect: Dialect,
 }
 
@@ -49,6 +50,8 @@ pub struct PusherFrontEnd {
     next: AtomicU64,
     /// Set when the server drains: every connection closes with 4200 (reconnect at once).
     draining: watch::Sender<bool>,
+    /// Ticks every liveness period; one timer for every connection rather than one each.
+    ticks: watch::Sender<u64>,
 }
 
 impl Default for PusherFrontEnd {
@@ -58,6 +61,7 @@ impl Default for PusherFrontEnd {
             node: rand::random(),
             next: AtomicU64::new(1),
             draining: watch::Sender::new(false),
+            ticks: watch::Sender::new(0),
         }
     }
 }
@@ -80,7 +84,7 @@ impl PusherFrontEnd {
         )
     }
 
-    pub fn insert(&self, socket_id: &str, dialect: Dialect, tx: mpsc::Sender<Out>) {
+    pub fn insert(&self, socket_id: &str, dialect: Dialect, tx: Arc<Outbox<Out>>) {
         self.lock()
             .insert(socket_id.to_owned(), Conn { tx, dialect });
     }
@@ -93,14 +97,32 @@ impl PusherFrontEnd {
         self.draining.subscribe()
     }
 
+    /// The liveness ticks every connection checks its peer on.
+    pub fn ticks(&self) -> watch::Receiver<u64> {
+        self.ticks.subscribe()
+    }
+
+    /// Ticks every `period` until the server drains.
+    pub async fn run_ticks(self: Arc<Self>, period: std::time::Duration) {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        let mut draining = self.draining();
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = draining.changed() => return,
+            }
+            self.ticks.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
     /// Tells every connection to close with 4200 so its client reconnects to another node.
     pub fn drain(&self) {
         self.draining.send_replace(true);
     }
 
     /// Queues one frame for each connection, built once per dialect that has members (by
-    /// `make`); a connection whose queue is full is dropped from the map, which ends its
-    /// queue, and its loop closes it. Nobody else waits for it.
+    /// `make`); a connection whose queue is full is dropped from the map and its queue
+    /// closes, so its loop closes it. Nobody else waits for it.
     fn queue_all<S: AsRef<str>>(&self, conns: &[S], make: impl Fn(Dialect) -> Option<Utf8Bytes>) {
         let mut frames: [Option<Option<Utf8Bytes>>; 2] = [None, None];
         let mut map = self.lock();
@@ -113,7 +135,7 @@ impl PusherFrontEnd {
             let Some(frame) = slot.get_or_insert_with(|| make(c.dialect)) else {
                 continue;
             };
-            if c.tx.try_send(Out::Frame(frame.clone())).is_err() {
+            if c.tx.push(Out::Frame(frame.clone())).is_err() {
                 tracing::warn!(conn, "pusher connection too slow; closing it");
                 map.remove(conn);
             }
@@ -134,7 +156,7 @@ impl FrontEnd for PusherFrontEnd {
                 if let Some(c) = map.get(&*conn) {
                     // A full queue is closed by its loop anyway.
                     let _ =
-                        c.tx.try_send(Out::Close(4009, "You got disconnected by the app"));
+                        c.tx.push(Out::Close(4009, "You got disconnected by the app"));
                 }
             }
             return Ok(());
@@ -191,13 +213,10 @@ impl FrontEnd for PusherFrontEnd {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use serde_json::Value;
     use switchboard_handlers::core::hub::FrontEndId;
     use switchboard_handlers::core::ids::ProjectId;
     use switchboard_handlers::core::ports::Fanout;
-    use tokio::sync::mpsc::error::TryRecvError;
 
     use super::*;
     use crate::pusher::channel::topic;
@@ -222,10 +241,10 @@ mod tests {
     }
 
     impl Node {
-        fn conn(&self, id: &str, capacity: usize, channels: &[&str]) -> mpsc::Receiver<Out> {
+        fn conn(&self, id: &str, capacity: usize, channels: &[&str]) -> Arc<Outbox<Out>> {
             self.hub.open(id, self.id);
-            let (tx, rx) = mpsc::channel(capacity);
-            self.fe.insert(id, Dialect::Pusher, tx);
+            let rx = Arc::new(Outbox::new(capacity));
+            self.fe.insert(id, Dialect::Pusher, rx.clone());
             for c in channels {
                 self.hub.join(id, &topic(&self.project, c)).expect("joins");
             }
@@ -249,9 +268,9 @@ mod tests {
         }
     }
 
-    fn channels_of(rx: &mut mpsc::Receiver<Out>) -> Vec<Value> {
+    fn channels_of(rx: &mut Arc<Outbox<Out>>) -> Vec<Value> {
         let mut out = Vec::new();
-        while let Ok(Out::Frame(f)) = rx.try_recv() {
+        while let Some(Out::Frame(f)) = rx.try_pop() {
             let v: Value = serde_json::from_str(f.as_str()).expect("json");
             assert_eq!(v["data"], "{\"x\":1}");
             assert_eq!(v["user_id"], "u1");
@@ -281,7 +300,11 @@ mod tests {
         n.publish(&["a"], "two", None).await;
         n.publish(&["a"], "three", None).await;
         assert_eq!(channels_of(&mut fast).len(), 3);
-        assert_eq!(channels_of(&mut slow).len(), 1);
-        assert_eq!(slow.try_recv().err(), Some(TryRecvError::Disconnected));
+        assert_eq!(
+            channels_of(&mut slow).len(),
+            0,
+            "a slow connection's backlog is dropped"
+        );
+        assert!(slow.is_closed());
     }
 }

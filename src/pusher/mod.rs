@@ -90,6 +90,7 @@ pub fn router(
         tokio::spawn(keep_presence(state.clone()));
     }
     tokio::spawn(keep_apps(state.clone()));
+    tokio::spawn(front_end.clone().run_ticks(connection::PING_EVERY));
     let router = Router::new()
         .route("/app/{key}", get(connection::upgrade))
         .route("/app", any(connection::bad_path))

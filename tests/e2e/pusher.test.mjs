@@ -580,6 +580,37 @@ describe('pusher, frame budget', () => {
   });
 });
 
+describe('pusher, slow consumers', () => {
+  test('a subscriber that stops reading is closed; the others get every event without waiting for it', async () => {
+    const server = await scope.server({ name: 'pusher-slow', env: PUSHER_ENV });
+    const name = uniq('flood');
+    const slow = await rawConnected(server);
+    await rawSubscribe(slow, name);
+    const fast = await rawConnected(server);
+    await rawSubscribe(fast, name);
+    let fastCount = 0;
+    fast.ws.on('message', (m) => {
+      if (m.toString().includes('"flood"')) fastCount += 1;
+    });
+    // The slow client stops reading: the kernel buffers fill, then its queue of 256 frames.
+    slow.ws._socket.pause();
+    const data = 'x'.repeat(9_000);
+    const batches = 200;
+    const started = Date.now();
+    for (let i = 0; i < batches; i += 1) {
+      const batch = Array.from({ length: 10 }, () => ({ channel: name, name: 'flood', data }));
+      await lib(server).triggerBatch(batch);
+    }
+    await until(() => fastCount === batches * 10, `all ${batches * 10} events to the fast client`, 20_000);
+    assert.ok(Date.now() - started < 20_000);
+    slow.ws._socket.resume();
+    const closed = await within(20_000, 'the slow client closed', (res) => slow.closed.then(res));
+    assert.ok([4100, 1006].includes(closed.code), `closed with ${closed.code}`);
+    const got = slow.frames.filter((f) => f.event === 'flood').length;
+    assert.ok(got < batches * 10, `the slow client got ${got} of ${batches * 10}`);
+  });
+});
+
 describe('pusher user sign-in', () => {
   let server;
   before(async () => {
