@@ -3,6 +3,7 @@
 //! loop that reads the client's frames, writes what the hub queued for it, pings it, and closes
 //! it with the protocol's code when it is too slow, silent, or the server drains.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use switchboard_handlers::core::ids::UserId;
 use switchboard_handlers::core::session;
 
 use super::Pusher;
-use super::apps::{App, Dialect};
+use super::apps::{App, Dialect, Slot};
 use super::front_end::{Out, QUEUE};
 use super::subscriptions::Subscriptions;
 use super::wire;
@@ -84,12 +85,7 @@ pub(super) async fn upgrade(
         .write_buffer_size(0)
         .max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
-        .on_upgrade(move |socket| async move {
-            match checked {
-                Ok(app) => run(st, app, socket).await,
-                Err(r) => refuse(socket, r.dialect, r.code, r.message).await,
-            }
-        })
+        .on_upgrade(move |socket| run(st, checked, socket))
 }
 
 /// `/app` without a key, or with more after it: 4005 for a WebSocket, 404 for anything else.
@@ -174,91 +170,147 @@ fn actor_of(app: &App) -> Option<Actor> {
     })
 }
 
-async fn run(st: Pusher, app: Arc<App>, mut socket: WebSocket) {
-    let Some(_slot) = app.take_slot() else {
-        return refuse(
+/// A connection's state while it is served.
+struct Conn {
+    st: Pusher,
+    app: Arc<App>,
+    socket: WebSocket,
+    socket_id: String,
+    outbox: Arc<Outbox<Out>>,
+    session: session::Session,
+    subs: Subscriptions,
+    _slot: Slot,
+}
+
+/// The connection's life. An idle connection's task is as large as its largest await, so
+/// setting up and tearing down run boxed (the socket moves into the box at once rather than
+/// being held by the task beside the state made from it) and the loop borrows the state
+/// (docs/performance.md, "Pusher protocol").
+fn run(
+    st: Pusher,
+    checked: Result<Arc<App>, Refusal>,
+    socket: WebSocket,
+) -> impl Future<Output = ()> + Send {
+    let opening: Pin<Box<dyn Future<Output = Option<Conn>> + Send>> = match checked {
+        Ok(app) => Box::pin(open(st, app, socket)),
+        Err(r) => Box::pin(async move {
+            refuse(socket, r.dialect, r.code, r.message).await;
+            None
+        }),
+    };
+    async move {
+        let Some(mut c) = opening.await else {
+            return;
+        };
+        let close = serve(&mut c).await;
+        Box::pin(finish(c, close)).await;
+    }
+}
+
+async fn open(st: Pusher, app: Arc<App>, mut socket: WebSocket) -> Option<Conn> {
+    let Some(slot) = app.take_slot() else {
+        refuse(
             socket,
             app.dialect,
             4004,
             "Application is over connection quota",
         )
         .await;
+        return None;
     };
     let Some(actor) = actor_of(&app) else {
-        return refuse(socket, app.dialect, 4100, "Over capacity").await;
+        refuse(socket, app.dialect, 4100, "Over capacity").await;
+        return None;
     };
     let socket_id = st.front_end.next_socket_id();
     let established =
         wire::connection_established(app.dialect, &socket_id, activity_timeout(app.dialect));
     if !write(&mut socket, Message::Text(established)).await {
-        return;
+        return None;
     }
     let outbox = Arc::new(Outbox::<Out>::new(QUEUE));
-    // A full queue closes, and the loop below closes the socket.
+    // A full queue closes, and the loop closes the socket.
     st.front_end.insert(&socket_id, app.dialect, outbox.clone());
     let session = match session::open_as(&st.core, st.id, socket_id.clone(), actor).await {
         Ok(s) => s,
         Err(refused) => {
             tracing::debug!(%refused, "pusher connection refused");
             st.front_end.remove(&socket_id);
-            return refuse(socket, app.dialect, 4100, "Over capacity").await;
+            refuse(socket, app.dialect, 4100, "Over capacity").await;
+            return None;
         }
     };
-    let mut subs = Subscriptions::new(st.clone(), app.clone(), socket_id.clone());
-    let mut draining = st.front_end.draining();
-    let mut ticks = st.front_end.ticks();
+    let subs = Subscriptions::new(st.clone(), app.clone(), socket_id.clone());
+    Some(Conn {
+        st,
+        app,
+        socket,
+        socket_id,
+        outbox,
+        session,
+        subs,
+        _slot: slot,
+    })
+}
+
+/// Reads frames, writes what the hub queued, checks the peer is alive; returns the close code
+/// and reason when the server ends the connection, `None` when the peer did.
+async fn serve(c: &mut Conn) -> Option<(u16, &'static str)> {
+    let mut draining = c.st.front_end.draining();
+    let mut ticks = c.st.front_end.ticks();
     let (mut heard, mut pinged) = (false, false);
-    let close: Option<(u16, &str)> = loop {
+    loop {
         tokio::select! {
-            msg = socket.recv() => {
-                let Some(Ok(msg)) = msg else { break None };
+            msg = c.socket.recv() => {
+                let Some(Ok(msg)) = msg else { return None };
                 heard = true;
                 let replies = match msg {
-                    Message::Text(t) => subs.handle(t.as_str()).await,
-                    Message::Close(_) => break None,
+                    Message::Text(t) => Box::pin(c.subs.handle(t.as_str())).await,
+                    Message::Close(_) => return None,
                     _ => continue,
                 };
-                let mut ok = true;
                 for r in replies {
-                    ok = ok && write(&mut socket, Message::Text(r)).await;
-                }
-                if !ok {
-                    break None;
-                }
-                if let Some((code, message)) = subs.close.take() {
-                    break Some((code, message));
-                }
-            }
-            out = outbox.pop() => match out {
-                Some(Out::Frame(frame)) => {
-                    if !write(&mut socket, Message::Text(frame)).await {
-                        break None;
+                    if !write(&mut c.socket, Message::Text(r)).await {
+                        return None;
                     }
                 }
-                Some(Out::Close(code, message)) => break Some((code, message)),
-                None => break Some((4100, "Connection too slow: its outgoing queue is full")),
+                if let Some(close) = c.subs.close.take() {
+                    return Some(close);
+                }
+            }
+            out = c.outbox.pop() => match out {
+                Some(Out::Frame(frame)) => {
+                    if !write(&mut c.socket, Message::Text(frame)).await {
+                        return None;
+                    }
+                }
+                Some(Out::Close(code, message)) => return Some((code, message)),
+                None => return Some((4100, "Connection too slow: its outgoing queue is full")),
             },
             Ok(()) = ticks.changed() => {
                 if heard {
                     (heard, pinged) = (false, false);
                 } else if pinged {
-                    break Some((4201, "Pong reply not received"));
+                    return Some((4201, "Pong reply not received"));
                 } else {
                     pinged = true;
-                    if !write(&mut socket, Message::Ping(Bytes::new())).await {
-                        break None;
+                    if !write(&mut c.socket, Message::Ping(Bytes::new())).await {
+                        return None;
                     }
                 }
             }
             _ = draining.changed() => {
-                break Some((4200, "The server is restarting; reconnect"));
+                return Some((4200, "The server is restarting; reconnect"));
             }
         }
-    };
-    st.front_end.remove(&socket_id);
-    subs.leave_all().await;
-    session::close(&st.core, &session).await;
+    }
+}
+
+async fn finish(mut c: Conn, close: Option<(u16, &'static str)>) {
+    c.st.front_end.remove(&c.socket_id);
+    c.subs.leave_all().await;
+    session::close(&c.st.core, &c.session).await;
     if let Some((code, message)) = close {
-        close_with(&mut socket, app.dialect, code, message).await;
+        close_with(&mut c.socket, c.app.dialect, code, message).await;
     }
 }
