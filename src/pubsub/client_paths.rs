@@ -75,7 +75,8 @@ pub async fn issue(
         let pattern = target::flag(q.pattern.as_deref());
         let target = Target::new(project, target::channel(&channel, pattern)?, pattern)?;
         let (max_dur, expiry, max_uses) = limits(&q)?;
-        auth::authorize(&st.core, auth::header(&headers), &target.project).await?;
+        let actor = auth::authorize(&st.core, auth::header(&headers), &target.project).await?;
+        st.check_rate(&actor)?;
         let plate = target.project.as_str().to_owned();
         let token = st
             .tokens

@@ -36,6 +36,8 @@ pub enum PubSubError {
     ExhaustedClientSocket,
     #[error("{0}")]
     TooMany(String),
+    #[error("too many requests; retry in {0} ms")]
+    RateLimited(u64),
     #[error("no such path")]
     UnknownPath,
     #[error("internal error")]
@@ -56,7 +58,7 @@ impl PubSubError {
             }
             PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ExpiredClientSocket | ExhaustedClientSocket => StatusCode::GONE,
-            TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+            TooMany(_) | RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -78,6 +80,7 @@ impl PubSubError {
             ExhaustedClientSocket => "exhausted_client_socket",
             TooMany(_) => "too_many_subscriptions",
             UnknownPath => "not_found",
+            RateLimited(_) => "rate_limited",
             Internal => "internal_error",
         }
     }

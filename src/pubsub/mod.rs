@@ -23,12 +23,15 @@ pub mod ws;
 use std::sync::Arc;
 
 use switchboard_handlers::core::Core;
+use switchboard_handlers::core::access::Actor;
 use switchboard_handlers::core::hub::FrontEndId;
 use switchboard_handlers::core::session::Refused;
 
 use error::PubSubError;
 use front_end::PubSubFrontEnd;
 use tokens::TokenStore;
+
+use crate::http::rate_limit::KeyedLimiter;
 
 pub use routes::router;
 
@@ -38,6 +41,20 @@ pub struct PubSub {
     pub front_end: Arc<PubSubFrontEnd>,
     pub id: FrontEndId,
     pub tokens: TokenStore,
+    /// Publishes and client paths of user tokens, per user (RATE_LIMIT_PER_SEC and
+    /// RATE_LIMIT_BURST, a Socket.IO socket's event rate). API keys are servers: not limited.
+    pub user_rate: KeyedLimiter,
+}
+
+impl PubSub {
+    fn check_rate(&self, actor: &Actor) -> Result<(), PubSubError> {
+        if !actor.is_user() {
+            return Ok(());
+        }
+        self.user_rate
+            .take(actor.id.as_str(), std::time::Instant::now())
+            .map_err(|wait| PubSubError::RateLimited(wait.as_millis() as u64))
+    }
 }
 
 /// A session the core refused (the per-user connection cap).

@@ -50,7 +50,8 @@ async fn run(
         target::channel(channel, false)?,
         false,
     )?;
-    auth::authorize(&st.core, auth::header(headers), &target.project).await?;
+    let actor = auth::authorize(&st.core, auth::header(headers), &target.project).await?;
+    st.check_rate(&actor)?;
     let limit = st.core.limits.max_event_bytes;
     let body = body.map_err(|e| {
         if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {

@@ -15,6 +15,7 @@ use super::error::PubSubError;
 use super::front_end::PubSubFrontEnd;
 use super::tokens::TokenStore;
 use super::{PubSub, client_paths, publish, sse, ws};
+use crate::http::rate_limit::KeyedLimiter;
 
 /// Request bodies beyond the message limit's envelope are refused unread.
 const BODY_OVERHEAD: usize = 1024;
@@ -32,7 +33,9 @@ pub fn router(
         None => TokenStore::memory(),
     };
     let body_limit = core.limits.max_event_bytes + BODY_OVERHEAD;
+    let user_rate = KeyedLimiter::new(core.limits.rate_per_sec, core.limits.rate_burst);
     let st = Arc::new(PubSub {
+        user_rate,
         core,
         front_end: front_end.clone(),
         id,

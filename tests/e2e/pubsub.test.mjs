@@ -19,11 +19,13 @@ const scope = new Scope().hooks();
 
 const chan = (p = 'ch') => uniq(p).replace(/_/g, '-');
 
-async function until(cond, ms, what) {
+async function until(cond, ms, what, step) {
   const end = Date.now() + ms;
-  while (!cond()) {
+  for (;;) {
+    if (step) await step();
+    if (cond()) return;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
+    await sleep(step ? 100 : 20);
   }
 }
 
@@ -87,7 +89,7 @@ async function sseReader(server, path, headers = { authorization: API_KEY }) {
     })();
   }
   const frames = () => blocks.filter((b) => !b.startsWith(':')).map(parseBlock);
-  return { res, blocks, frames, state };
+  return { res, blocks, frames, state, abort: () => ac.abort() };
 }
 
 function parseBlock(b) {
@@ -163,7 +165,7 @@ describe('pub/sub on one node', { concurrency: false }, () => {
 
   test('SSE subscribers get event: message frames with {channel, message} and increasing ids', async () => {
     const ch = chan('feed');
-    const { got } = await eventSource(server, `/demo/pubsub/${ch}/subscribe`);
+    const { es, got } = await eventSource(server, `/demo/pubsub/${ch}/subscribe`);
     const reader = await sseReader(server, `/demo/subscribe/${ch}`);
     assert.equal(reader.res.status, 200);
     assert.match(reader.res.headers.get('content-type'), /^text\/event-stream/);
@@ -181,6 +183,14 @@ describe('pub/sub on one node', { concurrency: false }, () => {
     const frames = reader.frames();
     assert.ok(frames.every((f) => f.event === 'message' && /^\d+$/.test(f.id)));
     assert.deepEqual(frames.map((f) => JSON.parse(f.data).message), messages);
+
+    // Gone subscribers leave the channel.
+    es.close();
+    reader.abort();
+    let receivers;
+    await until(() => receivers === 0, 5_000, 'the subscribers to leave', async () => {
+      receivers = (await publish(server, 'demo', ch, { message: 'anyone?' })).body.data.receivers;
+    });
   });
 
   test('SSE refusals are JSON envelopes; ?auth= works for browsers', async () => {
@@ -416,5 +426,34 @@ describe('pub/sub on two nodes (Redis)', { concurrency: false }, () => {
     await until(() => again.response, 5_000, 'the second use on A');
     assert.equal(again.response.status, 410);
     assert.equal(again.response.body.error.code, 'exhausted_client_socket');
+  });
+});
+
+describe('pub/sub limits and shutdown', { concurrency: false }, () => {
+  let server;
+  before(async () => {
+    server = await scope.server({ name: 'ps-limits', env: { RATE_LIMIT_PER_SEC: '1', RATE_LIMIT_BURST: '3' } });
+  });
+
+  test('a user token\'s publishes are rate limited; an API key\'s are not', async () => {
+    const ch = chan('rate');
+    const alice = `Bearer ${mintToken('alice')}`;
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await publish(server, 'demo', ch, { message: i }, { auth: alice })).status, 200);
+    }
+    assertError(await publish(server, 'demo', ch, { message: 4 }, { auth: alice }), 429, 'rate_limited');
+    for (let i = 0; i < 10; i++) {
+      assert.equal((await publish(server, 'demo', ch, { message: i })).status, 200);
+    }
+  });
+
+  test('shutdown ends SSE streams with event: close and closes WebSockets with 1001', async () => {
+    const ch = chan('bye');
+    const sse = await sseReader(server, `/demo/pubsub/${ch}/subscribe`);
+    const ws = await wsAuthed(server, `/demo/pubsub/${ch}/ws`);
+    await server.stop();
+    await until(() => sse.state.ended && ws.closed, 5_000, 'streams to end');
+    assert.deepEqual(sse.frames().at(-1), { event: 'close', data: '{"reason":"shutting_down"}' });
+    assert.equal(ws.closed.code, 1001);
   });
 });
