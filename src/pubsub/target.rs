@@ -39,7 +39,9 @@ pub struct Target {
 impl Target {
     pub fn new(project: ProjectId, channel: String, pattern: bool) -> Result<Self, PubSubError> {
         let pattern = if pattern {
-            Some(Glob::compile(&channel).map_err(|e| PubSubError::InvalidQuery(e.to_string()))?)
+            // An empty pattern is every channel of the plate.
+            let source = if channel.is_empty() { "*" } else { &channel };
+            Some(Glob::compile(source).map_err(|e| PubSubError::InvalidQuery(e.to_string()))?)
         } else {
             None
         };
@@ -120,5 +122,14 @@ mod tests {
         assert!(channel("a\nb", false).is_err());
         assert!(flag(Some("TRUE")) && flag(Some("1")));
         assert!(!flag(Some("yes")) && !flag(None));
+    }
+
+    #[test]
+    fn an_empty_pattern_is_every_channel() {
+        let demo = ProjectId::try_from("demo").expect("id");
+        let t = Target::new(demo.clone(), String::new(), true).expect("target");
+        assert!(t.pattern.expect("a pattern").matches("any:thing"));
+        let t = Target::new(demo, "a[".to_owned(), true);
+        assert!(matches!(t, Err(PubSubError::InvalidQuery(_))));
     }
 }
