@@ -396,6 +396,148 @@ impl FrontEnd for PubSubFrontEnd {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchboard_handlers::core::hub::FrontEndId;
+    use switchboard_handlers::core::ports::Fanout;
+
+    struct Sub {
+        rx: mpsc::Receiver<Frame>,
+        kill: oneshot::Receiver<Closed>,
+    }
+
+    fn demo() -> ProjectId {
+        ProjectId::try_from("demo").expect("id")
+    }
+
+    fn sub(
+        hub: &Hub,
+        fe: &PubSubFrontEnd,
+        id: FrontEndId,
+        channel: &str,
+        pattern: bool,
+    ) -> (Arc<str>, Sub) {
+        let conn = fe.next_conn_id();
+        hub.open(&conn, id);
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let (kill_tx, kill) = oneshot::channel();
+        fe.insert(&conn, Transport::Ws, tx, kill_tx);
+        let t = Target::new(demo(), channel.to_owned(), pattern).expect("target");
+        fe.subscribe(hub, &conn, &t).expect("subscribed");
+        (conn, Sub { rx, kill })
+    }
+
+    fn texts(s: &mut Sub) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(f) = s.rx.try_recv() {
+            if let Frame::Ws(t) = f {
+                out.push(t.as_str().to_owned());
+            }
+        }
+        out
+    }
+
+    async fn publish(hub: &Hub, channel: &str, message: &str) {
+        let raw = RawValue::from_string(message.to_owned()).expect("raw");
+        let env = envelope(&raw).expect("envelope");
+        hub.publish_encoded(
+            &[Topic::Channel(demo(), channel.to_owned())],
+            EVENT,
+            &env,
+            None,
+        )
+        .await
+        .expect("published");
+    }
+
+    #[tokio::test]
+    async fn exact_and_pattern_subscribers_get_each_message_once() {
+        let hub = Hub::new(10);
+        let fe = Arc::new(PubSubFrontEnd::default());
+        let id = hub.register(fe.clone()).expect("registers");
+        let (_, mut exact) = sub(&hub, &fe, id, "user:1", false);
+        let (_, mut star) = sub(&hub, &fe, id, "user:*", true);
+        let (_, mut all) = sub(&hub, &fe, id, "*", true);
+        let (_, mut other) = sub(&hub, &fe, id, "users:*", true);
+        publish(&hub, "user:1", "1").await;
+        publish(&hub, "user:2", r#""two""#).await;
+        assert_eq!(
+            texts(&mut exact),
+            vec![r#"{"channel":"user:1","message":1}"#]
+        );
+        let both = vec![
+            r#"{"channel":"user:1","message":1}"#.to_owned(),
+            r#"{"channel":"user:2","message":"two"}"#.to_owned(),
+        ];
+        assert_eq!(texts(&mut star), both);
+        assert_eq!(texts(&mut all), both);
+        assert!(texts(&mut other).is_empty());
+        assert_eq!(
+            fe.receivers_here(&hub, &Topic::Channel(demo(), "user:1".into())),
+            3
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_closes_that_subscriber_only() {
+        let hub = Hub::new(10);
+        let fe = Arc::new(PubSubFrontEnd::default());
+        let id = hub.register(fe.clone()).expect("registers");
+        let (slow_id, mut slow) = sub(&hub, &fe, id, "room", false);
+        let (_, mut fast) = sub(&hub, &fe, id, "r*", true);
+        for i in 0..QUEUE {
+            publish(&hub, "room", &i.to_string()).await;
+            assert_eq!(texts(&mut fast).len(), 1);
+        }
+        assert_eq!(
+            slow.kill.try_recv(),
+            Err(oneshot::error::TryRecvError::Empty)
+        );
+        publish(&hub, "room", "0").await;
+        assert_eq!(slow.kill.try_recv(), Ok(Closed::SlowConsumer));
+        assert_eq!(
+            texts(&mut fast).len(),
+            1,
+            "the other subscriber keeps receiving"
+        );
+        assert_eq!(texts(&mut slow).len(), QUEUE);
+        // Forgotten: later messages do not reach it.
+        publish(&hub, "room", "1").await;
+        assert!(texts(&mut slow).is_empty());
+        fe.forget(
+            &slow_id,
+            &Target::new(demo(), "room".into(), false).expect("target"),
+        );
+    }
+
+    #[test]
+    fn the_pattern_cap_holds_per_plate() {
+        let hub = Hub::new(10);
+        let fe = Arc::new(PubSubFrontEnd::default());
+        let id = hub.register(fe.clone()).expect("registers");
+        let mut targets = Vec::new();
+        for i in 0..MAX_PATTERNS_PER_PLATE {
+            let (c, _) = sub(&hub, &fe, id, &format!("p{i}:*"), true);
+            targets.push((c, format!("p{i}:*")));
+        }
+        let conn = fe.next_conn_id();
+        let (tx, _rx) = mpsc::channel(1);
+        let (k, _kill) = oneshot::channel();
+        fe.insert(&conn, Transport::Sse, tx, k);
+        let more = Target::new(demo(), "more:*".into(), true).expect("target");
+        assert!(matches!(
+            fe.subscribe(&hub, &conn, &more),
+            Err(PubSubError::TooMany(_))
+        ));
+        // A pattern already held is shared, not counted again.
+        let same = Target::new(demo(), "p0:*".into(), true).expect("target");
+        fe.subscribe(&hub, &conn, &same)
+            .expect("an existing pattern");
+        fe.forget(&conn, &same);
+        for (c, p) in targets {
+            fe.forget(&c, &Target::new(demo(), p, true).expect("target"));
+        }
+        assert!(!fe.watches(&[Topic::Channel(demo(), "p0:x".into()).room()]));
+        assert_eq!(fe.pattern_conns.load(Ordering::Relaxed), 0);
+    }
 
     #[test]
     fn channel_rooms_split_at_the_plate() {

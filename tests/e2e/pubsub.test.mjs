@@ -6,6 +6,9 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import WebSocket from 'ws';
 import { EventSource } from 'eventsource';
+import PusherServerMod from 'pusher';
+import PusherJsMod from 'pusher-js';
+import { RealtimeClient } from '@supabase/realtime-js';
 import { Scope, API_KEY, mintToken, requireServices, sleep, uniq } from './lib/harness.mjs';
 
 // Registered before the scope's hooks, so clients are closed before the servers stop.
@@ -16,6 +19,10 @@ after(() => {
   }
 });
 const scope = new Scope().hooks();
+
+const PusherServer = PusherServerMod.default ?? PusherServerMod;
+const PusherJs = PusherJsMod.default ?? PusherJsMod;
+const APP = { id: '24', key: 'ps-key', secret: 'ps-secret-0123456789abcdefghijkl', projectId: 'demo' };
 
 const chan = (p = 'ch') => uniq(p).replace(/_/g, '-');
 
@@ -135,7 +142,7 @@ async function wsAuthed(server, path) {
 describe('pub/sub on one node', { concurrency: false }, () => {
   let server;
   before(async () => {
-    server = await scope.server({ name: 'pubsub' });
+    server = await scope.server({ name: 'pubsub', env: { PUSHER_APPS: JSON.stringify([APP]) } });
   });
 
   test('publish answers {ok, data} on both routes and refuses bad requests with envelopes', async () => {
@@ -375,6 +382,51 @@ describe('pub/sub on one node', { concurrency: false }, () => {
     assert.equal(res.status, 202);
     await until(() => got.length === 1, 5_000, 'the emitted event');
     assert.deepEqual(got[0].data, { channel: ch, message: { hello: 'world' } });
+  });
+
+  test('Pusher and Supabase Realtime clients share the channel both ways', async () => {
+    const ch = chan('shared');
+    const { got } = await eventSource(server, `/demo/pubsub/${ch}/subscribe`);
+    const port = Number(new URL(server.url).port);
+
+    const pusher = new PusherJs(APP.key, {
+      cluster: 'local', wsHost: '127.0.0.1', wsPort: port, forceTLS: false,
+      enabledTransports: ['ws'], disableStats: true,
+    });
+    closers.push(() => pusher.disconnect());
+    const pch = pusher.subscribe(ch);
+    let subscribed = false;
+    pch.bind('pusher:subscription_succeeded', () => { subscribed = true; });
+    const atPusher = [];
+    pch.bind('message', (data) => atPusher.push(data));
+
+    const realtime = new RealtimeClient(`${server.url.replace(/^http/, 'ws')}/realtime/v1`, {
+      transport: WebSocket, params: { apikey: mintToken('alice'), project: 'demo' },
+    });
+    closers.push(() => realtime.disconnect());
+    const sch = realtime.channel(ch, { config: { broadcast: { ack: true } } });
+    const atSupabase = [];
+    sch.on('broadcast', { event: 'message' }, (m) => atSupabase.push(m.payload));
+    let joined = false;
+    sch.subscribe((st) => { if (st === 'SUBSCRIBED') joined = true; });
+    await until(() => subscribed && joined, 5_000, 'Pusher and Supabase subscriptions');
+
+    // From pub/sub: every JSON kind arrives as it was published.
+    const messages = ['text', 7, { type: 'login' }, [1, 2]];
+    for (const message of messages) await publish(server, 'demo', ch, { message });
+    await until(() => atPusher.length === 4 && atSupabase.length === 4, 5_000, 'the other protocols');
+    assert.deepEqual(atPusher, messages);
+    assert.deepEqual(atSupabase, messages);
+
+    // To pub/sub: a Pusher HTTP trigger and a Supabase broadcast.
+    const lib = new PusherServer({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1', port: String(port), useTLS: false });
+    await lib.trigger(ch, 'greet', { hello: 'pusher' });
+    await sch.send({ type: 'broadcast', event: 'shout', payload: { hello: 'supabase' } });
+    await until(() => got.length === 6, 5_000, 'the other protocols\' events at the SSE subscriber');
+    assert.deepEqual(got.slice(4).map((g) => g.data), [
+      { channel: ch, message: { hello: 'pusher' } },
+      { channel: ch, message: { hello: 'supabase' } },
+    ]);
   });
 
   test('CORS preflight is answered with the allowed origin, methods and headers', async () => {
