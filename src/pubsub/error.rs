@@ -24,8 +24,8 @@ pub enum PubSubError {
     InvalidQuery(String),
     #[error("{0} is required")]
     MissingPathValue(&'static str),
-    #[error("message is {size} bytes; at most {limit}")]
-    PayloadTooLarge { size: usize, limit: usize },
+    #[error("the message is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
     #[error("this path accepts WebSocket upgrades only")]
     WebsocketRequired,
     #[error("unknown client socket")]

@@ -55,7 +55,7 @@ async fn run(
     let limit = st.core.limits.max_event_bytes;
     let body = body.map_err(|e| {
         if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            PubSubError::PayloadTooLarge { size: 0, limit }
+            PubSubError::PayloadTooLarge { limit }
         } else {
             PubSubError::InvalidJson(e.body_text())
         }
@@ -66,10 +66,7 @@ async fn run(
         .message
         .ok_or_else(|| PubSubError::InvalidJson("message is required".to_owned()))?;
     if message.get().len() > limit {
-        return Err(PubSubError::PayloadTooLarge {
-            size: message.get().len(),
-            limit,
-        });
+        return Err(PubSubError::PayloadTooLarge { limit });
     }
     let payload = envelope(message).ok_or(PubSubError::Internal)?;
     let topic = target.topic();

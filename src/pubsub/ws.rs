@@ -187,7 +187,8 @@ async fn read(
         limits.rate_burst,
         std::time::Instant::now(),
     );
-    let ends = max_dur.map(|d| tokio::time::Instant::now() + d);
+    // A `max_dur` beyond the clock's range is no limit.
+    let ends = max_dur.and_then(|d| tokio::time::Instant::now().checked_add(d));
     let mut silent = 0u8;
     loop {
         tokio::select! {

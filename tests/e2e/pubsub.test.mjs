@@ -335,6 +335,13 @@ describe('pub/sub on one node', { concurrency: false }, () => {
     assert.ok(Date.now() - t0 < 2_500);
     assert.deepEqual(many[0].closed, { code: 1000, reason: 'max_dur' });
 
+    // A connection life past the clock's range is no limit (and no crash).
+    r = await issue(`max_dur=${'9'.repeat(19)}`);
+    assert.equal(r.status, 200);
+    const forever = wsClient(server, r.body.data.path);
+    await forever.opened;
+    forever.ws.close();
+
     r = await issue('expiry=600001');
     assert.equal(r.status, 400);
     assert.equal(r.body.error.code, 'invalid_query');
