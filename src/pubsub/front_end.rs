@@ -35,6 +35,10 @@ use super::target::Target;
 
 /// Frames queued for one connection before it counts as a slow consumer.
 pub const QUEUE: usize = 256;
+/// Bytes queued for one connection before it counts as a slow consumer: frames are shared
+/// between subscribers, but one subscriber's backlog must not pin `QUEUE` messages of
+/// `MAX_EVENT_BYTES` each.
+pub const MAX_QUEUED_BYTES: usize = 4 * 1024 * 1024;
 /// Distinct patterns per plate on one node: every publish on the plate is matched against
 /// each of them, so this bounds a publish's matching cost.
 pub const MAX_PATTERNS_PER_PLATE: usize = 64;
@@ -50,6 +54,55 @@ pub enum Frame {
     WsPing,
     /// Close the WebSocket with this code and reason after the frames before it.
     WsClose(u16, &'static str),
+}
+
+impl Frame {
+    fn len(&self) -> usize {
+        match self {
+            Frame::Sse(b) => b.len(),
+            Frame::Ws(t) => t.as_str().len(),
+            Frame::WsPing | Frame::WsClose(..) => 0,
+        }
+    }
+}
+
+/// A subscriber's queue, bounded in frames and in bytes. The sending half stays in the front
+/// end; the receiving half is the connection's writer (or SSE body).
+pub struct QueueTx {
+    tx: mpsc::Sender<Frame>,
+    bytes: Arc<AtomicUsize>,
+}
+
+pub struct QueueRx {
+    rx: mpsc::Receiver<Frame>,
+    bytes: Arc<AtomicUsize>,
+}
+
+pub fn queue() -> (QueueTx, QueueRx) {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let bytes = Arc::new(AtomicUsize::new(0));
+    (
+        QueueTx {
+            tx,
+            bytes: bytes.clone(),
+        },
+        QueueRx { rx, bytes },
+    )
+}
+
+impl QueueRx {
+    pub async fn recv(&mut self) -> Option<Frame> {
+        let f = self.rx.recv().await?;
+        self.bytes.fetch_sub(f.len(), Ordering::Relaxed);
+        Some(f)
+    }
+
+    #[cfg(test)]
+    fn try_recv(&mut self) -> Option<Frame> {
+        let f = self.rx.try_recv().ok()?;
+        self.bytes.fetch_sub(f.len(), Ordering::Relaxed);
+        Some(f)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +128,7 @@ impl Closed {
 }
 
 struct Conn {
-    tx: mpsc::Sender<Frame>,
+    tx: QueueTx,
     transport: Transport,
     kill: Option<oneshot::Sender<Closed>>,
 }
@@ -150,7 +203,7 @@ impl PubSubFrontEnd {
         &self,
         conn: &Arc<str>,
         transport: Transport,
-        tx: mpsc::Sender<Frame>,
+        tx: QueueTx,
         kill: oneshot::Sender<Closed>,
     ) {
         self.lock().insert(
@@ -232,8 +285,17 @@ impl PubSubFrontEnd {
         let Some(frame) = frame() else {
             return;
         };
-        match c.tx.try_send(frame) {
-            Ok(()) => {}
+        let len = frame.len();
+        let over = c.tx.bytes.load(Ordering::Relaxed) + len > MAX_QUEUED_BYTES;
+        let sent = if over {
+            Err(mpsc::error::TrySendError::Full(frame))
+        } else {
+            c.tx.tx.try_send(frame)
+        };
+        match sent {
+            Ok(()) => {
+                c.tx.bytes.fetch_add(len, Ordering::Relaxed);
+            }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::warn!(conn, "pub/sub subscriber too slow; closing it");
                 if let Some(kill) = c.kill.take() {
@@ -400,7 +462,7 @@ mod tests {
     use switchboard_handlers::core::ports::Fanout;
 
     struct Sub {
-        rx: mpsc::Receiver<Frame>,
+        rx: QueueRx,
         kill: oneshot::Receiver<Closed>,
     }
 
@@ -417,7 +479,7 @@ mod tests {
     ) -> (Arc<str>, Sub) {
         let conn = fe.next_conn_id();
         hub.open(&conn, id);
-        let (tx, rx) = mpsc::channel(QUEUE);
+        let (tx, rx) = queue();
         let (kill_tx, kill) = oneshot::channel();
         fe.insert(&conn, Transport::Ws, tx, kill_tx);
         let t = Target::new(demo(), channel.to_owned(), pattern).expect("target");
@@ -427,7 +489,7 @@ mod tests {
 
     fn texts(s: &mut Sub) -> Vec<String> {
         let mut out = Vec::new();
-        while let Ok(f) = s.rx.try_recv() {
+        while let Some(f) = s.rx.try_recv() {
             if let Frame::Ws(t) = f {
                 out.push(t.as_str().to_owned());
             }
@@ -508,6 +570,33 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_byte_backlog_closes_the_subscriber_too() {
+        let hub = Hub::new(10);
+        let fe = Arc::new(PubSubFrontEnd::default());
+        let id = hub.register(fe.clone()).expect("registers");
+        let (_, mut slow) = sub(&hub, &fe, id, "big", false);
+        let big = format!("\"{}\"", "x".repeat(MAX_QUEUED_BYTES / 4));
+        for _ in 0..3 {
+            publish(&hub, "big", &big).await;
+        }
+        assert_eq!(
+            slow.kill.try_recv(),
+            Err(oneshot::error::TryRecvError::Empty)
+        );
+        // Reading frees the budget.
+        assert_eq!(texts(&mut slow).len(), 3);
+        for _ in 0..3 {
+            publish(&hub, "big", &big).await;
+        }
+        assert_eq!(
+            slow.kill.try_recv(),
+            Err(oneshot::error::TryRecvError::Empty)
+        );
+        publish(&hub, "big", &big).await;
+        assert_eq!(slow.kill.try_recv(), Ok(Closed::SlowConsumer));
+    }
+
     #[test]
     fn the_pattern_cap_holds_per_plate() {
         let hub = Hub::new(10);
@@ -519,7 +608,7 @@ mod tests {
             targets.push((c, format!("p{i}:*")));
         }
         let conn = fe.next_conn_id();
-        let (tx, _rx) = mpsc::channel(1);
+        let (tx, _rx) = queue();
         let (k, _kill) = oneshot::channel();
         fe.insert(&conn, Transport::Sse, tx, k);
         let more = Target::new(demo(), "more:*".into(), true).expect("target");

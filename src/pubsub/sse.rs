@@ -14,12 +14,12 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream;
 use serde::Deserialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use switchboard_handlers::core::session::{self, Session};
 
 use super::error::PubSubError;
-use super::front_end::{Closed, Frame, QUEUE, Transport};
+use super::front_end::{Closed, Frame, QueueRx, Transport, queue};
 use super::target::{self, Target};
 use super::{PubSub, auth, refused};
 use crate::connections::CloseConnection;
@@ -69,7 +69,7 @@ async fn open(
     let session = session::open_as(&st.core, st.id, conn.to_string(), actor)
         .await
         .map_err(refused)?;
-    let (tx, rx) = mpsc::channel(QUEUE);
+    let (tx, rx) = queue();
     let (kill_tx, kill_rx) = oneshot::channel();
     st.front_end.insert(&conn, Transport::Sse, tx, kill_tx);
     if let Err(e) = st.front_end.subscribe(&st.core.hub, &conn, &target) {
@@ -120,7 +120,7 @@ impl Drop for Guard {
 }
 
 struct Stream {
-    rx: mpsc::Receiver<Frame>,
+    rx: QueueRx,
     kill: oneshot::Receiver<Closed>,
     keepalive: tokio::time::Interval,
     close: Option<CloseConnection>,
@@ -129,7 +129,7 @@ struct Stream {
 }
 
 fn events(
-    rx: mpsc::Receiver<Frame>,
+    rx: QueueRx,
     kill: oneshot::Receiver<Closed>,
     close: Option<CloseConnection>,
     guard: Guard,

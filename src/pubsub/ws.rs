@@ -17,14 +17,14 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use switchboard_handlers::core::access::Actor;
 use switchboard_handlers::core::session;
 use switchboard_handlers::socketio::limits::{RateLimiter, Verdict};
 
 use super::error::PubSubError;
-use super::front_end::{Closed, Frame, QUEUE, Transport};
+use super::front_end::{Closed, Frame, QueueRx, Transport, queue};
 use super::sse::SubscribeQuery;
 use super::target::{self, Target};
 use super::{PubSub, auth, refused};
@@ -146,7 +146,7 @@ pub async fn run(
         Ok(s) => s,
         Err(r) => return refuse(socket, &refused(r), "refused").await,
     };
-    let (tx, rx) = mpsc::channel(QUEUE);
+    let (tx, rx) = queue();
     let (kill_tx, kill_rx) = oneshot::channel();
     st.front_end.insert(&conn, Transport::Ws, tx, kill_tx);
     if let Err(e) = st.front_end.subscribe(&st.core.hub, &conn, &target) {
@@ -228,7 +228,7 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
 
 async fn write(
     mut sink: SplitSink<WebSocket, Message>,
-    mut rx: mpsc::Receiver<Frame>,
+    mut rx: QueueRx,
     mut kill: oneshot::Receiver<Closed>,
 ) {
     let close = |code: u16, reason: &'static str| {

@@ -363,7 +363,7 @@ describe('pub/sub on one node', { concurrency: false }, () => {
     slow.pause();
     await sleep(300);
     const big = 'x'.repeat(128 * 1024);
-    const N = 500;
+    const N = 300;
     for (let i = 0; i < N; i++) {
       await publish(server, 'demo', ch, { message: { i, big } });
     }
