@@ -26,7 +26,7 @@ use switchboard_handlers::socketio::limits::RefusalLog;
 
 use crate::auth::JwtAuthenticator;
 use crate::config::Config;
-use crate::connections::{AcceptBackoff, ConnectionLimits, Gate, first_byte};
+use crate::connections::{AcceptBackoff, CloseConnection, ConnectionLimits, Gate, first_byte};
 use crate::http::{self, AppState};
 use crate::mongo::{ChangeFeed, MongoStore};
 use crate::presence::RedisPresence;
@@ -304,6 +304,7 @@ where
     <L::Service as tower::Service<axum::extract::Request>>::Future: Send + 'static,
 {
     let pusher_redis = redis.clone();
+    let pubsub_redis = redis.clone();
     let state = AppState {
         core: core.clone(),
         redis,
@@ -328,6 +329,12 @@ where
         configured_apps = n,
         "Pusher front end at /app/{{key}} and /apps/{{id}}"
     );
+    // Under `/{plateId}`: the fallback, so every fixed route above takes precedence.
+    let (pubsub_routes, pubsub) = crate::pubsub::router(
+        core.clone(),
+        pubsub_redis.map(|c| (c, config.redis_prefix.as_str())),
+    )?;
+    let router = router.fallback_service(pubsub_routes);
     let router = router.layer(layer).layer(tower::util::MapRequestLayer::new(
         handshake::keep_socket_headers,
     ));
@@ -338,6 +345,8 @@ where
             Box::pin(async move {
                 // Pusher clients are told to reconnect (4200) alongside the Socket.IO ones.
                 pusher.drain();
+                // SSE streams never end by themselves; WebSockets get 1001.
+                pubsub.drain();
                 io.close().await;
                 // The sockets' last broadcasts (presence going offline) are still queued.
                 if let Some(bus) = bus {
@@ -442,9 +451,14 @@ pub async fn serve(
             if let Err(e) = tcp.set_nodelay(true) {
                 tracing::debug!(error = %e, "TCP_NODELAY not set");
             }
+            let close = CloseConnection::default();
             let svc = hyper_util::service::TowerToHyperService::new(
                 tower::ServiceBuilder::new()
                     .map_request(handshake::detach_from_read_buffer)
+                    .map_request({
+                        let close = close.clone();
+                        move |req| close.attach(req)
+                    })
                     .service(router.clone()),
             );
             let builder = builder.clone();
@@ -460,6 +474,8 @@ pub async fn serve(
                 let mut conn = std::pin::pin!(conn);
                 tokio::select! {
                     _ = conn.as_mut() => {}
+                    // A handler gave up on the client (a pub/sub stream it stopped reading).
+                    () = close.closed() => {}
                     _ = stop.changed() => {
                         conn.as_mut().graceful_shutdown();
                         let _ = conn.await;

@@ -214,3 +214,29 @@ mod tests {
         assert_eq!(b.failed(t0 + WARN_EVERY).0, BACKOFF_FIRST);
     }
 }
+
+/// Lets a handler end the HTTP connection its request arrived on. A streaming response whose
+/// client stopped reading is no longer polled (the connection waits to write), so ending the
+/// stream is not enough to free it: the accept loop drops the connection instead. Requests
+/// outside Socket.IO carry one in their extensions.
+#[derive(Debug, Clone, Default)]
+pub struct CloseConnection(Arc<tokio::sync::Notify>);
+
+impl CloseConnection {
+    pub fn close(&self) {
+        self.0.notify_one();
+    }
+
+    /// Puts a handle in the request's extensions; not on Socket.IO requests, whose parts
+    /// engineioxide keeps for the socket's life.
+    pub fn attach<B>(&self, mut req: axum::http::Request<B>) -> axum::http::Request<B> {
+        if !req.uri().path().starts_with("/socket.io") {
+            req.extensions_mut().insert(self.clone());
+        }
+        req
+    }
+
+    pub async fn closed(&self) {
+        self.0.notified().await;
+    }
+}

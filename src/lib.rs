@@ -2,7 +2,7 @@
 //! HTTP API and start-up wiring around the application crate `switchboard_handlers`.
 //!
 //! Layout: `config` (every setting), `app` (composition root and `serve`), `connections` (what the accept loop enforces), `handshake` (what a Socket.IO handshake request keeps), `auth` (JWT and API
-//! keys), `mongo` (store), `redis` (adapter and cluster client), `http` (REST), `raw_ws` and `pusher` (protocol front ends over the hub), `outbound` (integrations' HTTP client), `seed` (demo
+//! keys), `mongo` (store), `redis` (adapter and cluster client), `http` (REST), `raw_ws`, `pusher`, `supabase` and `pubsub` (protocol front ends over the hub), `outbound` (integrations' HTTP client), `seed` (demo
 //! data), `cli` (subcommands), `telemetry`, `shutdown`.
 
 pub mod app;
@@ -17,6 +17,7 @@ pub mod mongo;
 pub mod outbound;
 pub mod outbox;
 pub mod presence;
+pub mod pubsub;
 pub mod pusher;
 pub mod raw_ws;
 pub mod redis;

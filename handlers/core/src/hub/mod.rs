@@ -75,6 +75,14 @@ pub trait FrontEnd: Send + Sync {
     fn reaches_other_nodes(&self) -> bool {
         false
     }
+
+    /// True when this front end wants the broadcast to `rooms` although it has no members in
+    /// them: its connections subscribe by pattern (HTTP pub/sub's `pattern=true`), which exact
+    /// rooms cannot express, and it matches the rooms itself in `deliver`. Asked once per
+    /// broadcast, so it must be cheap.
+    fn watches(&self, _rooms: &[String]) -> bool {
+        false
+    }
 }
 
 pub struct Hub {
@@ -278,7 +286,7 @@ impl Hub {
         for (i, fe) in fes.iter().enumerate() {
             let id = FrontEndId(i as u8);
             let further = scope == Scope::Cluster && fe.reaches_other_nodes();
-            if present & (1 << i) == 0 && !further {
+            if present & (1 << i) == 0 && !further && !fe.watches(rooms) {
                 continue;
             }
             let d = Delivery {

@@ -289,3 +289,51 @@ async fn local_sends_go_to_the_connections_front_end() {
     );
     assert!(t.sio.take().is_empty());
 }
+
+/// A front end without members that watches a room (pattern subscribers) still gets its
+/// broadcasts, here and from other nodes; one that watches nothing does not.
+#[derive(Default)]
+struct Watcher {
+    room: &'static str,
+    seen: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl FrontEnd for Watcher {
+    fn protocol(&self) -> &'static str {
+        "watcher"
+    }
+    async fn deliver(&self, _hub: &Hub, d: &Delivery<'_>) -> Result<(), AppError> {
+        self.seen.lock().expect("lock").push(d.event.to_owned());
+        Ok(())
+    }
+    fn send(&self, _conn: &str, _event: &str, _payload: &Value) {}
+    fn watches(&self, rooms: &[String]) -> bool {
+        rooms.iter().any(|r| r == self.room)
+    }
+}
+
+#[tokio::test]
+async fn a_watching_front_end_gets_broadcasts_without_members() {
+    let hub = Hub::new(10);
+    let w = Arc::new(Watcher {
+        room: "chat:c9",
+        ..Default::default()
+    });
+    hub.register(w.clone()).expect("registers");
+    hub.publish(&[chat("c9")], "here", &json!({}), None)
+        .await
+        .expect("published");
+    hub.publish(&[chat("c8")], "elsewhere", &json!({}), None)
+        .await
+        .expect("published");
+    hub.deliver_remote(&RoomBroadcast {
+        rooms: vec!["chat:c9".into()],
+        except_rooms: Vec::new(),
+        except: None,
+        event: "remote".into(),
+        payload: serde_json::value::to_raw_value(&json!(1)).expect("raw"),
+    })
+    .await;
+    assert_eq!(*w.seen.lock().expect("lock"), vec!["here", "remote"]);
+}
