@@ -28,6 +28,9 @@ pub enum Topic {
     /// The presence set of a channel (Supabase Realtime's presence diffs), apart from the
     /// channel's own events so no other protocol relays them as user events.
     ChannelPresence(ProjectId, String),
+    /// The presence events (`presence:join`/`leave`) of an InsForge channel, apart from the
+    /// channel's messages so other protocols do not relay them as user events.
+    RealtimePresence(ProjectId, String),
 }
 
 impl fmt::Display for Topic {
@@ -68,6 +71,9 @@ impl fmt::Display for Topic {
             Topic::Channel(p, c) => write!(f, "channel:{}:{c}", Escaped(p.as_str())),
             Topic::ChannelPresence(p, c) => {
                 write!(f, "channel-presence:{}:{c}", Escaped(p.as_str()))
+            }
+            Topic::RealtimePresence(p, c) => {
+                write!(f, "realtime-presence:{}:{c}", Escaped(p.as_str()))
             }
         }
     }
