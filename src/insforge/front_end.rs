@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde::Serialize;
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
@@ -37,7 +38,13 @@ impl<A: Adapter> InsforgeFrontEnd<A> {
         self.io.of(NAMESPACE)?.get_socket(sid)
     }
 
-    async fn emit(&self, room: &str, except: Option<&str>, event: &str, payload: &Value) {
+    async fn emit<T: Serialize + ?Sized>(
+        &self,
+        room: &str,
+        except: Option<&str>,
+        event: &str,
+        payload: &T,
+    ) {
         let sender = except.and_then(|c| self.socket(c));
         let op = match (&sender, self.io.of(NAMESPACE)) {
             (Some(s), _) => s.local().to(room.to_owned()),
@@ -81,9 +88,9 @@ impl<A: Adapter> FrontEnd for InsforgeFrontEnd<A> {
             if hub.members_in(&one).is_empty() {
                 continue;
             }
+            // Presence events and this front end's own messages are sent as encoded.
             if room.starts_with("realtime-presence:") {
-                let payload: Value = serde_json::from_str(d.payload.get()).unwrap_or(Value::Null);
-                self.emit(room, d.except, d.event, &payload).await;
+                self.emit(room, d.except, d.event, d.payload).await;
                 continue;
             }
             let Some((project, name)) = split_room(room, "channel:") else {
@@ -97,12 +104,12 @@ impl<A: Adapter> FrontEnd for InsforgeFrontEnd<A> {
                     continue;
                 }
             }
-            let payload = if wire::is_insforge_message(d.payload) {
-                serde_json::from_str(d.payload.get()).unwrap_or(Value::Null)
+            if wire::is_insforge_message(d.payload) {
+                self.emit(room, d.except, d.event, d.payload).await;
             } else {
-                wire::foreign(name, d.payload)
-            };
-            self.emit(room, d.except, d.event, &payload).await;
+                let payload = wire::foreign(name, d.payload);
+                self.emit(room, d.except, d.event, &payload).await;
+            }
         }
         Ok(())
     }

@@ -427,47 +427,133 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn memory_store_keeps_history_after_a_delete_and_purges_by_retention() {
-        let s = MemoryRealtimeStore::default();
-        let p = ProjectId::try_from("demo").expect("id");
-        s.put_channel(&def("c1", "a:%", true)).await.expect("put");
-        assert!(s.put_channel(&def("c2", "a:%", true)).await.is_err());
-        let msg = |id: &str, at: i64| StoredMessage {
+    async fn memory_store_passes() {
+        conformance::run(&MemoryRealtimeStore::default(), "mem").await;
+    }
+}
+
+/// The store suite every [`RealtimeStore`] passes (the MongoDB one in the server's tests).
+#[cfg(any(test, feature = "testkit"))]
+pub mod conformance {
+    use super::*;
+
+    fn def(project: &ProjectId, id: &str, pattern: &str, at: i64) -> ChannelDef {
+        ChannelDef {
             id: id.into(),
-            project: p.clone(),
-            channel_id: Some("c1".into()),
+            project: project.clone(),
+            pattern: pattern.into(),
+            description: Some("d".into()),
+            webhook_urls: vec!["https://example.com/h".into()],
+            enabled: true,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    fn msg(project: &ProjectId, id: &str, channel: &str, event: &str, at: i64) -> StoredMessage {
+        StoredMessage {
+            id: id.into(),
+            project: project.clone(),
+            channel_id: Some(channel.into()),
             channel_name: "a:1".into(),
-            event_name: "ev".into(),
-            payload: serde_json::json!({}),
+            event_name: event.into(),
+            payload: serde_json::json!({"n": 1, "nested": {"x": [1, "two"]}}),
             sender_type: SenderType::User,
-            sender_id: None,
-            ws_audience_count: 1,
-            wh_audience_count: 1,
+            sender_id: Some("alice".into()),
+            ws_audience_count: 3,
+            wh_audience_count: 2,
             wh_delivered_count: 0,
             created_at: at,
-        };
-        s.insert_message(&msg("m1", 0)).await.expect("insert");
-        s.insert_message(&msg("m2", 2 * DAY_MS))
-            .await
-            .expect("insert");
-        s.add_delivered(&p, "m2", 1).await.expect("delivered");
-        let q = MessageQuery {
-            limit: 10,
-            ..Default::default()
-        };
-        let all = s.list_messages(&p, &q).await.expect("list");
-        assert_eq!(
-            all.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
-            ["m2", "m1"]
+        }
+    }
+
+    /// `tag` keeps the ids of runs sharing a database apart.
+    pub async fn run(s: &dyn RealtimeStore, tag: &str) {
+        let p = ProjectId::try_from(format!("rt-{tag}")).expect("project id");
+        let other = ProjectId::try_from(format!("rt-other-{tag}")).expect("project id");
+        let (c1, c2) = (format!("{tag}-c1"), format!("{tag}-c2"));
+        // Definitions: unique pattern per project, oldest first, replace by id.
+        s.put_channel(&def(&p, &c1, "a:%", 1)).await.expect("put");
+        s.put_channel(&def(&p, &c2, "b", 2)).await.expect("put");
+        assert!(
+            s.put_channel(&def(&p, &format!("{tag}-c3"), "a:%", 3))
+                .await
+                .is_err()
         );
-        assert_eq!(all[0].wh_delivered_count, 1);
-        assert!(s.delete_channel(&p, "c1").await.expect("delete"));
-        let all = s.list_messages(&p, &q).await.expect("list");
-        assert!(all.iter().all(|m| m.channel_id.is_none()));
-        s.set_retention_days(&p, Some(1)).await.expect("set");
-        assert_eq!(s.purge_expired(2 * DAY_MS + 1).await.expect("purge"), 1);
+        s.put_channel(&def(&other, &format!("{tag}-o1"), "a:%", 1))
+            .await
+            .expect("another project may use the pattern");
+        let mut changed = def(&p, &c2, "b", 2);
+        changed.enabled = false;
+        changed.description = None;
+        changed.webhook_urls = vec![];
+        s.put_channel(&changed).await.expect("replace");
+        let defs = s.list_channels(&p).await.expect("list");
+        assert_eq!(defs, vec![def(&p, &c1, "a:%", 1), changed.clone()]);
+        assert_eq!(s.get_channel(&p, &c2).await.expect("get"), Some(changed));
+        assert_eq!(s.get_channel(&other, &c2).await.expect("get"), None);
+        // Messages: newest first, filters, paging, delivery counts.
+        for (i, ev) in ["x", "y", "x"].iter().enumerate() {
+            let m = msg(&p, &format!("{tag}-m{i}"), &c1, ev, (i as i64 + 1) * DAY_MS);
+            s.insert_message(&m).await.expect("insert");
+        }
+        s.add_delivered(&p, &format!("{tag}-m0"), 2)
+            .await
+            .expect("delivered");
+        let page = |channel_id: Option<&str>, event: Option<&str>, limit, offset| MessageQuery {
+            channel_id: channel_id.map(str::to_owned),
+            event_name: event.map(str::to_owned),
+            limit,
+            offset,
+        };
+        let ids = |ms: Vec<StoredMessage>| ms.into_iter().map(|m| m.id).collect::<Vec<_>>();
+        let all = s
+            .list_messages(&p, &page(None, None, 10, 0))
+            .await
+            .expect("list");
+        assert_eq!(all[2], {
+            let mut m = msg(&p, &format!("{tag}-m0"), &c1, "x", DAY_MS);
+            m.wh_delivered_count = 2;
+            m
+        });
+        assert_eq!(
+            ids(all),
+            [
+                format!("{tag}-m2"),
+                format!("{tag}-m1"),
+                format!("{tag}-m0")
+            ]
+        );
+        let xs = s.list_messages(&p, &page(Some(&c1), Some("x"), 1, 1)).await;
+        assert_eq!(ids(xs.expect("list")), [format!("{tag}-m0")]);
         let stats = s.message_stats(&p, None, None).await.expect("stats");
-        assert_eq!(stats.total_messages, 1);
-        assert_eq!(stats.top_events, vec![("ev".to_owned(), 1)]);
+        assert_eq!(stats.total_messages, 3);
+        assert_eq!((stats.wh_audience, stats.wh_delivered), (6, 2));
+        assert_eq!(
+            stats.top_events,
+            vec![("x".to_owned(), 2), ("y".to_owned(), 1)]
+        );
+        let since = s.message_stats(&p, Some(&c1), Some(2 * DAY_MS)).await;
+        assert_eq!(since.expect("stats").total_messages, 2);
+        // Deleting a definition keeps its messages without a channel id.
+        assert!(s.delete_channel(&p, &c1).await.expect("delete"));
+        assert!(!s.delete_channel(&p, &c1).await.expect("delete again"));
+        let all = s
+            .list_messages(&p, &page(None, None, 10, 0))
+            .await
+            .expect("list");
+        assert!(all.iter().all(|m| m.channel_id.is_none()));
+        // Retention: per project, none by default.
+        assert_eq!(s.retention_days(&p).await.expect("get"), None);
+        s.set_retention_days(&p, Some(1)).await.expect("set");
+        assert_eq!(s.retention_days(&p).await.expect("get"), Some(1));
+        assert!(s.purge_expired(3 * DAY_MS + 1).await.expect("purge") >= 2);
+        let left = s
+            .list_messages(&p, &page(None, None, 10, 0))
+            .await
+            .expect("list");
+        assert_eq!(ids(left), [format!("{tag}-m2")]);
+        s.set_retention_days(&p, None).await.expect("forever");
+        assert_eq!(s.retention_days(&p).await.expect("get"), None);
     }
 }
