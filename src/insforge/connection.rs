@@ -24,16 +24,6 @@ use super::wire::{self, Code, Meta, Refusal};
 
 /// Longest event name a client may publish under.
 pub const MAX_EVENT_NAME: usize = 100;
-/// Event names a client may not publish under: the protocol's own and Socket.IO's reserved.
-const RESERVED_PREFIXES: [&str; 2] = ["realtime:", "presence:"];
-const RESERVED_EVENTS: [&str; 6] = [
-    "connect",
-    "connect_error",
-    "disconnect",
-    "disconnecting",
-    "newListener",
-    "removeListener",
-];
 
 /// What one socket holds.
 pub struct Conn {
@@ -136,10 +126,12 @@ fn install<A: Adapter>(s: &SocketRef<A>, st: &Arc<Insforge>, conn: &Arc<Conn>) {
                         channel_of(&v),
                         &Refusal::new(Code::Unauthorized, format!("Invalid request: {e}")),
                     ),
-                    Ok(req) => match presence::subscribe(&st1, &c1, &req.channel).await {
-                        Ok(members) => wire::ack_ok(&req.channel, members),
-                        Err(r) => wire::ack_refused(&req.channel, &r),
-                    },
+                    Ok(req) => {
+                        match presence::subscribe(&st1, &c1, &req.channel, || s.connected()).await {
+                            Ok(members) => wire::ack_ok(&req.channel, members),
+                            Err(r) => wire::ack_refused(&req.channel, &r),
+                        }
+                    }
                 },
             };
             if let Err(e) = ack.send(&reply) {
@@ -210,7 +202,7 @@ fn check_event(event: &str) -> Result<(), Refusal> {
     if event.is_empty() || event.len() > MAX_EVENT_NAME {
         return bad(&format!("event must be 1 to {MAX_EVENT_NAME} bytes"));
     }
-    if RESERVED_EVENTS.contains(&event) || RESERVED_PREFIXES.iter().any(|p| event.starts_with(p)) {
+    if wire::is_reserved_event(event) {
         return bad("event name is reserved");
     }
     if event.chars().any(char::is_control) {

@@ -96,6 +96,10 @@ impl<A: Adapter> FrontEnd for InsforgeFrontEnd<A> {
             let Some((project, name)) = split_room(room, "channel:") else {
                 continue;
             };
+            // Another protocol's event named like a protocol event would be taken for one.
+            if wire::is_reserved_event(d.event) {
+                continue;
+            }
             match self.definitions.admitting(&project, name).await {
                 Ok(Some(_)) => {}
                 Ok(None) => continue,

@@ -40,7 +40,14 @@ fn member_of(conn: &Conn) -> Value {
 }
 
 /// Subscribes (idempotent) and returns the channel's members, this socket's included.
-pub async fn subscribe(st: &Insforge, conn: &Conn, channel: &str) -> Result<Vec<Value>, Refusal> {
+/// `connected` tells whether the socket is still open once the member is recorded: a socket
+/// that went meanwhile may have been cleaned up already, and must not stay a member.
+pub async fn subscribe(
+    st: &Insforge,
+    conn: &Conn,
+    channel: &str,
+    connected: impl Fn() -> bool,
+) -> Result<Vec<Value>, Refusal> {
     validate_channel(channel).map_err(|e| Refusal::new(Code::Unauthorized, e))?;
     let project = &conn.identity.project;
     let key = key(project, channel);
@@ -64,6 +71,18 @@ pub async fn subscribe(st: &Insforge, conn: &Conn, channel: &str) -> Result<Vec<
             }
         }
         join(st, conn, project, channel, &key).await?;
+        if !connected() {
+            // Whoever takes the channel out of the set leaves it: this call or the clean-up.
+            let mine = conn
+                .channels
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(channel);
+            if mine {
+                leave(st, conn, channel).await;
+            }
+            return Err(Refusal::new(Code::Internal, "Disconnected"));
+        }
     }
     let members = st.presence.members(&key).await.map_err(|e| {
         tracing::warn!(error = %e, "insforge subscribe: presence unavailable");

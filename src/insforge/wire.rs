@@ -59,6 +59,23 @@ pub struct Meta<'a> {
     pub timestamp: String,
 }
 
+/// Event names no message is delivered under: the protocol's own (the SDK would take them for
+/// presence or errors) and Socket.IO's reserved ones.
+const RESERVED_PREFIXES: [&str; 2] = ["realtime:", "presence:"];
+const RESERVED_EVENTS: [&str; 7] = [
+    "connect",
+    "connect_error",
+    "disconnect",
+    "disconnecting",
+    "newListener",
+    "removeListener",
+    "notification",
+];
+
+pub fn is_reserved_event(event: &str) -> bool {
+    RESERVED_EVENTS.contains(&event) || RESERVED_PREFIXES.iter().any(|p| event.starts_with(p))
+}
+
 /// The room-style channel name upstream puts in a delivered message's `meta.channel`.
 pub fn room_channel(name: &str) -> String {
     format!("realtime:{name}")

@@ -490,6 +490,27 @@ describe('one node', () => {
     a.realtime.disconnect();
   });
 
+  test('a token change reconnects as the new user; presence follows', async () => {
+    const ch = `order:${uniq()}`;
+    const watcher = userClient(server, 'carol');
+    assert.equal((await watcher.realtime.subscribe(ch)).ok, true);
+    const c = userClient(server, 'alice');
+    const joined = next(watcher, 'presence:join');
+    assert.equal((await c.realtime.subscribe(ch)).ok, true);
+    assert.equal((await joined).member.presenceId, 'alice');
+    const left = next(watcher, 'presence:leave');
+    const bobJoined = next(watcher, 'presence:join');
+    c.setAccessToken(mintToken('bob'));
+    assert.equal((await left).member.presenceId, 'alice');
+    assert.equal((await bobJoined).member.presenceId, 'bob');
+    const got = next(watcher, 'who');
+    await until(() => c.realtime.isConnected && c.realtime.getSubscribedChannels().includes(ch), 5_000, 'resubscribed');
+    await c.realtime.publish(ch, 'who', {});
+    assert.equal((await got).meta.senderId, 'bob');
+    c.realtime.disconnect();
+    watcher.realtime.disconnect();
+  });
+
   test('the SDK resubscribes after a reconnect', async () => {
     const ch = `order:${uniq()}`;
     const a = userClient(server, 'alice');
@@ -502,6 +523,42 @@ describe('one node', () => {
     await a.realtime.publish(ch, 'again', { ok: true });
     assert.equal((await got).ok, true);
     a.realtime.disconnect();
+  });
+});
+
+describe('limits', () => {
+  let server;
+  before(async () => {
+    server = await scope.server({
+      name: 'insforge-limits',
+      env: env({ RATE_LIMIT_PER_SEC: '5', RATE_LIMIT_BURST: '5', MAX_ROOMS_PER_SOCKET: '5' }),
+    });
+    await defineChannel(server, 'lim:%');
+  });
+
+  test('channels per socket are bounded', async () => {
+    // A user socket is in its own room; each channel takes two more (messages, presence).
+    const sock = await connected(rawSocket(server, { token: mintToken('alice') }));
+    assert.equal((await subscribeRaw(sock, 'lim:1')).ok, true);
+    assert.equal((await subscribeRaw(sock, 'lim:2')).ok, true);
+    const third = await subscribeRaw(sock, 'lim:3');
+    assert.equal(third.ok, false);
+    assert.equal(third.error.code, 'RATE_LIMITED');
+    sock.emit('realtime:unsubscribe', { channel: 'lim:1' });
+    await sleep(300);
+    assert.equal((await subscribeRaw(sock, 'lim:3')).ok, true);
+    sock.close();
+  });
+
+  test('the event rate is bounded', async () => {
+    const sock = await connected(rawSocket(server, { token: mintToken('bob') }));
+    assert.equal((await subscribeRaw(sock, 'lim:r')).ok, true);
+    const errors = [];
+    sock.on('realtime:error', (e) => errors.push(e));
+    for (let i = 0; i < 20; i++) sock.emit('realtime:publish', { channel: 'lim:r', event: 'e', payload: { i } });
+    await until(() => errors.length > 0, 3_000, 'a rate refusal');
+    assert.equal(errors[0].code, 'RATE_LIMITED');
+    sock.close();
   });
 });
 
@@ -540,6 +597,15 @@ describe('two nodes (Redis, MongoDB)', () => {
     const hist = await rest(n1, '/messages?project=demo&eventName=hello');
     assert.equal(hist.json[0].senderId, 'bob');
     assert.equal(hist.json[0].wsAudienceCount, 2);
+    // Another protocol's event made on node 1 reaches node 2's InsForge subscribers.
+    const fromRest = next(b, 'from_rest');
+    const r = await http(n1, '/api/projects/demo/emit', {
+      method: 'POST',
+      apiKey: API_KEY,
+      body: { room: `channel:demo:${ch}`, event: 'from_rest', payload: { x: 1 } },
+    });
+    assert.equal(r.status, 202, r.text);
+    assert.equal((await fromRest).meta.senderType, 'system');
     // Leaves only with alice's last socket, wherever it is.
     const noLeave = none(b.realtime, 'presence:leave');
     a.realtime.disconnect();
