@@ -6,6 +6,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
+import { createServer as createTcpServer } from 'node:net';
 import { io } from 'socket.io-client';
 import { createClient } from '@insforge/sdk';
 import { Scope, API_KEY, mintToken, sleep, uniq, http, requireServices, requireMongo } from './lib/harness.mjs';
@@ -559,6 +560,41 @@ describe('limits', () => {
     await until(() => errors.length > 0, 3_000, 'a rate refusal');
     assert.equal(errors[0].code, 'RATE_LIMITED');
     sock.close();
+  });
+});
+
+describe('restart', () => {
+  test('after a server restart the SDK reconnects, resubscribes and presence recovers', async () => {
+    requireMongo('insforge restart');
+    const port = await new Promise((res) => {
+      const t = createTcpServer().listen(0, '127.0.0.1', () => {
+        const p = t.address().port;
+        t.close(() => res(p));
+      });
+    });
+    const opts = { mongo: true, db: uniq('ifrs'), env: env({ PORT: String(port) }) };
+    const first = await scope.server({ name: 'if-restart-1', ...opts });
+    await defineChannel(first, 'rs:%');
+    const a = userClient(first, 'alice');
+    const b = userClient(first, 'bob');
+    assert.equal((await a.realtime.subscribe('rs:1')).ok, true);
+    assert.equal((await b.realtime.subscribe('rs:1')).ok, true);
+    const down = next(a, 'disconnect', 5_000);
+    await first.stop();
+    await down;
+    const second = await scope.server({ name: 'if-restart-2', ...opts });
+    assert.equal(second.url, first.url);
+    await until(
+      () => a.realtime.isConnected && b.realtime.isConnected && a.realtime.getSubscribedChannels().includes('rs:1') && b.realtime.getSubscribedChannels().includes('rs:1'),
+      15_000,
+      'both resubscribed',
+    );
+    await until(() => a.realtime.getPresenceState('rs:1').length === 2, 5_000, 'presence recovered');
+    const got = next(b, 'back');
+    await a.realtime.publish('rs:1', 'back', { ok: 1 });
+    assert.equal((await got).ok, 1);
+    a.realtime.disconnect();
+    b.realtime.disconnect();
   });
 });
 
