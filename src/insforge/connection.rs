@@ -1,6 +1,7 @@
 //! One `/insforge` socket: the connect middleware (identity, the core session, the event
 //! handlers) and the three client events — `realtime:subscribe` (acknowledged),
-//! `realtime:unsubscribe` and `realtime:publish` — plus the clean-up when it goes.
+//! `realtime:unsubscribe` and `realtime:publish`, handled one at a time in arrival order
+//! (`order`) — plus the clean-up when it goes.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -19,6 +20,7 @@ use switchboard_handlers::socketio::limits::{RateLimiter, Verdict};
 
 use super::Insforge;
 use super::auth::{self, Identity, Kind, Refused};
+use super::order::{Turn, Turns};
 use super::presence;
 use super::wire::{self, Code, Meta, Refusal};
 
@@ -92,6 +94,7 @@ pub async fn connect<A: Adapter>(
             Instant::now(),
         )),
     });
+    s.extensions.insert(Arc::new(Turns::default()));
     install(&s, &st, &conn);
     Ok(())
 }
@@ -117,7 +120,8 @@ fn install<A: Adapter>(s: &SocketRef<A>, st: &Arc<Insforge>, conn: &Arc<Conn>) {
     let (st1, c1) = (st.clone(), conn.clone());
     s.on(
         "realtime:subscribe",
-        async move |s: SocketRef<A>, TryData(v): TryData<Value>, ack: AckSender<A>| {
+        async move |turn: Turn, s: SocketRef<A>, TryData(v): TryData<Value>, ack: AckSender<A>| {
+            let _served = turn.wait().await;
             let v = v.unwrap_or(Value::Null);
             let reply = match gate(&s, &c1) {
                 Err(r) => wire::ack_refused(channel_of(&v), &r),
@@ -142,7 +146,8 @@ fn install<A: Adapter>(s: &SocketRef<A>, st: &Arc<Insforge>, conn: &Arc<Conn>) {
     let (st2, c2) = (st.clone(), conn.clone());
     s.on(
         "realtime:unsubscribe",
-        async move |s: SocketRef<A>, TryData(v): TryData<Value>| {
+        async move |turn: Turn, s: SocketRef<A>, TryData(v): TryData<Value>| {
+            let _served = turn.wait().await;
             if gate(&s, &c2).is_err() {
                 return;
             }
@@ -154,7 +159,8 @@ fn install<A: Adapter>(s: &SocketRef<A>, st: &Arc<Insforge>, conn: &Arc<Conn>) {
     let (st3, c3) = (st.clone(), conn.clone());
     s.on(
         "realtime:publish",
-        async move |s: SocketRef<A>, TryData(v): TryData<Value>| {
+        async move |turn: Turn, s: SocketRef<A>, TryData(v): TryData<Value>| {
+            let _served = turn.wait().await;
             let v = v.unwrap_or(Value::Null);
             let res = match gate(&s, &c3) {
                 Err(r) => Err(r),

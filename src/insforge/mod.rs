@@ -4,7 +4,8 @@
 //! docs/protocols/insforge.md has the decisions and what differs from upstream.
 //!
 //! Modules: `auth` (who a connection is and its project), `connection` (a socket's events),
-//! `presence` (channel membership and presence events), `definitions` (which channels the
+//! `order` (one socket's events in arrival order), `presence` (channel membership and
+//! presence events), `definitions` (which channels the
 //! definitions admit, cached), `front_end` (the hub's delivery to the namespace), `wire` (what
 //! clients see), `rest` (the admin API), `webhooks` (each message to its channel's URLs).
 
@@ -12,6 +13,7 @@ pub mod auth;
 mod connection;
 mod definitions;
 pub mod front_end;
+mod order;
 mod presence;
 mod rest;
 mod webhooks;

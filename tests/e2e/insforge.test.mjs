@@ -27,6 +27,8 @@ const scope = new Scope().hooks();
 const env = (extra = {}) => ({
   INSFORGE_ANON_KEYS: `demo=${ANON}`,
   INTEGRATION_ALLOW_PRIVATE: 'true',
+  // Tests open many sockets per user, some still closing when the next ones connect.
+  MAX_SOCKETS_PER_USER: '200',
   ...extra,
 });
 
@@ -116,6 +118,12 @@ async function until(cond, ms, what) {
   }
 }
 
+async function subOk(client, channel) {
+  const r = await client.realtime.subscribe(channel);
+  assert.equal(r.ok, true, JSON.stringify(r));
+  return r;
+}
+
 const rest = (s, path, opts = {}) => http(s, `/api/realtime${path}`, { apiKey: API_KEY, ...opts });
 
 async function defineChannel(s, pattern, extra = {}) {
@@ -185,8 +193,8 @@ describe('one node', () => {
     const a = userClient(server, 'alice');
     const b = anonClient(server);
     const ch = `order:${uniq()}`;
-    assert.equal((await a.realtime.subscribe(ch)).ok, true);
-    assert.equal((await b.realtime.subscribe(ch)).ok, true);
+    await subOk(a, ch);
+    await subOk(b, ch);
     const gotA = next(a, 'status_changed');
     const gotB = next(b, 'status_changed');
     await a.realtime.publish(ch, 'status_changed', { status: 'shipped', id: '123', meta: 'overwritten' });
@@ -238,7 +246,7 @@ describe('one node', () => {
   test('an admin socket publishes as system without senderId', async () => {
     const a = userClient(server, 'alice');
     const ch = `order:${uniq()}`;
-    assert.equal((await a.realtime.subscribe(ch)).ok, true);
+    await subOk(a, ch);
     const admin = await connected(rawSocket(server, { apiKey: API_KEY }));
     assert.equal((await subscribeRaw(admin, ch)).ok, true);
     const got = next(a, 'announce');
@@ -254,7 +262,7 @@ describe('one node', () => {
   test('presence: one member per user, anonymous sockets apart, joins and leaves to the others', async () => {
     const ch = `order:${uniq()}`;
     const a = userClient(server, 'alice');
-    assert.equal((await a.realtime.subscribe(ch)).ok, true);
+    await subOk(a, ch);
     const b1 = userClient(server, 'bob');
     const joined = next(a, 'presence:join');
     const b1ack = await b1.realtime.subscribe(ch);
@@ -266,12 +274,12 @@ describe('one node', () => {
     // Bob's second socket joins quietly; the first one got no join of its own.
     const b2 = userClient(server, 'bob');
     const quiet = none(a.realtime, 'presence:join');
-    assert.equal((await b2.realtime.subscribe(ch)).ok, true);
+    await subOk(b2, ch);
     await quiet;
     // Two anon sockets are two members.
     const n1 = anonClient(server);
     const n2 = anonClient(server);
-    assert.equal((await n1.realtime.subscribe(ch)).ok, true);
+    await subOk(n1, ch);
     const n2ack = await n2.realtime.subscribe(ch);
     assert.equal(n2ack.presence.members.filter((m) => m.type === 'anonymous').length, 2);
     await until(() => a.realtime.getPresenceState(ch).length === 4, 3_000, 'four members in alice\'s state');
@@ -310,7 +318,7 @@ describe('one node', () => {
     const def = await defineChannel(server, `toggle${hex()}:%`);
     const ch = `${def.pattern.slice(0, -1)}1`;
     const a = userClient(server, 'alice');
-    assert.equal((await a.realtime.subscribe(ch)).ok, true);
+    await subOk(a, ch);
     const off = await rest(server, `/channels/${def.id}?project=demo`, { method: 'PUT', body: { enabled: false } });
     assert.equal(off.json.enabled, false);
     const err = next(a, 'error');
@@ -326,7 +334,7 @@ describe('one node', () => {
   test('other protocols on the same channel reach InsForge subscribers as system messages', async () => {
     const ch = `order:${uniq()}`;
     const a = userClient(server, 'alice');
-    assert.equal((await a.realtime.subscribe(ch)).ok, true);
+    await subOk(a, ch);
     const got = next(a, 'from_rest');
     const r = await http(server, '/api/projects/demo/emit', {
       method: 'POST',
@@ -494,10 +502,10 @@ describe('one node', () => {
   test('a token change reconnects as the new user; presence follows', async () => {
     const ch = `order:${uniq()}`;
     const watcher = userClient(server, 'carol');
-    assert.equal((await watcher.realtime.subscribe(ch)).ok, true);
+    await subOk(watcher, ch);
     const c = userClient(server, 'alice');
     const joined = next(watcher, 'presence:join');
-    assert.equal((await c.realtime.subscribe(ch)).ok, true);
+    await subOk(c, ch);
     assert.equal((await joined).member.presenceId, 'alice');
     const left = next(watcher, 'presence:leave');
     const bobJoined = next(watcher, 'presence:join');
@@ -515,7 +523,7 @@ describe('one node', () => {
   test('the SDK resubscribes after a reconnect', async () => {
     const ch = `order:${uniq()}`;
     const a = userClient(server, 'alice');
-    assert.equal((await a.realtime.subscribe(ch)).ok, true);
+    await subOk(a, ch);
     const reconnected = next(a, 'connect', 5_000);
     a.realtime.socket.io.engine.close();
     await reconnected;
@@ -577,8 +585,8 @@ describe('restart', () => {
     await defineChannel(first, 'rs:%');
     const a = userClient(first, 'alice');
     const b = userClient(first, 'bob');
-    assert.equal((await a.realtime.subscribe('rs:1')).ok, true);
-    assert.equal((await b.realtime.subscribe('rs:1')).ok, true);
+    await subOk(a, 'rs:1');
+    await subOk(b, 'rs:1');
     const down = next(a, 'disconnect', 5_000);
     await first.stop();
     await down;
@@ -650,5 +658,49 @@ describe('two nodes (Redis, MongoDB)', () => {
     a2.realtime.disconnect();
     assert.equal((await left).member.presenceId, 'alice');
     b.realtime.disconnect();
+  });
+
+  test('one socket\'s messages arrive in the order it sent them, on every node', async () => {
+    const ch = `room:${uniq()}`;
+    const b = userClient(n2, 'bob');
+    await until(async () => (await b.realtime.subscribe(ch)).ok, 5_000, 'node 2 admits the channel');
+    const sock = await connected(rawSocket(n1, { apiKey: API_KEY }));
+    assert.equal((await subscribeRaw(sock, ch)).ok, true);
+    const got = [];
+    b.realtime.on('seq', (m) => got.push(m.i));
+    const N = 100;
+    for (let i = 0; i < N; i++) sock.emit('realtime:publish', { channel: ch, event: 'seq', payload: { i } });
+    await until(() => got.length === N, 10_000, `${N} messages`);
+    assert.deepEqual(got, [...Array(N).keys()]);
+    const hist = await rest(n2, `/messages?project=demo&eventName=seq&limit=${N}`);
+    assert.deepEqual(hist.json.map((m) => m.payload.i), [...Array(N).keys()].reverse());
+    sock.close();
+    b.realtime.disconnect();
+  });
+
+  test('members of a node that dies are swept and announced', { timeout: 90_000 }, async () => {
+    const ch = `room:${uniq()}`;
+    const a = userClient(n1, 'alice');
+    await subOk(a, ch);
+    const doomed = await scope.server({
+      name: 'if-n3',
+      env: env(),
+      redis: true,
+      mongo: true,
+      prefix: n1.env.REDIS_PREFIX,
+      db: n1.env.MONGODB_DB,
+    });
+    const c = userClient(doomed, 'carol');
+    const joined = next(a, 'presence:join', 5_000);
+    await until(async () => (await c.realtime.subscribe(ch)).ok, 5_000, 'node 3 admits the channel');
+    assert.equal((await joined).member.presenceId, 'carol');
+    doomed.kill();
+    c.realtime.disconnect();
+    // The dead node's liveness key lives 30 s; a survivor sweeps every 5 s.
+    const left = await next(a, 'presence:leave', 60_000);
+    assert.equal(left.member.presenceId, 'carol');
+    assert.equal(left.meta.channel, ch);
+    assert.deepEqual(a.realtime.getPresenceState(ch).map((m) => m.presenceId), ['alice']);
+    a.realtime.disconnect();
   });
 });
