@@ -27,6 +27,48 @@ use super::wire::{self, Code, Meta, Refusal};
 /// Longest event name a client may publish under.
 pub const MAX_EVENT_NAME: usize = 100;
 
+/// A socket's channels. Once the socket is closed nothing more is recorded, so a subscribe
+/// that completes after the clean-up knows it must undo itself.
+#[derive(Default)]
+pub struct Subscriptions(Mutex<SubscriptionSet>);
+
+#[derive(Default)]
+struct SubscriptionSet {
+    names: HashSet<String>,
+    closed: bool,
+}
+
+impl Subscriptions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SubscriptionSet> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn contains(&self, channel: &str) -> bool {
+        self.lock().names.contains(channel)
+    }
+
+    /// False when the socket is closed: nothing was recorded.
+    pub fn insert(&self, channel: &str) -> bool {
+        let mut set = self.lock();
+        if set.closed {
+            return false;
+        }
+        set.names.insert(channel.to_owned());
+        true
+    }
+
+    pub fn remove(&self, channel: &str) -> bool {
+        self.lock().names.remove(channel)
+    }
+
+    /// Marks the socket closed and returns its channels.
+    pub fn close(&self) -> Vec<String> {
+        let mut set = self.lock();
+        set.closed = true;
+        set.names.drain().collect()
+    }
+}
+
 /// What one socket holds.
 pub struct Conn {
     pub session: Session,
@@ -36,15 +78,11 @@ pub struct Conn {
     /// This socket in the presence store: `<node>.<sid>`, so a dead node's sockets are swept.
     pub presence_conn: String,
     /// Channels subscribed; bounded by the hub's room limit (two rooms per channel).
-    pub channels: Mutex<HashSet<String>>,
+    pub channels: Subscriptions,
     limiter: Mutex<RateLimiter>,
 }
 
 impl Conn {
-    fn channels(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        self.channels.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     fn admit(&self) -> Verdict {
         self.limiter
             .lock()
@@ -87,7 +125,7 @@ pub async fn connect<A: Adapter>(
         presence_conn: format!("{}.{sid}", st.node),
         session: opened,
         identity,
-        channels: Mutex::default(),
+        channels: Subscriptions::default(),
         limiter: Mutex::new(RateLimiter::new(
             limits.rate_per_sec,
             limits.rate_burst,
@@ -130,12 +168,10 @@ fn install<A: Adapter>(s: &SocketRef<A>, st: &Arc<Insforge>, conn: &Arc<Conn>) {
                         channel_of(&v),
                         &Refusal::new(Code::Unauthorized, format!("Invalid request: {e}")),
                     ),
-                    Ok(req) => {
-                        match presence::subscribe(&st1, &c1, &req.channel, || s.connected()).await {
-                            Ok(members) => wire::ack_ok(&req.channel, members),
-                            Err(r) => wire::ack_refused(&req.channel, &r),
-                        }
-                    }
+                    Ok(req) => match presence::subscribe(&st1, &c1, &req.channel).await {
+                        Ok(members) => wire::ack_ok(&req.channel, members),
+                        Err(r) => wire::ack_refused(&req.channel, &r),
+                    },
                 },
             };
             if let Err(e) = ack.send(&reply) {
@@ -219,7 +255,7 @@ fn check_event(event: &str) -> Result<(), Refusal> {
 
 async fn publish(st: &Insforge, conn: &Conn, req: PublishReq) -> Result<(), Refusal> {
     validate_channel(&req.channel).map_err(|e| Refusal::new(Code::InvalidEvent, e))?;
-    if !conn.channels().contains(&req.channel) {
+    if !conn.channels.contains(&req.channel) {
         return Err(Refusal::new(
             Code::NotSubscribed,
             "Must subscribe to channel before publishing messages",

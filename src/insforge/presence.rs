@@ -40,23 +40,11 @@ fn member_of(conn: &Conn) -> Value {
 }
 
 /// Subscribes (idempotent) and returns the channel's members, this socket's included.
-/// `connected` tells whether the socket is still open once the member is recorded: a socket
-/// that went meanwhile may have been cleaned up already, and must not stay a member.
-pub async fn subscribe(
-    st: &Insforge,
-    conn: &Conn,
-    channel: &str,
-    connected: impl Fn() -> bool,
-) -> Result<Vec<Value>, Refusal> {
+pub async fn subscribe(st: &Insforge, conn: &Conn, channel: &str) -> Result<Vec<Value>, Refusal> {
     validate_channel(channel).map_err(|e| Refusal::new(Code::Unauthorized, e))?;
     let project = &conn.identity.project;
     let key = key(project, channel);
-    let already = conn
-        .channels
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .contains(channel);
-    if !already {
+    if !conn.channels.contains(channel) {
         match st.definitions.admitting(project, channel).await {
             Ok(Some(_)) => {}
             Ok(None) => {
@@ -71,18 +59,6 @@ pub async fn subscribe(
             }
         }
         join(st, conn, project, channel, &key).await?;
-        if !connected() {
-            // Whoever takes the channel out of the set leaves it: this call or the clean-up.
-            let mine = conn
-                .channels
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(channel);
-            if mine {
-                leave(st, conn, channel).await;
-            }
-            return Err(Refusal::new(Code::Internal, "Disconnected"));
-        }
     }
     let members = st.presence.members(&key).await.map_err(|e| {
         tracing::warn!(error = %e, "insforge subscribe: presence unavailable");
@@ -148,20 +124,16 @@ async fn join(
             return Err(Refusal::new(Code::Internal, "Failed to subscribe"));
         }
     }
-    conn.channels
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(channel.to_owned());
+    // The socket may have gone while this ran, its clean-up done: then leave again.
+    if !conn.channels.insert(channel) {
+        leave(st, conn, channel).await;
+        return Err(Refusal::new(Code::Internal, "Disconnected"));
+    }
     Ok(())
 }
 
 pub async fn unsubscribe(st: &Insforge, conn: &Conn, channel: &str) {
-    let was = conn
-        .channels
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(channel);
-    if !was {
+    if !conn.channels.remove(channel) {
         return;
     }
     let project = &conn.identity.project;
@@ -177,13 +149,7 @@ pub async fn unsubscribe(st: &Insforge, conn: &Conn, channel: &str) {
 /// The socket is gone: it leaves the presence of every channel it was in (the hub's rooms
 /// go with the session).
 pub async fn leave_all(st: &Insforge, conn: &Conn) {
-    let channels: Vec<String> = conn
-        .channels
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .drain()
-        .collect();
-    for channel in channels {
+    for channel in conn.channels.close() {
         leave(st, conn, &channel).await;
     }
 }

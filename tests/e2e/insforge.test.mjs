@@ -9,8 +9,15 @@ import { createServer } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import { io } from 'socket.io-client';
 import { createClient } from '@insforge/sdk';
+import WebSocket from 'ws';
+import PusherServerMod from 'pusher';
+import PusherJsMod from 'pusher-js';
+import { RealtimeClient } from '@supabase/realtime-js';
 import { Scope, API_KEY, mintToken, sleep, uniq, http, requireServices, requireMongo } from './lib/harness.mjs';
 
+const PusherServer = PusherServerMod.default ?? PusherServerMod;
+const PusherJs = PusherJsMod.default ?? PusherJsMod;
+const APP = { id: '9', key: 'insforge-x-key', secret: 'insforge-x-secret-0123456789abcdef', projectId: 'demo' };
 const ANON = 'anon_e2e_0123456789abcdef0123456789';
 const hex = () => Math.random().toString(16).slice(2, 10);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -135,7 +142,7 @@ async function defineChannel(s, pattern, extra = {}) {
 describe('one node', () => {
   let server;
   before(async () => {
-    server = await scope.server({ name: 'insforge', env: env() });
+    server = await scope.server({ name: 'insforge', env: env({ PUSHER_APPS: JSON.stringify([APP]) }) });
     await defineChannel(server, 'order:%', { description: 'Orders' });
     await defineChannel(server, 'off:%', { enabled: false });
   });
@@ -348,6 +355,55 @@ describe('one node', () => {
     assert.equal(m.meta.channel, `realtime:${ch}`);
     assert.match(m.meta.messageId, UUID);
     a.realtime.disconnect();
+  });
+
+  test('Pusher and Supabase Realtime clients share the channel both ways', async () => {
+    await defineChannel(server, 'lobby-%');
+    const name = `lobby-${hex()}`;
+    const port = String(new URL(server.url).port);
+    const pc = new PusherJs(APP.key, {
+      cluster: 'local', wsHost: '127.0.0.1', wsPort: Number(port), forceTLS: false,
+      enabledTransports: ['ws'], disableStats: true,
+    });
+    closers.push(() => pc.disconnect());
+    const p = pc.subscribe(name);
+    let pOk = false;
+    p.bind('pusher:subscription_succeeded', () => { pOk = true; });
+    const sc = new RealtimeClient(`${server.url.replace(/^http/, 'ws')}/realtime/v1`, {
+      transport: WebSocket,
+      params: { apikey: mintToken('bob'), project: 'demo' },
+    });
+    closers.push(() => sc.disconnect());
+    const s = sc.channel(name, { config: { broadcast: { ack: true } } });
+    let sOk = false;
+    s.subscribe((st) => { if (st === 'SUBSCRIBED') sOk = true; });
+    await until(() => pOk && sOk, 5_000, 'pusher and supabase subscriptions');
+    const a = userClient(server, 'alice');
+    await subOk(a, name);
+
+    // A Pusher HTTP trigger and a realtime-js broadcast reach the InsForge subscriber.
+    const trig = next(a, 'greet');
+    const lib = new PusherServer({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1', port, useTLS: false });
+    await lib.trigger(name, 'greet', { hello: 'world' });
+    const g = await trig;
+    assert.equal(g.hello, 'world');
+    assert.equal(g.meta.senderType, 'system');
+    const bc = next(a, 'shout');
+    assert.equal(await s.send({ type: 'broadcast', event: 'shout', payload: { msg: 'hi' } }), 'ok');
+    assert.equal((await bc).msg, 'hi');
+
+    // An InsForge publish reaches both, meta included.
+    const atPusher = new Promise((res) => p.bind('status', res));
+    const atSupabase = new Promise((res) => s.on('broadcast', { event: 'status' }, (m) => res(m.payload)));
+    await a.realtime.publish(name, 'status', { state: 'open' });
+    for (const m of [await atPusher, await atSupabase]) {
+      assert.equal(m.state, 'open');
+      assert.equal(m.meta.channel, `realtime:${name}`);
+      assert.equal(m.meta.senderId, 'alice');
+    }
+    a.realtime.disconnect();
+    pc.disconnect();
+    sc.disconnect();
   });
 
   test('the main namespace does not see InsForge traffic', async () => {
