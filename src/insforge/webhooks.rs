@@ -47,7 +47,7 @@ impl Webhooks {
                 loop {
                     let job = rx.lock().await.recv().await;
                     let Some(job) = job else { return };
-                    if deliver(outbound.as_ref(), &job).await
+                    if deliver(outbound.as_ref(), &job, &BACKOFF).await
                         && let Err(e) = store.add_delivered(&job.project, &job.message_id, 1).await
                     {
                         tracing::warn!(error = %e, "insforge webhook delivery not counted");
@@ -75,8 +75,8 @@ impl Webhooks {
     }
 }
 
-/// True when the URL answered 2xx.
-async fn deliver(outbound: &dyn Outbound, job: &Job) -> bool {
+/// True when the URL answered 2xx. `backoff`: the waits before each retry.
+async fn deliver(outbound: &dyn Outbound, job: &Job, backoff: &[Duration]) -> bool {
     let request = OutboundRequest {
         method: "POST".to_owned(),
         url: job.url.clone(),
@@ -88,7 +88,7 @@ async fn deliver(outbound: &dyn Outbound, job: &Job) -> bool {
         ],
         json_body: Some(job.payload.clone()),
     };
-    let mut waits = BACKOFF.iter();
+    let mut waits = backoff.iter();
     loop {
         let outcome = tokio::time::timeout(TIMEOUT, outbound.send(request.clone())).await;
         match outcome {
@@ -105,5 +105,93 @@ async fn deliver(outbound: &dyn Outbound, job: &Job) -> bool {
             Some(wait) => tokio::time::sleep(*wait).await,
             None => return false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use switchboard_handlers::core::ports::OutboundResponse;
+
+    use super::*;
+
+    /// Answers with the scripted outcomes in turn and records the requests.
+    struct Scripted {
+        outcomes: Mutex<Vec<Result<u16, AppError>>>,
+        seen: Mutex<Vec<OutboundRequest>>,
+    }
+
+    #[async_trait]
+    impl Outbound for Scripted {
+        async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, AppError> {
+            self.seen.lock().expect("lock").push(request);
+            let next = self.outcomes.lock().expect("lock").remove(0);
+            next.map(|status| OutboundResponse {
+                status,
+                body: Value::Null,
+            })
+        }
+    }
+
+    fn scripted(outcomes: Vec<Result<u16, AppError>>) -> Scripted {
+        Scripted {
+            outcomes: Mutex::new(outcomes),
+            seen: Mutex::default(),
+        }
+    }
+
+    fn job() -> Job {
+        Job {
+            project: ProjectId::try_from("demo").expect("id"),
+            message_id: "m1".into(),
+            event: "paid".into(),
+            channel: "order:1".into(),
+            payload: serde_json::json!({"amount": 5}),
+            url: "https://example.com/h".into(),
+        }
+    }
+
+    const FAST: [Duration; 2] = [Duration::from_millis(1), Duration::from_millis(1)];
+
+    #[tokio::test]
+    async fn network_errors_are_retried_twice_then_given_up() {
+        let out = scripted(vec![
+            Err(AppError::Upstream("refused".into())),
+            Err(AppError::Upstream("refused".into())),
+            Ok(204),
+        ]);
+        assert!(deliver(&out, &job(), &FAST).await);
+        let seen = out.seen.lock().expect("lock").clone();
+        assert_eq!(seen.len(), 3);
+        assert_eq!(seen[0].method, "POST");
+        assert_eq!(seen[0].json_body, Some(serde_json::json!({"amount": 5})));
+        let header = |n: &str| {
+            seen[0]
+                .headers
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(header("X-InsForge-Event"), Some("paid"));
+        assert_eq!(header("X-InsForge-Channel"), Some("order:1"));
+        assert_eq!(header("X-InsForge-Message-Id"), Some("m1"));
+        let out = scripted(
+            (0..3)
+                .map(|_| Err(AppError::Upstream("down".into())))
+                .collect(),
+        );
+        assert!(!deliver(&out, &job(), &FAST).await);
+        assert_eq!(out.seen.lock().expect("lock").len(), 3);
+    }
+
+    #[tokio::test]
+    async fn http_errors_and_refused_targets_are_not_retried() {
+        let out = scripted(vec![Ok(500)]);
+        assert!(!deliver(&out, &job(), &FAST).await);
+        let out = scripted(vec![Err(AppError::Forbidden("private address".into()))]);
+        assert!(!deliver(&out, &job(), &FAST).await);
+        assert_eq!(out.seen.lock().expect("lock").len(), 1);
     }
 }
