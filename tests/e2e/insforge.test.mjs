@@ -447,6 +447,22 @@ describe('one node', () => {
     }
     const dup = await rest(server, '/channels?project=demo', { method: 'POST', body: { pattern: 'order:%' } });
     assert.equal(dup.status, 409);
+    assert.equal(dup.json.error, 'ALREADY_EXISTS');
+    const badKey = await http(server, '/api/realtime/channels?project=demo', { apiKey: 'not-a-key' });
+    assert.equal(badKey.status, 401);
+    assert.equal(badKey.json.error, 'AUTH_INVALID_CREDENTIALS');
+    const notJson = await rest(server, '/channels?project=demo', { method: 'POST', body: '{nope' });
+    assert.equal(notJson.status, 400);
+    const huge = await rest(server, '/channels?project=demo', { method: 'POST', body: { pattern: 'x', description: 'd'.repeat(70_000) } });
+    assert.equal(huge.status, 400);
+    const longDesc = await rest(server, '/channels?project=demo', { method: 'POST', body: { pattern: 'x', description: 'd'.repeat(2_000) } });
+    assert.equal(longDesc.status, 400);
+    for (const method of ['GET', 'PUT', 'DELETE']) {
+      const r = await rest(server, '/channels/00000000-0000-4000-8000-000000000000?project=demo', { method, body: method === 'PUT' ? {} : undefined });
+      assert.equal(r.status, 404, method);
+      assert.equal(r.json.error, 'NOT_FOUND');
+    }
+    assert.equal((await rest(server, '/channels?project=' + 'p'.repeat(300))).status, 400);
     // CRUD.
     const c = await defineChannel(server, `crud${hex()}:%`, { description: 'd', webhookUrls: ['https://example.com/h'] });
     assert.match(c.id, UUID);
