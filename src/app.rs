@@ -20,6 +20,7 @@ use switchboard_handlers::core::hub::remote::{RemoteHealth, RemoteRooms};
 use switchboard_handlers::core::memory::{MemoryPresence, MemoryStore};
 use switchboard_handlers::core::metrics::Metrics;
 use switchboard_handlers::core::ports::{ChangePublisher, PresenceStore, Store};
+use switchboard_handlers::core::realtime_channels::{MemoryRealtimeStore, RealtimeStore};
 use switchboard_handlers::core::{Core, Limits};
 use switchboard_handlers::socketio::front_end::SocketIoFrontEnd;
 use switchboard_handlers::socketio::limits::RefusalLog;
@@ -28,6 +29,8 @@ use crate::auth::JwtAuthenticator;
 use crate::config::Config;
 use crate::connections::{AcceptBackoff, CloseConnection, ConnectionLimits, Gate, first_byte};
 use crate::http::{self, AppState};
+use crate::insforge::Insforge;
+use crate::insforge::auth::AnonKeys;
 use crate::mongo::{ChangeFeed, MongoStore};
 use crate::presence::RedisPresence;
 use crate::{bus, handshake, redis, room_bus, seed};
@@ -43,6 +46,8 @@ pub struct App {
     feed: Option<ChangeFeed>,
     /// The accept loop's connection caps and timeouts.
     connections: Arc<Gate>,
+    /// Its housekeeping runs with the other background tasks.
+    insforge: Arc<Insforge>,
 }
 
 /// How long in-flight work may take after SIGTERM before the process exits anyway.
@@ -170,6 +175,11 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         .ws_read_buffer_size(1024)
         .ping_interval(Duration::from_millis(config.ping_interval_ms.max(1)))
         .ping_timeout(Duration::from_millis(config.ping_timeout_ms.max(1)));
+    let realtime: Arc<dyn RealtimeStore> = match &mongo {
+        Some(m) => Arc::new(m.clone()),
+        None => Arc::new(MemoryRealtimeStore::default()),
+    };
+    let anon_keys = AnonKeys::new(config.insforge_anon_keys()?);
     let app = match &config.redis_url {
         Some(url) => {
             let r = redis::connect(url, &config.redis_prefix).await?;
@@ -217,9 +227,19 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             switchboard_handlers::register(&io, core.clone(), front_end)
                 .await
                 .map_err(|e| anyhow::anyhow!("registering the namespace on Redis failed: {e}"))?;
+            let insforge = Insforge::setup(
+                core.clone(),
+                io.clone(),
+                realtime.clone(),
+                anon_keys.clone(),
+                Some((r.client.clone(), &config.redis_prefix)),
+            )?;
+            insforge.namespace(&io).await.map_err(|e| {
+                anyhow::anyhow!("registering the /insforge namespace on Redis failed: {e}")
+            })?;
             redis::spawn_health_watch(&r.driver, parts.remote.clone());
             tracing::info!(prefix = %config.redis_prefix, room_bus = config.room_bus, "adapter: Redis (rooms span every node)");
-            finish(config, layer, io, core, Some(r.client), feed, bus)?
+            finish(config, layer, io, core, Some(r.client), feed, bus, insforge)?
         }
         None => {
             let (layer, io) = builder.build_layer();
@@ -235,8 +255,16 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
                 SocketIoFrontEnd::new(io.clone(), parts.metrics.clone(), parts.remote.clone());
             let front_end = parts.hub.register(Arc::new(front_end))?;
             let () = switchboard_handlers::register::<LocalAdapter>(&io, core.clone(), front_end);
+            let insforge = Insforge::setup(
+                core.clone(),
+                io.clone(),
+                realtime.clone(),
+                anon_keys.clone(),
+                None,
+            )?;
+            let () = insforge.namespace(&io);
             tracing::info!("adapter: local (REDIS_URL unset; single node)");
-            finish(config, layer, io, core, None, feed, None)?
+            finish(config, layer, io, core, None, feed, None, insforge)?
         }
     };
     Ok(app)
@@ -283,6 +311,7 @@ impl Parts {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn finish<A: Adapter, L>(
     config: &Config,
     layer: L,
@@ -291,6 +320,7 @@ fn finish<A: Adapter, L>(
     redis: Option<redis::Client>,
     feed: Option<ChangeFeed>,
     bus: Option<Arc<room_bus::RedisRooms>>,
+    insforge: Arc<Insforge>,
 ) -> anyhow::Result<App>
 where
     L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
@@ -313,7 +343,9 @@ where
     };
     state.started.store(true, Ordering::Release);
     // Inside the CORS and trace layers, which read the request's headers first.
-    let mut router = http::router(state).merge(crate::supabase::router(core.clone())?);
+    let mut router = http::router(state)
+        .merge(crate::supabase::router(core.clone())?)
+        .merge(insforge.router());
     if config.raw_ws {
         router = router.merge(crate::raw_ws::router(core.clone())?);
         tracing::info!("raw JSON WebSocket front end at /raw-ws (RAW_WS=true)");
@@ -356,6 +388,7 @@ where
         }),
         core,
         feed,
+        insforge,
         connections: Gate::new(ConnectionLimits {
             max_total: config.max_connections,
             max_per_ip: config.max_connections_per_ip,
@@ -368,7 +401,7 @@ where
 struct BackgroundTasks(Vec<tokio::task::JoinHandle<()>>);
 
 impl BackgroundTasks {
-    fn start(core: &Arc<Core>, feed: Option<ChangeFeed>) -> Self {
+    fn start(core: &Arc<Core>, feed: Option<ChangeFeed>, insforge: Arc<Insforge>) -> Self {
         let mut tasks = vec![
             tokio::spawn(switchboard_handlers::core::calls::run_stale_call_sweeper(
                 core.clone(),
@@ -380,6 +413,7 @@ impl BackgroundTasks {
                 switchboard_handlers::core::integration::run_webhook_retention(core.clone()),
             ),
         ];
+        tasks.push(tokio::spawn(insforge.housekeeping()));
         if let Some(feed) = feed {
             tasks.push(tokio::spawn(feed.run(core.clone())));
         }
@@ -402,7 +436,7 @@ pub async fn serve(
     app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let background = BackgroundTasks::start(&app.core, app.feed);
+    let background = BackgroundTasks::start(&app.core, app.feed, app.insforge);
     let close_sockets = app.close_sockets;
     let router = app.router;
     let gate = app.connections;

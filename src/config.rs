@@ -3,6 +3,7 @@
 //! tests can keep docker-compose.yml and the docs in step with this file.
 
 use clap::Args;
+use switchboard_handlers::core::ids::ProjectId;
 
 /// The development secret used when `JWT_SECRET` is unset. It is public (it is in this file), so
 /// it is accepted only for a local development server: a loopback bind with the embedded store and
@@ -79,6 +80,7 @@ pub const ENV_VARS: &[&str] = &[
     "SOKETI_DEFAULT_APP_MAX_CONNECTIONS",
     "SOKETI_DEFAULT_APP_WEBHOOKS",
     "SOKETI_DEFAULT_APP_PROJECT",
+    "INSFORGE_ANON_KEYS",
 ];
 
 #[derive(Debug, Clone, Args)]
@@ -340,6 +342,17 @@ pub struct Config {
     /// The Switchboard project the Soketi default app belongs to.
     #[arg(long, env = "SOKETI_DEFAULT_APP_PROJECT", default_value = "demo")]
     pub soketi_default_app_project: String,
+
+    /// InsForge anon keys (docs/protocols/insforge.md): comma-separated `<project>=<key>`
+    /// pairs; each key starts with `anon_` and admits anonymous clients of its project on the
+    /// `/insforge` namespace.
+    #[arg(
+        long,
+        env = "INSFORGE_ANON_KEYS",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    pub insforge_anon_keys: String,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -376,6 +389,8 @@ pub enum ConfigError {
     PresenceTtl,
     #[error("{0}")]
     PusherApps(String),
+    #[error("INSFORGE_ANON_KEYS: {0}")]
+    InsforgeAnonKeys(String),
 }
 
 impl Config {
@@ -458,7 +473,29 @@ impl Config {
             return Err(ConfigError::PresenceTtl);
         }
         self.pusher_apps()?;
+        self.insforge_anon_keys()?;
         Ok(())
+    }
+
+    /// The InsForge anon keys of `INSFORGE_ANON_KEYS`: `(project, key)` pairs.
+    pub fn insforge_anon_keys(&self) -> Result<Vec<(ProjectId, String)>, ConfigError> {
+        let mut out = Vec::new();
+        for entry in split_list(&self.insforge_anon_keys) {
+            let bad = |why: &str| ConfigError::InsforgeAnonKeys(format!("entry {entry:?}: {why}"));
+            let (project, key) = entry
+                .split_once('=')
+                .ok_or_else(|| bad("expected <project>=<anon_key>"))?;
+            let project = ProjectId::try_from(project.trim().to_owned())
+                .map_err(|e| bad(&format!("invalid project id: {e}")))?;
+            let key = key.trim();
+            if !key.starts_with("anon_") || key.len() < MIN_SECRET_BYTES {
+                return Err(bad(&format!(
+                    "a key starts with anon_ and has at least {MIN_SECRET_BYTES} bytes"
+                )));
+            }
+            out.push((project, key.to_owned()));
+        }
+        Ok(out)
     }
 
     /// The JWT secret rules alone (also checked by `switchboard token`).

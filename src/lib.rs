@@ -13,6 +13,7 @@ pub mod config;
 pub mod connections;
 pub mod handshake;
 pub mod http;
+pub mod insforge;
 pub mod mongo;
 pub mod outbound;
 pub mod outbox;

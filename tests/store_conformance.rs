@@ -23,6 +23,16 @@ async fn mongo_store_passes() {
 }
 
 #[tokio::test]
+async fn mongo_realtime_store_passes() {
+    let uri = support::env::mongodb_uri();
+    let db = support::unique("realtime");
+    let store = MongoStore::connect(&uri, &db)
+        .await
+        .expect("connect to MongoDB");
+    switchboard_handlers::core::realtime_channels::conformance::run(&store, "mongo").await;
+}
+
+#[tokio::test]
 async fn unreachable_mongo_is_reported_clearly() {
     let err = match MongoStore::connect(
         "mongodb://127.0.0.1:1/?directConnection=true&serverSelectionTimeoutMS=500",

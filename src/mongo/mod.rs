@@ -13,6 +13,7 @@ mod documents;
 mod errors;
 mod message_writer;
 mod projects;
+mod realtime;
 mod registry;
 
 use std::time::Duration;
@@ -84,6 +85,10 @@ impl MongoStore {
         };
         store
             .create_indexes()
+            .await
+            .map_err(|e| anyhow::anyhow!("creating MongoDB indexes failed: {e}"))?;
+        store
+            .create_realtime_indexes()
             .await
             .map_err(|e| anyhow::anyhow!("creating MongoDB indexes failed: {e}"))?;
         Ok(store)

@@ -19,7 +19,7 @@ mod connection;
 pub mod front_end;
 mod http_api;
 mod occupancy;
-mod redis_presence;
+pub(crate) mod redis_presence;
 pub mod sign;
 mod subscriptions;
 mod webhooks;

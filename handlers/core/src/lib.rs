@@ -23,6 +23,7 @@ pub mod ports;
 pub mod presence;
 pub mod project;
 pub mod query;
+pub mod realtime_channels;
 pub mod session;
 #[cfg(test)]
 pub mod test_doubles;

@@ -32,6 +32,9 @@ pub enum Topic {
     /// Switchboard user, and a room no client names, so only the app can reach them all (to
     /// terminate them).
     AppUser(ProjectId, String),
+    /// The presence events (`presence:join`/`leave`) of an InsForge channel, apart from the
+    /// channel's messages so other protocols do not relay them as user events.
+    RealtimePresence(ProjectId, String),
 }
 
 impl fmt::Display for Topic {
@@ -75,6 +78,9 @@ impl fmt::Display for Topic {
             }
             Topic::AppUser(p, u) => {
                 write!(f, "app-user:{}:{}", Escaped(p.as_str()), Escaped(u))
+            }
+            Topic::RealtimePresence(p, c) => {
+                write!(f, "realtime-presence:{}:{c}", Escaped(p.as_str()))
             }
         }
     }
