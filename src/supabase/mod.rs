@@ -1,13 +1,16 @@
 //! Supabase Realtime front end (Phoenix channels) for `@supabase/realtime-js` 2.x:
 //! `GET /realtime/v1/websocket?apikey=…&vsn=1.0.0|2.0.0&project=…`. Broadcast and presence over
-//! the hub; docs/protocols/supabase.md has the mapping, what is supported and what is not yet.
+//! the hub, postgres_changes over the live-data registry (`postgres_changes.rs`);
+//! docs/protocols/supabase.md has the mapping, what is supported and what is not yet.
 //!
 //! A channel `realtime:<name>` of a connection in project `p` is the hub topic
 //! `Channel(p, name)` — the same topic a Pusher channel of that name uses — so broadcasts reach
 //! every protocol's subscribers; its presence diffs travel on `ChannelPresence(p, name)`, which
 //! only this front end joins.
 
+pub mod postgres_changes;
 pub mod presence;
+pub mod row_filter;
 pub mod wire;
 
 use std::collections::HashMap;
@@ -30,15 +33,18 @@ use tokio::sync::mpsc;
 
 use switchboard_handlers::core::Core;
 use switchboard_handlers::core::access::Actor;
-use switchboard_handlers::core::error::AppError;
+use switchboard_handlers::core::data::documents::scope;
+use switchboard_handlers::core::data::rules::AccessRule;
+use switchboard_handlers::core::error::{AppError, ErrorCode};
 use switchboard_handlers::core::hub::{Delivery, FrontEnd, FrontEndId, Hub};
-use switchboard_handlers::core::ids::ProjectId;
+use switchboard_handlers::core::ids::{CollectionId, ProjectId};
 use switchboard_handlers::core::ports::Credentials;
 use switchboard_handlers::core::project;
 use switchboard_handlers::core::session::{self, Session};
 use switchboard_handlers::core::topic::Topic;
 use switchboard_handlers::socketio::limits::{RateLimiter, Verdict};
 
+use postgres_changes::{Binding, Change};
 use presence::PresenceSets;
 use wire::{Msg, Vsn};
 
@@ -56,6 +62,9 @@ struct ConnState {
     tx: mpsc::Sender<Message>,
     vsn: Vsn,
     project: ProjectId,
+    /// The postgres_changes bindings of all its channels; shared, so a change is matched
+    /// against them outside the lock.
+    bindings: Arc<Vec<Binding>>,
 }
 
 /// This node's realtime-js connections.
@@ -90,6 +99,21 @@ impl Supabase {
             // other connection waits for it.
             tracing::warn!(conn, "realtime connection too slow; closing it");
             conns.remove(conn);
+        }
+    }
+
+    /// Replaces a channel's postgres_changes bindings on a connection.
+    fn set_bindings(&self, conn: &str, topic: &str, new: Vec<Binding>) {
+        let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = conns.get_mut(conn) {
+            let mut all: Vec<Binding> = c
+                .bindings
+                .iter()
+                .filter(|b| b.topic != topic)
+                .cloned()
+                .collect();
+            all.extend(new);
+            c.bindings = Arc::new(all);
         }
     }
 
@@ -156,8 +180,22 @@ impl FrontEnd for Supabase {
         Ok(())
     }
 
-    fn send(&self, _conn: &str, _event: &str, _payload: &Value) {
-        // Per-connection deliveries (live queries) belong to postgres_changes, not served yet.
+    /// The live-data registry's `document:*` events for the collections this connection's
+    /// postgres_changes bindings watch (already checked against the collection's read rule).
+    fn send(&self, conn: &str, event: &str, payload: &Value) {
+        let Some(change) = Change::read(event, payload) else {
+            return;
+        };
+        let Some((bindings, vsn)) = ({
+            let conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+            conns.get(conn).map(|c| (c.bindings.clone(), c.vsn))
+        }) else {
+            return;
+        };
+        for (topic, payload) in postgres_changes::frames(&bindings, &change) {
+            let frame = wire::encode(vsn, None, None, &topic, "postgres_changes", &payload);
+            self.queue(conn, Message::Text(frame.into()));
+        }
     }
 }
 
@@ -263,6 +301,9 @@ struct Joined {
     self_broadcast: bool,
     ack: bool,
     presence_key: Option<String>,
+    /// The collections its postgres_changes bindings watch, and how many bindings it holds.
+    tables: Vec<CollectionId>,
+    bindings: usize,
 }
 
 struct Conn {
@@ -271,6 +312,8 @@ struct Conn {
     project: ProjectId,
     vsn: Vsn,
     channels: HashMap<String, Joined>,
+    /// The last postgres_changes binding id handed out on this connection.
+    binding_ids: u32,
 }
 
 async fn run(st: SbState, actor: Actor, project: ProjectId, vsn: Vsn, socket: WebSocket) {
@@ -290,6 +333,7 @@ async fn run(st: SbState, actor: Actor, project: ProjectId, vsn: Vsn, socket: We
                 tx,
                 vsn,
                 project: project.clone(),
+                bindings: Arc::default(),
             },
         );
     let (mut sink, mut stream) = socket.split();
@@ -326,6 +370,7 @@ async fn run(st: SbState, actor: Actor, project: ProjectId, vsn: Vsn, socket: We
         project,
         vsn,
         channels: HashMap::new(),
+        binding_ids: 0,
     };
     loop {
         let next = match tokio::time::timeout(IDLE, stream.next()).await {
@@ -480,21 +525,47 @@ impl Conn {
             Ok(p) => p.config,
             Err(e) => return self.error(&m, &format!("InvalidJoinPayload: {e}")),
         };
-        if !cfg.postgres_changes.is_empty() {
-            return self.error(
-                &m,
-                "PostgresChangesNotSupported: this server does not serve postgres_changes yet",
-            );
-        }
+        let mut ids = self.binding_ids;
+        let parsed =
+            postgres_changes::parse(&cfg.postgres_changes, &self.project, &m.topic, &mut || {
+                ids = ids.wrapping_add(1).max(1);
+                ids
+            });
+        self.binding_ids = ids;
+        let pg = match parsed {
+            Ok(p) => p,
+            Err(e) => return self.error(&m, &format!("InvalidPostgresChanges: {e}")),
+        };
         // Joining a topic again replaces the old join.
         if self.channels.contains_key(&m.topic) {
             self.leave(&m.topic).await;
         } else if self.channels.len() >= MAX_CHANNELS {
             return self.error(&m, "ChannelRateLimitReached: Too many channels");
         }
+        let held: usize = self.channels.values().map(|j| j.bindings).sum();
+        if held + pg.bindings.len() > postgres_changes::MAX_BINDINGS_PER_CONN {
+            return self.error(
+                &m,
+                &format!(
+                    "ChannelRateLimitReached: at most {} postgres_changes bindings per connection",
+                    postgres_changes::MAX_BINDINGS_PER_CONN
+                ),
+            );
+        }
+        let mut tables: Vec<CollectionId> = Vec::new();
+        for b in &pg.bindings {
+            if !tables.contains(&b.table) {
+                tables.push(b.table.clone());
+            }
+        }
+        if let Err(reason) = self.watch_tables(&tables).await {
+            self.release_tables(tables);
+            return self.error(&m, &reason);
+        }
         let (channel, presence) = self.topics(&name);
         let hub = &self.st.core.hub;
         if let Err(e) = hub.join(self.conn(), &channel) {
+            self.release_tables(tables);
             return self.error(
                 &m,
                 &format!("ChannelRateLimitReached: {}", e.public_message()),
@@ -503,6 +574,7 @@ impl Conn {
         let presence_key = if cfg.presence.enabled {
             if let Err(e) = hub.join(self.conn(), &presence) {
                 hub.leave(self.conn(), &channel);
+                self.release_tables(tables);
                 return self.error(
                     &m,
                     &format!("ChannelRateLimitReached: {}", e.public_message()),
@@ -516,10 +588,24 @@ impl Conn {
         } else {
             None
         };
-        self.reply(&m, "ok", json!({ "postgres_changes": [] }));
+        let bindings = pg.bindings.len();
+        self.st
+            .front_end
+            .set_bindings(self.conn(), &m.topic, pg.bindings);
+        self.reply(&m, "ok", json!({ "postgres_changes": pg.reply }));
         if presence_key.is_some() {
             let state = self.st.front_end.presence.state(&presence.room());
             self.push(&m, m.join_ref.as_deref(), "presence_state", &state);
+        }
+        if bindings > 0 {
+            // Upstream's wording, which apps may look for; the feed is live from here.
+            let system = json!({
+                "extension": "postgres_changes",
+                "status": "ok",
+                "message": "Subscribed to PostgreSQL",
+                "channel": name,
+            });
+            self.push(&m, m.join_ref.as_deref(), "system", &system);
         }
         self.channels.insert(
             m.topic.clone(),
@@ -529,14 +615,64 @@ impl Conn {
                 self_broadcast: cfg.broadcast.self_,
                 ack: cfg.broadcast.ack,
                 presence_key,
+                tables,
+                bindings,
             },
         );
+    }
+
+    /// Subscribes the connection to each collection through the live-data registry, as
+    /// Socket.IO's `subscribe:collection` does: project membership, a storable collection name,
+    /// and the collection's read rule, which then applies to every change delivered.
+    async fn watch_tables(&self, tables: &[CollectionId]) -> Result<(), String> {
+        let actor = &self.session.actor;
+        for t in tables {
+            let s = scope(&self.st.core, actor, &self.project, t)
+                .await
+                .map_err(|e| {
+                    let code = match e.code() {
+                        ErrorCode::InvalidPayload => "InvalidPostgresChanges",
+                        ErrorCode::Forbidden | ErrorCode::Unauthorized | ErrorCode::NotFound => {
+                            "Unauthorized"
+                        }
+                        _ => "Unavailable",
+                    };
+                    format!("{code}: {}", e.public_message())
+                })?;
+            // Nothing of it would ever reach this connection: say so instead of staying silent.
+            if s.rule == AccessRule::AdminsOnly && !actor.is_admin() {
+                return Err(format!(
+                    "Unauthorized: You do not have permissions to read from this table: {t}"
+                ));
+            }
+            self.st
+                .core
+                .live
+                .watch_collection(&self.session.conn, actor, s.key(), &s.rule, None);
+        }
+        Ok(())
+    }
+
+    /// Unsubscribes from each collection no joined channel binds any more.
+    fn release_tables(&self, tables: Vec<CollectionId>) {
+        for t in tables {
+            if !self.channels.values().any(|j| j.tables.contains(&t)) {
+                self.st
+                    .core
+                    .live
+                    .unwatch_collection(&self.session.conn, &(self.project.clone(), t));
+            }
+        }
     }
 
     async fn leave(&mut self, topic: &str) {
         let Some(j) = self.channels.remove(topic) else {
             return;
         };
+        self.st
+            .front_end
+            .set_bindings(self.conn(), topic, Vec::new());
+        self.release_tables(j.tables);
         let (channel, presence) = self.topics(&j.name);
         self.untrack(&presence).await;
         let hub = &self.st.core.hub;

@@ -1,11 +1,12 @@
 // Supabase Realtime front end with the real @supabase/realtime-js (ws transport on Node):
 // connection and refusals, both serializers, broadcast (self, ack, binary pushes from vsn 2),
-// presence, leaving, and a Socket.IO-free cross-node run. docs/protocols/supabase.md.
+// presence, leaving, postgres_changes over the change feed (SecantusDB), and cross-node runs.
+// docs/protocols/supabase.md.
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { RealtimeClient } from '@supabase/realtime-js';
-import { Scope, mintToken, API_KEY, sleep, requireServices, uniq } from './lib/harness.mjs';
+import { Scope, mintToken, API_KEY, sleep, requireServices, requireMongo, uniq, http, waitReady, ISO_MS } from './lib/harness.mjs';
 
 const scope = new Scope().hooks();
 let server;
@@ -140,13 +141,10 @@ describe('supabase realtime', { concurrency: false }, () => {
     assert.equal(await ch.send({ type: 'broadcast', event: 'f', payload: { after: true } }), 'ok');
   });
 
-  test('topic realtime: alone and postgres_changes bindings give CHANNEL_ERROR', async () => {
+  test('topic realtime: alone gives CHANNEL_ERROR', async () => {
     const c = client(server);
     const empty = await channelStatus(c.channel(''));
     assert.equal(empty.status, 'CHANNEL_ERROR');
-    const pg = c.channel(uniq('pg')).on('postgres_changes', { event: '*', schema: 'demo', table: 'tasks' }, () => {});
-    const res = await channelStatus(pg);
-    assert.equal(res.status, 'CHANNEL_ERROR');
   });
 
   test('presence: state after join, track and untrack seen by both, keys as configured', async () => {
@@ -219,6 +217,118 @@ describe('supabase realtime', { concurrency: false }, () => {
     }
     await until(() => got.length === 10, 10_000, 'ten across nodes');
     assert.deepEqual(got.map((p) => p.i), [...Array(10).keys()], 'in order');
+  });
+
+  describe('postgres_changes', { concurrency: false }, () => {
+    let pgServer;
+    before(async () => {
+      requireMongo('the postgres_changes tests');
+      pgServer = await scope.server({ name: 'sb-pg', mongo: true });
+      await waitReady(pgServer);
+    });
+    const docs = (c) => `/api/projects/demo/collections/${c}/documents`;
+    const asAdmin = (s, path, opts = {}) => http(s, path, { apiKey: API_KEY, ...opts });
+    const asUser = (s, sub, path, opts = {}) => http(s, path, { token: mintToken(sub), ...opts });
+
+    test('INSERT, UPDATE and DELETE arrive in realtime-js shape; event and filter select', async () => {
+      const table = uniq('tasks');
+      const c = client(pgServer, { sub: 'alice' });
+      const all = [];
+      const bigInserts = [];
+      const deletes = [];
+      const system = [];
+      const ch = c
+        .channel(uniq('pg'))
+        .on('postgres_changes', { event: '*', schema: 'public', table }, (p) => all.push(p))
+        .on('postgres_changes', { event: 'INSERT', schema: 'demo', table, filter: 'n=gt.5' }, (p) => bigInserts.push(p))
+        .on('postgres_changes', { event: 'DELETE', schema: 'public', table, filter: 'id=in.(d2,"x,y")' }, (p) => deletes.push(p))
+        .on('system', {}, (m) => system.push(m));
+      await subscribed(ch);
+      await until(() => system.length === 1, 5_000, 'the system message');
+      assert.equal(system[0].extension, 'postgres_changes');
+      assert.equal(system[0].status, 'ok');
+
+      let res = await asAdmin(pgServer, docs(table), { method: 'POST', body: { id: 'd1', n: 1, title: 'a', done: false, tags: ['x'] } });
+      assert.equal(res.status, 201, res.text);
+      res = await asAdmin(pgServer, docs(table), { method: 'POST', body: { id: 'd2', n: 9, title: 'b' } });
+      assert.equal(res.status, 201, res.text);
+      res = await asAdmin(pgServer, `${docs(table)}/d1`, { method: 'PATCH', body: { n: 2 } });
+      assert.equal(res.status, 200, res.text);
+      res = await asAdmin(pgServer, `${docs(table)}/d2`, { method: 'DELETE' });
+      assert.ok(res.status === 200 || res.status === 204, res.text);
+      res = await asAdmin(pgServer, `${docs(table)}/d1`, { method: 'DELETE' });
+      assert.ok(res.status === 200 || res.status === 204, res.text);
+
+      await until(() => all.length === 5, 8_000, 'five changes');
+      assert.deepEqual(all.map((p) => `${p.eventType} ${p.new.id ?? p.old.id}`),
+        ['INSERT d1', 'INSERT d2', 'UPDATE d1', 'DELETE d2', 'DELETE d1']);
+      const [ins, , upd, del] = all;
+      assert.equal(ins.schema, 'public');
+      assert.equal(ins.table, table);
+      assert.match(ins.commit_timestamp, ISO_MS);
+      assert.equal(ins.errors, null);
+      assert.deepEqual(ins.new, { id: 'd1', n: 1, title: 'a', done: false, tags: ['x'] });
+      assert.deepEqual(ins.old, {});
+      assert.equal(upd.new.n, 2);
+      assert.equal(upd.new.title, 'a');
+      assert.equal(upd.old.id, 'd1', 'old carries at least the id');
+      assert.deepEqual(del.new, {});
+      assert.equal(del.old.id, 'd2');
+      await sleep(300);
+      assert.deepEqual(bigInserts.map((p) => p.new.id), ['d2'], 'INSERT with n>5 only');
+      assert.equal(bigInserts[0].schema, 'demo');
+      assert.deepEqual(deletes.map((p) => p.old.id), ['d2'], 'the in filter excludes d1');
+      await c.removeChannel(ch);
+    });
+
+    test('an owner-scoped collection delivers only the subscriber\'s own rows', async () => {
+      const cb = client(pgServer, { sub: 'bob' });
+      const got = [];
+      const ch = cb.channel(uniq('notes')).on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'notes' }, (p) => got.push(p.new));
+      await subscribed(ch);
+      const mark = uniq('m');
+      let res = await asUser(pgServer, 'alice', docs('notes'), { method: 'POST', body: { text: `alice ${mark}` } });
+      assert.equal(res.status, 201, res.text);
+      res = await asUser(pgServer, 'bob', docs('notes'), { method: 'POST', body: { text: `bob ${mark}` } });
+      assert.equal(res.status, 201, res.text);
+      await until(() => got.some((n) => n.text === `bob ${mark}`), 8_000, "bob's note");
+      await sleep(300);
+      assert.deepEqual(got.filter((n) => n.text.endsWith(mark)).map((n) => n.ownerId), ['bob']);
+      await cb.removeChannel(ch);
+    });
+
+    test('bindings outside the project, without a table or with a bad filter are refused', async () => {
+      const c = client(pgServer, { sub: 'alice' });
+      for (const filter of [
+        { event: '*', schema: 'acme', table: 'tasks' },
+        { event: '*', schema: 'public' },
+        { event: '*', schema: 'public', table: 'a$b' },
+        { event: '*', schema: 'public', table: 'tasks', filter: 'n=like.x%' },
+      ]) {
+        const res = await channelStatus(c.channel(uniq('bad')).on('postgres_changes', filter, () => {}));
+        assert.equal(res.status, 'CHANNEL_ERROR', JSON.stringify(filter));
+      }
+    });
+
+    test('two nodes: a write through one node reaches a subscriber on the other', async () => {
+      requireServices('the two-node postgres_changes test');
+      const prefix = uniq('sbpg');
+      const a = await scope.server({ name: 'sbpg-a', redis: true, mongo: true, prefix, db: prefix });
+      const b = await scope.server({ name: 'sbpg-b', redis: true, mongo: true, prefix, db: prefix, seed: false });
+      await waitReady(a);
+      await waitReady(b);
+      const table = uniq('t');
+      const c = client(b, { sub: 'alice', vsn: '1.0.0' });
+      const got = [];
+      const ch = c.channel(uniq('pg')).on('postgres_changes', { event: 'INSERT', schema: 'public', table }, (p) => got.push(p.new.id));
+      await subscribed(ch);
+      for (const id of ['a1', 'a2']) {
+        const res = await asAdmin(a, docs(table), { method: 'POST', body: { id } });
+        assert.equal(res.status, 201, res.text);
+      }
+      await until(() => got.length === 2, 10_000, 'both inserts on the other node');
+      assert.deepEqual(got, ['a1', 'a2']);
+    });
   });
 
   test('cleanup', async () => {
