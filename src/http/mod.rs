@@ -9,7 +9,7 @@ mod extract;
 mod health;
 mod integrations;
 mod projects;
-mod rate_limit;
+pub(crate) mod rate_limit;
 mod wallet;
 mod webhooks;
 

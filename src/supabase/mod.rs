@@ -10,6 +10,7 @@
 
 pub mod postgres_changes;
 pub mod presence;
+mod rest;
 pub mod row_filter;
 pub mod wire;
 
@@ -20,11 +21,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -44,6 +46,7 @@ use switchboard_handlers::core::session::{self, Session};
 use switchboard_handlers::core::topic::Topic;
 use switchboard_handlers::socketio::limits::{RateLimiter, Verdict};
 
+use crate::http::rate_limit::KeyedLimiter;
 use postgres_changes::{Binding, Change};
 use presence::PresenceSets;
 use wire::{Msg, Vsn};
@@ -204,18 +207,31 @@ struct SbState {
     core: Arc<Core>,
     front_end: Arc<Supabase>,
     id: FrontEndId,
+    /// REST broadcasts per caller (messages per second, as a connection's pushes).
+    rest_limiter: Arc<KeyedLimiter>,
 }
 
 /// Registers the front end in the hub and returns its routes.
 pub fn router(core: Arc<Core>) -> Result<Router, AppError> {
     let front_end = Arc::new(Supabase::default());
     let id = core.hub.register(front_end.clone())?;
+    let rest_limiter = Arc::new(KeyedLimiter::new(
+        core.limits.rate_per_sec,
+        core.limits.rate_burst,
+    ));
     Ok(Router::new()
         .route("/realtime/v1/websocket", get(upgrade))
+        .route("/realtime/v1/api/broadcast", post(rest::batch))
+        .route(
+            "/realtime/v1/api/broadcast/{topic}/events/{event}",
+            post(rest::single),
+        )
+        .layer(DefaultBodyLimit::max(rest::MAX_BODY))
         .with_state(SbState {
             core,
             front_end,
             id,
+            rest_limiter,
         }))
 }
 

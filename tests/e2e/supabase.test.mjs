@@ -219,6 +219,77 @@ describe('supabase realtime', { concurrency: false }, () => {
     assert.deepEqual(got.map((p) => p.i), [...Array(10).keys()], 'in order');
   });
 
+  describe('REST broadcast', { concurrency: false }, () => {
+    const url = (q = 'project=demo') => `${server.url}/realtime/v1/api/broadcast?${q}`;
+    const post = (body, { headers = {}, q } = {}) =>
+      fetch(url(q), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
+    const bearer = (sub = 'alice') => ({ authorization: `Bearer ${mintToken(sub)}` });
+
+    test('send() before subscribing and httpSend() reach subscribers through the REST endpoints', async () => {
+      const room = uniq('rest');
+      const rx = client(server, { sub: 'bob' });
+      const ch = rx.channel(room);
+      const got = collect(ch, 'poke');
+      await subscribed(ch);
+      const tx = client(server, { sub: 'alice' });
+      const out = tx.channel(room);
+      const warn = console.warn;
+      console.warn = () => {};
+      try {
+        assert.equal(await out.send({ type: 'broadcast', event: 'poke', payload: { via: 'batch' } }), 'ok');
+      } finally {
+        console.warn = warn;
+      }
+      assert.deepEqual(await out.httpSend('poke', { via: 'single' }), { success: true });
+      await until(() => got.length === 2, 5_000, 'both REST broadcasts');
+      assert.deepEqual(got.map((p) => p.via).sort(), ['batch', 'single']);
+    });
+
+    test('plain fetch: 202 and delivery; a bad message sends none; refusals', async () => {
+      const room = uniq('rest');
+      const rx = client(server, { sub: 'bob' });
+      const ch = rx.channel(room);
+      const got = collect(ch, 'e');
+      await subscribed(ch);
+      const msg = (payload, extra = {}) => ({ topic: room, event: 'e', payload, ...extra });
+      let res = await post({ messages: [msg({ n: 1 }), msg({ n: 2 }, { private: true })] }, { headers: { apikey: API_KEY } });
+      assert.equal(res.status, 202, await res.text());
+      await until(() => got.length === 2, 5_000, 'two messages');
+      assert.deepEqual(got, [{ n: 1 }, { n: 2 }]);
+
+      const refused = async (expected, body, opts) => {
+        const r = await post(body, opts);
+        const text = await r.text();
+        assert.equal(r.status, expected, text);
+        assert.equal(typeof JSON.parse(text).error, 'string', text);
+      };
+      const ok = { messages: [msg({ n: 3 })] };
+      await refused(401, ok);
+      await refused(401, ok, { headers: { apikey: 'nope' } });
+      await refused(403, ok, { headers: bearer('mallory') });
+      await refused(403, ok, { headers: bearer(), q: 'project=nowhere' });
+      await refused(400, ok, { headers: bearer(), q: '' });
+      await refused(400, { messages: [msg({ n: 4 }), msg('not an object')] }, { headers: bearer() });
+      await refused(400, { messages: [] }, { headers: bearer() });
+      await refused(400, { messages: Array.from({ length: 101 }, () => msg({})) }, { headers: bearer() });
+      await refused(400, { messages: [{ topic: '', event: 'e', payload: {} }] }, { headers: bearer() });
+      await refused(400, 'not json', { headers: bearer() });
+      await refused(413, { messages: [msg({ x: 'y'.repeat(300_000) })] }, { headers: bearer() });
+      await refused(413, { messages: [msg({ x: 'y'.repeat(1_100_000) })] }, { headers: bearer() });
+      // Each message counts against the caller's rate (RATE_LIMIT_PER_SEC 100, burst 200).
+      const hundred = { messages: Array.from({ length: 100 }, () => ({ topic: uniq('quiet'), event: 'e', payload: {} })) };
+      const statuses = [];
+      for (let i = 0; i < 3; i++) statuses.push((await post(hundred, { headers: bearer('carol') })).status);
+      assert.deepEqual(statuses, [202, 202, 429]);
+      await sleep(300);
+      assert.equal(got.length, 2, 'no refused message was delivered');
+    });
+  });
+
   describe('postgres_changes', { concurrency: false }, () => {
     let pgServer;
     before(async () => {
