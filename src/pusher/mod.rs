@@ -13,7 +13,7 @@ pub mod channel;
 mod connection;
 pub mod front_end;
 mod http_api;
-mod redis_presence;
+pub(crate) mod redis_presence;
 pub mod sign;
 mod subscriptions;
 mod webhooks;

@@ -6,7 +6,8 @@
 //! A channel `realtime:<name>` of a connection in project `p` is the hub topic
 //! `Channel(p, name)` — the same topic a Pusher channel of that name uses — so broadcasts reach
 //! every protocol's subscribers; its presence diffs travel on `ChannelPresence(p, name)`, which
-//! only this front end joins.
+//! only this front end joins, and its presence sets sit behind the core's channel-presence port
+//! (`presence.rs`; in Redis when there is one).
 
 pub mod postgres_changes;
 pub mod presence;
@@ -16,7 +17,7 @@ pub mod wire;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -47,8 +48,10 @@ use switchboard_handlers::core::topic::Topic;
 use switchboard_handlers::socketio::limits::{RateLimiter, Verdict};
 
 use crate::http::rate_limit::KeyedLimiter;
+use crate::pusher::redis_presence::RedisChannelPresence;
 use postgres_changes::{Binding, Change};
-use presence::PresenceSets;
+use presence::{PresenceSets, TrackError};
+use switchboard_handlers::core::channel_presence::{ChannelPresence, MemoryChannelPresence};
 use wire::{Msg, Vsn};
 
 /// Frames queued for one connection; a connection that falls this far behind is closed.
@@ -60,6 +63,11 @@ const MAX_FRAME: usize = 1024 * 1024;
 const MAX_CHANNELS: usize = 100;
 /// A connection silent this long is closed (Phoenix's default; realtime-js beats every 25 s).
 const IDLE: Duration = Duration::from_secs(60);
+/// A dropped connection's presence stays this long, so a client that reconnects and tracks the
+/// same key again never drops out of anyone's presence state (no leave-then-join flap).
+const PRESENCE_GRACE: Duration = Duration::from_secs(3);
+/// How often a node refreshes its liveness in the shared presence store and sweeps dead nodes'.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
 struct ConnState {
     tx: mpsc::Sender<Message>,
@@ -80,18 +88,18 @@ pub struct Supabase {
     next: AtomicU64,
 }
 
-impl Default for Supabase {
-    fn default() -> Self {
+impl Supabase {
+    /// `store` builds the presence store for this node's number.
+    fn new(store: impl FnOnce(u32) -> Arc<dyn ChannelPresence>) -> Self {
+        let node: u32 = rand::random();
         Supabase {
             conns: Mutex::default(),
-            presence: PresenceSets::default(),
-            node: rand::random(),
+            presence: PresenceSets::new(store(node), node),
+            node,
             next: AtomicU64::new(0),
         }
     }
-}
 
-impl Supabase {
     fn queue(&self, conn: &str, frame: Message) {
         let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
         let Some(c) = conns.get(conn) else {
@@ -211,10 +219,25 @@ struct SbState {
     rest_limiter: Arc<KeyedLimiter>,
 }
 
-/// Registers the front end in the hub and returns its routes.
-pub fn router(core: Arc<Core>) -> Result<Router, AppError> {
-    let front_end = Arc::new(Supabase::default());
+/// Registers the front end in the hub and returns its routes. With Redis (`redis`: the command
+/// client and the key prefix), presence sets are shared by every node.
+pub fn router(
+    core: Arc<Core>,
+    redis: Option<(crate::redis::Client, &str)>,
+) -> Result<Router, AppError> {
+    let shared = redis.is_some();
+    let front_end = Arc::new(Supabase::new(|node| match redis {
+        Some((client, prefix)) => Arc::new(RedisChannelPresence::new(
+            client,
+            &format!("{prefix}:sb"),
+            node,
+        )),
+        None => Arc::new(MemoryChannelPresence::default()),
+    }));
     let id = core.hub.register(front_end.clone())?;
+    if shared {
+        tokio::spawn(keep_presence(Arc::downgrade(&front_end), core.clone()));
+    }
     let rest_limiter = Arc::new(KeyedLimiter::new(
         core.limits.rate_per_sec,
         core.limits.rate_burst,
@@ -233,6 +256,51 @@ pub fn router(core: Arc<Core>) -> Result<Router, AppError> {
             id,
             rest_limiter,
         }))
+}
+
+/// Keeps this node's liveness fresh in the shared presence store and sweeps the metas of nodes
+/// that died, announcing each as a leave; ends with the front end.
+async fn keep_presence(front_end: Weak<Supabase>, core: Arc<Core>) {
+    let mut tick = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        tick.tick().await;
+        let Some(fe) = front_end.upgrade() else {
+            return;
+        };
+        let store = fe.presence.store();
+        if let Err(e) = store.heartbeat().await {
+            tracing::warn!(error = %e, "realtime presence heartbeat failed");
+            continue;
+        }
+        match store.sweep().await {
+            Ok(gone) => {
+                for (channel, member) in gone {
+                    let (Some((project, name)), Some(diff)) = (
+                        presence::parse_store_channel(&channel),
+                        presence::swept_diff(&member),
+                    ) else {
+                        continue;
+                    };
+                    publish_diff(&core, Topic::ChannelPresence(project, name), &diff).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "realtime presence sweep failed"),
+        }
+    }
+}
+
+async fn publish_diff(core: &Core, presence: Topic, diff: &Value) {
+    let Ok(raw) = serde_json::value::to_raw_value(diff) else {
+        return;
+    };
+    let raw: Box<RawValue> = raw;
+    if let Err(e) = core
+        .fanout
+        .publish_encoded(&[presence], "presence_diff", &raw, None)
+        .await
+    {
+        tracing::warn!(error = %e, "presence diff not delivered everywhere");
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -541,6 +609,15 @@ impl Conn {
             Ok(p) => p.config,
             Err(e) => return self.error(&m, &format!("InvalidJoinPayload: {e}")),
         };
+        if cfg.presence.key.len() > presence::MAX_KEY {
+            return self.error(
+                &m,
+                &format!(
+                    "InvalidJoinPayload: a presence key is at most {} bytes",
+                    presence::MAX_KEY
+                ),
+            );
+        }
         let mut ids = self.binding_ids;
         let parsed =
             postgres_changes::parse(&cfg.postgres_changes, &self.project, &m.topic, &mut || {
@@ -610,7 +687,12 @@ impl Conn {
             .set_bindings(self.conn(), &m.topic, pg.bindings);
         self.reply(&m, "ok", json!({ "postgres_changes": pg.reply }));
         if presence_key.is_some() {
-            let state = self.st.front_end.presence.state(&presence.room());
+            let state = self
+                .st
+                .front_end
+                .presence
+                .state(&presence::store_channel(&self.project, &name))
+                .await;
             self.push(&m, m.join_ref.as_deref(), "presence_state", &state);
         }
         if bindings > 0 {
@@ -682,6 +764,12 @@ impl Conn {
     }
 
     async fn leave(&mut self, topic: &str) {
+        self.leave_with(topic, false).await;
+    }
+
+    /// `linger`: the connection dropped, so its presence stays for `PRESENCE_GRACE` (a quick
+    /// reconnect tracks again before anyone sees it leave).
+    async fn leave_with(&mut self, topic: &str, linger: bool) {
         let Some(j) = self.channels.remove(topic) else {
             return;
         };
@@ -690,7 +778,11 @@ impl Conn {
             .set_bindings(self.conn(), topic, Vec::new());
         self.release_tables(j.tables);
         let (channel, presence) = self.topics(&j.name);
-        self.untrack(&presence).await;
+        if linger {
+            self.untrack_later(presence.clone(), &j.name);
+        } else {
+            self.untrack(&presence, &j.name).await;
+        }
         let hub = &self.st.core.hub;
         hub.leave(self.conn(), &channel);
         hub.leave(self.conn(), &presence);
@@ -699,7 +791,7 @@ impl Conn {
     async fn leave_all(&mut self) {
         let topics: Vec<String> = self.channels.keys().cloned().collect();
         for t in topics {
-            self.leave(&t).await;
+            self.leave_with(&t, true).await;
         }
     }
 
@@ -748,6 +840,7 @@ impl Conn {
         };
         let (_, presence) = self.topics(&j.name);
         let key = j.presence_key.clone();
+        let name = j.name.clone();
         match m.payload.get("event").and_then(Value::as_str) {
             Some("track") => {
                 let Some(Value::Object(payload)) = m.payload.get("payload") else {
@@ -770,50 +863,62 @@ impl Conn {
                         k
                     }
                 };
-                let diff = self.st.front_end.presence.track(
-                    &presence.room(),
-                    &key,
-                    self.conn(),
-                    payload.clone(),
-                );
-                self.reply(&m, "ok", json!({}));
-                if let Some(diff) = diff {
-                    self.publish_diff(presence, &diff).await;
+                let channel = presence::store_channel(&self.project, &name);
+                let tracked = self
+                    .st
+                    .front_end
+                    .presence
+                    .track(&channel, &key, self.conn(), payload.clone())
+                    .await;
+                match tracked {
+                    Ok(diff) => {
+                        self.reply(&m, "ok", json!({}));
+                        if let Some(diff) = diff {
+                            publish_diff(&self.st.core, presence, &diff).await;
+                        }
+                    }
+                    Err(TrackError::Full) => self.error(
+                        &m,
+                        &format!(
+                            "PresenceFull: at most {} presences per channel",
+                            presence::MAX_METAS
+                        ),
+                    ),
+                    Err(TrackError::Unavailable) => {
+                        self.error(&m, "PresenceUnavailable: try again later")
+                    }
                 }
             }
             Some("untrack") => {
                 self.reply(&m, "ok", json!({}));
-                self.untrack(&presence).await;
+                self.untrack(&presence, &name).await;
             }
             _ => self.error(&m, "presence event must be track or untrack"),
         }
     }
 
-    async fn untrack(&self, presence: &Topic) {
+    async fn untrack(&self, presence: &Topic, name: &str) {
+        let channel = presence::store_channel(&self.project, name);
         if let Some(diff) = self
             .st
             .front_end
             .presence
-            .untrack(&presence.room(), self.conn())
+            .untrack(&channel, self.conn())
+            .await
         {
-            self.publish_diff(presence.clone(), &diff).await;
+            publish_diff(&self.st.core, presence.clone(), &diff).await;
         }
     }
 
-    async fn publish_diff(&self, presence: Topic, diff: &Value) {
-        let Ok(raw) = serde_json::value::to_raw_value(diff) else {
-            return;
-        };
-        let raw: Box<RawValue> = raw;
-        if let Err(e) = self
-            .st
-            .core
-            .fanout
-            .publish_encoded(&[presence], "presence_diff", &raw, None)
-            .await
-        {
-            tracing::warn!(error = %e, "presence diff not delivered everywhere");
-        }
+    fn untrack_later(&self, presence: Topic, name: &str) {
+        let channel = presence::store_channel(&self.project, name);
+        let (st, conn) = (self.st.clone(), self.session.conn.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(PRESENCE_GRACE).await;
+            if let Some(diff) = st.front_end.presence.untrack(&channel, &conn).await {
+                publish_diff(&st.core, presence, &diff).await;
+            }
+        });
     }
 
     /// A refreshed token must still be valid and still belong to a member of the project;

@@ -219,6 +219,49 @@ describe('supabase realtime', { concurrency: false }, () => {
     assert.deepEqual(got.map((p) => p.i), [...Array(10).keys()], 'in order');
   });
 
+  test('two nodes on one Redis: presence state spans nodes, and a quick reconnect does not flap', async () => {
+    requireServices('the two-node presence test');
+    const prefix = uniq('sbp');
+    const a = await scope.server({ name: 'sbp-a', redis: true, mongo: true, prefix, db: prefix });
+    const b = await scope.server({ name: 'sbp-b', redis: true, mongo: true, prefix, db: prefix, seed: false });
+    const room = uniq('lobby');
+    const join = async (s, sub, vsn = '2.0.0') => {
+      const c = client(s, { sub, vsn });
+      const ch = c.channel(room, { config: { presence: { key: sub } } });
+      ch.on('presence', { event: 'sync' }, () => {});
+      await subscribed(ch);
+      return { c, ch };
+    };
+    const alice = await join(a, 'alice');
+    assert.equal(await alice.ch.track({ user: 'alice', device: 1 }), 'ok');
+    const carol = await join(a, 'carol', '1.0.0');
+    await carol.ch.track({ user: 'carol' });
+    // A late joiner on the other node gets both in presence_state.
+    const bob = await join(b, 'bob');
+    await until(() => ['alice', 'carol'].every((k) => k in bob.ch.presenceState()), 5_000, 'state from the other node');
+    assert.equal(bob.ch.presenceState().alice[0].device, 1);
+
+    // alice's socket drops and she comes back through the other node with the same key: bob
+    // never sees her key disappear.
+    let missing = 0;
+    const watch = setInterval(() => {
+      if (!('alice' in bob.ch.presenceState())) missing++;
+    }, 10);
+    try {
+      alice.c.disconnect();
+      const again = await join(b, 'alice');
+      assert.equal(await again.ch.track({ user: 'alice', device: 2 }), 'ok');
+      await until(() => bob.ch.presenceState().alice?.length === 1 && bob.ch.presenceState().alice[0].device === 2,
+        10_000, "alice's old presence to go after the grace period");
+    } finally {
+      clearInterval(watch);
+    }
+    assert.equal(missing, 0, 'alice never left the presence state');
+    // An explicit untrack is immediate, across nodes.
+    assert.equal(await carol.ch.untrack(), 'ok');
+    await until(() => !('carol' in bob.ch.presenceState()), 2_000, 'carol gone at once');
+  });
+
   describe('REST broadcast', { concurrency: false }, () => {
     const url = (q = 'project=demo') => `${server.url}/realtime/v1/api/broadcast?${q}`;
     const post = (body, { headers = {}, q } = {}) =>
