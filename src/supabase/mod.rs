@@ -50,7 +50,7 @@ use switchboard_handlers::socketio::limits::{RateLimiter, Verdict};
 use crate::http::rate_limit::KeyedLimiter;
 use crate::pusher::redis_presence::RedisChannelPresence;
 use postgres_changes::{Binding, Change};
-use presence::{PresenceSets, TrackError};
+use presence::{PresenceSets, TrackError, TrackRefusal};
 use switchboard_handlers::core::channel_presence::{ChannelPresence, MemoryChannelPresence};
 use wire::{Msg, Vsn};
 
@@ -877,15 +877,22 @@ impl Conn {
                             publish_diff(&self.st.core, presence, &diff).await;
                         }
                     }
-                    Err(TrackError::Full) => self.error(
-                        &m,
-                        &format!(
-                            "PresenceFull: at most {} presences per channel",
-                            presence::MAX_METAS
-                        ),
-                    ),
-                    Err(TrackError::Unavailable) => {
-                        self.error(&m, "PresenceUnavailable: try again later")
+                    Err(TrackError { why, left }) => {
+                        self.error(
+                            &m,
+                            &match why {
+                                TrackRefusal::Full => format!(
+                                    "PresenceFull: at most {} presences per channel",
+                                    presence::MAX_METAS
+                                ),
+                                TrackRefusal::Unavailable => {
+                                    "PresenceUnavailable: try again later".to_owned()
+                                }
+                            },
+                        );
+                        if let Some(diff) = left {
+                            publish_diff(&self.st.core, presence, &diff).await;
+                        }
                     }
                 }
             }

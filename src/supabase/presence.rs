@@ -76,10 +76,18 @@ pub fn swept_diff(member: &str) -> Option<Value> {
     Some(diff(None, Some((&key, json!({ "phx_ref": phx_ref })))))
 }
 
-#[derive(Debug, PartialEq, Eq)]
-pub enum TrackError {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrackRefusal {
     Full,
     Unavailable,
+}
+
+/// A track that was refused. A re-track removed the connection's previous meta first, so
+/// `left` is that leave, still to announce.
+#[derive(Debug, PartialEq)]
+pub struct TrackError {
+    pub why: TrackRefusal,
+    pub left: Option<Value>,
 }
 
 pub struct PresenceSets {
@@ -166,6 +174,10 @@ impl PresenceSets {
             }
         }
         let leaves = old.as_ref().map(|o| (o.key.as_str(), o.meta()));
+        let refused = |why| TrackError {
+            why,
+            left: old.as_ref().map(|o| diff(None, Some((&o.key, o.meta())))),
+        };
         if let Some(o) = &old {
             new.payload
                 .insert("phx_ref_prev".into(), Value::String(o.phx_ref.clone()));
@@ -176,7 +188,7 @@ impl PresenceSets {
             .join(channel, &new.member(), &info, &sconn, MAX_METAS)
             .await
         {
-            Ok(Joined::Full) => Err(TrackError::Full),
+            Ok(Joined::Full) => Err(refused(TrackRefusal::Full)),
             Ok(_) => {
                 let joined = diff(Some((key, new.meta())), leaves);
                 self.local().insert(slot, new);
@@ -184,7 +196,7 @@ impl PresenceSets {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "presence track not recorded");
-                Err(TrackError::Unavailable)
+                Err(refused(TrackRefusal::Unavailable))
             }
         }
     }
@@ -251,6 +263,25 @@ mod tests {
         assert!(p.untrack("r", "sb.7.1").await.is_none());
         p.untrack("r", "sb.7.2").await;
         assert_eq!(p.state("r").await, json!({}));
+    }
+
+    #[tokio::test]
+    async fn a_full_channel_refuses_new_metas_but_not_a_retrack() {
+        let p = PresenceSets::new(Arc::new(MemoryChannelPresence::default()), 7);
+        for i in 0..MAX_METAS {
+            p.track("r", "k", &format!("sb.7.{i}"), Map::new())
+                .await
+                .expect("room");
+        }
+        let e = p
+            .track("r", "k", "sb.7.x", Map::new())
+            .await
+            .expect_err("full");
+        assert_eq!((e.why, e.left), (TrackRefusal::Full, None));
+        // A re-track gives up its own meta first, so it always finds room.
+        p.track("r", "k", "sb.7.1", obj(json!({"n": 1})))
+            .await
+            .expect("re-tracked");
     }
 
     #[test]
