@@ -385,6 +385,8 @@ struct Joined {
     self_broadcast: bool,
     ack: bool,
     presence_key: Option<String>,
+    /// `config.presence.key`, for a track on a channel joined without presence.
+    config_key: String,
     /// The collections its postgres_changes bindings watch, and how many bindings it holds.
     tables: Vec<CollectionId>,
     bindings: usize,
@@ -713,6 +715,7 @@ impl Conn {
                 self_broadcast: cfg.broadcast.self_,
                 ack: cfg.broadcast.ack,
                 presence_key,
+                config_key: cfg.presence.key.clone(),
                 tables,
                 bindings,
             },
@@ -856,7 +859,12 @@ impl Conn {
                         if let Err(e) = self.st.core.hub.join(self.conn(), &presence) {
                             return self.error(&m, &e.public_message());
                         }
-                        let k = format!("{}-{}", self.conn(), j.join_ref.as_deref().unwrap_or(""));
+                        // The key the join configured, else one of this join's own.
+                        let k = if j.config_key.is_empty() {
+                            format!("{}-{}", self.conn(), j.join_ref.as_deref().unwrap_or(""))
+                        } else {
+                            j.config_key.clone()
+                        };
                         if let Some(j) = self.channels.get_mut(&m.topic) {
                             j.presence_key = Some(k.clone());
                         }

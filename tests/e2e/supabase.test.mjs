@@ -262,6 +262,30 @@ describe('supabase realtime', { concurrency: false }, () => {
     await until(() => !('carol' in bob.ch.presenceState()), 2_000, 'carol gone at once');
   });
 
+  test('two nodes: the presences of a node that dies are swept as leaves', { timeout: 90_000 }, async () => {
+    requireServices('the node-loss presence test');
+    const prefix = uniq('sbd');
+    const a = await scope.server({ name: 'sbd-a', redis: true, mongo: true, prefix, db: prefix });
+    const b = await scope.server({ name: 'sbd-b', redis: true, mongo: true, prefix, db: prefix, seed: false });
+    const room = uniq('lobby');
+    const ca = client(a, { sub: 'alice' });
+    const chA = ca.channel(room, { config: { presence: { key: 'alice' } } });
+    await subscribed(chA);
+    assert.equal(await chA.track({ user: 'alice' }), 'ok');
+    const cb = client(b, { sub: 'bob' });
+    const chB = cb.channel(room, { config: { presence: { key: 'bob' } } });
+    const leaves = [];
+    chB.on('presence', { event: 'sync' }, () => {});
+    chB.on('presence', { event: 'leave' }, ({ key }) => leaves.push(key));
+    await subscribed(chB);
+    await until(() => 'alice' in chB.presenceState(), 5_000, 'alice seen from node b');
+    ca.disconnect();
+    a.kill();
+    // Node a's liveness key expires (30 s), then node b's sweep (every 5 s) announces the leave.
+    await until(() => leaves.includes('alice'), 60_000, "the swept node's presence leaving");
+    assert.ok(!('alice' in chB.presenceState()));
+  });
+
   describe('REST broadcast', { concurrency: false }, () => {
     const url = (q = 'project=demo') => `${server.url}/realtime/v1/api/broadcast?${q}`;
     const post = (body, { headers = {}, q } = {}) =>
