@@ -1,16 +1,21 @@
 // Supabase Realtime front end with the real @supabase/realtime-js (ws transport on Node):
 // connection and refusals, both serializers, broadcast (self, ack, binary pushes from vsn 2),
-// presence, leaving, postgres_changes over the change feed (SecantusDB), and cross-node runs.
+// presence (cluster-wide, no flap on reconnect, a dead node swept), the REST broadcast,
+// postgres_changes over the change feed (SecantusDB), and cross-node runs.
 // docs/protocols/supabase.md.
-import { describe, test, before } from 'node:test';
+import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { RealtimeClient } from '@supabase/realtime-js';
 import { Scope, mintToken, API_KEY, sleep, requireServices, requireMongo, uniq, http, waitReady, ISO_MS } from './lib/harness.mjs';
 
+const clients = [];
+// Registered before the scope's hooks, so the clients close before the servers stop.
+after(() => {
+  for (const c of clients) c.disconnect();
+});
 const scope = new Scope().hooks();
 let server;
-const clients = [];
 
 before(async () => {
   server = await scope.server({ name: 'supabase' });
