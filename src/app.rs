@@ -343,8 +343,11 @@ where
     };
     state.started.store(true, Ordering::Release);
     // Inside the CORS and trace layers, which read the request's headers first.
+    let supabase_redis = pusher_redis
+        .clone()
+        .map(|c| (c, config.redis_prefix.as_str()));
     let mut router = http::router(state)
-        .merge(crate::supabase::router(core.clone())?)
+        .merge(crate::supabase::router(core.clone(), supabase_redis)?)
         .merge(insforge.router());
     if config.raw_ws {
         router = router.merge(crate::raw_ws::router(core.clone())?);

@@ -1,5 +1,5 @@
-//! Token buckets keyed by a string (the webhook URL), for requests that carry no credentials
-//! to limit by. The map is bounded: when full, idle buckets go first, then all of them.
+//! Token buckets keyed by a string: the webhook URL for requests that carry no credentials to
+//! limit by, the caller for the Supabase REST broadcast. The map is bounded: when full, idle buckets go first, then all of them.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -31,6 +31,12 @@ impl KeyedLimiter {
 
     /// Takes a token for `key`: `Err(wait)` when there is none, with how long until one is back.
     pub fn take(&self, key: &str, now: Instant) -> Result<(), Duration> {
+        self.take_n(key, 1, now)
+    }
+
+    /// Takes `n` tokens at once, or none (`n` beyond the burst counts as the whole burst).
+    pub fn take_n(&self, key: &str, n: u32, now: Instant) -> Result<(), Duration> {
+        let n = f64::from(n.max(1)).min(self.burst);
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if !buckets.contains_key(key) && buckets.len() >= MAX_KEYS {
             let (rate, burst) = (self.rate, self.burst);
@@ -44,11 +50,11 @@ impl KeyedLimiter {
             at: now,
         });
         *b = refill(*b, self.rate, self.burst, now);
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
+        if b.tokens >= n {
+            b.tokens -= n;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - b.tokens) / self.rate))
+            Err(Duration::from_secs_f64((n - b.tokens) / self.rate))
         }
     }
 }

@@ -1,27 +1,33 @@
 //! Supabase Realtime front end (Phoenix channels) for `@supabase/realtime-js` 2.x:
 //! `GET /realtime/v1/websocket?apikey=…&vsn=1.0.0|2.0.0&project=…`. Broadcast and presence over
-//! the hub; docs/protocols/supabase.md has the mapping, what is supported and what is not yet.
+//! the hub, postgres_changes over the live-data registry (`postgres_changes.rs`);
+//! docs/protocols/supabase.md has the mapping, what is supported and what is not yet.
 //!
 //! A channel `realtime:<name>` of a connection in project `p` is the hub topic
 //! `Channel(p, name)` — the same topic a Pusher channel of that name uses — so broadcasts reach
 //! every protocol's subscribers; its presence diffs travel on `ChannelPresence(p, name)`, which
-//! only this front end joins.
+//! only this front end joins, and its presence sets sit behind the core's channel-presence port
+//! (`presence.rs`; in Redis when there is one).
 
+pub mod postgres_changes;
 pub mod presence;
+mod rest;
+pub mod row_filter;
 pub mod wire;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -30,16 +36,22 @@ use tokio::sync::mpsc;
 
 use switchboard_handlers::core::Core;
 use switchboard_handlers::core::access::Actor;
-use switchboard_handlers::core::error::AppError;
+use switchboard_handlers::core::data::documents::scope;
+use switchboard_handlers::core::data::rules::AccessRule;
+use switchboard_handlers::core::error::{AppError, ErrorCode};
 use switchboard_handlers::core::hub::{Delivery, FrontEnd, FrontEndId, Hub};
-use switchboard_handlers::core::ids::ProjectId;
+use switchboard_handlers::core::ids::{CollectionId, ProjectId};
 use switchboard_handlers::core::ports::Credentials;
 use switchboard_handlers::core::project;
 use switchboard_handlers::core::session::{self, Session};
 use switchboard_handlers::core::topic::Topic;
 use switchboard_handlers::socketio::limits::{RateLimiter, Verdict};
 
-use presence::PresenceSets;
+use crate::http::rate_limit::KeyedLimiter;
+use crate::pusher::redis_presence::RedisChannelPresence;
+use postgres_changes::{Binding, Change};
+use presence::{PresenceSets, TrackError, TrackRefusal};
+use switchboard_handlers::core::channel_presence::{ChannelPresence, MemoryChannelPresence};
 use wire::{Msg, Vsn};
 
 /// Frames queued for one connection; a connection that falls this far behind is closed.
@@ -51,11 +63,19 @@ const MAX_FRAME: usize = 1024 * 1024;
 const MAX_CHANNELS: usize = 100;
 /// A connection silent this long is closed (Phoenix's default; realtime-js beats every 25 s).
 const IDLE: Duration = Duration::from_secs(60);
+/// A dropped connection's presence stays this long, so a client that reconnects and tracks the
+/// same key again never drops out of anyone's presence state (no leave-then-join flap).
+const PRESENCE_GRACE: Duration = Duration::from_secs(3);
+/// How often a node refreshes its liveness in the shared presence store and sweeps dead nodes'.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
 struct ConnState {
     tx: mpsc::Sender<Message>,
     vsn: Vsn,
     project: ProjectId,
+    /// The postgres_changes bindings of all its channels; shared, so a change is matched
+    /// against them outside the lock.
+    bindings: Arc<Vec<Binding>>,
 }
 
 /// This node's realtime-js connections.
@@ -68,18 +88,18 @@ pub struct Supabase {
     next: AtomicU64,
 }
 
-impl Default for Supabase {
-    fn default() -> Self {
+impl Supabase {
+    /// `store` builds the presence store for this node's number.
+    fn new(store: impl FnOnce(u32) -> Arc<dyn ChannelPresence>) -> Self {
+        let node: u32 = rand::random();
         Supabase {
             conns: Mutex::default(),
-            presence: PresenceSets::default(),
-            node: rand::random(),
+            presence: PresenceSets::new(store(node), node),
+            node,
             next: AtomicU64::new(0),
         }
     }
-}
 
-impl Supabase {
     fn queue(&self, conn: &str, frame: Message) {
         let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
         let Some(c) = conns.get(conn) else {
@@ -90,6 +110,21 @@ impl Supabase {
             // other connection waits for it.
             tracing::warn!(conn, "realtime connection too slow; closing it");
             conns.remove(conn);
+        }
+    }
+
+    /// Replaces a channel's postgres_changes bindings on a connection.
+    fn set_bindings(&self, conn: &str, topic: &str, new: Vec<Binding>) {
+        let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = conns.get_mut(conn) {
+            let mut all: Vec<Binding> = c
+                .bindings
+                .iter()
+                .filter(|b| b.topic != topic)
+                .cloned()
+                .collect();
+            all.extend(new);
+            c.bindings = Arc::new(all);
         }
     }
 
@@ -156,8 +191,22 @@ impl FrontEnd for Supabase {
         Ok(())
     }
 
-    fn send(&self, _conn: &str, _event: &str, _payload: &Value) {
-        // Per-connection deliveries (live queries) belong to postgres_changes, not served yet.
+    /// The live-data registry's `document:*` events for the collections this connection's
+    /// postgres_changes bindings watch (already checked against the collection's read rule).
+    fn send(&self, conn: &str, event: &str, payload: &Value) {
+        let Some(change) = Change::read(event, payload) else {
+            return;
+        };
+        let Some((bindings, vsn)) = ({
+            let conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+            conns.get(conn).map(|c| (c.bindings.clone(), c.vsn))
+        }) else {
+            return;
+        };
+        for (topic, payload) in postgres_changes::frames(&bindings, &change) {
+            let frame = wire::encode(vsn, None, None, &topic, "postgres_changes", &payload);
+            self.queue(conn, Message::Text(frame.into()));
+        }
     }
 }
 
@@ -166,19 +215,92 @@ struct SbState {
     core: Arc<Core>,
     front_end: Arc<Supabase>,
     id: FrontEndId,
+    /// REST broadcasts per caller (messages per second, as a connection's pushes).
+    rest_limiter: Arc<KeyedLimiter>,
 }
 
-/// Registers the front end in the hub and returns its routes.
-pub fn router(core: Arc<Core>) -> Result<Router, AppError> {
-    let front_end = Arc::new(Supabase::default());
+/// Registers the front end in the hub and returns its routes. With Redis (`redis`: the command
+/// client and the key prefix), presence sets are shared by every node.
+pub fn router(
+    core: Arc<Core>,
+    redis: Option<(crate::redis::Client, &str)>,
+) -> Result<Router, AppError> {
+    let shared = redis.is_some();
+    let front_end = Arc::new(Supabase::new(|node| match redis {
+        Some((client, prefix)) => Arc::new(RedisChannelPresence::new(
+            client,
+            &format!("{prefix}:sb"),
+            node,
+        )),
+        None => Arc::new(MemoryChannelPresence::default()),
+    }));
     let id = core.hub.register(front_end.clone())?;
+    if shared {
+        tokio::spawn(keep_presence(Arc::downgrade(&front_end), core.clone()));
+    }
+    let rest_limiter = Arc::new(KeyedLimiter::new(
+        core.limits.rate_per_sec,
+        core.limits.rate_burst,
+    ));
     Ok(Router::new()
         .route("/realtime/v1/websocket", get(upgrade))
+        .route("/realtime/v1/api/broadcast", post(rest::batch))
+        .route(
+            "/realtime/v1/api/broadcast/{topic}/events/{event}",
+            post(rest::single),
+        )
+        .layer(DefaultBodyLimit::max(rest::MAX_BODY))
         .with_state(SbState {
             core,
             front_end,
             id,
+            rest_limiter,
         }))
+}
+
+/// Keeps this node's liveness fresh in the shared presence store and sweeps the metas of nodes
+/// that died, announcing each as a leave; ends with the front end.
+async fn keep_presence(front_end: Weak<Supabase>, core: Arc<Core>) {
+    let mut tick = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        tick.tick().await;
+        let Some(fe) = front_end.upgrade() else {
+            return;
+        };
+        let store = fe.presence.store();
+        if let Err(e) = store.heartbeat().await {
+            tracing::warn!(error = %e, "realtime presence heartbeat failed");
+            continue;
+        }
+        match store.sweep().await {
+            Ok(gone) => {
+                for (channel, member) in gone {
+                    let (Some((project, name)), Some(diff)) = (
+                        presence::parse_store_channel(&channel),
+                        presence::swept_diff(&member),
+                    ) else {
+                        continue;
+                    };
+                    publish_diff(&core, Topic::ChannelPresence(project, name), &diff).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "realtime presence sweep failed"),
+        }
+    }
+}
+
+async fn publish_diff(core: &Core, presence: Topic, diff: &Value) {
+    let Ok(raw) = serde_json::value::to_raw_value(diff) else {
+        return;
+    };
+    let raw: Box<RawValue> = raw;
+    if let Err(e) = core
+        .fanout
+        .publish_encoded(&[presence], "presence_diff", &raw, None)
+        .await
+    {
+        tracing::warn!(error = %e, "presence diff not delivered everywhere");
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -263,6 +385,11 @@ struct Joined {
     self_broadcast: bool,
     ack: bool,
     presence_key: Option<String>,
+    /// `config.presence.key`, for a track on a channel joined without presence.
+    config_key: String,
+    /// The collections its postgres_changes bindings watch, and how many bindings it holds.
+    tables: Vec<CollectionId>,
+    bindings: usize,
 }
 
 struct Conn {
@@ -271,6 +398,8 @@ struct Conn {
     project: ProjectId,
     vsn: Vsn,
     channels: HashMap<String, Joined>,
+    /// The last postgres_changes binding id handed out on this connection.
+    binding_ids: u32,
 }
 
 async fn run(st: SbState, actor: Actor, project: ProjectId, vsn: Vsn, socket: WebSocket) {
@@ -290,6 +419,7 @@ async fn run(st: SbState, actor: Actor, project: ProjectId, vsn: Vsn, socket: We
                 tx,
                 vsn,
                 project: project.clone(),
+                bindings: Arc::default(),
             },
         );
     let (mut sink, mut stream) = socket.split();
@@ -326,6 +456,7 @@ async fn run(st: SbState, actor: Actor, project: ProjectId, vsn: Vsn, socket: We
         project,
         vsn,
         channels: HashMap::new(),
+        binding_ids: 0,
     };
     loop {
         let next = match tokio::time::timeout(IDLE, stream.next()).await {
@@ -480,21 +611,56 @@ impl Conn {
             Ok(p) => p.config,
             Err(e) => return self.error(&m, &format!("InvalidJoinPayload: {e}")),
         };
-        if !cfg.postgres_changes.is_empty() {
+        if cfg.presence.key.len() > presence::MAX_KEY {
             return self.error(
                 &m,
-                "PostgresChangesNotSupported: this server does not serve postgres_changes yet",
+                &format!(
+                    "InvalidJoinPayload: a presence key is at most {} bytes",
+                    presence::MAX_KEY
+                ),
             );
         }
+        let mut ids = self.binding_ids;
+        let parsed =
+            postgres_changes::parse(&cfg.postgres_changes, &self.project, &m.topic, &mut || {
+                ids = ids.wrapping_add(1).max(1);
+                ids
+            });
+        self.binding_ids = ids;
+        let pg = match parsed {
+            Ok(p) => p,
+            Err(e) => return self.error(&m, &format!("InvalidPostgresChanges: {e}")),
+        };
         // Joining a topic again replaces the old join.
         if self.channels.contains_key(&m.topic) {
             self.leave(&m.topic).await;
         } else if self.channels.len() >= MAX_CHANNELS {
             return self.error(&m, "ChannelRateLimitReached: Too many channels");
         }
+        let held: usize = self.channels.values().map(|j| j.bindings).sum();
+        if held + pg.bindings.len() > postgres_changes::MAX_BINDINGS_PER_CONN {
+            return self.error(
+                &m,
+                &format!(
+                    "ChannelRateLimitReached: at most {} postgres_changes bindings per connection",
+                    postgres_changes::MAX_BINDINGS_PER_CONN
+                ),
+            );
+        }
+        let mut tables: Vec<CollectionId> = Vec::new();
+        for b in &pg.bindings {
+            if !tables.contains(&b.table) {
+                tables.push(b.table.clone());
+            }
+        }
+        if let Err(reason) = self.watch_tables(&tables).await {
+            self.release_tables(tables);
+            return self.error(&m, &reason);
+        }
         let (channel, presence) = self.topics(&name);
         let hub = &self.st.core.hub;
         if let Err(e) = hub.join(self.conn(), &channel) {
+            self.release_tables(tables);
             return self.error(
                 &m,
                 &format!("ChannelRateLimitReached: {}", e.public_message()),
@@ -503,6 +669,7 @@ impl Conn {
         let presence_key = if cfg.presence.enabled {
             if let Err(e) = hub.join(self.conn(), &presence) {
                 hub.leave(self.conn(), &channel);
+                self.release_tables(tables);
                 return self.error(
                     &m,
                     &format!("ChannelRateLimitReached: {}", e.public_message()),
@@ -516,10 +683,29 @@ impl Conn {
         } else {
             None
         };
-        self.reply(&m, "ok", json!({ "postgres_changes": [] }));
+        let bindings = pg.bindings.len();
+        self.st
+            .front_end
+            .set_bindings(self.conn(), &m.topic, pg.bindings);
+        self.reply(&m, "ok", json!({ "postgres_changes": pg.reply }));
         if presence_key.is_some() {
-            let state = self.st.front_end.presence.state(&presence.room());
+            let state = self
+                .st
+                .front_end
+                .presence
+                .state(&presence::store_channel(&self.project, &name))
+                .await;
             self.push(&m, m.join_ref.as_deref(), "presence_state", &state);
+        }
+        if bindings > 0 {
+            // Upstream's wording, which apps may look for; the feed is live from here.
+            let system = json!({
+                "extension": "postgres_changes",
+                "status": "ok",
+                "message": "Subscribed to PostgreSQL",
+                "channel": name,
+            });
+            self.push(&m, m.join_ref.as_deref(), "system", &system);
         }
         self.channels.insert(
             m.topic.clone(),
@@ -529,16 +715,77 @@ impl Conn {
                 self_broadcast: cfg.broadcast.self_,
                 ack: cfg.broadcast.ack,
                 presence_key,
+                config_key: cfg.presence.key.clone(),
+                tables,
+                bindings,
             },
         );
     }
 
+    /// Subscribes the connection to each collection through the live-data registry, as
+    /// Socket.IO's `subscribe:collection` does: project membership, a storable collection name,
+    /// and the collection's read rule, which then applies to every change delivered.
+    async fn watch_tables(&self, tables: &[CollectionId]) -> Result<(), String> {
+        let actor = &self.session.actor;
+        for t in tables {
+            let s = scope(&self.st.core, actor, &self.project, t)
+                .await
+                .map_err(|e| {
+                    let code = match e.code() {
+                        ErrorCode::InvalidPayload => "InvalidPostgresChanges",
+                        ErrorCode::Forbidden | ErrorCode::Unauthorized | ErrorCode::NotFound => {
+                            "Unauthorized"
+                        }
+                        _ => "Unavailable",
+                    };
+                    format!("{code}: {}", e.public_message())
+                })?;
+            // Nothing of it would ever reach this connection: say so instead of staying silent.
+            if s.rule == AccessRule::AdminsOnly && !actor.is_admin() {
+                return Err(format!(
+                    "Unauthorized: You do not have permissions to read from this table: {t}"
+                ));
+            }
+            self.st
+                .core
+                .live
+                .watch_collection(&self.session.conn, actor, s.key(), &s.rule, None);
+        }
+        Ok(())
+    }
+
+    /// Unsubscribes from each collection no joined channel binds any more.
+    fn release_tables(&self, tables: Vec<CollectionId>) {
+        for t in tables {
+            if !self.channels.values().any(|j| j.tables.contains(&t)) {
+                self.st
+                    .core
+                    .live
+                    .unwatch_collection(&self.session.conn, &(self.project.clone(), t));
+            }
+        }
+    }
+
     async fn leave(&mut self, topic: &str) {
+        self.leave_with(topic, false).await;
+    }
+
+    /// `linger`: the connection dropped, so its presence stays for `PRESENCE_GRACE` (a quick
+    /// reconnect tracks again before anyone sees it leave).
+    async fn leave_with(&mut self, topic: &str, linger: bool) {
         let Some(j) = self.channels.remove(topic) else {
             return;
         };
+        self.st
+            .front_end
+            .set_bindings(self.conn(), topic, Vec::new());
+        self.release_tables(j.tables);
         let (channel, presence) = self.topics(&j.name);
-        self.untrack(&presence).await;
+        if linger {
+            self.untrack_later(presence.clone(), &j.name);
+        } else {
+            self.untrack(&presence, &j.name).await;
+        }
         let hub = &self.st.core.hub;
         hub.leave(self.conn(), &channel);
         hub.leave(self.conn(), &presence);
@@ -547,7 +794,7 @@ impl Conn {
     async fn leave_all(&mut self) {
         let topics: Vec<String> = self.channels.keys().cloned().collect();
         for t in topics {
-            self.leave(&t).await;
+            self.leave_with(&t, true).await;
         }
     }
 
@@ -596,6 +843,7 @@ impl Conn {
         };
         let (_, presence) = self.topics(&j.name);
         let key = j.presence_key.clone();
+        let name = j.name.clone();
         match m.payload.get("event").and_then(Value::as_str) {
             Some("track") => {
                 let Some(Value::Object(payload)) = m.payload.get("payload") else {
@@ -611,57 +859,81 @@ impl Conn {
                         if let Err(e) = self.st.core.hub.join(self.conn(), &presence) {
                             return self.error(&m, &e.public_message());
                         }
-                        let k = format!("{}-{}", self.conn(), j.join_ref.as_deref().unwrap_or(""));
+                        // The key the join configured, else one of this join's own.
+                        let k = if j.config_key.is_empty() {
+                            format!("{}-{}", self.conn(), j.join_ref.as_deref().unwrap_or(""))
+                        } else {
+                            j.config_key.clone()
+                        };
                         if let Some(j) = self.channels.get_mut(&m.topic) {
                             j.presence_key = Some(k.clone());
                         }
                         k
                     }
                 };
-                let diff = self.st.front_end.presence.track(
-                    &presence.room(),
-                    &key,
-                    self.conn(),
-                    payload.clone(),
-                );
-                self.reply(&m, "ok", json!({}));
-                if let Some(diff) = diff {
-                    self.publish_diff(presence, &diff).await;
+                let channel = presence::store_channel(&self.project, &name);
+                let tracked = self
+                    .st
+                    .front_end
+                    .presence
+                    .track(&channel, &key, self.conn(), payload.clone())
+                    .await;
+                match tracked {
+                    Ok(diff) => {
+                        self.reply(&m, "ok", json!({}));
+                        if let Some(diff) = diff {
+                            publish_diff(&self.st.core, presence, &diff).await;
+                        }
+                    }
+                    Err(TrackError { why, left }) => {
+                        self.error(
+                            &m,
+                            &match why {
+                                TrackRefusal::Full => format!(
+                                    "PresenceFull: at most {} presences per channel",
+                                    presence::MAX_METAS
+                                ),
+                                TrackRefusal::Unavailable => {
+                                    "PresenceUnavailable: try again later".to_owned()
+                                }
+                            },
+                        );
+                        if let Some(diff) = left {
+                            publish_diff(&self.st.core, presence, &diff).await;
+                        }
+                    }
                 }
             }
             Some("untrack") => {
                 self.reply(&m, "ok", json!({}));
-                self.untrack(&presence).await;
+                self.untrack(&presence, &name).await;
             }
             _ => self.error(&m, "presence event must be track or untrack"),
         }
     }
 
-    async fn untrack(&self, presence: &Topic) {
+    async fn untrack(&self, presence: &Topic, name: &str) {
+        let channel = presence::store_channel(&self.project, name);
         if let Some(diff) = self
             .st
             .front_end
             .presence
-            .untrack(&presence.room(), self.conn())
+            .untrack(&channel, self.conn())
+            .await
         {
-            self.publish_diff(presence.clone(), &diff).await;
+            publish_diff(&self.st.core, presence.clone(), &diff).await;
         }
     }
 
-    async fn publish_diff(&self, presence: Topic, diff: &Value) {
-        let Ok(raw) = serde_json::value::to_raw_value(diff) else {
-            return;
-        };
-        let raw: Box<RawValue> = raw;
-        if let Err(e) = self
-            .st
-            .core
-            .fanout
-            .publish_encoded(&[presence], "presence_diff", &raw, None)
-            .await
-        {
-            tracing::warn!(error = %e, "presence diff not delivered everywhere");
-        }
+    fn untrack_later(&self, presence: Topic, name: &str) {
+        let channel = presence::store_channel(&self.project, name);
+        let (st, conn) = (self.st.clone(), self.session.conn.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(PRESENCE_GRACE).await;
+            if let Some(diff) = st.front_end.presence.untrack(&channel, &conn).await {
+                publish_diff(&st.core, presence, &diff).await;
+            }
+        });
     }
 
     /// A refreshed token must still be valid and still belong to a member of the project;

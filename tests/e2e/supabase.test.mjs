@@ -1,15 +1,21 @@
 // Supabase Realtime front end with the real @supabase/realtime-js (ws transport on Node):
 // connection and refusals, both serializers, broadcast (self, ack, binary pushes from vsn 2),
-// presence, leaving, and a Socket.IO-free cross-node run. docs/protocols/supabase.md.
-import { describe, test, before } from 'node:test';
+// presence (cluster-wide, no flap on reconnect, a dead node swept), the REST broadcast,
+// postgres_changes over the change feed (SecantusDB), and cross-node runs.
+// docs/protocols/supabase.md.
+import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { RealtimeClient } from '@supabase/realtime-js';
-import { Scope, mintToken, API_KEY, sleep, requireServices, uniq } from './lib/harness.mjs';
+import { Scope, mintToken, API_KEY, sleep, requireServices, requireMongo, uniq, http, waitReady, ISO_MS } from './lib/harness.mjs';
 
+const clients = [];
+// Registered before the scope's hooks, so the clients close before the servers stop.
+after(() => {
+  for (const c of clients) c.disconnect();
+});
 const scope = new Scope().hooks();
 let server;
-const clients = [];
 
 before(async () => {
   server = await scope.server({ name: 'supabase' });
@@ -140,13 +146,10 @@ describe('supabase realtime', { concurrency: false }, () => {
     assert.equal(await ch.send({ type: 'broadcast', event: 'f', payload: { after: true } }), 'ok');
   });
 
-  test('topic realtime: alone and postgres_changes bindings give CHANNEL_ERROR', async () => {
+  test('topic realtime: alone gives CHANNEL_ERROR', async () => {
     const c = client(server);
     const empty = await channelStatus(c.channel(''));
     assert.equal(empty.status, 'CHANNEL_ERROR');
-    const pg = c.channel(uniq('pg')).on('postgres_changes', { event: '*', schema: 'demo', table: 'tasks' }, () => {});
-    const res = await channelStatus(pg);
-    assert.equal(res.status, 'CHANNEL_ERROR');
   });
 
   test('presence: state after join, track and untrack seen by both, keys as configured', async () => {
@@ -219,6 +222,256 @@ describe('supabase realtime', { concurrency: false }, () => {
     }
     await until(() => got.length === 10, 10_000, 'ten across nodes');
     assert.deepEqual(got.map((p) => p.i), [...Array(10).keys()], 'in order');
+  });
+
+  test('two nodes on one Redis: presence state spans nodes, and a quick reconnect does not flap', async () => {
+    requireServices('the two-node presence test');
+    const prefix = uniq('sbp');
+    const a = await scope.server({ name: 'sbp-a', redis: true, mongo: true, prefix, db: prefix });
+    const b = await scope.server({ name: 'sbp-b', redis: true, mongo: true, prefix, db: prefix, seed: false });
+    const room = uniq('lobby');
+    const join = async (s, sub, vsn = '2.0.0') => {
+      const c = client(s, { sub, vsn });
+      const ch = c.channel(room, { config: { presence: { key: sub } } });
+      ch.on('presence', { event: 'sync' }, () => {});
+      await subscribed(ch);
+      return { c, ch };
+    };
+    const alice = await join(a, 'alice');
+    assert.equal(await alice.ch.track({ user: 'alice', device: 1 }), 'ok');
+    const carol = await join(a, 'carol', '1.0.0');
+    await carol.ch.track({ user: 'carol' });
+    // A late joiner on the other node gets both in presence_state.
+    const bob = await join(b, 'bob');
+    await until(() => ['alice', 'carol'].every((k) => k in bob.ch.presenceState()), 5_000, 'state from the other node');
+    assert.equal(bob.ch.presenceState().alice[0].device, 1);
+
+    // alice's socket drops and she comes back through the other node with the same key: bob
+    // never sees her key disappear.
+    let missing = 0;
+    const watch = setInterval(() => {
+      if (!('alice' in bob.ch.presenceState())) missing++;
+    }, 10);
+    try {
+      alice.c.disconnect();
+      const again = await join(b, 'alice');
+      assert.equal(await again.ch.track({ user: 'alice', device: 2 }), 'ok');
+      await until(() => bob.ch.presenceState().alice?.length === 1 && bob.ch.presenceState().alice[0].device === 2,
+        10_000, "alice's old presence to go after the grace period");
+    } finally {
+      clearInterval(watch);
+    }
+    assert.equal(missing, 0, 'alice never left the presence state');
+    // An explicit untrack is immediate, across nodes.
+    assert.equal(await carol.ch.untrack(), 'ok');
+    await until(() => !('carol' in bob.ch.presenceState()), 2_000, 'carol gone at once');
+  });
+
+  test('two nodes: the presences of a node that dies are swept as leaves', { timeout: 90_000 }, async () => {
+    requireServices('the node-loss presence test');
+    const prefix = uniq('sbd');
+    const a = await scope.server({ name: 'sbd-a', redis: true, mongo: true, prefix, db: prefix });
+    const b = await scope.server({ name: 'sbd-b', redis: true, mongo: true, prefix, db: prefix, seed: false });
+    const room = uniq('lobby');
+    const ca = client(a, { sub: 'alice' });
+    const chA = ca.channel(room, { config: { presence: { key: 'alice' } } });
+    await subscribed(chA);
+    assert.equal(await chA.track({ user: 'alice' }), 'ok');
+    const cb = client(b, { sub: 'bob' });
+    const chB = cb.channel(room, { config: { presence: { key: 'bob' } } });
+    const leaves = [];
+    chB.on('presence', { event: 'sync' }, () => {});
+    chB.on('presence', { event: 'leave' }, ({ key }) => leaves.push(key));
+    await subscribed(chB);
+    await until(() => 'alice' in chB.presenceState(), 5_000, 'alice seen from node b');
+    ca.disconnect();
+    a.kill();
+    // Node a's liveness key expires (30 s), then node b's sweep (every 5 s) announces the leave.
+    await until(() => leaves.includes('alice'), 60_000, "the swept node's presence leaving");
+    assert.ok(!('alice' in chB.presenceState()));
+  });
+
+  describe('REST broadcast', { concurrency: false }, () => {
+    const url = (q = 'project=demo') => `${server.url}/realtime/v1/api/broadcast?${q}`;
+    const post = (body, { headers = {}, q } = {}) =>
+      fetch(url(q), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
+    const bearer = (sub = 'alice') => ({ authorization: `Bearer ${mintToken(sub)}` });
+
+    test('send() before subscribing and httpSend() reach subscribers through the REST endpoints', async () => {
+      const room = uniq('rest');
+      const rx = client(server, { sub: 'bob' });
+      const ch = rx.channel(room);
+      const got = collect(ch, 'poke');
+      await subscribed(ch);
+      const tx = client(server, { sub: 'alice' });
+      const out = tx.channel(room);
+      const warn = console.warn;
+      console.warn = () => {};
+      try {
+        assert.equal(await out.send({ type: 'broadcast', event: 'poke', payload: { via: 'batch' } }), 'ok');
+      } finally {
+        console.warn = warn;
+      }
+      assert.deepEqual(await out.httpSend('poke', { via: 'single' }), { success: true });
+      await until(() => got.length === 2, 5_000, 'both REST broadcasts');
+      assert.deepEqual(got.map((p) => p.via).sort(), ['batch', 'single']);
+    });
+
+    test('plain fetch: 202 and delivery; a bad message sends none; refusals', async () => {
+      const room = uniq('rest');
+      const rx = client(server, { sub: 'bob' });
+      const ch = rx.channel(room);
+      const got = collect(ch, 'e');
+      await subscribed(ch);
+      const msg = (payload, extra = {}) => ({ topic: room, event: 'e', payload, ...extra });
+      let res = await post({ messages: [msg({ n: 1 }), msg({ n: 2 }, { private: true })] }, { headers: { apikey: API_KEY } });
+      assert.equal(res.status, 202, await res.text());
+      await until(() => got.length === 2, 5_000, 'two messages');
+      assert.deepEqual(got, [{ n: 1 }, { n: 2 }]);
+
+      const refused = async (expected, body, opts) => {
+        const r = await post(body, opts);
+        const text = await r.text();
+        assert.equal(r.status, expected, text);
+        assert.equal(typeof JSON.parse(text).error, 'string', text);
+      };
+      const ok = { messages: [msg({ n: 3 })] };
+      await refused(401, ok);
+      await refused(401, ok, { headers: { apikey: 'nope' } });
+      await refused(403, ok, { headers: bearer('mallory') });
+      await refused(403, ok, { headers: bearer(), q: 'project=nowhere' });
+      await refused(400, ok, { headers: bearer(), q: '' });
+      await refused(400, { messages: [msg({ n: 4 }), msg('not an object')] }, { headers: bearer() });
+      await refused(400, { messages: [] }, { headers: bearer() });
+      await refused(400, { messages: Array.from({ length: 101 }, () => msg({})) }, { headers: bearer() });
+      await refused(400, { messages: [{ topic: '', event: 'e', payload: {} }] }, { headers: bearer() });
+      await refused(400, 'not json', { headers: bearer() });
+      await refused(413, { messages: [msg({ x: 'y'.repeat(300_000) })] }, { headers: bearer() });
+      await refused(413, { messages: [msg({ x: 'y'.repeat(1_100_000) })] }, { headers: bearer() });
+      // Each message counts against the caller's rate (RATE_LIMIT_PER_SEC 100, burst 200).
+      const hundred = { messages: Array.from({ length: 100 }, () => ({ topic: uniq('quiet'), event: 'e', payload: {} })) };
+      const statuses = [];
+      for (let i = 0; i < 3; i++) statuses.push((await post(hundred, { headers: bearer('carol') })).status);
+      assert.deepEqual(statuses, [202, 202, 429]);
+      await sleep(300);
+      assert.equal(got.length, 2, 'no refused message was delivered');
+    });
+  });
+
+  describe('postgres_changes', { concurrency: false }, () => {
+    let pgServer;
+    before(async () => {
+      requireMongo('the postgres_changes tests');
+      pgServer = await scope.server({ name: 'sb-pg', mongo: true });
+      await waitReady(pgServer);
+    });
+    const docs = (c) => `/api/projects/demo/collections/${c}/documents`;
+    const asAdmin = (s, path, opts = {}) => http(s, path, { apiKey: API_KEY, ...opts });
+    const asUser = (s, sub, path, opts = {}) => http(s, path, { token: mintToken(sub), ...opts });
+
+    test('INSERT, UPDATE and DELETE arrive in realtime-js shape; event and filter select', async () => {
+      const table = uniq('tasks');
+      const c = client(pgServer, { sub: 'alice' });
+      const all = [];
+      const bigInserts = [];
+      const deletes = [];
+      const system = [];
+      const ch = c
+        .channel(uniq('pg'))
+        .on('postgres_changes', { event: '*', schema: 'public', table }, (p) => all.push(p))
+        .on('postgres_changes', { event: 'INSERT', schema: 'demo', table, filter: 'n=gt.5' }, (p) => bigInserts.push(p))
+        .on('postgres_changes', { event: 'DELETE', schema: 'public', table, filter: 'id=in.(d2,"x,y")' }, (p) => deletes.push(p))
+        .on('system', {}, (m) => system.push(m));
+      await subscribed(ch);
+      await until(() => system.length === 1, 5_000, 'the system message');
+      assert.equal(system[0].extension, 'postgres_changes');
+      assert.equal(system[0].status, 'ok');
+
+      let res = await asAdmin(pgServer, docs(table), { method: 'POST', body: { id: 'd1', n: 1, title: 'a', done: false, tags: ['x'] } });
+      assert.equal(res.status, 201, res.text);
+      res = await asAdmin(pgServer, docs(table), { method: 'POST', body: { id: 'd2', n: 9, title: 'b' } });
+      assert.equal(res.status, 201, res.text);
+      res = await asAdmin(pgServer, `${docs(table)}/d1`, { method: 'PATCH', body: { n: 2 } });
+      assert.equal(res.status, 200, res.text);
+      res = await asAdmin(pgServer, `${docs(table)}/d2`, { method: 'DELETE' });
+      assert.ok(res.status === 200 || res.status === 204, res.text);
+      res = await asAdmin(pgServer, `${docs(table)}/d1`, { method: 'DELETE' });
+      assert.ok(res.status === 200 || res.status === 204, res.text);
+
+      await until(() => all.length === 5, 8_000, 'five changes');
+      assert.deepEqual(all.map((p) => `${p.eventType} ${p.new.id ?? p.old.id}`),
+        ['INSERT d1', 'INSERT d2', 'UPDATE d1', 'DELETE d2', 'DELETE d1']);
+      const [ins, , upd, del] = all;
+      assert.equal(ins.schema, 'public');
+      assert.equal(ins.table, table);
+      assert.match(ins.commit_timestamp, ISO_MS);
+      assert.equal(ins.errors, null);
+      assert.deepEqual(ins.new, { id: 'd1', n: 1, title: 'a', done: false, tags: ['x'] });
+      assert.deepEqual(ins.old, {});
+      assert.equal(upd.new.n, 2);
+      assert.equal(upd.new.title, 'a');
+      assert.equal(upd.old.id, 'd1', 'old carries at least the id');
+      assert.deepEqual(del.new, {});
+      assert.equal(del.old.id, 'd2');
+      await sleep(300);
+      assert.deepEqual(bigInserts.map((p) => p.new.id), ['d2'], 'INSERT with n>5 only');
+      assert.equal(bigInserts[0].schema, 'demo');
+      assert.deepEqual(deletes.map((p) => p.old.id), ['d2'], 'the in filter excludes d1');
+      await c.removeChannel(ch);
+    });
+
+    test('an owner-scoped collection delivers only the subscriber\'s own rows', async () => {
+      const cb = client(pgServer, { sub: 'bob' });
+      const got = [];
+      const ch = cb.channel(uniq('notes')).on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'notes' }, (p) => got.push(p.new));
+      await subscribed(ch);
+      const mark = uniq('m');
+      let res = await asUser(pgServer, 'alice', docs('notes'), { method: 'POST', body: { text: `alice ${mark}` } });
+      assert.equal(res.status, 201, res.text);
+      res = await asUser(pgServer, 'bob', docs('notes'), { method: 'POST', body: { text: `bob ${mark}` } });
+      assert.equal(res.status, 201, res.text);
+      await until(() => got.some((n) => n.text === `bob ${mark}`), 8_000, "bob's note");
+      await sleep(300);
+      assert.deepEqual(got.filter((n) => n.text.endsWith(mark)).map((n) => n.ownerId), ['bob']);
+      await cb.removeChannel(ch);
+    });
+
+    test('bindings outside the project, without a table or with a bad filter are refused', async () => {
+      const c = client(pgServer, { sub: 'alice' });
+      for (const filter of [
+        { event: '*', schema: 'acme', table: 'tasks' },
+        { event: '*', schema: 'public' },
+        { event: '*', schema: 'public', table: 'a$b' },
+        { event: '*', schema: 'public', table: 'tasks', filter: 'n=like.x%' },
+      ]) {
+        const res = await channelStatus(c.channel(uniq('bad')).on('postgres_changes', filter, () => {}));
+        assert.equal(res.status, 'CHANNEL_ERROR', JSON.stringify(filter));
+      }
+    });
+
+    test('two nodes: a write through one node reaches a subscriber on the other', async () => {
+      requireServices('the two-node postgres_changes test');
+      const prefix = uniq('sbpg');
+      const a = await scope.server({ name: 'sbpg-a', redis: true, mongo: true, prefix, db: prefix });
+      const b = await scope.server({ name: 'sbpg-b', redis: true, mongo: true, prefix, db: prefix, seed: false });
+      await waitReady(a);
+      await waitReady(b);
+      const table = uniq('t');
+      const c = client(b, { sub: 'alice', vsn: '1.0.0' });
+      const got = [];
+      const ch = c.channel(uniq('pg')).on('postgres_changes', { event: 'INSERT', schema: 'public', table }, (p) => got.push(p.new.id));
+      await subscribed(ch);
+      for (const id of ['a1', 'a2']) {
+        const res = await asAdmin(a, docs(table), { method: 'POST', body: { id } });
+        assert.equal(res.status, 201, res.text);
+      }
+      await until(() => got.length === 2, 10_000, 'both inserts on the other node');
+      assert.deepEqual(got, ['a1', 'a2']);
+    });
   });
 
   test('cleanup', async () => {
