@@ -244,7 +244,8 @@ fn check_event(event: &str) -> Result<(), Refusal> {
     if event.is_empty() || event.len() > MAX_EVENT_NAME {
         return bad(&format!("event must be 1 to {MAX_EVENT_NAME} bytes"));
     }
-    if wire::is_reserved_event(event) {
+    if wire::is_reserved_event(event) || switchboard_handlers::core::topic::is_protocol_event(event)
+    {
         return bad("event name is reserved");
     }
     if event.chars().any(char::is_control) {

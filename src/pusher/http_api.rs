@@ -228,9 +228,10 @@ fn check(t: Trigger) -> Result<Checked, AppError> {
     if t.name.is_empty() || t.name.len() > MAX_EVENT_NAME {
         return Err(AppError::invalid("name must have 1 to 200 characters"));
     }
-    if t.name.starts_with("pusher_internal:") {
+    if switchboard_handlers::core::topic::is_protocol_event(&t.name) {
         return Err(AppError::invalid(
-            "pusher_internal: events are the server's own",
+            "names starting pusher:, pusher_internal:, realtime:, presence: or phx_ are the \
+             servers' own",
         ));
     }
     let mut channels = match (t.channels, t.channel) {

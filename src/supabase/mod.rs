@@ -44,7 +44,7 @@ use switchboard_handlers::core::ids::{CollectionId, ProjectId};
 use switchboard_handlers::core::ports::Credentials;
 use switchboard_handlers::core::project;
 use switchboard_handlers::core::session::{self, Session};
-use switchboard_handlers::core::topic::Topic;
+use switchboard_handlers::core::topic::{Topic, is_protocol_event};
 use switchboard_handlers::socketio::limits::{RateLimiter, Verdict};
 
 use crate::http::rate_limit::KeyedLimiter;
@@ -811,6 +811,12 @@ impl Conn {
                 return;
             }
         };
+        if is_protocol_event(&event) {
+            if j.ack {
+                self.error(&m, "the event name is reserved for protocol frames");
+            }
+            return;
+        }
         let payload = match serde_json::value::to_raw_value(payload) {
             Ok(p) if p.get().len() <= self.st.core.limits.max_event_bytes => p,
             _ => {

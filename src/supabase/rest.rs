@@ -188,6 +188,9 @@ fn check(topic: &str, event: &str, payload: &RawValue, max: usize) -> Result<(),
     if event.is_empty() || event.len() > MAX_NAME {
         return Err(AppError::invalid(format!("event must be 1 to {MAX_NAME} bytes")).into());
     }
+    if switchboard_handlers::core::topic::is_protocol_event(event) {
+        return Err(AppError::invalid("the event name is reserved for protocol frames").into());
+    }
     if !payload.get().starts_with('{') {
         return Err(AppError::invalid("payload must be a JSON object").into());
     }

@@ -98,4 +98,26 @@ describe('a channel shared by Pusher, Supabase Realtime and the REST emit route'
     assert.deepEqual(atPusher[2], ['note', { n: 3 }]);
     assert.deepEqual(atSupabase[1], ['note', { n: 3 }]);
   });
+
+  test('no protocol can publish another\'s control frames on a channel (a forged Pusher member_added, say)', async () => {
+    const name = `presence-${uniq('guard').replace(/_/g, '-')}`;
+    const s = await supabaseChannel(name);
+    const forged = await s.send({ type: 'broadcast', event: 'pusher_internal:member_added', payload: { data: '{"user_id":"mallory"}' } });
+    assert.notEqual(forged, 'ok', 'the broadcast is refused');
+    const res = await fetch(`${server.url}/api/projects/demo/emit`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': API_KEY },
+      body: JSON.stringify({ room: `channel:demo:${name}`, event: 'pusher:error', payload: {} }),
+    });
+    assert.equal(res.status, 400, await res.text());
+    const lib = new PusherServer({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1', port: String(port()), useTLS: false });
+    await assert.rejects(lib.trigger(name, 'realtime:subscription_succeeded', {}), (e) => e.status === 400);
+    const rest = await fetch(`${server.url}/realtime/v1/api/broadcast?project=demo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', apikey: mintToken('alice') },
+      body: JSON.stringify({ messages: [{ topic: name, event: 'phx_reply', payload: {} }] }),
+    });
+    assert.equal(res.status, 400);
+    assert.equal(rest.status, 400, await rest.text());
+  });
 });

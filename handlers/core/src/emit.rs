@@ -53,6 +53,11 @@ pub async fn emit(
         None => Topic::Project(project.id.clone()),
         Some(room) => resolve_room(core, &project, room).await?,
     };
+    if matches!(topic, Topic::Channel(..)) && crate::topic::is_protocol_event(&req.event) {
+        return Err(AppError::invalid(
+            "the event name is reserved for the protocols' own frames on channels",
+        ));
+    }
     core.fanout
         .publish(&[topic], &req.event, &req.payload, None)
         .await

@@ -104,6 +104,23 @@ impl fmt::Display for Escaped<'_> {
     }
 }
 
+/// Whether an event name is one the protocol front ends use for their own control frames
+/// (Pusher's `pusher:` and `pusher_internal:`, Apinator's and InsForge's `realtime:`,
+/// InsForge's `presence:`, Phoenix's `phx_`). An event a client names and publishes on a
+/// channel (a Supabase broadcast, an InsForge publish, a REST emit, a Pusher trigger) may not
+/// use one: another protocol's clients would take it for their server's own frame, a forged
+/// `member_added` say.
+pub fn is_protocol_event(event: &str) -> bool {
+    const PREFIXES: [&str; 5] = [
+        "pusher:",
+        "pusher_internal:",
+        "realtime:",
+        "presence:",
+        "phx_",
+    ];
+    PREFIXES.iter().any(|p| event.starts_with(p))
+}
+
 impl Topic {
     pub fn room(&self) -> String {
         self.to_string()
@@ -123,6 +140,28 @@ impl Topic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn protocol_events_are_recognised() {
+        for e in [
+            "pusher:subscribe",
+            "pusher_internal:member_added",
+            "realtime:subscription_succeeded",
+            "presence:join",
+            "phx_reply",
+        ] {
+            assert!(is_protocol_event(e), "{e}");
+        }
+        for e in [
+            "new-message",
+            "client-typing",
+            "message",
+            "custom:x",
+            "pusher",
+        ] {
+            assert!(!is_protocol_event(e), "{e}");
+        }
+    }
 
     fn id<T: TryFrom<&'static str>>(s: &'static str) -> T
     where
