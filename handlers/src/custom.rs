@@ -7,7 +7,6 @@ use socketioxide::adapter::Adapter;
 use crate::core::access::require_member;
 use crate::core::error::AppError;
 use crate::core::ids::ProjectId;
-use crate::core::topic::Topic;
 use crate::core::{custom, events, project};
 use crate::socketio::Ctx;
 
@@ -54,8 +53,10 @@ pub async fn join<A: Adapter>(cx: &Ctx<A>, req: RoomRef) -> Result<Value, AppErr
 
 /// Leaves it; sender `custom:left` `{ room }` (also when it was not in it).
 pub async fn leave<A: Adapter>(cx: &Ctx<A>, req: RoomRef) -> Result<Value, AppError> {
-    if let Some(p) = cx.session.active_project() {
-        cx.leave(&Topic::Custom(p, req.room.0.clone()));
+    if let Some(p) = cx.session.active_project()
+        && let Ok(topic) = custom::topic_of_room(p, &req.room.0)
+    {
+        cx.leave(&topic);
     }
     let data = json!({ "room": req.room.0 });
     cx.emit(events::CUSTOM_LEFT, &data);

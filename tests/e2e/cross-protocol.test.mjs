@@ -8,7 +8,7 @@ import WebSocket from 'ws';
 import PusherServerMod from 'pusher';
 import PusherJsMod from 'pusher-js';
 import { RealtimeClient } from '@supabase/realtime-js';
-import { Scope, API_KEY, mintToken, sleep, uniq } from './lib/harness.mjs';
+import { Scope, API_KEY, mintToken, sleep, uniq, emitAck, assertAckOk, assertAckError } from './lib/harness.mjs';
 
 const PusherServer = PusherServerMod.default ?? PusherServerMod;
 const PusherJs = PusherJsMod.default ?? PusherJsMod;
@@ -119,5 +119,49 @@ describe('a channel shared by Pusher, Supabase Realtime and the REST emit route'
     });
     assert.equal(res.status, 400);
     assert.equal(rest.status, 400, await rest.text());
+  });
+
+  test('a Socket.IO client joins a protocol channel as the custom room channel:<name>, and publishes into it', async () => {
+    const name = uniq('bridge').replace(/_/g, '-');
+    const p = await pusherChannel(name);
+    const s = await supabaseChannel(name);
+    const sio = await scope.user(server, 'alice');
+    assertAckOk(await emitAck(sio, 'subscribe:project', 'demo'));
+    const joined = await emitAck(sio, 'custom:join', { room: `channel:${name}` });
+    assertAckOk(joined, { room: `channel:${name}` });
+    const atSio = [];
+    sio.onAny((ev, body) => {
+      if (ev.startsWith('custom:') && ev !== 'custom:joined' && ev !== 'custom:left') atSio.push([ev, body]);
+    });
+    const atPusher = [];
+    p.bind('wave', (data, meta) => atPusher.push([data, meta?.user_id]));
+    const atSupabase = [];
+    s.on('broadcast', { event: 'wave' }, (m) => atSupabase.push(m.payload));
+
+    const lib = new PusherServer({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1', port: String(port()), useTLS: false });
+    await lib.trigger(name, 'greet', { hello: 'sio' });
+    assert.equal(await s.send({ type: 'broadcast', event: 'shout', payload: { n: 2 } }), 'ok');
+    await until(() => atSio.length === 2, 5_000, 'the trigger and the broadcast at Socket.IO');
+    assert.deepEqual(atSio[0], ['custom:greet', { from: null, payload: { hello: 'sio' }, room: `channel:${name}` }]);
+    assert.deepEqual(atSio[1], ['custom:shout', { from: null, payload: { n: 2 }, room: `channel:${name}` }]);
+
+    const sent = await emitAck(sio, 'custom:broadcast', { projectId: 'demo', event: 'wave', payload: { from: 'sio' }, room: `channel:${name}` });
+    assertAckOk(sent, { event: 'wave' });
+    await until(() => atPusher.length === 1 && atSupabase.length === 1, 5_000, 'the Socket.IO broadcast at Pusher and Supabase');
+    assert.deepEqual(atPusher[0][0], { from: 'sio' });
+    assert.deepEqual(atSupabase[0], { from: 'sio' });
+    await sleep(200);
+    assert.equal(atSio.length, 2, `the sender does not get its own broadcast: ${JSON.stringify(atSio)}`);
+
+    assertAckError(await emitAck(sio, 'custom:join', { room: 'channel:private-x' }), 'FORBIDDEN');
+    assertAckError(await emitAck(sio, 'custom:join', { room: 'channel:presence-x' }), 'FORBIDDEN');
+    assertAckError(
+      await emitAck(sio, 'custom:broadcast', { projectId: 'demo', event: 'pusher:error', payload: {}, room: `channel:${name}` }),
+      'INVALID_PAYLOAD',
+    );
+    assertAckOk(await emitAck(sio, 'custom:leave', { room: `channel:${name}` }));
+    await lib.trigger(name, 'greet', { again: true });
+    await sleep(300);
+    assert.equal(atSio.length, 2, `no delivery after custom:leave: ${JSON.stringify(atSio)}`);
   });
 });

@@ -136,6 +136,8 @@ function wsClient(server, path, opts = {}) {
 async function wsAuthed(server, path) {
   const c = wsClient(server, path, { headers: { authorization: API_KEY } });
   await c.opened;
+  // The subscription is made once the upgrade completes, just after the client sees it open.
+  await sleep(300);
   return c;
 }
 
@@ -298,6 +300,7 @@ describe('pub/sub on one node', { concurrency: false }, () => {
     });
     const c = wsClient(server, d.path);
     await c.opened;
+    await sleep(300);
     await publish(server, 'demo', ch, { message: 'via token' });
     await until(() => c.got.length === 1, 5_000, 'a frame on the client path');
     assert.deepEqual(c.got[0], { channel: ch, message: 'via token' });
@@ -478,6 +481,8 @@ describe('pub/sub on two nodes (Redis)', { concurrency: false }, () => {
     const { data } = await res.json();
     const c = wsClient(b, data.path);
     await c.opened;
+    // The subscription is made once the upgrade completes, just after the client sees it open.
+    await sleep(300);
     await publish(a, 'demo', ch, { message: 'across' });
     await until(() => c.got.length === 1, 5_000, 'a frame on B');
     assert.deepEqual(c.got[0], { channel: ch, message: 'across' });

@@ -126,11 +126,63 @@ pub async fn broadcast(
 ) -> Result<Value, AppError> {
     let m = require_member(core.store.as_ref(), actor, &req.project_id).await?;
     let topic = match &req.room {
-        Some(r) => Topic::Custom(m.project.id.clone(), r.0.clone()),
+        Some(r) => topic_of_room(m.project.id.clone(), &r.0)?,
         None => Topic::Project(m.project.id.clone()),
     };
+    if matches!(topic, Topic::Channel(..)) {
+        return broadcast_on_channel(core, actor, sender, topic, req).await;
+    }
     let event = format!("custom:{}", req.event.0);
     let payload = json!({ "from": actor.from_json(), "payload": req.payload });
+    relay(core, topic, &event, &payload, sender).await?;
+    Ok(json!({ "event": event }))
+}
+
+/// A custom room named `channel:<name>` is the project's protocol channel `<name>`: the Pusher
+/// channel, the Supabase `realtime:<name>`, the InsForge channel and the pub/sub channel of that
+/// name (docs/protocol.md, "Protocol channels").
+pub const CHANNEL_ROOM: &str = "channel:";
+
+/// The topic behind a custom room name of `project`: a protocol channel for `channel:<name>`
+/// (refused for channels whose subscribers an app's backend must sign: `private-…`,
+/// `presence-…`, `#server-to-user-…`), else the project's custom room.
+pub fn topic_of_room(project: ProjectId, room: &str) -> Result<Topic, AppError> {
+    let Some(name) = room.strip_prefix(CHANNEL_ROOM) else {
+        return Ok(Topic::Custom(project, room.to_owned()));
+    };
+    if name.is_empty() {
+        return Err(AppError::invalid("channel: needs a channel name"));
+    }
+    if ["private-", "presence-", "#"]
+        .iter()
+        .any(|p| name.starts_with(p))
+    {
+        return Err(AppError::forbidden(
+            "private and presence channels need the app's signature: use the Pusher protocol",
+        ));
+    }
+    Ok(Topic::Channel(project, name.to_owned()))
+}
+
+/// A broadcast into a protocol channel goes out as the other protocols publish: under its own
+/// name, with the payload as a Pusher envelope (`{"data": "<payload as JSON text>",
+/// "user_id": <sender>}`), which every front end unwraps; Socket.IO clients in the channel get
+/// it back as `custom:<event>` `{from, payload, room}`.
+async fn broadcast_on_channel(
+    core: &Core,
+    actor: &Actor,
+    sender: &ConnId,
+    topic: Topic,
+    req: Broadcast,
+) -> Result<Value, AppError> {
+    let event = req.event.0;
+    if super::topic::is_protocol_event(&event) {
+        return Err(AppError::invalid(
+            "the event name is reserved for the protocols' own frames",
+        ));
+    }
+    let data = serde_json::to_string(&req.payload).map_err(AppError::internal)?;
+    let payload = json!({ "data": data, "user_id": actor.id.as_str() });
     relay(core, topic, &event, &payload, sender).await?;
     Ok(json!({ "event": event }))
 }
@@ -145,7 +197,7 @@ pub async fn room_in_active_project(
     let p = active
         .ok_or_else(|| AppError::invalid("no active project: send subscribe:project first"))?;
     let m = require_member(core.store.as_ref(), actor, &p).await?;
-    Ok(Topic::Custom(m.project.id, room.0.clone()))
+    topic_of_room(m.project.id, &room.0)
 }
 
 #[derive(Debug, Deserialize)]

@@ -15,6 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 use socketioxide::operators::BroadcastOperators;
@@ -110,13 +111,8 @@ impl<A: Adapter> SocketIoFrontEnd<A> {
     }
 }
 
-#[async_trait]
-impl<A: Adapter> FrontEnd for SocketIoFrontEnd<A> {
-    fn protocol(&self) -> &'static str {
-        "socket.io"
-    }
-
-    async fn deliver(&self, _hub: &Hub, d: &Delivery<'_>) -> Result<(), AppError> {
+impl<A: Adapter> SocketIoFrontEnd<A> {
+    async fn deliver_to_rooms(&self, _hub: &Hub, d: &Delivery<'_>) -> Result<(), AppError> {
         // Starting from the sender's socket makes socketioxide skip it (on every node, for
         // the adapter road). The sender is always local: its event is handled on this node.
         let sender = d.except.and_then(|c| self.socket(c));
@@ -158,6 +154,71 @@ impl<A: Adapter> FrontEnd for SocketIoFrontEnd<A> {
             }
             _ => self.outcome(d.event, res),
         }
+    }
+}
+
+/// What a Socket.IO client in a protocol channel gets for an event published there: the event
+/// as `custom:<event>` with `{from, payload, room}`, `payload` unwrapped from a Pusher envelope
+/// (`{"data": "<JSON text>", "user_id"?}`) and `from` its sender when known. An event already
+/// named `custom:…` goes through unchanged.
+fn channel_message(event: &str, payload: &RawValue, room: &str) -> Option<(String, Box<RawValue>)> {
+    if event.starts_with("custom:") {
+        return Some((event.to_owned(), payload.to_owned()));
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Envelope {
+        data: String,
+        #[serde(default)]
+        user_id: Option<String>,
+    }
+    let (value, from) = match serde_json::from_str::<Envelope>(payload.get()) {
+        Ok(e) => {
+            let v = serde_json::from_str::<Value>(&e.data).unwrap_or(Value::String(e.data));
+            (v, e.user_id.map(|u| serde_json::json!({ "userId": u })))
+        }
+        Err(_) => (serde_json::from_str::<Value>(payload.get()).ok()?, None),
+    };
+    let name = room.strip_prefix("channel:")?.split_once(':')?.1;
+    let out = serde_json::json!({
+        "from": from,
+        "payload": value,
+        "room": format!("channel:{name}"),
+    });
+    Some((
+        format!("custom:{event}"),
+        serde_json::value::to_raw_value(&out).ok()?,
+    ))
+}
+
+#[async_trait]
+impl<A: Adapter> FrontEnd for SocketIoFrontEnd<A> {
+    fn protocol(&self) -> &'static str {
+        "socket.io"
+    }
+
+    async fn deliver(&self, hub: &Hub, d: &Delivery<'_>) -> Result<(), AppError> {
+        // Protocol channels (`custom:join {room: "channel:<name>"}`) get what any protocol
+        // published there in the custom room shape, one emit per channel.
+        if !d.rooms.is_empty() && d.rooms.iter().all(|r| r.starts_with("channel:")) {
+            for room in d.rooms {
+                let Some((event, payload)) = channel_message(d.event, d.payload, room) else {
+                    continue;
+                };
+                let one = Delivery {
+                    rooms: std::slice::from_ref(room),
+                    except_rooms: d.except_rooms,
+                    except: d.except,
+                    event: &event,
+                    payload: &payload,
+                    scope: d.scope,
+                    front_end: d.front_end,
+                };
+                self.deliver_to_rooms(hub, &one).await?;
+            }
+            return Ok(());
+        }
+        self.deliver_to_rooms(hub, d).await
     }
 
     fn send(&self, conn: &str, event: &str, payload: &Value) {
