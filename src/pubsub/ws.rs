@@ -1,6 +1,7 @@
 //! `GET /{plateId}/pubsub/{channel}/ws` (legacy `GET /{plateId}/ws/subscribe/{channel}`): a
-//! WebSocket subscriber. With an `Authorization` header it is authorized before the upgrade
-//! (refusals are HTTP envelopes); without one the first text frame must be `{"auth": "<key>"}`
+//! WebSocket subscriber. With an `Authorization` header it is authorized and subscribed before
+//! the upgrade (refusals are HTTP envelopes), so a client that sees the socket open misses
+//! nothing published after that; without one the first text frame must be `{"auth": "<key>"}`
 //! within 5 s, answered by `{"ok":true,"data":{channel, pattern}}` or by the error envelope
 //! and close 1008. Data frames are `{"channel", "message"}`; the client's later frames are read
 //! (for close and pong) and ignored.
@@ -59,9 +60,10 @@ pub async fn subscribe(
         Ok::<_, PubSubError>((ws, target, actor))
     };
     match prepared.await {
-        Ok((ws, target, Some(actor))) => upgrade(ws, move |socket| {
-            run(st, socket, actor, target, None, false)
-        }),
+        Ok((ws, target, Some(actor))) => match subscribed(st, actor, target).await {
+            Ok(sub) => upgrade(ws, move |socket| serve(sub, socket, None, false)),
+            Err(e) => e.into_response(),
+        },
         Ok((ws, target, None)) => upgrade(ws, move |socket| first_message(st, socket, target)),
         Err(e) => e.into_response(),
     }
@@ -131,8 +133,52 @@ pub async fn refuse(mut socket: WebSocket, e: &PubSubError, reason: &'static str
     .await;
 }
 
-/// A subscribed connection until it ends: the client closes or goes silent, the server drains,
-/// the queue overflows, or `max_dur` passes.
+/// A subscription made for a WebSocket (before its upgrade completes, with header auth). One
+/// that is dropped without being served — the upgrade failed — undoes itself.
+pub struct Subscribed {
+    st: Arc<PubSub>,
+    conn: Arc<str>,
+    target: Target,
+    parts: Option<(session::Session, QueueRx, oneshot::Receiver<Closed>)>,
+}
+
+impl Drop for Subscribed {
+    fn drop(&mut self) {
+        if let Some((session, _, _)) = self.parts.take() {
+            self.st.front_end.forget(&self.conn, &self.target);
+            let st = self.st.clone();
+            tokio::spawn(async move { session::close(&st.core, &session).await });
+        }
+    }
+}
+
+/// Opens the connection's session and subscribes it.
+pub async fn subscribed(
+    st: Arc<PubSub>,
+    actor: Actor,
+    target: Target,
+) -> Result<Subscribed, PubSubError> {
+    let conn = st.front_end.next_conn_id();
+    let session = session::open_as(&st.core, st.id, conn.to_string(), actor)
+        .await
+        .map_err(refused)?;
+    let (tx, rx) = queue();
+    let (kill_tx, kill_rx) = oneshot::channel();
+    st.front_end.insert(&conn, Transport::Ws, tx, kill_tx);
+    if let Err(e) = st.front_end.subscribe(&st.core.hub, &conn, &target) {
+        st.front_end.forget(&conn, &target);
+        session::close(&st.core, &session).await;
+        return Err(e);
+    }
+    Ok(Subscribed {
+        st,
+        conn,
+        target,
+        parts: Some((session, rx, kill_rx)),
+    })
+}
+
+/// Subscribes, then serves the connection until it ends.
 pub async fn run(
     st: Arc<PubSub>,
     socket: WebSocket,
@@ -141,19 +187,24 @@ pub async fn run(
     max_dur: Option<Duration>,
     confirm: bool,
 ) {
-    let conn = st.front_end.next_conn_id();
-    let session = match session::open_as(&st.core, st.id, conn.to_string(), actor).await {
-        Ok(s) => s,
-        Err(r) => return refuse(socket, &refused(r), "refused").await,
-    };
-    let (tx, rx) = queue();
-    let (kill_tx, kill_rx) = oneshot::channel();
-    st.front_end.insert(&conn, Transport::Ws, tx, kill_tx);
-    if let Err(e) = st.front_end.subscribe(&st.core.hub, &conn, &target) {
-        st.front_end.forget(&conn, &target);
-        session::close(&st.core, &session).await;
-        return refuse(socket, &e, "subscription refused").await;
+    match subscribed(st, actor, target).await {
+        Ok(sub) => serve(sub, socket, max_dur, confirm).await,
+        Err(e) => refuse(socket, &e, "subscription refused").await,
     }
+}
+
+/// A subscribed connection until it ends: the client closes or goes silent, the server drains,
+/// the queue overflows, or `max_dur` passes.
+pub async fn serve(
+    mut sub: Subscribed,
+    socket: WebSocket,
+    max_dur: Option<Duration>,
+    confirm: bool,
+) {
+    let Some((session, rx, kill_rx)) = sub.parts.take() else {
+        return;
+    };
+    let (st, conn, target) = (sub.st.clone(), sub.conn.clone(), sub.target.clone());
     if confirm {
         let ok = json!({"ok": true, "data": {"channel": target.channel, "pattern": target.pattern.is_some()}});
         st.front_end

@@ -135,9 +135,8 @@ function wsClient(server, path, opts = {}) {
 
 async function wsAuthed(server, path) {
   const c = wsClient(server, path, { headers: { authorization: API_KEY } });
+  // With the header, the subscription is made before the upgrade: nothing to wait for.
   await c.opened;
-  // The subscription is made once the upgrade completes, just after the client sees it open.
-  await sleep(300);
   return c;
 }
 
@@ -481,7 +480,8 @@ describe('pub/sub on two nodes (Redis)', { concurrency: false }, () => {
     const { data } = await res.json();
     const c = wsClient(b, data.path);
     await c.opened;
-    // The subscription is made once the upgrade completes, just after the client sees it open.
+    // A client path's subscription is made once the upgrade completes (a use is counted only
+    // then), just after the client sees it open.
     await sleep(300);
     await publish(a, 'demo', ch, { message: 'across' });
     await until(() => c.got.length === 1, 5_000, 'a frame on B');
