@@ -4,6 +4,9 @@
 # The load tool signs its dev tokens with this; both servers check them with it (32 bytes or
 # more: Switchboard refuses shorter secrets).
 BENCH_SECRET=bench-secret-0123456789abcdefghijklmn
+# The admin API key of both servers (Switchboard's API_KEYS, the reference's API_KEY): the
+# insforge-fanout scenario creates its channel definition with it.
+BENCH_API_KEY=bench-api-key-0123456789abcdefghijklmn
 # Switchboard's settings for load: the per-socket event and relay-byte rates, the per-user socket
 # cap and the per-address connection cap are production guards that a load test (1,000 users
 # on one chat, up to 40K connections from one address) would trip; the Node reference has none.
@@ -11,7 +14,7 @@ BENCH_SECRET=bench-secret-0123456789abcdefghijklmn
 # when told to).
 BENCH_SB_ENV=(RATE_LIMIT_PER_SEC=1000000 RATE_LIMIT_BURST=1000000 MAX_SOCKETS_PER_USER=100000
   RELAY_BYTES_PER_SEC=1073741824 RELAY_BYTES_BURST=1073741824 MAX_CONNECTIONS_PER_IP=0
-  SEED_DEMO=true RUST_LOG=warn)
+  SEED_DEMO=true RUST_LOG=warn API_KEYS="$BENCH_API_KEY")
 
 # target_dir: where cargo puts its builds: CARGO_TARGET_DIR when set (a relative one is taken
 # from the repository root, where the scripts run cargo), else target/.

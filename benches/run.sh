@@ -8,7 +8,7 @@
 #   benches/run.sh --rounds 5
 #   benches/run.sh --only rooms,persist    some scenarios (fanout16 fanout64 fanout-40k rooms
 #                                          rooms-5k idle cross-rooms cross-rooms-5k cross-fanout
-#                                          persist, and the Pusher ones: pusher-fanout
+#                                          persist insforge-fanout, and the Pusher ones: pusher-fanout
 #                                          pusher-channels pusher-idle pusher-cross-channels
 #                                          pusher-cross-fanout; `pusher` = all five)
 #   benches/run.sh --only pusher --servers soketi   the Soketi side alone (sb node soketi floor)
@@ -119,7 +119,7 @@ start_floor() {
 start_node() {
   local name=$1 port; shift
   port=$(free_port)
-  (cd benches/reference && exec env PORT="$port" JWT_SECRET="$SECRET" "$@" node server.mjs) \
+  (cd benches/reference && exec env PORT="$port" JWT_SECRET="$SECRET" API_KEY="$BENCH_API_KEY" "$@" node server.mjs) \
     >"$STATE/$name.log" 2>&1 &
   LAST_PID=$!; RUN_PIDS+=($!); PIDS+=($!)
   wait_port "$port"
@@ -186,6 +186,8 @@ if [ "$SMOKE" = 1 ]; then
   echo "$res" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); assert r["lost"]==0 and r["delivered"]==8000, r'
   stop_all
   start_sb smoke
+  res=$(lg insforge-fanout insforge-fanout --url "$URL" --label smoke --subscribers 20 --messages 50 --inflight 8 --max-secs 20 --api-key "$BENCH_API_KEY")
+  echo "$res" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); assert r["lost"]==0 and r["delivered"]==1000 and r["sendFailures"]==0 and r["serverErrors"]==0, r'
   res=$(lg idle idle --url "$URL" --label smoke --pid "$LAST_PID" --connections 50 --settle-secs 1)
   echo "$res" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); assert r["connections"]==50, r'
   stop_all
@@ -269,6 +271,12 @@ one_run() {
     cross-rooms) lg cross-rooms rooms --url "$URL" --label "$who" --inflight 4 --messages 100 ;;
     cross-rooms-5k) lg cross-rooms-5k rooms --url "$URL" --label "$who" --rate 5000 --messages 25 ;;
     cross-fanout) lg cross-fanout fanout --url "$URL" --label "$who" --inflight 16 --messages 1000 ;;
+    # fanout16 over the InsForge namespace: realtime:publish, no acks (the publisher's window is
+    # its own messages delivered back to it). Switchboard needs a channel definition (created
+    # with the API key), stores every message and counts its audience; the reference does not.
+    insforge-fanout)
+      local define=(); [ "$who" = sb ] && define=(--api-key "$BENCH_API_KEY")
+      lg insforge-fanout insforge-fanout --url "$URL" --label "$who" --inflight 16 --messages 2000 "${define[@]}" ;;
     persist)
       lg persist persist --url "$URL" --label "$who" --senders 16 --inflight 8 --messages 250 ;;
     # The Pusher scenarios mirror fanout16, rooms, idle, cross-rooms and cross-fanout: HTTP API
@@ -284,7 +292,7 @@ one_run() {
 }
 
 SCENARIOS=(fanout16 fanout64 fanout-40k rooms rooms-5k idle cross-rooms cross-rooms-5k cross-fanout persist
-  pusher-fanout pusher-channels pusher-idle pusher-cross-channels pusher-cross-fanout)
+  insforge-fanout pusher-fanout pusher-channels pusher-idle pusher-cross-channels pusher-cross-fanout)
 wanted() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 for round in $(seq 1 "$ROUNDS"); do
   for s in "${SCENARIOS[@]}"; do
@@ -352,6 +360,16 @@ table([
     ("  same, p99 ms", "pusher-cross-channels", "p99Ms", "x"),
     ("Pusher 2 nodes, fan-out 16 in flight: delivered/s", "pusher-cross-fanout", "deliveredPerSec", "x"),
 ], "soketi", "Soketi")
+# The InsForge namespace against the main namespace's fan-out of the same run (issue #23:
+# within 20%, i.e. ≥ 0.8×) and against the reference's /insforge (≥ 5×).
+if any(r["scenario"] == "insforge-fanout" for r in rows):
+    print("| InsForge /insforge, 16 in flight | Switchboard | Node | Switchboard/Node | Switchboard main-namespace fanout16 | InsForge/main |\n|---|---|---|---|---|---|")
+    for name, key in (("delivered/s", "deliveredPerSec"), ("p50 ms", "p50Ms"), ("p99 ms", "p99Ms")):
+        a, b, m = med("insforge-fanout", "sb", key), med("insforge-fanout", "node", key), med("fanout16", "sb", key)
+        r1 = f"{a / b:.2f}" if a is not None and b else "—"
+        r2 = f"{a / m:.2f}" if a is not None and m else "—"
+        print(f"| {name} | {fmt(a)} | {fmt(b)} | {r1} | {fmt(m)} | {r2} |")
+    print()
 s, d = med("persist", "sb", "sendsPerSec"), med("driver", "driver", "insertsPerSec")
 p = med("persist", "sb", "p99Ms")
 if s and d:

@@ -159,61 +159,64 @@ fn install<A: Adapter>(s: &SocketRef<A>, st: &Arc<Insforge>, conn: &Arc<Conn>) {
     s.on(
         "realtime:subscribe",
         async move |turn: Turn, s: SocketRef<A>, TryData(v): TryData<Value>, ack: AckSender<A>| {
-            let _served = turn.wait().await;
-            let v = v.unwrap_or(Value::Null);
-            let reply = match gate(&s, &c1) {
-                Err(r) => wire::ack_refused(channel_of(&v), &r),
-                Ok(()) => match serde_json::from_value::<ChannelReq>(v.clone()) {
-                    Err(e) => wire::ack_refused(
-                        channel_of(&v),
-                        &Refusal::new(Code::Unauthorized, format!("Invalid request: {e}")),
-                    ),
-                    Ok(req) => match presence::subscribe(&st1, &c1, &req.channel).await {
-                        Ok(members) => wire::ack_ok(&req.channel, members),
-                        Err(r) => wire::ack_refused(&req.channel, &r),
+            turn.run(async move {
+                let v = v.unwrap_or(Value::Null);
+                let reply = match gate(&s, &c1) {
+                    Err(r) => wire::ack_refused(channel_of(&v), &r),
+                    Ok(()) => match serde_json::from_value::<ChannelReq>(v.clone()) {
+                        Err(e) => wire::ack_refused(
+                            channel_of(&v),
+                            &Refusal::new(Code::Unauthorized, format!("Invalid request: {e}")),
+                        ),
+                        Ok(req) => match presence::subscribe(&st1, &c1, &req.channel).await {
+                            Ok(members) => wire::ack_ok(&req.channel, members),
+                            Err(r) => wire::ack_refused(&req.channel, &r),
+                        },
                     },
-                },
-            };
-            if let Err(e) = ack.send(&reply) {
-                tracing::debug!(error = %e, "insforge subscribe ack not sent");
-            }
+                };
+                if let Err(e) = ack.send(&reply) {
+                    tracing::debug!(error = %e, "insforge subscribe ack not sent");
+                }
+            });
         },
     );
     let (st2, c2) = (st.clone(), conn.clone());
     s.on(
         "realtime:unsubscribe",
         async move |turn: Turn, s: SocketRef<A>, TryData(v): TryData<Value>| {
-            let _served = turn.wait().await;
-            if gate(&s, &c2).is_err() {
-                return;
-            }
-            if let Ok(Ok(req)) = v.map(serde_json::from_value::<ChannelReq>) {
-                presence::unsubscribe(&st2, &c2, &req.channel).await;
-            }
+            turn.run(async move {
+                if gate(&s, &c2).is_err() {
+                    return;
+                }
+                if let Ok(Ok(req)) = v.map(serde_json::from_value::<ChannelReq>) {
+                    presence::unsubscribe(&st2, &c2, &req.channel).await;
+                }
+            });
         },
     );
     let (st3, c3) = (st.clone(), conn.clone());
     s.on(
         "realtime:publish",
         async move |turn: Turn, s: SocketRef<A>, TryData(v): TryData<Value>| {
-            let _served = turn.wait().await;
-            let v = v.unwrap_or(Value::Null);
-            let res = match gate(&s, &c3) {
-                Err(r) => Err(r),
-                Ok(()) => match serde_json::from_value::<PublishReq>(v.clone()) {
-                    Err(e) => Err(Refusal::new(
-                        Code::InvalidEvent,
-                        format!("Invalid publish request: {e}"),
-                    )),
-                    Ok(req) => publish(&st3, &c3, req).await,
-                },
-            };
-            if let Err(r) = res {
-                let channel = Some(channel_of(&v)).filter(|c| !c.is_empty());
-                if let Err(e) = s.emit("realtime:error", &wire::error_event(channel, &r)) {
-                    tracing::debug!(error = %e, "insforge realtime:error not sent");
+            turn.run(async move {
+                let v = v.unwrap_or(Value::Null);
+                let res = match gate(&s, &c3) {
+                    Err(r) => Err(r),
+                    Ok(()) => match serde_json::from_value::<PublishReq>(v.clone()) {
+                        Err(e) => Err(Refusal::new(
+                            Code::InvalidEvent,
+                            format!("Invalid publish request: {e}"),
+                        )),
+                        Ok(req) => publish(&st3, &c3, req).await,
+                    },
+                };
+                if let Err(r) = res {
+                    let channel = Some(channel_of(&v)).filter(|c| !c.is_empty());
+                    if let Err(e) = s.emit("realtime:error", &wire::error_event(channel, &r)) {
+                        tracing::debug!(error = %e, "insforge realtime:error not sent");
+                    }
                 }
-            }
+            });
         },
     );
     let (st4, c4) = (st.clone(), conn.clone());

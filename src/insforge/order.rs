@@ -1,54 +1,76 @@
 //! One socket's events run one at a time, in arrival order. socketioxide spawns a task per
 //! event, so two publishes of one socket could otherwise be stored and delivered in either
 //! order (each awaits the store). Handlers take a [`Turn`] as an extractor: extractors run
-//! synchronously as packets arrive, so the tickets follow the arrival order, and a handler
-//! waits until the events before it are done.
+//! synchronously as packets arrive, so each takes its place in the socket's queue in arrival
+//! order; the handler hands its work to the turn, and one task per socket (started with the
+//! socket's first event) runs the queue's work in order.
+//!
+//! One serving task rather than each handler waiting for the one before: a burst of publishes
+//! is then stored and broadcast back to back in one go, so each subscriber's writer sends the
+//! burst's frames together. Handlers that waited in turn were each woken behind the writes of
+//! the previous broadcast: one publisher's messages went out one write per frame, at a third
+//! of the main namespace's fan-out (docs/performance.md, "InsForge namespace").
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 
+use futures_util::FutureExt;
 use socketioxide::adapter::Adapter;
 use socketioxide::handler::FromMessageParts;
 use socketioxide::socket::Socket;
 use socketioxide_core::Value;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot};
 
-/// A socket's tickets: the next one to hand out and the one being served.
+/// An event's work.
+type Job = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A socket's queue: one slot per event, in arrival order, each filled by its handler.
+#[derive(Default)]
 pub struct Turns {
-    next: AtomicU64,
-    serving: watch::Sender<u64>,
+    queue: OnceLock<mpsc::UnboundedSender<oneshot::Receiver<Job>>>,
 }
 
-impl Default for Turns {
-    fn default() -> Self {
-        Turns {
-            next: AtomicU64::new(0),
-            serving: watch::Sender::new(0),
+impl Turns {
+    /// The next place in the queue (the serving task starts with the first).
+    fn take(&self) -> Turn {
+        let (slot, filled) = oneshot::channel();
+        let queue = self.queue.get_or_init(|| {
+            let (queue, work) = mpsc::unbounded_channel();
+            tokio::spawn(serve(work));
+            queue
+        });
+        // The serving task ends only when this sender is gone.
+        let _ = queue.send(filled);
+        Turn { slot }
+    }
+}
+
+/// Runs each slot's work in order; ends with the socket (its `Turns` dropped). A handler that
+/// never ran (dropped without handing work) leaves its slot empty: skipped. A panicking
+/// handler does not stop the ones after it.
+async fn serve(mut work: mpsc::UnboundedReceiver<oneshot::Receiver<Job>>) {
+    while let Some(slot) = work.recv().await {
+        let Ok(job) = slot.await else {
+            continue;
+        };
+        if AssertUnwindSafe(job).catch_unwind().await.is_err() {
+            tracing::error!("an insforge event handler panicked");
         }
     }
 }
 
 /// An event's place in its socket's order.
 pub struct Turn {
-    turns: Arc<Turns>,
-    ticket: u64,
-}
-
-/// Held while an event is handled; dropping it (even on a panic) lets the next one run.
-pub struct Served(Arc<Turns>);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        self.0.serving.send_modify(|n| *n += 1);
-    }
+    slot: oneshot::Sender<Job>,
 }
 
 impl Turn {
-    pub async fn wait(self) -> Served {
-        let mut rx = self.turns.serving.subscribe();
-        // The sender lives in `self.turns`, so waiting cannot fail.
-        let _ = rx.wait_for(|&n| n == self.ticket).await;
-        Served(self.turns)
+    /// Runs `work` once the events before it are done.
+    pub fn run(self, work: impl Future<Output = ()> + Send + 'static) {
+        // The serving task lives as long as the socket's `Turns`; after that nothing runs.
+        let _ = self.slot.send(Box::pin(work));
     }
 }
 
@@ -72,39 +94,47 @@ impl<A: Adapter> FromMessageParts<A> for Turn {
         _: &Option<i64>,
     ) -> Result<Self, NoTurns> {
         let turns = s.extensions.get::<Arc<Turns>>().ok_or(NoTurns)?;
-        let ticket = turns.next.fetch_add(1, Ordering::Relaxed);
-        Ok(Turn { turns, ticket })
+        Ok(turns.take())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
 
     #[tokio::test]
-    async fn turns_are_served_in_ticket_order() {
-        let turns = Arc::new(Turns::default());
-        let ticket = |t: &Arc<Turns>| Turn {
-            turns: t.clone(),
-            ticket: t.next.fetch_add(1, Ordering::Relaxed),
-        };
-        let (first, second) = (ticket(&turns), ticket(&turns));
-        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let o2 = order.clone();
-        let late = tokio::spawn(async move {
-            let _s = second.wait().await;
-            o2.lock().expect("lock").push(2);
+    async fn work_runs_in_turn_order_whatever_order_it_is_handed_in() {
+        let turns = Turns::default();
+        let (first, second, skipped, third) =
+            (turns.take(), turns.take(), turns.take(), turns.take());
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let (done_tx, done_rx) = oneshot::channel();
+        let o = order.clone();
+        third.run(async move {
+            o.lock().expect("lock").push(3);
+            let _ = done_tx.send(());
+        });
+        let o = order.clone();
+        second.run(async move {
+            o.lock().expect("lock").push(2);
+            panic!("a handler's bug");
         });
         tokio::task::yield_now().await;
         assert!(
             order.lock().expect("lock").is_empty(),
-            "the second waits for the first"
+            "the later turns wait for the first"
         );
-        {
-            let _s = first.wait().await;
-            order.lock().expect("lock").push(1);
-        }
-        late.await.expect("joined");
-        assert_eq!(*order.lock().expect("lock"), [1, 2]);
+        drop(skipped);
+        let o = order.clone();
+        first.run(async move {
+            tokio::task::yield_now().await;
+            o.lock().expect("lock").push(1);
+        });
+        tokio::time::timeout(std::time::Duration::from_secs(5), done_rx)
+            .await
+            .expect("the queue was served")
+            .expect("the third ran");
+        assert_eq!(*order.lock().expect("lock"), [1, 2, 3]);
     }
 }

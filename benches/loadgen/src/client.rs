@@ -53,6 +53,30 @@ pub struct Conn {
     out: mpsc::UnboundedSender<Out>,
     pub acks: mpsc::UnboundedReceiver<Ack>,
     next_id: u64,
+    /// `/ns,` for a namespace other than `/`, else empty.
+    nsp: String,
+}
+
+/// Where a connection goes: its namespace and extra handshake query (`&k=v…`).
+pub struct Target {
+    pub namespace: String,
+    pub query: String,
+}
+
+impl Target {
+    pub fn main() -> Target {
+        Target {
+            namespace: "/".to_owned(),
+            query: String::new(),
+        }
+    }
+
+    fn nsp_prefix(&self) -> String {
+        match self.namespace.as_str() {
+            "" | "/" => String::new(),
+            ns => format!("{ns},"),
+        }
+    }
 }
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -60,11 +84,25 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 impl Conn {
     /// Connects to `base` (`http://host:port`) with `{ token }` as the auth object.
     pub async fn connect(base: &str, token: &str, on_event: OnEvent) -> anyhow::Result<Conn> {
+        let auth = serde_json::json!({ "token": token });
+        Conn::connect_to(base, &Target::main(), &auth, on_event).await
+    }
+
+    /// Connects to `target`'s namespace on `base` with `auth` as the handshake's auth object.
+    pub async fn connect_to(
+        base: &str,
+        target: &Target,
+        auth: &serde_json::Value,
+        on_event: OnEvent,
+    ) -> anyhow::Result<Conn> {
         let addr = base
             .strip_prefix("http://")
             .ok_or_else(|| anyhow!("only http:// URLs are supported, not {base}"))?
             .trim_end_matches('/');
-        let open = ws::connect(addr, "/socket.io/?EIO=4&transport=websocket");
+        let path = format!("/socket.io/?EIO=4&transport=websocket{}", target.query);
+        // Packets of a namespace other than `/` carry it before their data: `42/ns,[…]`.
+        let nsp = target.nsp_prefix();
+        let open = ws::connect(addr, &path);
         let (mut reader, writer) = tokio::time::timeout(TIMEOUT, open)
             .await
             .context("websocket connect timed out")??;
@@ -84,15 +122,15 @@ impl Conn {
         if !open.starts_with('0') {
             bail!("unexpected open packet {open}");
         }
-        let auth = serde_json::json!({ "token": token });
-        writer.text(&format!("40{auth}")).await?;
+        writer.text(&format!("40{nsp}{auth}")).await?;
+        let (connected, refused) = (format!("40{nsp}"), format!("44{nsp}"));
         loop {
             let reply = next_text(&mut reader).await?;
             if reply == "2" {
                 writer.text("3").await?;
-            } else if reply.starts_with("40") {
+            } else if reply.starts_with(&connected) {
                 break;
-            } else if let Some(err) = reply.strip_prefix("44") {
+            } else if let Some(err) = reply.strip_prefix(&refused) {
                 bail!("connection refused: {err}");
             } else {
                 return Err(anyhow!("unexpected packet before CONNECT: {reply}"));
@@ -115,6 +153,7 @@ impl Conn {
         let (ack_tx, acks) = mpsc::unbounded_channel();
         let pong = out.clone();
         let mut on_event = on_event;
+        let (event_prefix, ack_prefix) = (format!("42{nsp}"), format!("43{nsp}"));
         tokio::spawn(async move {
             let origin = EPOCH.1;
             loop {
@@ -129,9 +168,9 @@ impl Conn {
                 };
                 if msg == "2" {
                     let _ = pong.send(Out::Text("3".into()));
-                } else if let Some(data) = msg.strip_prefix("42") {
+                } else if let Some(data) = msg.strip_prefix(event_prefix.as_str()) {
                     on_event(data, arrival.map(|unix| unix.saturating_sub(origin)));
-                } else if let Some(rest) = msg.strip_prefix("43") {
+                } else if let Some(rest) = msg.strip_prefix(ack_prefix.as_str()) {
                     let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
                     if let Ok(id) = rest[..digits].parse() {
                         let ok = rest[digits..].contains("\"ok\":true");
@@ -148,6 +187,7 @@ impl Conn {
             out,
             acks,
             next_id: 0,
+            nsp,
         })
     }
 
@@ -155,10 +195,18 @@ impl Conn {
     pub fn emit_ack(&mut self, event: &str, payload: &str) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
+        let _ = self.out.send(Out::Text(format!(
+            "42{}{id}[\"{event}\",{payload}]",
+            self.nsp
+        )));
+        id
+    }
+
+    /// Emits `[event, payload]` without an ack.
+    pub fn emit(&self, event: &str, payload: &str) {
         let _ = self
             .out
-            .send(Out::Text(format!("42{id}[\"{event}\",{payload}]")));
-        id
+            .send(Out::Text(format!("42{}[\"{event}\",{payload}]", self.nsp)));
     }
 
     /// Emits and waits for the ack (bounded); errors when it is not `ok`.

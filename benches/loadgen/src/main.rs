@@ -17,10 +17,15 @@
 //!   loadgen pusher-channels --url U --secret S [--via client | http]      pairs, private channels
 //!   loadgen pusher-idle     --url U --secret S --pid P --connections 5000
 //!
+//! InsForge realtime (insforge.rs; the `/insforge` namespace of Switchboard or the reference):
+//!
+//!   loadgen insforge-fanout --url U --secret S [--api-key K] [--inflight 16] [--publishers 1]
+//!
 //! `--url a,b` spreads clients over several nodes (cross-node scenarios).
 
 mod client;
 mod floor;
+mod insforge;
 mod pusher;
 mod pusher_bench;
 mod ws;
@@ -74,6 +79,27 @@ enum Cmd {
         /// Messages per second (fixed offered load); 0 = max-rate mode.
         #[arg(long, default_value_t = 0.0)]
         rate: f64,
+    },
+    /// InsForge `/insforge`: P publishers, N subscribers of one channel (insforge.rs).
+    InsforgeFanout {
+        #[command(flatten)]
+        common: Common,
+        /// An API key: creates the channel's definition over REST first (Switchboard needs
+        /// one; the Node reference has no definitions).
+        #[arg(long)]
+        api_key: Option<String>,
+        #[arg(long, default_value = "bench-fan")]
+        channel: String,
+        #[arg(long, default_value_t = 1000)]
+        subscribers: usize,
+        #[arg(long, default_value_t = 1)]
+        publishers: usize,
+        /// Messages over all publishers.
+        #[arg(long, default_value_t = 2000)]
+        messages: usize,
+        /// Per publisher: its own messages not yet delivered back to it.
+        #[arg(long, default_value_t = 16)]
+        inflight: usize,
     },
     /// N pairs, each user sending to its pair's chat.
     Rooms {
@@ -732,6 +758,26 @@ async fn main() -> anyhow::Result<()> {
             inflight,
             rate,
         } => fanout(common, subscribers, messages, inflight, rate).await,
+        Cmd::InsforgeFanout {
+            common,
+            api_key,
+            channel,
+            subscribers,
+            publishers,
+            messages,
+            inflight,
+        } => {
+            insforge::fanout(
+                common,
+                api_key,
+                channel,
+                subscribers,
+                publishers,
+                messages,
+                inflight,
+            )
+            .await
+        }
         Cmd::Rooms {
             common,
             pairs,

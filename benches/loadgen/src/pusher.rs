@@ -316,7 +316,12 @@ impl Http {
             app.events_path(),
             app.events_query(body.as_bytes(), unix)
         );
-        let result = tokio::time::timeout(TIMEOUT, self.post(&path, body.as_bytes())).await;
+        self.request(&path, "", body.as_bytes()).await
+    }
+
+    /// POSTs `body` (JSON) to `path` with `headers` (`Name: value\r\n` lines); the status.
+    pub async fn request(&mut self, path: &str, headers: &str, body: &[u8]) -> anyhow::Result<u16> {
+        let result = tokio::time::timeout(TIMEOUT, self.post(path, headers, body)).await;
         match result {
             Ok(Ok(status)) => Ok(status),
             Ok(Err(e)) => {
@@ -330,7 +335,7 @@ impl Http {
         }
     }
 
-    async fn post(&mut self, path: &str, body: &[u8]) -> anyhow::Result<u16> {
+    async fn post(&mut self, path: &str, headers: &str, body: &[u8]) -> anyhow::Result<u16> {
         if self.stream.is_none() {
             let s = TcpStream::connect(&self.addr)
                 .await
@@ -343,7 +348,7 @@ impl Http {
         };
         let mut req = format!(
             "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\n\r\n",
+             {headers}Content-Length: {}\r\n\r\n",
             self.addr,
             body.len()
         )
