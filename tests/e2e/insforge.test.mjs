@@ -424,6 +424,34 @@ describe('one node', () => {
     a.realtime.disconnect();
   });
 
+  test('a main-namespace client in the custom room channel:<name> shares the channel both ways', async () => {
+    await defineChannel(server, 'desk:%');
+    const ch = `desk:${hex()}`;
+    const main = io(server.url, { transports: ['websocket'], reconnection: false, forceNew: true, auth: { token: mintToken('bob') } });
+    closers.push(() => main.close());
+    await connected(main);
+    assert.equal((await main.timeout(3_000).emitWithAck('subscribe:project', 'demo')).ok, true);
+    assert.equal((await main.timeout(3_000).emitWithAck('custom:join', { room: `channel:${ch}` })).ok, true);
+    const a = userClient(server, 'alice');
+    await subOk(a, ch);
+
+    const atMain = new Promise((res) => main.on('custom:status', res));
+    await a.realtime.publish(ch, 'status', { state: 'open' });
+    const m = await atMain;
+    assert.equal(m.room, `channel:${ch}`);
+    assert.equal(m.payload.state, 'open');
+    assert.equal(m.payload.meta.senderId, 'alice');
+
+    const atInsforge = next(a, 'wave');
+    const ack = await main.timeout(3_000).emitWithAck('custom:broadcast', { projectId: 'demo', event: 'wave', payload: { from: 'main' }, room: `channel:${ch}` });
+    assert.deepEqual(ack, { ok: true, data: { event: 'wave' } });
+    const w = await atInsforge;
+    assert.equal(w.from, 'main');
+    assert.equal(w.meta.senderType, 'system');
+    main.close();
+    a.realtime.disconnect();
+  });
+
   test('REST: channels CRUD, refusals, history with counts, stats, permissions, config', async () => {
     // Auth and project.
     assert.equal((await http(server, '/api/realtime/channels?project=demo')).status, 401);
