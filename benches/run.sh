@@ -10,7 +10,10 @@
 #                                          rooms-5k idle cross-rooms cross-rooms-5k cross-fanout
 #                                          persist insforge-fanout, and the Pusher ones: pusher-fanout
 #                                          pusher-channels pusher-idle pusher-cross-channels
-#                                          pusher-cross-fanout; `pusher` = all five)
+#                                          pusher-cross-fanout; `pusher` = all five; and
+#                                          HTTP pub/sub, Switchboard only: sse-fanout
+#                                          sse-idle, compared with Switchboard's own
+#                                          fanout16 and idle of the same run)
 #   benches/run.sh --only pusher --servers soketi   the Soketi side alone (sb node soketi floor)
 #   benches/run.sh --smoke         a few seconds against Switchboard only (CI keeps the tool working)
 #
@@ -287,12 +290,15 @@ one_run() {
     pusher-idle) lg pusher-idle pusher-idle --url "$URL" --label "$who" --pid "$LAST_PID" --connections 5000 ;;
     pusher-cross-channels) lg pusher-cross-channels pusher-channels --url "$URL" --label "$who" --inflight 4 --messages 100 ;;
     pusher-cross-fanout) lg pusher-cross-fanout pusher-fanout --url "$URL" --label "$who" --inflight 16 --messages 1000 ;;
+    # HTTP pub/sub: fanout16 and idle with an HTTP publisher and SSE subscribers.
+    sse-fanout) lg sse-fanout sse-fanout --url "$URL" --label "$who" --inflight 16 --messages 2000 ;;
+    sse-idle) lg sse-idle sse-idle --url "$URL" --label "$who" --pid "$LAST_PID" --connections 5000 ;;
   esac
   stop_all
 }
 
 SCENARIOS=(fanout16 fanout64 fanout-40k rooms rooms-5k idle cross-rooms cross-rooms-5k cross-fanout persist
-  insforge-fanout pusher-fanout pusher-channels pusher-idle pusher-cross-channels pusher-cross-fanout)
+  insforge-fanout pusher-fanout pusher-channels pusher-idle pusher-cross-channels pusher-cross-fanout sse-fanout sse-idle)
 wanted() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 for round in $(seq 1 "$ROUNDS"); do
   for s in "${SCENARIOS[@]}"; do
@@ -302,10 +308,12 @@ for round in $(seq 1 "$ROUNDS"); do
       log "round $round: persist — bare driver, then switchboard"; one_run sb persist >/dev/null
       continue
     fi
-    # Each scenario's reference: Soketi for the Pusher protocol, Node socket.io otherwise.
-    ref=node; [[ "$s" == pusher-* ]] && ref=soketi
+    # Each scenario's reference: Soketi for the Pusher protocol, Node socket.io otherwise;
+    # none for HTTP pub/sub (the Node reference has no SSE: its figures sit beside
+    # Switchboard's own Socket.IO ones).
+    ref=node; [[ "$s" == pusher-* ]] && ref=soketi; [[ "$s" == sse-* ]] && ref=none
     if server_wanted sb; then log "round $round: $s — switchboard"; one_run sb "$s" >/dev/null; fi
-    if server_wanted "$ref"; then log "round $round: $s — $ref"; one_run "$ref" "$s" >/dev/null; fi
+    if [ "$ref" != none ] && server_wanted "$ref"; then log "round $round: $s — $ref"; one_run "$ref" "$s" >/dev/null; fi
     # The machine's own bound on the fixed-rate tail: a stand-in that only writes the frames.
     if [ "$s" = fanout-40k ] && server_wanted floor; then
       log "round $round: $s — floor";     one_run floor "$s" >/dev/null
@@ -370,6 +378,28 @@ if any(r["scenario"] == "insforge-fanout" for r in rows):
         r2 = f"{a / m:.2f}" if a is not None and m else "—"
         print(f"| {name} | {fmt(a)} | {fmt(b)} | {r1} | {fmt(m)} | {r2} |")
     print()
+def sse_table():
+    figs = [
+        ("fan-out, 16 in flight: delivered/s", "sse-fanout", "fanout16", "deliveredPerSec"),
+        ("  same, p50 ms", "sse-fanout", "fanout16", "p50Ms"),
+        ("  same, p99 ms", "sse-fanout", "fanout16", "p99Ms"),
+        ("idle: bytes per connection", "sse-idle", "idle", "bytesPerConn"),
+    ]
+    present = [f for f in figs if any(r["scenario"] == f[1] for r in rows)]
+    if not present:
+        return
+    print("| figure (Switchboard) | HTTP pub/sub (SSE) | Socket.IO | SSE/Socket.IO |\n|---|---|---|---|")
+    for name, sse, sio, key in present:
+        a, b = med(sse, "sb", key), med(sio, "sb", key)
+        ratio = f"{a / b:.2f}" if a is not None and b else "—"
+        print(f"| {name} | {fmt(a)} | {fmt(b)} | {ratio} |")
+    for sse in ("sse-fanout", "sse-idle"):
+        runs = sorted(get(r, "deliveredPerSec" if sse == "sse-fanout" else "bytesPerConn")
+                      for r in rows if r["scenario"] == sse and r["label"] == "sb")
+        if runs:
+            print(f"{sse} runs (sorted): " + " / ".join(fmt(x) for x in runs if x is not None))
+    print()
+sse_table()
 s, d = med("persist", "sb", "sendsPerSec"), med("driver", "driver", "insertsPerSec")
 p = med("persist", "sb", "p99Ms")
 if s and d:

@@ -117,5 +117,26 @@ pub fn outer_layers(router: Router, origins: &[String]) -> Router {
             .collect();
         cors.allow_origin(AllowOrigin::list(list))
     };
-    router.layer(cors).layer(TraceLayer::new_for_http())
+    router
+        .layer(cors)
+        .layer(axum::middleware::from_fn(pubsub_preflight))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// The HTTP pub/sub paths answer a CORS preflight with `204`, as the upstream API does (the
+/// CORS layer above answers it, with `CORS_ORIGINS`, and `200` everywhere else).
+async fn pubsub_preflight(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let preflight = req.method() == axum::http::Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(axum::http::header::ACCESS_CONTROL_REQUEST_METHOD)
+        && crate::pubsub::routes::is_route(req.uri().path());
+    let mut res = next.run(req).await;
+    if preflight && res.status() == axum::http::StatusCode::OK {
+        *res.status_mut() = axum::http::StatusCode::NO_CONTENT;
+    }
+    res
 }

@@ -97,8 +97,8 @@ impl QueueRx {
         Some(f)
     }
 
-    #[cfg(test)]
-    fn try_recv(&mut self) -> Option<Frame> {
+    /// A frame already queued, without waiting.
+    pub fn try_recv(&mut self) -> Option<Frame> {
         let f = self.rx.try_recv().ok()?;
         self.bytes.fetch_sub(f.len(), Ordering::Relaxed);
         Some(f)
@@ -285,6 +285,14 @@ impl PubSubFrontEnd {
         let Some(frame) = frame() else {
             return;
         };
+        if !Self::push(c, conn, frame) {
+            map.remove(conn);
+        }
+    }
+
+    /// Queues `frame` for `c`; false when the connection is to be forgotten (its queue
+    /// overflowed, and it was told to close, or its reader is gone).
+    fn push(c: &mut Conn, conn: &str, frame: Frame) -> bool {
         let len = frame.len();
         let over = c.tx.bytes.load(Ordering::Relaxed) + len > MAX_QUEUED_BYTES;
         let sent = if over {
@@ -295,17 +303,16 @@ impl PubSubFrontEnd {
         match sent {
             Ok(()) => {
                 c.tx.bytes.fetch_add(len, Ordering::Relaxed);
+                true
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::warn!(conn, "pub/sub subscriber too slow; closing it");
                 if let Some(kill) = c.kill.take() {
                     let _ = kill.send(Closed::SlowConsumer);
                 }
-                map.remove(conn);
+                false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                map.remove(conn);
-            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
     }
 
@@ -327,7 +334,7 @@ impl PubSubFrontEnd {
     /// How many of this node's subscribers (every protocol) a publish to `target` reaches.
     pub fn receivers_here(&self, hub: &Hub, topic: &Topic) -> usize {
         let room = topic.room();
-        let exact = hub.members_of(topic).len();
+        let exact = hub.member_count(topic);
         let by_pattern = match split_channel_room(&room) {
             Some((prefix, channel)) if self.pattern_conns.load(Ordering::Relaxed) > 0 => {
                 self.pattern_matches(prefix, channel, None).len()
@@ -424,27 +431,28 @@ impl FrontEnd for PubSubFrontEnd {
             let mut ws: Option<Utf8Bytes> = None;
             let mut map = self.lock();
             for conn in &to {
-                let transport = match map.get(&**conn) {
-                    Some(c) => c.transport,
-                    None => continue,
+                // One lookup per subscriber; the frame is shared.
+                let Some(c) = map.get_mut(&**conn) else {
+                    continue;
                 };
-                Self::queue(&mut map, conn, || {
-                    Some(match transport {
-                        Transport::Sse => Frame::Sse(
-                            sse.get_or_insert_with(|| {
-                                Bytes::from(format!(
-                                    "id: {}\nevent: message\ndata: {json}\n\n",
-                                    self.next_event_id()
-                                ))
-                            })
+                let frame = match c.transport {
+                    Transport::Sse => Frame::Sse(
+                        sse.get_or_insert_with(|| {
+                            Bytes::from(format!(
+                                "id: {}\nevent: message\ndata: {json}\n\n",
+                                self.next_event_id()
+                            ))
+                        })
+                        .clone(),
+                    ),
+                    Transport::Ws => Frame::Ws(
+                        ws.get_or_insert_with(|| Utf8Bytes::from(json.clone()))
                             .clone(),
-                        ),
-                        Transport::Ws => Frame::Ws(
-                            ws.get_or_insert_with(|| Utf8Bytes::from(json.clone()))
-                                .clone(),
-                        ),
-                    })
-                });
+                    ),
+                };
+                if !Self::push(c, conn, frame) {
+                    map.remove(&**conn);
+                }
             }
         }
         Ok(())

@@ -20,6 +20,36 @@ use crate::http::rate_limit::KeyedLimiter;
 /// Request bodies beyond the message limit's envelope are refused unread.
 const BODY_OVERHEAD: usize = 1024;
 
+/// Whether `path` (as requested, percent-encoded) is one of the routes below under a plate id
+/// that is not reserved. The CORS preflight of these paths is answered `204`, as upstream
+/// (`crate::http::outer_layers`).
+pub fn is_route(path: &str) -> bool {
+    let Some(path) = path.strip_prefix('/') else {
+        return false;
+    };
+    // At most five segments are looked at: no route has more than four.
+    let segs: Vec<&str> = path.splitn(5, '/').collect();
+    let plate = match segs.as_slice() {
+        [
+            plate,
+            "pubsub",
+            ch,
+            "publish" | "subscribe" | "ws" | "client",
+        ]
+        | [plate, "publish" | "subscribe" | "s", ch]
+        | [plate, "ws", "subscribe", ch]
+            if !ch.is_empty() =>
+        {
+            *plate
+        }
+        _ => return false,
+    };
+    !plate.is_empty()
+        && !super::target::RESERVED_PLATES
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(plate))
+}
+
 /// Registers the front end in the hub and returns its routes and the front end (to drain it
 /// at shutdown). With Redis, client path tokens are shared by every node.
 pub fn router(
@@ -54,4 +84,38 @@ pub fn router(
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(st);
     Ok((router, front_end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_route;
+
+    #[test]
+    fn the_routes_are_recognised() {
+        for p in [
+            "/demo/pubsub/alerts/publish",
+            "/demo/pubsub/user%3A1/subscribe",
+            "/demo/pubsub/a/ws",
+            "/demo/pubsub/a/client",
+            "/demo/publish/a",
+            "/demo/subscribe/a",
+            "/demo/ws/subscribe/a",
+            "/demo/s/0123abcd",
+        ] {
+            assert!(is_route(p), "{p}");
+        }
+        for p in [
+            "/",
+            "/demo",
+            "/demo/pubsub/a",
+            "/demo/pubsub/a/other",
+            "/demo/pubsub/a/publish/more",
+            "/api/pubsub/a/publish",
+            "/socket.io/publish/a",
+            "/demo/publish/",
+            "//publish/a",
+        ] {
+            assert!(!is_route(p), "{p}");
+        }
+    }
 }

@@ -438,15 +438,31 @@ describe('pub/sub on one node', { concurrency: false }, () => {
     ]);
   });
 
-  test('CORS preflight is answered with the allowed origin, methods and headers', async () => {
-    const res = await fetch(`${server.url}/demo/pubsub/x/publish`, {
+  test('CORS preflight on the pub/sub paths is answered 204 with the allowed origin, methods and headers', async () => {
+    const preflight = (path, method) => fetch(`${server.url}${path}`, {
       method: 'OPTIONS',
-      headers: { origin: 'http://example.test', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type, authorization' },
+      headers: { origin: 'http://example.test', 'access-control-request-method': method, 'access-control-request-headers': 'content-type, authorization' },
     });
-    assert.ok(res.status === 200 || res.status === 204, `status ${res.status}`);
-    assert.equal(res.headers.get('access-control-allow-origin'), '*');
-    assert.ok(res.headers.get('access-control-allow-methods'));
-    assert.ok(res.headers.get('access-control-allow-headers'));
+    for (const [path, method] of [
+      ['/demo/pubsub/x/publish', 'POST'], ['/demo/pubsub/x/subscribe', 'GET'], ['/demo/pubsub/x/ws', 'GET'],
+      ['/demo/pubsub/x/client', 'GET'], ['/demo/publish/x', 'POST'], ['/demo/subscribe/x', 'GET'],
+      ['/demo/ws/subscribe/x', 'GET'], ['/demo/s/abc', 'GET'],
+    ]) {
+      const res = await preflight(path, method);
+      assert.equal(res.status, 204, `${path}: status ${res.status}`);
+      assert.equal(res.headers.get('access-control-allow-origin'), '*', path);
+      assert.ok(res.headers.get('access-control-allow-methods'), path);
+      assert.ok(res.headers.get('access-control-allow-headers'), path);
+    }
+    // Every other route keeps the CORS layer's own answer.
+    const api = await preflight('/api/projects', 'GET');
+    assert.equal(api.status, 200);
+    assert.equal(api.headers.get('access-control-allow-origin'), '*');
+    // A reserved first segment is not a plate.
+    assert.equal((await preflight('/api/publish/x', 'POST')).status, 200);
+    // A plain OPTIONS (no preflight) on a pub/sub path is not turned into a 204 either.
+    const plain = await fetch(`${server.url}/demo/pubsub/x/publish`, { method: 'OPTIONS' });
+    assert.notEqual(plain.status, 204);
   });
 });
 

@@ -21,6 +21,11 @@
 //!
 //!   loadgen insforge-fanout --url U --secret S [--api-key K] [--inflight 16] [--publishers 1]
 //!
+//! HTTP pub/sub (sse.rs; Switchboard's `/{plate}/pubsub/…` routes):
+//!
+//!   loadgen sse-fanout --url U --secret S [--inflight 16]   HTTP publishes, SSE subscribers
+//!   loadgen sse-idle   --url U --secret S --pid P --connections 5000
+//!
 //! `--url a,b` spreads clients over several nodes (cross-node scenarios).
 
 mod client;
@@ -28,6 +33,7 @@ mod floor;
 mod insforge;
 mod pusher;
 mod pusher_bench;
+mod sse;
 mod ws;
 
 use std::path::PathBuf;
@@ -162,6 +168,31 @@ enum Cmd {
         inserts: usize,
         #[arg(long, default_value = "")]
         label: String,
+    },
+    /// HTTP pub/sub: 1 HTTP publisher, N SSE subscribers of one channel.
+    SseFanout {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 1000)]
+        subscribers: usize,
+        #[arg(long, default_value_t = 2000)]
+        messages: usize,
+        /// Publishes unanswered (each on its own keep-alive connection).
+        #[arg(long, default_value_t = 16)]
+        inflight: usize,
+    },
+    /// HTTP pub/sub: N idle SSE subscribers, each of its own channel; the server's RSS per
+    /// connection.
+    SseIdle {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 5000)]
+        connections: usize,
+        /// The server's process id (RSS from /proc/<pid>/status).
+        #[arg(long)]
+        pid: u32,
+        #[arg(long, default_value_t = 3)]
+        settle_secs: u64,
     },
     /// Pusher: 1 HTTP API publisher, N subscribers of one public channel.
     PusherFanout {
@@ -797,6 +828,18 @@ async fn main() -> anyhow::Result<()> {
             inflight,
             messages,
         } => persist(common, senders, inflight, messages).await,
+        Cmd::SseFanout {
+            common,
+            subscribers,
+            messages,
+            inflight,
+        } => sse::fanout(common, subscribers, messages, inflight).await,
+        Cmd::SseIdle {
+            common,
+            connections,
+            pid,
+            settle_secs,
+        } => sse::idle(common, connections, pid, settle_secs).await,
         Cmd::Floor { port, split } => floor::serve(port, split).await,
         Cmd::PusherFanout {
             common,

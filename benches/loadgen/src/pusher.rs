@@ -265,7 +265,7 @@ impl Conn {
     }
 }
 
-fn host_port(base: &str) -> anyhow::Result<String> {
+pub(crate) fn host_port(base: &str) -> anyhow::Result<String> {
     Ok(base
         .strip_prefix("http://")
         .ok_or_else(|| anyhow!("only http:// URLs are supported, not {base}"))?
@@ -367,7 +367,10 @@ impl Http {
 /// 400 when a 200's body carries an `"error"` (Soketi on this uWebSockets.js build answers
 /// its refusals with status 200 and `{"error":…,"code":401}`) — and whether the server closes
 /// the connection after it.
-async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow::Result<(u16, bool)> {
+pub(crate) async fn read_response(
+    s: &mut TcpStream,
+    buf: &mut Vec<u8>,
+) -> anyhow::Result<(u16, bool)> {
     buf.clear();
     let head_end = loop {
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {

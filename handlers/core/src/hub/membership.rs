@@ -279,6 +279,11 @@ impl Membership {
         out
     }
 
+    /// How many connections `room` has on this node (every front end's).
+    pub fn member_count(&self, room: &str) -> usize {
+        self.room_shard(room).get(room).map_or(0, Members::len)
+    }
+
     /// One bit per front end with a member in any of `rooms`.
     pub fn front_ends_in(&self, rooms: &[String]) -> u32 {
         rooms.iter().fold(0, |mask, room| {

@@ -211,6 +211,11 @@ impl Hub {
             .collect()
     }
 
+    /// How many of this node's connections are in `topic` (without listing them).
+    pub fn member_count(&self, topic: &Topic) -> usize {
+        self.members.member_count(&topic.room())
+    }
+
     /// Open connections on this node per protocol.
     pub fn connections_by_protocol(&self) -> Vec<(&'static str, usize)> {
         let n = self.members.connections();
