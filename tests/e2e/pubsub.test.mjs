@@ -393,6 +393,21 @@ describe('pub/sub on one node', { concurrency: false }, () => {
     assert.deepEqual(got[0].data, { channel: ch, message: { hello: 'world' } });
   });
 
+  test('a Socket.IO client in the custom room channel:<name> and SSE subscribers see the same messages', async () => {
+    const ch = chan('sio');
+    const { got } = await eventSource(server, `/demo/pubsub/${ch}/subscribe`);
+    const sio = await scope.user(server, 'alice');
+    assert.equal((await sio.timeout(3_000).emitWithAck('subscribe:project', 'demo')).ok, true);
+    assert.equal((await sio.timeout(3_000).emitWithAck('custom:join', { room: `channel:${ch}` })).ok, true);
+    const atSio = new Promise((res) => sio.on('custom:message', res));
+    assert.equal((await publish(server, 'demo', ch, { message: { n: 1 } })).status, 200);
+    assert.deepEqual(await atSio, { from: null, payload: { n: 1 }, room: `channel:${ch}` });
+    const ack = await sio.timeout(3_000).emitWithAck('custom:broadcast', { projectId: 'demo', event: 'note', payload: { n: 2 }, room: `channel:${ch}` });
+    assert.deepEqual(ack, { ok: true, data: { event: 'note' } });
+    await until(() => got.length === 2, 5_000, 'both messages at the SSE subscriber');
+    assert.deepEqual(got.map((g) => g.data), [{ channel: ch, message: { n: 1 } }, { channel: ch, message: { n: 2 } }]);
+  });
+
   test('Pusher and Supabase Realtime clients share the channel both ways', async () => {
     const ch = chan('shared');
     const { got } = await eventSource(server, `/demo/pubsub/${ch}/subscribe`);
