@@ -346,8 +346,14 @@ where
     let supabase_redis = pusher_redis
         .clone()
         .map(|c| (c, config.redis_prefix.as_str()));
+    let (sb_anon, sb_service) = config.supabase_keys()?;
+    let supabase_keys = crate::supabase::keys::ProjectKeys::new(sb_anon, sb_service);
     let mut router = http::router(state)
-        .merge(crate::supabase::router(core.clone(), supabase_redis)?)
+        .merge(crate::supabase::router(
+            core.clone(),
+            supabase_redis,
+            supabase_keys,
+        )?)
         .merge(insforge.router());
     if config.raw_ws {
         router = router.merge(crate::raw_ws::router(core.clone())?);

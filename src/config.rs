@@ -81,6 +81,8 @@ pub const ENV_VARS: &[&str] = &[
     "SOKETI_DEFAULT_APP_WEBHOOKS",
     "SOKETI_DEFAULT_APP_PROJECT",
     "INSFORGE_ANON_KEYS",
+    "SUPABASE_ANON_KEYS",
+    "SUPABASE_SERVICE_KEYS",
 ];
 
 #[derive(Debug, Clone, Args)]
@@ -353,6 +355,27 @@ pub struct Config {
         default_value = ""
     )]
     pub insforge_anon_keys: String,
+
+    /// Supabase Realtime anon keys (docs/protocols/supabase.md): comma-separated
+    /// `<project>=<key>` pairs; a key admits anonymous realtime-js clients of its project to
+    /// public channels.
+    #[arg(
+        long,
+        env = "SUPABASE_ANON_KEYS",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    pub supabase_anon_keys: String,
+
+    /// Supabase Realtime service keys: comma-separated `<project>=<key>` pairs; a key acts as
+    /// an admin of its project (every channel, every row, REST broadcast).
+    #[arg(
+        long,
+        env = "SUPABASE_SERVICE_KEYS",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    pub supabase_service_keys: String,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -391,6 +414,8 @@ pub enum ConfigError {
     PusherApps(String),
     #[error("INSFORGE_ANON_KEYS: {0}")]
     InsforgeAnonKeys(String),
+    #[error("{0}")]
+    SupabaseKeys(String),
 }
 
 impl Config {
@@ -474,6 +499,7 @@ impl Config {
         }
         self.pusher_apps()?;
         self.insforge_anon_keys()?;
+        self.supabase_keys()?;
         Ok(())
     }
 
@@ -496,6 +522,45 @@ impl Config {
             out.push((project, key.to_owned()));
         }
         Ok(out)
+    }
+
+    /// The Supabase keys of `SUPABASE_ANON_KEYS` and `SUPABASE_SERVICE_KEYS`: `(project, key)`
+    /// pairs each. A key is a secret: strong, and never both an anon and a service key.
+    #[allow(clippy::type_complexity)]
+    pub fn supabase_keys(
+        &self,
+    ) -> Result<(Vec<(ProjectId, String)>, Vec<(ProjectId, String)>), ConfigError> {
+        let parse = |var: &str, list: &str| {
+            let mut out = Vec::new();
+            for entry in split_list(list) {
+                let bad = |why: &str| ConfigError::SupabaseKeys(format!("{var}: entry {why}"));
+                let (project, key) = entry
+                    .split_once('=')
+                    .ok_or_else(|| bad("expected <project>=<key>"))?;
+                let project = ProjectId::try_from(project.trim().to_owned())
+                    .map_err(|e| bad(&format!("with an invalid project id: {e}")))?;
+                let key = key.trim();
+                if !strong_secret(key) {
+                    return Err(bad(&format!(
+                        "for {project}: a key needs at least {MIN_SECRET_BYTES} bytes and \
+                         {MIN_SECRET_DISTINCT_CHARS} distinct characters"
+                    )));
+                }
+                out.push((project, key.to_owned()));
+            }
+            Ok(out)
+        };
+        let anon = parse("SUPABASE_ANON_KEYS", &self.supabase_anon_keys)?;
+        let service = parse("SUPABASE_SERVICE_KEYS", &self.supabase_service_keys)?;
+        if anon
+            .iter()
+            .any(|(_, a)| service.iter().any(|(_, s)| s == a))
+        {
+            return Err(ConfigError::SupabaseKeys(
+                "a key is both in SUPABASE_ANON_KEYS and SUPABASE_SERVICE_KEYS".to_owned(),
+            ));
+        }
+        Ok((anon, service))
     }
 
     /// The JWT secret rules alone (also checked by `switchboard token`).

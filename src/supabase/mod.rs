@@ -9,6 +9,8 @@
 //! only this front end joins, and its presence sets sit behind the core's channel-presence port
 //! (`presence.rs`; in Redis when there is one).
 
+mod channel_access;
+pub mod keys;
 pub mod postgres_changes;
 pub mod presence;
 mod rest;
@@ -41,7 +43,6 @@ use switchboard_handlers::core::data::rules::AccessRule;
 use switchboard_handlers::core::error::{AppError, ErrorCode};
 use switchboard_handlers::core::hub::{Delivery, FrontEnd, FrontEndId, Hub};
 use switchboard_handlers::core::ids::{CollectionId, ProjectId};
-use switchboard_handlers::core::ports::Credentials;
 use switchboard_handlers::core::project;
 use switchboard_handlers::core::session::{self, Session};
 use switchboard_handlers::core::topic::{Topic, is_protocol_event};
@@ -49,6 +50,7 @@ use switchboard_handlers::socketio::limits::{RateLimiter, Verdict};
 
 use crate::http::rate_limit::KeyedLimiter;
 use crate::pusher::redis_presence::RedisChannelPresence;
+use keys::{Caller, ProjectKeys};
 use postgres_changes::{Binding, Change};
 use presence::{PresenceSets, TrackError, TrackRefusal};
 use switchboard_handlers::core::channel_presence::{ChannelPresence, MemoryChannelPresence};
@@ -217,6 +219,7 @@ struct SbState {
     id: FrontEndId,
     /// REST broadcasts per caller (messages per second, as a connection's pushes).
     rest_limiter: Arc<KeyedLimiter>,
+    keys: Arc<ProjectKeys>,
 }
 
 /// Registers the front end in the hub and returns its routes. With Redis (`redis`: the command
@@ -224,6 +227,7 @@ struct SbState {
 pub fn router(
     core: Arc<Core>,
     redis: Option<(crate::redis::Client, &str)>,
+    keys: ProjectKeys,
 ) -> Result<Router, AppError> {
     let shared = redis.is_some();
     let front_end = Arc::new(Supabase::new(|node| match redis {
@@ -255,6 +259,7 @@ pub fn router(
             front_end,
             id,
             rest_limiter,
+            keys: Arc::new(keys),
         }))
 }
 
@@ -333,49 +338,66 @@ async fn upgrade(
     let Some(key) = key else {
         return refuse(StatusCode::UNAUTHORIZED, "apikey is required");
     };
-    let actor = match authenticate(&st.core, &key).await {
-        Ok(a) => a,
+    let caller = match keys::identify(&st.core, &st.keys, &key).await {
+        Ok(c) => c,
         Err(e) => return refuse(StatusCode::UNAUTHORIZED, &e.public_message()),
     };
-    let Some(project) = q.project.and_then(|p| ProjectId::try_from(p).ok()) else {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "project is required (realtime params: {project})",
-        );
+    let project = match admit(&st.core, &caller, q.project).await {
+        Ok(p) => p,
+        Err((status, why)) => return refuse(status, &why),
     };
-    if let Err(e) = project::subscribe(&st.core, &actor, &project).await {
-        let status = match e.code().as_str() {
-            "NOT_FOUND" => StatusCode::NOT_FOUND,
-            _ => StatusCode::FORBIDDEN,
-        };
-        return refuse(status, &e.public_message());
-    }
     // tungstenite's defaults (a 128 KiB read buffer, 128 KiB of write batching) cost every idle
     // connection ~140 KB; frames larger than the read buffer are read in several steps.
     ws.read_buffer_size(crate::ws_limits::READ_BUFFER)
         .write_buffer_size(0)
         .max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
-        .on_upgrade(move |socket| run(st, actor, project, vsn, socket))
+        .on_upgrade(move |socket| run(st, caller, project, vsn, socket))
 }
 
-/// A Switchboard JWT, else an API key.
-async fn authenticate(core: &Core, key: &str) -> Result<Actor, AppError> {
-    let as_token = Credentials {
-        token: Some(key.to_owned()),
-        api_key: None,
+/// The project a caller connects to: a key's own (a `project` parameter, if any, must name
+/// it), else the `project` parameter, of which a Switchboard caller must be a member.
+async fn admit(
+    core: &Core,
+    caller: &Caller,
+    param: Option<String>,
+) -> Result<ProjectId, (StatusCode, String)> {
+    let param = match param.map(ProjectId::try_from) {
+        Some(Ok(p)) => Some(p),
+        Some(Err(e)) => return Err((StatusCode::BAD_REQUEST, format!("invalid project: {e}"))),
+        None => None,
     };
-    match core.auth.authenticate(&as_token).await {
-        Ok(a) => Ok(a),
-        Err(token_err) => core
-            .auth
-            .authenticate(&Credentials {
-                token: None,
-                api_key: Some(key.to_owned()),
-            })
-            .await
-            .map_err(|_| token_err),
+    if let Some(own) = caller.key_project() {
+        if param.as_ref().is_some_and(|p| p != own) {
+            return Err((
+                StatusCode::FORBIDDEN,
+                format!("the key is for project {own}"),
+            ));
+        }
+        return match core.store.get_project(own).await {
+            Ok(Some(_)) => Ok(own.clone()),
+            Ok(None) => Err((StatusCode::NOT_FOUND, format!("project {own} not found"))),
+            Err(e) => Err((StatusCode::SERVICE_UNAVAILABLE, e.public_message())),
+        };
     }
+    let Some(project) = param else {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "project is required (realtime params: {project})".to_owned(),
+        ));
+    };
+    let Caller::Switchboard(actor) = caller else {
+        return Err((StatusCode::UNAUTHORIZED, "unknown key".to_owned()));
+    };
+    if let Err(e) = project::subscribe(core, actor, &project).await {
+        let status = match e.code() {
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::FORBIDDEN,
+        };
+        return Err((status, e.public_message()));
+    }
+    Ok(project)
 }
 
 /// A joined channel on one connection.
@@ -390,6 +412,16 @@ struct Joined {
     /// The collections its postgres_changes bindings watch, and how many bindings it holds.
     tables: Vec<CollectionId>,
     bindings: usize,
+    /// Who the channel acts as: the connection's caller, or the join's `access_token`.
+    who: Who,
+    private: bool,
+}
+
+/// Who a connection or one of its channels acts as.
+#[derive(Debug, Clone)]
+struct Who {
+    actor: Actor,
+    anon: bool,
 }
 
 struct Conn {
@@ -400,14 +432,23 @@ struct Conn {
     channels: HashMap<String, Joined>,
     /// The last postgres_changes binding id handed out on this connection.
     binding_ids: u32,
+    /// Who the connection's key or token proved.
+    who: Who,
 }
 
-async fn run(st: SbState, actor: Actor, project: ProjectId, vsn: Vsn, socket: WebSocket) {
+async fn run(st: SbState, caller: Caller, project: ProjectId, vsn: Vsn, socket: WebSocket) {
     let conn_id = format!(
         "sb.{}.{}",
         st.front_end.node,
         st.front_end.next.fetch_add(1, Ordering::Relaxed)
     );
+    let Ok(actor) = caller.actor(&conn_id) else {
+        return;
+    };
+    let who = Who {
+        actor: actor.clone(),
+        anon: caller.is_anon(),
+    };
     let (tx, mut rx) = mpsc::channel::<Message>(QUEUE);
     st.front_end
         .conns
@@ -457,6 +498,7 @@ async fn run(st: SbState, actor: Actor, project: ProjectId, vsn: Vsn, socket: We
         vsn,
         channels: HashMap::new(),
         binding_ids: 0,
+        who,
     };
     loop {
         let next = match tokio::time::timeout(IDLE, stream.next()).await {
@@ -509,6 +551,9 @@ fn forget(st: &SbState, conn: &str) {
 struct JoinPayload {
     #[serde(default)]
     config: JoinConfig,
+    /// The app's current token (a user JWT, or the anon key when nobody is signed in).
+    #[serde(default)]
+    access_token: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -519,6 +564,8 @@ struct JoinConfig {
     presence: PresenceConfig,
     #[serde(default)]
     postgres_changes: Vec<Value>,
+    #[serde(default)]
+    private: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -607,10 +654,26 @@ impl Conn {
         if name.len() > 255 {
             return self.error(&m, "TopicNameTooLong: at most 255 bytes");
         }
-        let cfg = match serde_json::from_value::<JoinPayload>(m.payload.clone()) {
-            Ok(p) => p.config,
+        let (cfg, token) = match serde_json::from_value::<JoinPayload>(m.payload.clone()) {
+            Ok(p) => (p.config, p.access_token),
             Err(e) => return self.error(&m, &format!("InvalidJoinPayload: {e}")),
         };
+        let who = match self.who_for(token.as_deref()).await {
+            Ok(w) => w,
+            Err(reason) => return self.error(&m, &reason),
+        };
+        if let Err(reason) = channel_access::authorize(
+            &self.st.core,
+            &who.actor,
+            who.anon,
+            &self.project,
+            &name,
+            cfg.private,
+        )
+        .await
+        {
+            return self.error(&m, &reason);
+        }
         if cfg.presence.key.len() > presence::MAX_KEY {
             return self.error(
                 &m,
@@ -653,7 +716,7 @@ impl Conn {
                 tables.push(b.table.clone());
             }
         }
-        if let Err(reason) = self.watch_tables(&tables).await {
+        if let Err(reason) = self.watch_tables(&who.actor, &tables).await {
             self.release_tables(tables);
             return self.error(&m, &reason);
         }
@@ -718,15 +781,48 @@ impl Conn {
                 config_key: cfg.presence.key.clone(),
                 tables,
                 bindings,
+                who,
+                private: cfg.private,
             },
         );
+    }
+
+    /// Who a channel acts as: the join's `access_token` when it carries one, else the
+    /// connection's caller. A token of another project, or whose user is not a member, is
+    /// refused; Supabase's own `sb_…` keys, which this server does not issue, are ignored.
+    async fn who_for(&self, token: Option<&str>) -> Result<Who, String> {
+        let Some(token) = token.filter(|t| !t.is_empty()) else {
+            return Ok(self.who.clone());
+        };
+        let caller = match keys::identify(&self.st.core, &self.st.keys, token).await {
+            Ok(c) => c,
+            Err(_) if token.starts_with("sb_") => return Ok(self.who.clone()),
+            Err(e) => return Err(format!("InvalidJWTToken: {}", e.public_message())),
+        };
+        if caller.key_project().is_some_and(|p| p != &self.project) {
+            return Err(format!(
+                "Unauthorized: the key is not for project {}",
+                self.project
+            ));
+        }
+        if let Caller::Switchboard(actor) = &caller
+            && let Err(e) = project::subscribe(&self.st.core, actor, &self.project).await
+        {
+            return Err(format!("Unauthorized: {}", e.public_message()));
+        }
+        let actor = caller
+            .actor(self.conn())
+            .map_err(|e| format!("InvalidJWTToken: {}", e.public_message()))?;
+        Ok(Who {
+            actor,
+            anon: caller.is_anon(),
+        })
     }
 
     /// Subscribes the connection to each collection through the live-data registry, as
     /// Socket.IO's `subscribe:collection` does: project membership, a storable collection name,
     /// and the collection's read rule, which then applies to every change delivered.
-    async fn watch_tables(&self, tables: &[CollectionId]) -> Result<(), String> {
-        let actor = &self.session.actor;
+    async fn watch_tables(&self, actor: &Actor, tables: &[CollectionId]) -> Result<(), String> {
         for t in tables {
             let s = scope(&self.st.core, actor, &self.project, t)
                 .await
@@ -942,30 +1038,57 @@ impl Conn {
         });
     }
 
-    /// A refreshed token must still be valid and still belong to a member of the project;
-    /// otherwise the channel is closed as upstream does (`system` error, then `phx_close`).
+    /// A refreshed token must still be valid, still belong to a member of the project (or be a
+    /// key of it) and still pass the channel's authorization; otherwise the channel is closed as
+    /// upstream does (`system` error, then `phx_close`). A passing token is what the channel
+    /// acts as from then on.
     async fn access_token(&mut self, m: Msg) {
         let Some(token) = m.payload.get("access_token").and_then(Value::as_str) else {
             return;
         };
-        let ok = match authenticate(&self.st.core, token).await {
-            Ok(actor) => project::subscribe(&self.st.core, &actor, &self.project)
-                .await
-                .is_ok(),
-            Err(_) => false,
-        };
-        if ok {
+        let Some((name, private)) = self
+            .channels
+            .get(&m.topic)
+            .map(|j| (j.name.clone(), j.private))
+        else {
             return;
-        }
+        };
+        let who = match self.who_for(Some(token)).await {
+            Ok(w) => channel_access::authorize(
+                &self.st.core,
+                &w.actor,
+                w.anon,
+                &self.project,
+                &name,
+                private,
+            )
+            .await
+            .map(|()| w),
+            Err(reason) => Err(reason),
+        };
+        let reason = match who {
+            Ok(w) => {
+                if let Some(j) = self.channels.get_mut(&m.topic) {
+                    j.who = w;
+                }
+                return;
+            }
+            Err(reason) => reason,
+        };
         let Some(j) = self.channels.get(&m.topic) else {
             return;
         };
         let join_ref = j.join_ref.clone();
         let name = j.name.clone();
+        let message = if reason.starts_with("InvalidJWTToken") {
+            "Invalid or expired access token".to_owned()
+        } else {
+            reason
+        };
         let system = json!({
             "extension": "system",
             "status": "error",
-            "message": "Invalid or expired access token",
+            "message": message,
             "channel": name,
         });
         self.push(&m, join_ref.as_deref(), "system", &system);

@@ -26,7 +26,8 @@ use switchboard_handlers::core::ids::ProjectId;
 use switchboard_handlers::core::project;
 use switchboard_handlers::core::topic::Topic;
 
-use super::{SbState, authenticate};
+use super::keys::{self, Caller};
+use super::{SbState, channel_access};
 
 /// Messages one batch may carry.
 pub const MAX_MESSAGES: usize = 100;
@@ -60,6 +61,9 @@ impl IntoResponse for Refusal {
 pub struct RestQuery {
     apikey: Option<String>,
     project: Option<String>,
+    /// `httpSend(…, {private: true})`.
+    #[serde(default)]
+    private: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,9 +76,9 @@ struct Message {
     topic: String,
     event: String,
     payload: Box<RawValue>,
-    /// Accepted; every channel already needs project membership.
-    #[serde(default, rename = "private")]
-    _private: bool,
+    /// A private channel: the caller must pass its authorization (as a join would).
+    #[serde(default)]
+    private: bool,
 }
 
 pub(super) async fn batch(
@@ -83,7 +87,7 @@ pub(super) async fn batch(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, Refusal> {
-    let (actor, project) = caller(&st, &q, &headers).await?;
+    let who = caller(&st, &q, &headers).await?;
     let batch: Batch = serde_json::from_slice(&body_bytes(body)?)
         .map_err(|e| AppError::invalid(format!("body must be {{\"messages\": [...]}}: {e}")))?;
     if batch.messages.is_empty() || batch.messages.len() > MAX_MESSAGES {
@@ -94,11 +98,12 @@ pub(super) async fn batch(
     let max = st.core.limits.max_event_bytes;
     for m in &batch.messages {
         check(&m.topic, &m.event, &m.payload, max)?;
+        may_send(&st, &who, &m.topic, m.private).await?;
     }
     publish(
         &st,
-        &actor,
-        &project,
+        &who.actor,
+        &who.project,
         batch
             .messages
             .iter()
@@ -114,7 +119,7 @@ pub(super) async fn single(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, Refusal> {
-    let (actor, project) = caller(&st, &q, &headers).await?;
+    let who = caller(&st, &q, &headers).await?;
     let is_json = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
@@ -129,10 +134,11 @@ pub(super) async fn single(
     let payload: Box<RawValue> = serde_json::from_slice(&bytes)
         .map_err(|e| AppError::invalid(format!("the body must be a JSON object: {e}")))?;
     check(&topic, &event, &payload, st.core.limits.max_event_bytes)?;
+    may_send(&st, &who, &topic, q.private).await?;
     publish(
         &st,
-        &actor,
-        &project,
+        &who.actor,
+        &who.project,
         std::iter::once((&topic, &event, &*payload)),
     )
     .await
@@ -152,33 +158,83 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Refusal> {
     })
 }
 
-/// Who is asking, for which project: authenticated and a member, or refused.
-async fn caller(
-    st: &SbState,
-    q: &RestQuery,
-    headers: &HeaderMap,
-) -> Result<(Actor, ProjectId), Refusal> {
+/// A REST caller: who, whether by an anon key, and for which project.
+struct Sender {
+    actor: Actor,
+    anon: bool,
+    project: ProjectId,
+}
+
+/// Who is asking, for which project: a key of the project (a named project must be the key's),
+/// or a Switchboard JWT / API key of a member of the named project; else refused.
+async fn caller(st: &SbState, q: &RestQuery, headers: &HeaderMap) -> Result<Sender, Refusal> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let key = header("authorization")
+    let bearer = header("authorization")
         .and_then(|v| v.strip_prefix("Bearer "))
-        .or_else(|| header("apikey"))
+        .filter(|k| !k.is_empty());
+    let apikey = header("apikey")
         .or_else(|| header("x-api-key"))
         .or(q.apikey.as_deref())
-        .filter(|k| !k.is_empty())
-        .ok_or_else(|| {
-            AppError::Unauthorized("an apikey or a bearer token is required".to_owned())
-        })?;
-    let actor = authenticate(&st.core, key).await?;
-    let project = q
+        .filter(|k| !k.is_empty());
+    let key = bearer.or(apikey).ok_or_else(|| {
+        AppError::Unauthorized("an apikey or a bearer token is required".to_owned())
+    })?;
+    let caller = keys::identify(&st.core, &st.keys, key).await?;
+    let mut named = q
         .project
         .as_deref()
         .or_else(|| header("x-project"))
-        .ok_or_else(|| {
-            AppError::invalid("project is required (query ?project= or an x-project header)")
+        .map(|p| ProjectId::try_from(p).map_err(AppError::invalid))
+        .transpose()?;
+    // realtime-js sends the project's key as `apikey` beside the user's bearer token: the key
+    // names the project the user acts in.
+    if let (None, Some(_), Some(k)) = (&named, bearer, apikey)
+        && let Ok(c) = keys::identify(&st.core, &st.keys, k).await
+    {
+        named = c.key_project().cloned();
+    }
+    let project = match (caller.key_project(), named) {
+        (Some(own), Some(named)) if &named != own => {
+            return Err(AppError::forbidden(format!("the key is for project {own}")).into());
+        }
+        (Some(own), _) => {
+            if st.core.store.get_project(own).await?.is_none() {
+                return Err(AppError::not_found("project", own.as_str()).into());
+            }
+            own.clone()
+        }
+        (None, Some(named)) => named,
+        (None, None) => {
+            return Err(AppError::invalid(
+                "project is required (query ?project= or an x-project header)",
+            )
+            .into());
+        }
+    };
+    let actor = caller.actor(&format!("rest:{project}"))?;
+    if let Caller::Switchboard(a) = &caller {
+        project::subscribe(&st.core, a, &project).await?;
+    }
+    Ok(Sender {
+        actor,
+        anon: caller.is_anon(),
+        project,
+    })
+}
+
+/// A private channel takes the authorization a join would (403 otherwise); a public one takes
+/// whoever the credential admitted.
+async fn may_send(st: &SbState, who: &Sender, topic: &str, private: bool) -> Result<(), Refusal> {
+    channel_access::authorize(&st.core, &who.actor, who.anon, &who.project, topic, private)
+        .await
+        .map_err(|reason| {
+            if reason.starts_with("Unavailable") {
+                AppError::unavailable("store", reason)
+            } else {
+                AppError::forbidden(reason)
+            }
+            .into()
         })
-        .and_then(|p| ProjectId::try_from(p).map_err(AppError::invalid))?;
-    project::subscribe(&st.core, &actor, &project).await?;
-    Ok((actor, project))
 }
 
 fn check(topic: &str, event: &str, payload: &RawValue, max: usize) -> Result<(), Refusal> {

@@ -7,8 +7,12 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { RealtimeClient } from '@supabase/realtime-js';
+import { execFileSync } from 'node:child_process';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { Scope, mintToken, API_KEY, sleep, requireServices, requireMongo, uniq, http, waitReady, ISO_MS } from './lib/harness.mjs';
 
+const PYTHON = process.env.SB_PYTHON ?? join(homedir(), '.cache', 'switchboard', 'venv', 'bin', 'python');
 const clients = [];
 // Registered before the scope's hooks, so the clients close before the servers stop.
 after(() => {
@@ -362,11 +366,158 @@ describe('supabase realtime', { concurrency: false }, () => {
     });
   });
 
+  describe('project keys and private channels', { concurrency: false }, () => {
+    const ANON = 'anon-demo-0123456789abcdefghijklmnopqrstuv';
+    const SERVICE = 'service-demo-0123456789abcdefghijklmnopqrs';
+    let ks;
+    before(async () => {
+      ks = await scope.server({
+        name: 'sb-keys',
+        env: { SUPABASE_ANON_KEYS: `demo=${ANON}`, SUPABASE_SERVICE_KEYS: `demo=${SERVICE}` },
+      });
+    });
+    const keyClient = (apikey, { project } = {}) => {
+      const c = new RealtimeClient(endpoint(ks), {
+        transport: WebSocket,
+        params: project ? { apikey, project } : { apikey },
+        heartbeatIntervalMs: 1000,
+        reconnectAfterMs: () => 60_000,
+      });
+      clients.push(c);
+      return c;
+    };
+    const note = async (owner) => {
+      const res = await http(ks, '/api/projects/demo/collections/notes/documents', {
+        method: 'POST', token: mintToken(owner), body: { text: 'private' },
+      });
+      assert.equal(res.status, 201, res.text);
+      return res.json.id ?? res.json.data?.id;
+    };
+    const wsStatus = (q) => new Promise((resolve) => {
+      const ws = new WebSocket(`${endpoint(ks)}/websocket?${q}`);
+      ws.on('open', () => { ws.close(); resolve(101); });
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode));
+      ws.on('error', () => resolve(0));
+    });
+
+    test('an anon key connects without a project parameter and shares public channels', async () => {
+      const room = uniq('pub');
+      const anon = keyClient(ANON);
+      const rx = anon.channel(room, { config: { presence: { key: 'visitor' } } });
+      const got = collect(rx, 'hi');
+      await subscribed(rx);
+      const user = new RealtimeClient(endpoint(ks), {
+        transport: WebSocket, params: { apikey: mintToken('alice'), project: 'demo' }, reconnectAfterMs: () => 60_000,
+      });
+      clients.push(user);
+      const tx = user.channel(room);
+      await subscribed(tx);
+      assert.equal(await tx.send({ type: 'broadcast', event: 'hi', payload: { n: 1 } }), 'ok');
+      await until(() => got.length === 1, 5_000, 'the broadcast at the anon client');
+      assert.equal(await rx.track({ online: true }), 'ok');
+      // The anon key names its project: another one is refused, the same one is fine.
+      assert.equal(await wsStatus(`apikey=${ANON}&project=acme&vsn=1.0.0`), 403);
+      assert.equal(await wsStatus(`apikey=${ANON}&project=demo&vsn=1.0.0`), 101);
+      assert.equal(await wsStatus(`apikey=${ANON.slice(0, -1)}x&vsn=1.0.0`), 401);
+    });
+
+    test('an anon key is refused private channels and rows', async () => {
+      const anon = keyClient(ANON);
+      const priv = anon.channel(uniq('priv'), { config: { private: true } });
+      const r = await channelStatus(priv);
+      assert.equal(r.status, 'CHANNEL_ERROR');
+      assert.match(String(r.err?.message), /Unauthorized: You do not have permissions to read from this Channel topic/);
+      const pg = anon.channel(uniq('rows')).on('postgres_changes', { event: '*', schema: 'public', table: 'notes' }, () => {});
+      const r2 = await channelStatus(pg);
+      assert.equal(r2.status, 'CHANNEL_ERROR');
+      assert.match(String(r2.err?.message), /Unauthorized/);
+    });
+
+    test('private channels follow membership and collection rules; a join access_token acts for the channel', async () => {
+      const id = await note('alice');
+      // A connection by the anon key whose join carries a user's token acts as that user.
+      const alice = keyClient(ANON);
+      alice.setAuth(mintToken('alice'));
+      const own = alice.channel(`notes:${id}`, { config: { private: true } });
+      await subscribed(own);
+      const plain = alice.channel(uniq('team'), { config: { private: true } });
+      await subscribed(plain);
+      // bob is a member but not the note's owner; the bare collection name admits nobody.
+      const bob = client(ks, { sub: 'bob' });
+      for (const name of [`notes:${id}`, 'notes', `notes:${uniq('missing')}`]) {
+        const r = await channelStatus(bob.channel(name, { config: { private: true } }));
+        assert.equal(r.status, 'CHANNEL_ERROR', name);
+        assert.match(String(r.err?.message), /Unauthorized/, name);
+      }
+      // The service key is the project's admin.
+      const svc = keyClient(SERVICE);
+      await subscribed(svc.channel(`notes:${id}`, { config: { private: true } }));
+      // A token of a non-member in the join is refused.
+      const c = keyClient(ANON);
+      c.setAuth(mintToken('dave'));
+      const r = await channelStatus(c.channel(uniq('x')));
+      assert.equal(r.status, 'CHANNEL_ERROR');
+      assert.match(String(r.err?.message), /Unauthorized: not a member/);
+    });
+
+    test('a refreshed token is re-checked against the private channel; a failing one closes it', async () => {
+      const id = await note('alice');
+      const c = client(ks, { sub: 'alice' });
+      const system = [];
+      const ch = c.channel(`notes:${id}`, { config: { private: true } }).on('system', {}, (m) => system.push(m));
+      await subscribed(ch);
+      const team = c.channel(uniq('public'));
+      await subscribed(team);
+      // Still alice: nothing happens.
+      await c.setAuth(mintToken('alice'));
+      await sleep(300);
+      assert.equal(ch.state, 'joined');
+      // bob is a member, so the public channel stays; he does not own the note, so it closes.
+      await c.setAuth(mintToken('bob'));
+      await until(() => system.some((m) => m.status === 'error'), 5_000, 'the system error');
+      assert.match(system.find((m) => m.status === 'error').message, /Unauthorized/);
+      await until(() => ch.state === 'closed', 5_000, 'the private channel closed');
+      await sleep(300);
+      assert.equal(team.state, 'joined');
+    });
+
+    test('REST broadcast: the service key and the anon key, private topics authorized per message', async () => {
+      const room = uniq('restkeys');
+      const rx = client(ks, { sub: 'alice' });
+      const ch = rx.channel(room);
+      const got = collect(ch, 'e');
+      await subscribed(ch);
+      const post = (key, body, extra = {}) =>
+        fetch(`${ks.url}/realtime/v1/api/broadcast${extra.q ?? ''}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', apikey: key, ...(extra.headers ?? {}) },
+          body: JSON.stringify(body),
+        });
+      const msg = (payload, extra = {}) => ({ topic: room, event: 'e', payload, ...extra });
+      assert.equal((await post(SERVICE, { messages: [msg({ by: 'service' })] })).status, 202);
+      assert.equal((await post(ANON, { messages: [msg({ by: 'anon' })] })).status, 202);
+      await until(() => got.length === 2, 5_000, 'two REST broadcasts');
+      // A private topic: the anon key is refused and nothing of the batch is sent.
+      const res = await post(ANON, { messages: [msg({ by: 'anon-2' }), msg({ by: 'anon-private' }, { private: true })] });
+      assert.equal(res.status, 403);
+      assert.match((await res.json()).error, /Unauthorized/);
+      // With a member's bearer token beside the anon key, the private topic passes.
+      const ok = await post(ANON, { messages: [msg({ by: 'alice-private' }, { private: true })] }, {
+        headers: { authorization: `Bearer ${mintToken('alice')}` },
+      });
+      assert.equal(ok.status, 202);
+      assert.equal((await post(SERVICE, { messages: [msg({})] }, { q: '?project=acme' })).status, 403);
+      await until(() => got.length === 3, 5_000, 'the private broadcast');
+      assert.deepEqual(got.map((p) => p.by), ['service', 'anon', 'alice-private']);
+    });
+  });
+
   describe('postgres_changes', { concurrency: false }, () => {
     let pgServer;
+    const pgDb = uniq('sbpg');
     before(async () => {
       requireMongo('the postgres_changes tests');
-      pgServer = await scope.server({ name: 'sb-pg', mongo: true });
+      pgServer = await scope.server({ name: 'sb-pg', mongo: true, db: pgDb });
       await waitReady(pgServer);
     });
     const docs = (c) => `/api/projects/demo/collections/${c}/documents`;
@@ -421,6 +572,36 @@ describe('supabase realtime', { concurrency: false }, () => {
       assert.deepEqual(bigInserts.map((p) => p.new.id), ['d2'], 'INSERT with n>5 only');
       assert.equal(bigInserts[0].schema, 'demo');
       assert.deepEqual(deletes.map((p) => p.old.id), ['d2'], 'the in filter excludes d1');
+      await c.removeChannel(ch);
+    });
+
+    test('documents written directly into MongoDB by another program arrive (change streams)', async () => {
+      const table = uniq('direct');
+      const c = client(pgServer, { sub: 'alice' });
+      const got = [];
+      const ch = c.channel(uniq('pg')).on('postgres_changes', { event: '*', schema: 'public', table }, (p) => got.push(p));
+      await subscribed(ch);
+      // What any other MongoDB client does: the server's storage layout, no Switchboard API.
+      const script = [
+        'import os, time, pymongo',
+        "db = pymongo.MongoClient(os.environ['URI'])[os.environ['DB']]",
+        "c = db['data.demo.' + os.environ['TABLE']]",
+        "c.insert_one({'_id': 'm1', 'n': 1, 'title': 'direct'})",
+        // The feed reads an update's document after the fact; let it before the delete.
+        'time.sleep(0.5)',
+        "c.update_one({'_id': 'm1'}, {'$set': {'n': 2}})",
+        'time.sleep(0.5)',
+        "c.delete_one({'_id': 'm1'})",
+      ].join('\n');
+      execFileSync(PYTHON, ['-c', script], {
+        env: { ...process.env, URI: requireMongo(), DB: pgDb, TABLE: table },
+        timeout: 30_000,
+      });
+      await until(() => got.length === 3, 10_000, 'three changes from the direct writes');
+      assert.deepEqual(got.map((p) => p.eventType), ['INSERT', 'UPDATE', 'DELETE']);
+      assert.deepEqual(got[0].new, { id: 'm1', n: 1, title: 'direct' });
+      assert.equal(got[1].new.n, 2);
+      assert.equal(got[2].old.id, 'm1');
       await c.removeChannel(ch);
     });
 
