@@ -13,7 +13,9 @@
 #                                          pusher-cross-fanout; `pusher` = all five; and
 #                                          HTTP pub/sub, Switchboard only: sse-fanout
 #                                          sse-idle, compared with Switchboard's own
-#                                          fanout16 and idle of the same run)
+#                                          fanout16 and idle of the same run; Supabase
+#                                          Realtime, Switchboard only: phoenix-fanout
+#                                          phoenix-rooms, beside its fanout16 and rooms)
 #   benches/run.sh --only pusher --servers soketi   the Soketi side alone (sb node soketi floor)
 #   benches/run.sh --smoke         a few seconds against Switchboard only (CI keeps the tool working)
 #
@@ -191,6 +193,10 @@ if [ "$SMOKE" = 1 ]; then
   start_sb smoke
   res=$(lg insforge-fanout insforge-fanout --url "$URL" --label smoke --subscribers 20 --messages 50 --inflight 8 --max-secs 20 --api-key "$BENCH_API_KEY")
   echo "$res" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); assert r["lost"]==0 and r["delivered"]==1000 and r["sendFailures"]==0 and r["serverErrors"]==0, r'
+  res=$(lg phoenix-fanout phoenix-fanout --url "$URL" --label smoke --subscribers 20 --messages 50 --inflight 8 --max-secs 20)
+  echo "$res" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); assert r["lost"]==0 and r["delivered"]==1000 and r["sendFailures"]==0, r'
+  res=$(lg phoenix-rooms phoenix-rooms --url "$URL" --label smoke --pairs 10 --messages 20 --inflight 4 --max-secs 20)
+  echo "$res" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); assert r["lost"]==0 and r["delivered"]==400 and r["sendFailures"]==0, r'
   res=$(lg idle idle --url "$URL" --label smoke --pid "$LAST_PID" --connections 50 --settle-secs 1)
   echo "$res" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); assert r["connections"]==50, r'
   stop_all
@@ -290,6 +296,9 @@ one_run() {
     pusher-idle) lg pusher-idle pusher-idle --url "$URL" --label "$who" --pid "$LAST_PID" --connections 5000 ;;
     pusher-cross-channels) lg pusher-cross-channels pusher-channels --url "$URL" --label "$who" --inflight 4 --messages 100 ;;
     pusher-cross-fanout) lg pusher-cross-fanout pusher-fanout --url "$URL" --label "$who" --inflight 16 --messages 1000 ;;
+    # Supabase Realtime (Phoenix channels, vsn 1.0.0): fanout16 and rooms with acked broadcasts.
+    phoenix-fanout) lg phoenix-fanout phoenix-fanout --url "$URL" --label "$who" --inflight 16 --messages 2000 ;;
+    phoenix-rooms) lg phoenix-rooms phoenix-rooms --url "$URL" --label "$who" --inflight 4 --messages 100 ;;
     # HTTP pub/sub: fanout16 and idle with an HTTP publisher and SSE subscribers.
     sse-fanout) lg sse-fanout sse-fanout --url "$URL" --label "$who" --inflight 16 --messages 2000 ;;
     sse-idle) lg sse-idle sse-idle --url "$URL" --label "$who" --pid "$LAST_PID" --connections 5000 ;;
@@ -298,7 +307,8 @@ one_run() {
 }
 
 SCENARIOS=(fanout16 fanout64 fanout-40k rooms rooms-5k idle cross-rooms cross-rooms-5k cross-fanout persist
-  insforge-fanout pusher-fanout pusher-channels pusher-idle pusher-cross-channels pusher-cross-fanout sse-fanout sse-idle)
+  insforge-fanout pusher-fanout pusher-channels pusher-idle pusher-cross-channels pusher-cross-fanout sse-fanout sse-idle
+  phoenix-fanout phoenix-rooms)
 wanted() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 for round in $(seq 1 "$ROUNDS"); do
   for s in "${SCENARIOS[@]}"; do
@@ -309,9 +319,9 @@ for round in $(seq 1 "$ROUNDS"); do
       continue
     fi
     # Each scenario's reference: Soketi for the Pusher protocol, Node socket.io otherwise;
-    # none for HTTP pub/sub (the Node reference has no SSE: its figures sit beside
-    # Switchboard's own Socket.IO ones).
-    ref=node; [[ "$s" == pusher-* ]] && ref=soketi; [[ "$s" == sse-* ]] && ref=none
+    # none for HTTP pub/sub and Supabase Realtime (the Node reference speaks neither: their
+    # figures sit beside Switchboard's own Socket.IO ones).
+    ref=node; [[ "$s" == pusher-* ]] && ref=soketi; [[ "$s" == sse-* || "$s" == phoenix-* ]] && ref=none
     if server_wanted sb; then log "round $round: $s — switchboard"; one_run sb "$s" >/dev/null; fi
     if [ "$ref" != none ] && server_wanted "$ref"; then log "round $round: $s — $ref"; one_run "$ref" "$s" >/dev/null; fi
     # The machine's own bound on the fixed-rate tail: a stand-in that only writes the frames.
@@ -400,6 +410,25 @@ def sse_table():
             print(f"{sse} runs (sorted): " + " / ".join(fmt(x) for x in runs if x is not None))
     print()
 sse_table()
+def phoenix_table():
+    figs = [
+        ("fan-out, 16 in flight: delivered/s", "phoenix-fanout", "fanout16", "deliveredPerSec"),
+        ("  same, p50 ms", "phoenix-fanout", "fanout16", "p50Ms"),
+        ("  same, p99 ms", "phoenix-fanout", "fanout16", "p99Ms"),
+        ("many rooms (500 pairs), 4 in flight: delivered/s", "phoenix-rooms", "rooms", "deliveredPerSec"),
+        ("  same, p50 ms", "phoenix-rooms", "rooms", "p50Ms"),
+        ("  same, p99 ms", "phoenix-rooms", "rooms", "p99Ms"),
+    ]
+    present = [f for f in figs if any(r["scenario"] == f[1] for r in rows)]
+    if not present:
+        return
+    print("| figure (Switchboard) | Supabase Realtime (Phoenix) | Socket.IO | Phoenix/Socket.IO |\n|---|---|---|---|")
+    for name, phx, sio, key in present:
+        a, b = med(phx, "sb", key), med(sio, "sb", key)
+        ratio = f"{a / b:.2f}" if a is not None and b else "—"
+        print(f"| {name} | {fmt(a)} | {fmt(b)} | {ratio} |")
+    print()
+phoenix_table()
 s, d = med("persist", "sb", "sendsPerSec"), med("driver", "driver", "insertsPerSec")
 p = med("persist", "sb", "p99Ms")
 if s and d:

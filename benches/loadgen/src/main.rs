@@ -31,6 +31,7 @@
 mod client;
 mod floor;
 mod insforge;
+mod phoenix;
 mod pusher;
 mod pusher_bench;
 mod sse;
@@ -168,6 +169,31 @@ enum Cmd {
         inserts: usize,
         #[arg(long, default_value = "")]
         label: String,
+    },
+    /// Supabase Realtime (Phoenix): 1 publisher, N subscribers of one channel (phoenix.rs).
+    PhoenixFanout {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 1000)]
+        subscribers: usize,
+        #[arg(long, default_value_t = 2000)]
+        messages: usize,
+        /// Broadcasts the publisher keeps unanswered (`ack: true`).
+        #[arg(long, default_value_t = 16)]
+        inflight: usize,
+    },
+    /// Supabase Realtime (Phoenix): N pairs, each on its own channel.
+    PhoenixRooms {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 500)]
+        pairs: usize,
+        /// Messages per sender.
+        #[arg(long, default_value_t = 100)]
+        messages: usize,
+        /// Per sender: broadcasts unanswered.
+        #[arg(long, default_value_t = 4)]
+        inflight: usize,
     },
     /// HTTP pub/sub: 1 HTTP publisher, N SSE subscribers of one channel.
     SseFanout {
@@ -828,6 +854,18 @@ async fn main() -> anyhow::Result<()> {
             inflight,
             messages,
         } => persist(common, senders, inflight, messages).await,
+        Cmd::PhoenixFanout {
+            common,
+            subscribers,
+            messages,
+            inflight,
+        } => phoenix::fanout(common, subscribers, messages, inflight).await,
+        Cmd::PhoenixRooms {
+            common,
+            pairs,
+            messages,
+            inflight,
+        } => phoenix::rooms(common, pairs, messages, inflight).await,
         Cmd::SseFanout {
             common,
             subscribers,
