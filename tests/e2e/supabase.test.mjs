@@ -10,7 +10,9 @@ import { RealtimeClient } from '@supabase/realtime-js';
 import { execFileSync } from 'node:child_process';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { Scope, mintToken, API_KEY, sleep, requireServices, requireMongo, uniq, http, waitReady, ISO_MS } from './lib/harness.mjs';
+import {
+  Scope, mintToken, API_KEY, sleep, requireServices, requireMongo, uniq, http, waitReady, ISO_MS, record, emitAck, assertAckOk,
+} from './lib/harness.mjs';
 
 const PYTHON = process.env.SB_PYTHON ?? join(homedir(), '.cache', 'switchboard', 'venv', 'bin', 'python');
 const clients = [];
@@ -602,6 +604,27 @@ describe('supabase realtime', { concurrency: false }, () => {
       assert.deepEqual(got[0].new, { id: 'm1', n: 1, title: 'direct' });
       assert.equal(got[1].new.n, 2);
       assert.equal(got[2].old.id, 'm1');
+      await c.removeChannel(ch);
+    });
+
+    test('one feed: a write reaches a Socket.IO collection subscriber and realtime-js alike', async () => {
+      const table = uniq('both');
+      const c = client(pgServer, { sub: 'alice' });
+      const rows = [];
+      const ch = c.channel(uniq('pg')).on('postgres_changes', { event: '*', schema: 'public', table }, (p) => rows.push(p));
+      await subscribed(ch);
+      const sio = await scope.user(pgServer, 'bob');
+      assertAckOk(await emitAck(sio, 'subscribe:collection', { projectId: 'demo', collectionId: table }));
+      const created = record(sio, 'document:created');
+      const deleted = record(sio, 'document:deleted');
+      let res = await asAdmin(pgServer, docs(table), { method: 'POST', body: { id: 'b1', n: 7 } });
+      assert.equal(res.status, 201, res.text);
+      res = await asAdmin(pgServer, `${docs(table)}/b1`, { method: 'DELETE' });
+      assert.ok(res.status === 200 || res.status === 204, res.text);
+      await until(() => rows.length === 2 && created.length === 1 && deleted.length === 1, 8_000, 'both clients');
+      assert.deepEqual(created[0].document, { id: 'b1', n: 7 });
+      assert.deepEqual(rows[0].new, created[0].document);
+      assert.equal(rows[1].old.id, deleted[0].documentId);
       await c.removeChannel(ch);
     });
 
