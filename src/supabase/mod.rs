@@ -61,6 +61,9 @@ const QUEUE: usize = 1024;
 /// Largest client frame: above the broadcast payload limit (`MAX_EVENT_BYTES`), so an oversized
 /// broadcast gets its error reply instead of a closed socket.
 const MAX_FRAME: usize = 1024 * 1024;
+/// Frames gathered before one write to the socket (tungstenite writes at once past this);
+/// the buffer is only as large as what a connection was sent at once.
+const WRITE_BATCH: usize = 16 * 1024;
 /// Channels one connection may join.
 const MAX_CHANNELS: usize = 100;
 /// A connection silent this long is closed (Phoenix's default; realtime-js beats every 25 s).
@@ -175,19 +178,25 @@ impl FrontEnd for Supabase {
             } else {
                 "broadcast"
             };
-            // Encoded at most once per serializer for this channel, shared by its members.
+            // Encoded at most once per serializer for this channel, shared by its members;
+            // one lock for the whole channel rather than one per member.
             let mut frames: [Option<Utf8Bytes>; 2] = [None, None];
+            let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
             for conn in &members {
-                let Some((_, vsn)) = self.project_of(conn) else {
+                let Some(c) = conns.get(&**conn) else {
                     continue;
                 };
+                let vsn = c.vsn;
                 let slot = &mut frames[vsn as usize];
                 let frame = slot
                     .get_or_insert_with(|| {
                         wire::encode(vsn, None, None, &topic, event, &*payload).into()
                     })
                     .clone();
-                self.queue(conn, Message::Text(frame));
+                if c.tx.try_send(Message::Text(frame)).is_err() {
+                    tracing::warn!(conn = &**conn, "realtime connection too slow; closing it");
+                    conns.remove(&**conn);
+                }
             }
         }
         Ok(())
@@ -349,7 +358,7 @@ async fn upgrade(
     // tungstenite's defaults (a 128 KiB read buffer, 128 KiB of write batching) cost every idle
     // connection ~140 KB; frames larger than the read buffer are read in several steps.
     ws.read_buffer_size(crate::ws_limits::READ_BUFFER)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BATCH)
         .max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
         .on_upgrade(move |socket| run(st, caller, project, vsn, socket))
@@ -477,9 +486,19 @@ async fn run(st: SbState, caller: Caller, project: ProjectId, vsn: Vsn, socket: 
             return;
         }
     };
+    // Frames that queued up while the socket was busy go out in one write: under fan-out a
+    // connection often has several waiting, and a write per frame is a system call per frame.
     let writer = tokio::spawn(async move {
-        while let Some(frame) = rx.recv().await {
-            if sink.send(frame).await.is_err() {
+        'write: while let Some(frame) = rx.recv().await {
+            if sink.feed(frame).await.is_err() {
+                break;
+            }
+            while let Ok(more) = rx.try_recv() {
+                if sink.feed(more).await.is_err() {
+                    break 'write;
+                }
+            }
+            if sink.flush().await.is_err() {
                 break;
             }
         }
