@@ -746,6 +746,47 @@ mod tests {
     }
 
     #[test]
+    fn supabase_keys_are_strong_per_project_and_never_both_kinds() {
+        let key = "anon-0123456789abcdefghijklmnopqrstuv";
+        let c = parse(&[
+            "--supabase-anon-keys",
+            &format!("demo={key}"),
+            "--supabase-service-keys",
+            &format!(" acme = {STRONG} "),
+        ]);
+        let (anon, service) = c.supabase_keys().expect("valid keys");
+        assert_eq!(anon[0].0.as_str(), "demo");
+        assert_eq!(anon[0].1, key);
+        assert_eq!(
+            (service[0].0.as_str(), service[0].1.as_str()),
+            ("acme", STRONG)
+        );
+        for bad in [
+            vec!["--supabase-anon-keys", "demo=short"],
+            vec!["--supabase-anon-keys", "no-equals-sign"],
+            vec![
+                "--supabase-service-keys",
+                "bad project=f3a91c07d2b84e65a0c9d1e27b3f4a58",
+            ],
+        ] {
+            assert!(
+                matches!(parse(&bad).validate(), Err(ConfigError::SupabaseKeys(_))),
+                "{bad:?}"
+            );
+        }
+        let both = parse(&[
+            "--supabase-anon-keys",
+            &format!("demo={STRONG}"),
+            "--supabase-service-keys",
+            &format!("demo={STRONG}"),
+        ]);
+        assert!(matches!(
+            both.supabase_keys(),
+            Err(ConfigError::SupabaseKeys(_))
+        ));
+    }
+
+    #[test]
     fn lists_are_split_and_trimmed() {
         let c = parse(&["--api-keys", " a, b,,c "]);
         assert_eq!(c.api_keys(), vec!["a", "b", "c"]);
