@@ -766,7 +766,7 @@ mod tests {
             vec!["--supabase-anon-keys", "no-equals-sign"],
             vec![
                 "--supabase-service-keys",
-                "bad project=f3a91c07d2b84e65a0c9d1e27b3f4a58",
+                "=f3a91c07d2b84e65a0c9d1e27b3f4a58",
             ],
         ] {
             assert!(
