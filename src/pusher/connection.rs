@@ -13,6 +13,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::SinkExt;
 
 use switchboard_handlers::core::access::{Actor, ActorKind, Role};
 use switchboard_handlers::core::ids::UserId;
@@ -39,6 +40,11 @@ pub const APINATOR_ACTIVITY_TIMEOUT_SECS: u64 = 3600;
 pub const PING_EVERY: Duration = Duration::from_secs(60);
 /// How long one write to a client may take before the connection counts as dead.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Queued frames written together: tungstenite gathers up to this many bytes before it writes
+/// (its buffer is only as large as what a connection was sent at once).
+const WRITE_BATCH: usize = 16 * 1024;
+/// Frames taken from the queue for one write.
+const MAX_BATCH: usize = 64;
 
 struct Refusal {
     dialect: Dialect,
@@ -82,7 +88,7 @@ pub(super) async fn upgrade(
     // tungstenite's defaults (a 128 KiB read buffer, 128 KiB of write batching) cost every idle
     // connection ~140 KB; frames larger than the read buffer are read in several steps.
     ws.read_buffer_size(crate::ws_limits::READ_BUFFER)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BATCH)
         .max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
         .on_upgrade(move |socket| run(st, checked, socket))
@@ -139,6 +145,36 @@ async fn write(socket: &mut WebSocket, msg: Message) -> bool {
         tokio::time::timeout(WRITE_TIMEOUT, socket.send(msg)).await,
         Ok(Ok(()))
     )
+}
+
+/// Writes `first` and the frames queued behind it with one flush: under fan-out a connection
+/// often has several waiting, and a flush per frame is a system call per frame. Returns the
+/// close the queue ended with, if any; `Err` when the socket failed or stalled.
+async fn write_queued(
+    socket: &mut WebSocket,
+    outbox: &Outbox<Out>,
+    first: Utf8Bytes,
+) -> Result<Option<(u16, &'static str)>, ()> {
+    let batch = async {
+        socket.feed(Message::Text(first)).await?;
+        let mut close = None;
+        for _ in 1..MAX_BATCH {
+            match outbox.try_pop() {
+                Some(Out::Frame(f)) => socket.feed(Message::Text(f)).await?,
+                Some(Out::Close(code, message)) => {
+                    close = Some((code, message));
+                    break;
+                }
+                None => break,
+            }
+        }
+        socket.flush().await?;
+        Ok::<_, axum::Error>(close)
+    };
+    match tokio::time::timeout(WRITE_TIMEOUT, batch).await {
+        Ok(Ok(close)) => Ok(close),
+        _ => Err(()),
+    }
 }
 
 /// `pusher:error` then a close with the same code: pusher-js acts on either.
@@ -280,8 +316,11 @@ async fn serve(c: &mut Conn) -> Option<(u16, &'static str)> {
             }
             out = c.outbox.pop() => match out {
                 Some(Out::Frame(frame)) => {
-                    if !write(&mut c.socket, Message::Text(frame)).await {
-                        return None;
+                    // Boxed: an idle connection's task is as large as its largest await.
+                    match Box::pin(write_queued(&mut c.socket, &c.outbox, frame)).await {
+                        Ok(None) => {}
+                        Ok(Some(close)) => return Some(close),
+                        Err(()) => return None,
                     }
                 }
                 Some(Out::Close(code, message)) => return Some((code, message)),

@@ -152,6 +152,23 @@ describe('supabase realtime', { concurrency: false }, () => {
     assert.equal(await ch.send({ type: 'broadcast', event: 'f', payload: { after: true } }), 'ok');
   });
 
+  test('project presence is one set: a realtime-js connection keeps its user online for Socket.IO clients', async () => {
+    const watcher = await scope.user(server, 'bob');
+    assertAckOk(await emitAck(watcher, 'subscribe:project', 'demo'));
+    const online = record(watcher, 'presence:user:online');
+    const offline = record(watcher, 'presence:user:offline');
+    const sio = await scope.user(server, 'carol');
+    assertAckOk(await emitAck(sio, 'presence:online', { projectId: 'demo' }));
+    const rt = client(server, { sub: 'carol' });
+    await subscribed(rt.channel(uniq('here')));
+    await until(() => online.some((e) => e.userId === 'carol'), 5_000, 'carol online');
+    sio.disconnect();
+    await sleep(800);
+    assert.equal(offline.filter((e) => e.userId === 'carol').length, 0, 'still connected through realtime-js');
+    rt.disconnect();
+    await until(() => offline.some((e) => e.userId === 'carol'), 8_000, 'carol offline once her last connection closed');
+  });
+
   test('topic realtime: alone gives CHANNEL_ERROR', async () => {
     const c = client(server);
     const empty = await channelStatus(c.channel(''));
