@@ -335,8 +335,17 @@ where
 {
     let pusher_redis = redis.clone();
     let pubsub_redis = redis.clone();
+    let tail = Arc::new(crate::tail::Tail::default());
+    tail.register(&core.hub)?;
+    let nodes = crate::node_stats::NodeStats::new(
+        core.hub.clone(),
+        redis.clone().map(|c| (c, config.redis_prefix.as_str())),
+    );
+    nodes.spawn_publisher();
     let state = AppState {
         core: core.clone(),
+        tail: tail.clone(),
+        nodes,
         redis,
         started: Arc::new(AtomicBool::new(true)),
         metrics_token: config.metrics_token.as_deref().map(Arc::from),
@@ -382,6 +391,7 @@ where
                 pusher.drain();
                 // SSE streams never end by themselves; WebSockets get 1001.
                 pubsub.drain();
+                tail.drain();
                 io.close().await;
                 // The sockets' last broadcasts (presence going offline) are still queued.
                 if let Some(bus) = bus {
