@@ -2,9 +2,10 @@
 //! HTTP API and start-up wiring around the application crate `switchboard_handlers`.
 //!
 //! Layout: `config` (every setting), `app` (composition root and `serve`), `connections` (what the accept loop enforces), `handshake` (what a Socket.IO handshake request keeps), `auth` (JWT and API
-//! keys), `mongo` (store), `redis` (adapter and cluster client), `http` (REST and the admin console), `tail` (live tail of a room), `node_stats` (what each node reports for the admin views), `raw_ws`, `pusher`, `supabase` and `pubsub` (protocol front ends over the hub), `outbound` (integrations' HTTP client), `seed` (demo
+//! keys), `mongo` (store), `redis` (adapter and cluster client), `http` (REST and the admin console), `tail` (live tail of a room), `admin_ui` (the Socket.IO Admin UI's `/admin` namespace), `node_stats` (what each node reports for the admin views), `raw_ws`, `pusher`, `supabase` and `pubsub` (protocol front ends over the hub), `outbound` (integrations' HTTP client), `seed` (demo
 //! data), `cli` (subcommands), `telemetry`, `shutdown`.
 
+pub mod admin_ui;
 pub mod app;
 pub mod auth;
 pub mod bus;

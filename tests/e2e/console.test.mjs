@@ -4,24 +4,11 @@
 // reaching a client, a refused key. Screenshots of the main views go to target/e2e-screenshots/.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { chromium } from 'playwright-core';
 import {
-  Scope, API_KEY, REPO_ROOT, uniq, waitFor, joinChat, sendText,
+  Scope, API_KEY, uniq, waitFor, joinChat, sendText,
 } from './lib/harness.mjs';
-
-export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-export const SHOTS = process.env.SB_SCREENSHOTS ?? resolve(REPO_ROOT, 'target', 'e2e-screenshots');
-
-/** Debian's chromium, headless; scripts/test installs it. */
-export async function launchBrowser() {
-  try {
-    return await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--headless=new'] });
-  } catch (e) {
-    throw new Error(`cannot start ${CHROMIUM} (scripts/test installs Debian's chromium; set CHROMIUM to another binary): ${e.message}`);
-  }
-}
+import { launchBrowser, SHOTS } from './lib/browser.mjs';
 
 let browser;
 after(async () => {
@@ -31,7 +18,6 @@ const scope = new Scope().hooks();
 let server;
 
 before(async () => {
-  mkdirSync(SHOTS, { recursive: true });
   browser = await launchBrowser();
   server = await scope.server({ name: 'console' });
 });
