@@ -638,7 +638,9 @@ async function clusterView(_, signal) {
       ], [...s.nodes, { node: 'cluster', connections: s.cluster.connections, rooms: s.nodes.reduce((a, n) => a + n.rooms, 0) }]),
     );
   };
+  let roomsAfter; // the rooms page on screen, kept by the periodic refresh
   const loadRooms = async (after) => {
+    roomsAfter = after;
     const p = select.value;
     if (!p) return;
     try {
@@ -665,5 +667,8 @@ async function clusterView(_, signal) {
   );
   await loadNodes();
   await loadRooms();
-  every(5000, signal, () => loadNodes().catch(() => {}));
+  every(5000, signal, () => {
+    loadNodes().catch(() => {});
+    loadRooms(roomsAfter);
+  });
 }

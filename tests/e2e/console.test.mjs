@@ -35,8 +35,8 @@ async function newPage(viewport = { width: 1280, height: 800 }) {
   return page;
 }
 
-async function signIn(page, key = API_KEY) {
-  await page.goto(`${server.url}/console/`);
+async function signIn(page, key = API_KEY, s = server) {
+  await page.goto(`${s.url}/console/`);
   const input = page.getByLabel('API key or admin JWT');
   await input.waitFor();
   // Keyboard only: the field has focus on load, Enter submits.
@@ -163,6 +163,37 @@ describe('admin console', () => {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `no horizontal scrolling (${overflow}px too wide)`);
     await shot(page, 'console-chat-narrow');
+    await page.context().close();
+  });
+
+  test('two nodes: cluster figures and a live tail of the other node\'s messages', { skip: !(process.env.SB_TEST_REDIS_URL && process.env.SB_TEST_MONGODB_URI) && 'SB_TEST_REDIS_URL / SB_TEST_MONGODB_URI not set (run scripts/test --e2e)' }, async () => {
+    const prefix = `e2e_console_${Date.now()}`;
+    const opts = { mongo: true, redis: true, prefix, db: prefix };
+    const n1 = await scope.server({ name: 'console-n1', ...opts });
+    const n2 = await scope.server({ name: 'console-n2', ...opts, seed: false });
+    const bob = await scope.user(n2, 'bob');
+    await joinChat(bob, 'general');
+    const page = await newPage();
+    await signIn(page, API_KEY, n1);
+    await page.getByRole('link', { name: 'Demo workspace' }).waitFor();
+    await page.goto(`${n1.url}/console/#/cluster`);
+    // Each node reports every 5 s; both reports and bob's connection on n2 show up.
+    const nodes = page.locator('dl.facts dd').first();
+    await page.waitForFunction(() => document.querySelector('dl.facts dd')?.textContent === '2', null, { timeout: 15_000 });
+    assert.equal(await nodes.textContent(), '2');
+    await page.getByRole('combobox', { name: 'Project' }).selectOption('demo');
+    // bob's rooms are on n2: they appear with n2's next report (every 5 s).
+    const row = page.getByRole('row', { name: /chat:general/ });
+    await row.waitFor({ timeout: 15_000 });
+    assert.deepEqual(await row.getByRole('cell').allTextContents(), ['chat:general', '0', '1']);
+    await shot(page, 'console-cluster-two-nodes');
+
+    await page.goto(`${n1.url}/console/#/p/demo/live?room=chat:general`);
+    await page.locator('.badge[data-state="live"]').waitFor();
+    const text = `from the other node ${uniq()}`;
+    await sendText(bob, 'general', text);
+    await page.locator('ol.tail').getByText(text).waitFor({ timeout: 5_000 });
+    assert.deepEqual(page.errors, []);
     await page.context().close();
   });
 });
