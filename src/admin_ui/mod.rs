@@ -238,8 +238,17 @@ impl<A: Adapter> AdminUi<A> {
             let res = match &change {
                 Change::Opened(conn, nsp) => {
                     self.connections_total.fetch_add(1, Ordering::Relaxed);
-                    let socket = sockets::local(&self, nsp, conn).await;
-                    admin.clone().emit("socket_connected", &(socket, now)).await
+                    // Describing the socket may wait for it to enter its namespace; the other
+                    // changes do not wait for that.
+                    let me = self.clone();
+                    let (conn, nsp) = (conn.clone(), *nsp);
+                    tokio::spawn(async move {
+                        let socket = sockets::local(&me, nsp, &conn).await;
+                        if let Err(e) = admin.emit("socket_connected", &(socket, now)).await {
+                            tracing::debug!(error = %e, "Admin UI event not emitted");
+                        }
+                    });
+                    Ok(())
                 }
                 Change::Closed(conn, nsp) => {
                     self.disconnections_total.fetch_add(1, Ordering::Relaxed);
