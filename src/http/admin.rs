@@ -91,12 +91,12 @@ pub async fn rooms(
     let owned = ProjectRooms::of(&st, &member.project).await?;
     let (reports, _) = st.nodes.cluster().await;
     let mut counts: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    for (i, r) in reports.iter().enumerate() {
-        // The first report is this node's.
+    for r in &reports {
+        let here = r.node == st.nodes.node;
         for (room, n) in &r.room_members {
             if owned.contains(room) {
                 let c = counts.entry(room.clone()).or_default();
-                if i == 0 {
+                if here {
                     c.0 += n;
                 }
                 c.1 += n;
