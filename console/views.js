@@ -73,8 +73,8 @@ export function table(caption, columns, rows, empty = 'Nothing here yet.') {
 }
 
 export function errorBox(e) {
-  const code = e && e.code ? `${e.code}: ` : '';
-  return h('p.error', { role: 'alert', text: `${code}${e?.message ?? e}` });
+  const code = e && e.code ? ` (${e.code})` : '';
+  return h('p.error', { role: 'alert', text: `${e?.message ?? e}${code}` });
 }
 
 export function loading() {
