@@ -33,6 +33,8 @@ RUN mkdir -p src handlers/src handlers/core/src benches/loadgen/src \
 COPY src src
 COPY handlers/src handlers/src
 COPY handlers/core/src handlers/core/src
+# The admin console's files, compiled into the binary (src/http/console.rs).
+COPY console console
 RUN find src handlers/src handlers/core/src -name '*.rs' -exec touch {} + \
  && cargo build --release --locked -p switchboard \
  && install -s -m 0755 target/release/switchboard /usr/local/bin/switchboard

@@ -237,6 +237,11 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             insforge.namespace(&io).await.map_err(|e| {
                 anyhow::anyhow!("registering the /insforge namespace on Redis failed: {e}")
             })?;
+            if let Some(admin) = admin_ui(config, &io, &core, Some(&r.client))? {
+                admin.namespace().await.map_err(|e| {
+                    anyhow::anyhow!("registering the /admin namespace on Redis failed: {e}")
+                })?;
+            }
             redis::spawn_health_watch(&r.driver, parts.remote.clone());
             tracing::info!(prefix = %config.redis_prefix, room_bus = config.room_bus, "adapter: Redis (rooms span every node)");
             finish(config, layer, io, core, Some(r.client), feed, bus, insforge)?
@@ -263,11 +268,44 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
                 None,
             )?;
             let () = insforge.namespace(&io);
+            if let Some(admin) = admin_ui(config, &io, &core, None)? {
+                let () = admin.namespace();
+            }
             tracing::info!("adapter: local (REDIS_URL unset; single node)");
             finish(config, layer, io, core, None, feed, None, insforge)?
         }
     };
     Ok(app)
+}
+
+/// The Socket.IO Admin UI's server side when `ADMIN_UI_USERNAME` is set (docs/console.md).
+fn admin_ui<A: Adapter>(
+    config: &Config,
+    io: &SocketIo<A>,
+    core: &Arc<Core>,
+    redis: Option<&redis::Client>,
+) -> anyhow::Result<Option<Arc<crate::admin_ui::AdminUi<A>>>> {
+    let Some((username, password_hash)) = config.admin_ui()? else {
+        return Ok(None);
+    };
+    let settings = crate::admin_ui::Settings {
+        credentials: crate::admin_ui::Credentials {
+            username,
+            password_hash,
+        },
+        readonly: config.admin_ui_readonly,
+        server_id: format!("{}#{}", crate::admin_ui::hostname(), std::process::id()),
+    };
+    tracing::info!(
+        readonly = config.admin_ui_readonly,
+        "Socket.IO Admin UI protocol on /admin"
+    );
+    Ok(Some(crate::admin_ui::AdminUi::setup(
+        settings,
+        io.clone(),
+        core.hub.clone(),
+        redis.map(|c| (c.clone(), config.redis_prefix.as_str())),
+    )))
 }
 
 struct Parts {
@@ -335,8 +373,17 @@ where
 {
     let pusher_redis = redis.clone();
     let pubsub_redis = redis.clone();
+    let tail = Arc::new(crate::tail::Tail::default());
+    tail.register(&core.hub)?;
+    let nodes = crate::node_stats::NodeStats::new(
+        core.hub.clone(),
+        redis.clone().map(|c| (c, config.redis_prefix.as_str())),
+    );
+    nodes.spawn_publisher();
     let state = AppState {
         core: core.clone(),
+        tail: tail.clone(),
+        nodes,
         redis,
         started: Arc::new(AtomicBool::new(true)),
         metrics_token: config.metrics_token.as_deref().map(Arc::from),
@@ -388,6 +435,7 @@ where
                 pusher.drain();
                 // SSE streams never end by themselves; WebSockets get 1001.
                 pubsub.drain();
+                tail.drain();
                 io.close().await;
                 // The sockets' last broadcasts (presence going offline) are still queued.
                 if let Some(bus) = bus {

@@ -83,6 +83,9 @@ pub const ENV_VARS: &[&str] = &[
     "INSFORGE_ANON_KEYS",
     "SUPABASE_ANON_KEYS",
     "SUPABASE_SERVICE_KEYS",
+    "ADMIN_UI_USERNAME",
+    "ADMIN_UI_PASSWORD",
+    "ADMIN_UI_READONLY",
 ];
 
 #[derive(Debug, Clone, Args)]
@@ -376,6 +379,20 @@ pub struct Config {
         default_value = ""
     )]
     pub supabase_service_keys: String,
+
+    /// The Socket.IO Admin UI's user name (docs/console.md): setting it and
+    /// `ADMIN_UI_PASSWORD` serves the `@socket.io/admin-ui` protocol on the `/admin` namespace.
+    #[arg(long, env = "ADMIN_UI_USERNAME")]
+    pub admin_ui_username: Option<String>,
+
+    /// The Socket.IO Admin UI's password as a bcrypt hash (`$2a$`/`$2b$`/`$2y$`), as the
+    /// admin-ui package takes it.
+    #[arg(long, env = "ADMIN_UI_PASSWORD", hide_env_values = true)]
+    pub admin_ui_password: Option<String>,
+
+    /// Admin UI in read-only mode: no emit, join, leave or disconnect.
+    #[arg(long, env = "ADMIN_UI_READONLY", default_value_t = false, action = clap::ArgAction::Set)]
+    pub admin_ui_readonly: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -416,6 +433,8 @@ pub enum ConfigError {
     InsforgeAnonKeys(String),
     #[error("{0}")]
     SupabaseKeys(String),
+    #[error("{0}")]
+    AdminUi(&'static str),
 }
 
 impl Config {
@@ -500,7 +519,30 @@ impl Config {
         self.pusher_apps()?;
         self.insforge_anon_keys()?;
         self.supabase_keys()?;
+        self.admin_ui()?;
         Ok(())
+    }
+
+    /// The Admin UI's credentials `(user name, bcrypt hash)` when it is on.
+    pub fn admin_ui(&self) -> Result<Option<(String, String)>, ConfigError> {
+        let user = self.admin_ui_username.as_deref().filter(|u| !u.is_empty());
+        let hash = self.admin_ui_password.as_deref().filter(|p| !p.is_empty());
+        match (user, hash) {
+            (None, None) => Ok(None),
+            (Some(_), None) | (None, Some(_)) => Err(ConfigError::AdminUi(
+                "ADMIN_UI_USERNAME and ADMIN_UI_PASSWORD go together",
+            )),
+            (Some(u), Some(h)) => {
+                // A plain password here would be compared as a hash and never match; say so.
+                if h.parse::<bcrypt::HashParts>().is_err() {
+                    return Err(ConfigError::AdminUi(
+                        "ADMIN_UI_PASSWORD must be a bcrypt hash (e.g. `htpasswd -nbBC 10 \"\" \
+                         <password> | cut -d: -f2`)",
+                    ));
+                }
+                Ok(Some((u.to_owned(), h.to_owned())))
+            }
+        }
     }
 
     /// The InsForge anon keys of `INSFORGE_ANON_KEYS`: `(project, key)` pairs.
@@ -706,6 +748,39 @@ mod tests {
             parse(&["--jwt-secret", DEV_JWT_SECRET]).validate(),
             Err(ConfigError::DevSecretExplicit)
         );
+    }
+
+    #[test]
+    fn the_admin_ui_wants_a_user_name_and_a_bcrypt_hash() {
+        let hash = bcrypt::hash("a long password", 4).expect("hashed");
+        let on = parse(&[
+            "--jwt-secret",
+            STRONG,
+            "--admin-ui-username",
+            "admin",
+            "--admin-ui-password",
+            &hash,
+        ]);
+        assert_eq!(on.validate(), Ok(()));
+        assert_eq!(on.admin_ui(), Ok(Some(("admin".to_owned(), hash.clone()))));
+        assert_eq!(parse(&["--jwt-secret", STRONG]).admin_ui(), Ok(None));
+        for args in [
+            &["--admin-ui-username", "admin"][..],
+            &["--admin-ui-password", &hash][..],
+            &[
+                "--admin-ui-username",
+                "admin",
+                "--admin-ui-password",
+                "plain",
+            ][..],
+        ] {
+            let mut all = vec!["--jwt-secret", STRONG];
+            all.extend_from_slice(args);
+            assert!(
+                matches!(parse(&all).validate(), Err(ConfigError::AdminUi(_))),
+                "{args:?}"
+            );
+        }
     }
 
     #[test]

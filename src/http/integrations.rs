@@ -149,3 +149,15 @@ pub async fn webhook_events(
         .collect();
     Ok(Json(json!({ "events": events })))
 }
+
+/// `GET …/{i}/status` → what `integration:status` answers: `{ integrationId, status,
+/// lastExecutedAt, lastError, executions, failures }`.
+pub async fn status(
+    State(st): State<AppState>,
+    Caller(actor): Caller,
+    Path((p, i)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let (p, i) = ids(p, i)?;
+    let (_, integ) = integration::find(&st.core, &actor, &p, &i).await?;
+    Ok(Json(integration::status_of(&st.core, &integ).await?))
+}

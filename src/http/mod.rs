@@ -1,7 +1,9 @@
 //! The REST surface on axum: health, metrics, and the `/api` admin and data API. Shares the
 //! port with Socket.IO (the socketioxide layer takes `/socket.io/`).
 
+mod admin;
 mod chats;
+mod console;
 mod documents;
 mod emit;
 mod error;
@@ -10,6 +12,7 @@ mod health;
 mod integrations;
 mod projects;
 pub(crate) mod rate_limit;
+mod tail;
 mod wallet;
 mod webhooks;
 
@@ -40,6 +43,10 @@ pub struct AppState {
     pub started: Arc<AtomicBool>,
     /// METRICS_TOKEN: when set, `/metrics` wants `Authorization: Bearer <it>`.
     pub metrics_token: Option<Arc<str>>,
+    /// Live-tail watchers of this node (`GET /api/projects/{p}/tail`).
+    pub tail: Arc<crate::tail::Tail>,
+    /// This node's report and the cluster's (`GET /api/admin/nodes`).
+    pub nodes: Arc<crate::node_stats::NodeStats>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -51,6 +58,10 @@ pub fn router(state: AppState) -> Router {
         .route("/projects", get(projects::list))
         .route("/projects/{project}", get(projects::get))
         .route("/projects/{project}/emit", post(emit::emit))
+        .route("/projects/{project}/tail", get(tail::tail))
+        .route("/projects/{project}/rooms", get(admin::rooms))
+        .route("/projects/{project}/presence", get(admin::presence))
+        .route("/admin/nodes", get(admin::nodes))
         .route(
             "/projects/{project}/chats",
             get(chats::list).post(chats::create),
@@ -82,6 +93,10 @@ pub fn router(state: AppState) -> Router {
             get(integrations::webhook_events),
         )
         .route(
+            "/projects/{project}/integrations/{integration}/status",
+            get(integrations::status),
+        )
+        .route(
             "/projects/{project}/wallet/addresses",
             get(wallet::addresses),
         )
@@ -96,6 +111,9 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
+        .route("/console", get(console::root))
+        .route("/console/", get(console::index))
+        .route("/console/{file}", get(console::asset))
         .route(
             "/webhooks/{project}/{integration}",
             post(webhooks::receive).layer(axum::Extension(webhook_limiter)),

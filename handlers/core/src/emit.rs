@@ -64,7 +64,7 @@ pub async fn emit(
 }
 
 /// The topic behind a room name the contract lets server-side emits target.
-async fn resolve_room(core: &Core, project: &Project, room: &str) -> Result<Topic, AppError> {
+pub async fn resolve_room(core: &Core, project: &Project, room: &str) -> Result<Topic, AppError> {
     let pid = project.id.as_str();
     let forbidden =
         || AppError::forbidden(format!("room {room:?} does not belong to project {pid}"));

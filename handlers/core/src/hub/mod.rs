@@ -85,10 +85,21 @@ pub trait FrontEnd: Send + Sync {
     }
 }
 
+/// Told about every connection opened or closed and every join and leave on this node, after
+/// the hub recorded it (the Socket.IO Admin UI's socket and room events). Called on the
+/// caller's task, outside the hub's locks: it must return at once.
+pub trait Observer: Send + Sync {
+    fn opened(&self, conn: &str, protocol: &'static str);
+    fn closed(&self, conn: &str, protocol: &'static str);
+    fn joined(&self, conn: &str, protocol: &'static str, room: &str);
+    fn left(&self, conn: &str, protocol: &'static str, room: &str);
+}
+
 pub struct Hub {
     members: Membership,
     front_ends: RwLock<Arc<[Arc<dyn FrontEnd>]>>,
     remote: OnceLock<Arc<dyn RemoteRooms>>,
+    observer: OnceLock<Arc<dyn Observer>>,
     max_rooms_per_conn: usize,
 }
 
@@ -98,6 +109,7 @@ impl Hub {
             members: Membership::default(),
             front_ends: RwLock::new(Arc::from(Vec::new())),
             remote: OnceLock::new(),
+            observer: OnceLock::new(),
             max_rooms_per_conn,
         }
     }
@@ -122,6 +134,11 @@ impl Hub {
         let _ = self.remote.set(bus);
     }
 
+    /// Reports membership changes to `observer` from now on (set once).
+    pub fn set_observer(&self, observer: Arc<dyn Observer>) {
+        let _ = self.observer.set(observer);
+    }
+
     fn front_ends(&self) -> Arc<[Arc<dyn FrontEnd>]> {
         self.front_ends
             .read()
@@ -138,11 +155,28 @@ impl Hub {
     /// A new connection of `front_end` (see `session::open`).
     pub fn open(&self, conn: &str, front_end: FrontEndId) {
         self.members.open(conn, front_end);
+        if let Some(o) = self.observer.get()
+            && let Some(fe) = self.front_end(front_end)
+        {
+            o.opened(conn, fe.protocol());
+        }
     }
 
     /// The connection is gone: out of every room. Its front end dropped its own index already.
     pub fn close(&self, conn: &str) {
-        self.members.close(conn);
+        let Some(o) = self.observer.get() else {
+            self.members.close(conn);
+            return;
+        };
+        let fe = self.front_end_of(conn);
+        let rooms = self.members.close(conn);
+        if let Some(fe) = fe {
+            let protocol = fe.protocol();
+            for room in &rooms {
+                o.left(conn, protocol, room);
+            }
+            o.closed(conn, protocol);
+        }
     }
 
     /// Refuses (before any state changes) when `conn` is at its room limit and `topic` would
@@ -174,6 +208,9 @@ impl Hub {
             Ok(true) => {
                 if let Some(fe) = self.front_end_of(conn) {
                     fe.joined(conn, room);
+                    if let Some(o) = self.observer.get() {
+                        o.joined(conn, fe.protocol(), room);
+                    }
                 }
                 Ok(())
             }
@@ -188,6 +225,9 @@ impl Hub {
         let was_in = self.members.leave(conn, &room);
         if was_in && let Some(fe) = self.front_end_of(conn) {
             fe.left(conn, &room);
+            if let Some(o) = self.observer.get() {
+                o.left(conn, fe.protocol(), &room);
+            }
         }
         was_in
     }

@@ -337,3 +337,64 @@ async fn a_watching_front_end_gets_broadcasts_without_members() {
     .await;
     assert_eq!(*w.seen.lock().expect("lock"), vec!["here", "remote"]);
 }
+
+#[derive(Default)]
+struct ObserverLog(Mutex<Vec<String>>);
+
+impl Observer for ObserverLog {
+    fn opened(&self, conn: &str, protocol: &'static str) {
+        self.0
+            .lock()
+            .expect("lock")
+            .push(format!("open {conn} {protocol}"));
+    }
+    fn closed(&self, conn: &str, protocol: &'static str) {
+        self.0
+            .lock()
+            .expect("lock")
+            .push(format!("close {conn} {protocol}"));
+    }
+    fn joined(&self, conn: &str, protocol: &'static str, room: &str) {
+        self.0
+            .lock()
+            .expect("lock")
+            .push(format!("+{conn} {protocol} {room}"));
+    }
+    fn left(&self, conn: &str, protocol: &'static str, room: &str) {
+        self.0
+            .lock()
+            .expect("lock")
+            .push(format!("-{conn} {protocol} {room}"));
+    }
+}
+
+#[test]
+fn the_observer_hears_each_recorded_change_once() {
+    let hub = Hub::new(8);
+    let sio = hub.register(Recorder::named("sio")).expect("registered");
+    let seen = Arc::new(ObserverLog::default());
+    hub.set_observer(seen.clone());
+    hub.open("s1", sio);
+    hub.join("s1", &chat("c1")).expect("joined");
+    hub.join("s1", &chat("c1"))
+        .expect("joined again: no change");
+    hub.join("s1", &chat("c2")).expect("joined");
+    assert!(hub.leave("s1", &chat("c2")));
+    assert!(
+        !hub.leave("s1", &chat("c2")),
+        "not in it any more: no change"
+    );
+    hub.close("s1");
+    hub.close("s1");
+    assert_eq!(
+        *seen.0.lock().expect("lock"),
+        [
+            "open s1 sio",
+            "+s1 sio chat:c1",
+            "+s1 sio chat:c2",
+            "-s1 sio chat:c2",
+            "-s1 sio chat:c1",
+            "close s1 sio",
+        ]
+    );
+}

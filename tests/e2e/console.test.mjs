@@ -1,0 +1,199 @@
+// The admin console (/console) in a real headless browser: Debian's chromium driven by
+// playwright-core (no browser download). Sign-in, the seeded project's views, a socket.io-client
+// message appearing in the chat view and the live tail without a reload, an emit from the console
+// reaching a client, a refused key. Screenshots of the main views go to target/e2e-screenshots/.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { resolve } from 'node:path';
+import {
+  Scope, API_KEY, uniq, waitFor, joinChat, sendText,
+} from './lib/harness.mjs';
+import { launchBrowser, SHOTS } from './lib/browser.mjs';
+
+let browser;
+after(async () => {
+  await browser?.close();
+});
+const scope = new Scope().hooks();
+let server;
+
+before(async () => {
+  browser = await launchBrowser();
+  server = await scope.server({ name: 'console' });
+});
+
+async function newPage(viewport = { width: 1280, height: 800 }) {
+  const context = await browser.newContext({ viewport, timezoneId: 'Europe/Paris', locale: 'en-GB' });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => {
+    // A refused request is logged by the browser itself; the page handles it.
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text());
+  });
+  page.errors = errors;
+  return page;
+}
+
+async function signIn(page, key = API_KEY, s = server) {
+  await page.goto(`${s.url}/console/`);
+  const input = page.getByLabel('API key or admin JWT');
+  await input.waitFor();
+  // Keyboard only: the field has focus on load, Enter submits.
+  await page.keyboard.type(key);
+  await page.keyboard.press('Enter');
+}
+
+const shot = (page, name) => page.screenshot({ path: resolve(SHOTS, `${name}.png`), fullPage: false });
+
+describe('admin console', () => {
+  test('a wrong key shows an error, nothing is fetched before sign-in, and nothing is kept', async () => {
+    const page = await newPage();
+    const api = [];
+    page.on('request', (r) => {
+      if (new URL(r.url()).pathname.startsWith('/api/')) api.push(r.url());
+    });
+    await page.goto(`${server.url}/console/`);
+    await page.getByLabel('API key or admin JWT').waitFor();
+    assert.deepEqual(api, [], 'no API request before sign-in');
+    await signIn(page, 'not-a-valid-key-0000000000000000000000');
+    const alert = page.getByRole('alert');
+    await alert.waitFor();
+    assert.match(await alert.textContent(), /UNAUTHORIZED/);
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'a refused key is not kept');
+    await shot(page, 'console-signin-refused');
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+  });
+
+  test('sign in, browse the seeded project, live chat and tail, emit, sign out', async () => {
+    const page = await newPage();
+    await signIn(page);
+    await page.getByRole('link', { name: 'Demo workspace' }).waitFor();
+    await shot(page, 'console-projects');
+
+    // Overview: members with presence.
+    await page.getByRole('link', { name: 'Demo workspace' }).click();
+    await page.getByRole('heading', { name: 'Members and presence' }).waitFor();
+    assert.ok(await page.getByRole('cell', { name: 'carol', exact: true }).isVisible());
+    await shot(page, 'console-overview');
+
+    // Chats: the seeded history, with its reaction.
+    await page.getByRole('link', { name: 'Chats' }).click();
+    await page.getByRole('link', { name: 'General' }).click();
+    await page.getByText('Welcome to Switchboard!').waitFor();
+    await page.locator('.badge[data-state="live"]').waitFor();
+    assert.match(await page.locator('.reactions').first().textContent(), /👋 1/);
+
+    // A message from a socket.io-client shows up without a reload.
+    const alice = await scope.user(server, 'alice');
+    await joinChat(alice, 'general');
+    const text = `hello from socket.io ${uniq()}`;
+    await sendText(alice, 'general', text);
+    await page.getByText(text).waitFor({ timeout: 5_000 });
+    await shot(page, 'console-chat');
+
+    // Collections with a filter in the live-query language.
+    await page.getByRole('link', { name: 'Collections' }).click();
+    await page.getByLabel('Collection').fill('tasks');
+    await page.getByLabel('Filter (JSON, the live-query language)').fill('{ "status": { "$in": ["doing", "todo"] } }');
+    await page.getByLabel('Sort (field,-other)').fill('-priority');
+    await page.getByRole('button', { name: 'Query' }).click();
+    await page.getByRole('cell', { name: 'task-3' }).waitFor();
+    assert.equal(await page.getByRole('cell', { name: 'task-1' }).count(), 0, 'the filter leaves task-1 out');
+    await shot(page, 'console-collections');
+
+    // Integrations: secrets masked, counters, webhook events.
+    await page.getByRole('link', { name: 'Integrations' }).click();
+    await page.getByRole('heading', { name: 'Status API' }).waitFor();
+    const card = await page.locator('.card').first().textContent();
+    assert.match(card, /\*{8}/, 'secrets are masked');
+    assert.doesNotMatch(card, /demo-integration-token/);
+    await shot(page, 'console-integrations');
+
+    // Wallet addresses.
+    await page.getByRole('link', { name: 'Wallet' }).click();
+    await page.getByRole('table', { name: 'Addresses' }).waitFor();
+
+    // Live tail of the chat room, then an emit from the console that a client receives.
+    await page.goto(`${server.url}/console/#/p/demo/live?room=chat:general`);
+    await page.locator('.badge[data-state="live"]').waitFor();
+    const text2 = `tail me ${uniq()}`;
+    await sendText(alice, 'general', text2);
+    await page.locator('ol.tail').getByText(text2).waitFor({ timeout: 5_000 });
+
+    await page.getByRole('button', { name: 'Pause' }).click();
+    const text3 = `held while paused ${uniq()}`;
+    await sendText(alice, 'general', text3);
+    await page.getByText('1 new event(s) waiting').waitFor();
+    assert.equal(await page.locator('ol.tail').getByText(text3).count(), 0);
+    await page.getByRole('button', { name: 'Resume' }).click();
+    await page.locator('ol.tail').getByText(text3).waitFor();
+
+    const form = page.locator('form.emit');
+    await form.getByLabel('Room').fill('chat:general');
+    await form.getByLabel('Event').fill('console:hello');
+    await form.getByLabel('Payload (JSON)').fill('{ "text": "from the console" }');
+    const got = waitFor(alice, 'console:hello', 5_000);
+    await form.getByRole('button', { name: 'Emit' }).click();
+    assert.deepEqual(await got, { text: 'from the console' });
+    await form.getByText('Sent console:hello').waitFor();
+    await page.locator('ol.tail').getByText('console:hello').waitFor();
+    await shot(page, 'console-live');
+
+    // Cluster figures: this node's Socket.IO connection is counted.
+    await page.getByRole('link', { name: 'Cluster' }).click();
+    await page.getByRole('table', { name: 'Connections by protocol' }).waitFor();
+    await page.getByRole('link', { name: 'chat:general' }).waitFor();
+    await shot(page, 'console-cluster');
+
+    // Sign out forgets the key.
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API key or admin JWT').waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+  });
+
+  test('readable on a narrow window', async () => {
+    const page = await newPage({ width: 390, height: 844 });
+    await signIn(page);
+    await page.goto(`${server.url}/console/#/p/demo/chats/general`);
+    await page.getByText('Welcome to Switchboard!').waitFor();
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `no horizontal scrolling (${overflow}px too wide)`);
+    await shot(page, 'console-chat-narrow');
+    await page.context().close();
+  });
+
+  test('two nodes: cluster figures and a live tail of the other node\'s messages', { skip: !(process.env.SB_TEST_REDIS_URL && process.env.SB_TEST_MONGODB_URI) && 'SB_TEST_REDIS_URL / SB_TEST_MONGODB_URI not set (run scripts/test --e2e)' }, async () => {
+    const prefix = `e2e_console_${Date.now()}`;
+    const opts = { mongo: true, redis: true, prefix, db: prefix };
+    const n1 = await scope.server({ name: 'console-n1', ...opts });
+    const n2 = await scope.server({ name: 'console-n2', ...opts, seed: false });
+    const bob = await scope.user(n2, 'bob');
+    await joinChat(bob, 'general');
+    const page = await newPage();
+    await signIn(page, API_KEY, n1);
+    await page.getByRole('link', { name: 'Demo workspace' }).waitFor();
+    await page.goto(`${n1.url}/console/#/cluster`);
+    // Each node reports every 5 s; both reports and bob's connection on n2 show up.
+    const nodes = page.locator('dl.facts dd').first();
+    await page.waitForFunction(() => document.querySelector('dl.facts dd')?.textContent === '2', null, { timeout: 15_000 });
+    assert.equal(await nodes.textContent(), '2');
+    await page.getByRole('combobox', { name: 'Project' }).selectOption('demo');
+    // bob's rooms are on n2: they appear with n2's next report (every 5 s).
+    const row = page.getByRole('row', { name: /chat:general/ });
+    await row.waitFor({ timeout: 15_000 });
+    assert.deepEqual(await row.getByRole('cell').allTextContents(), ['chat:general', '0', '1']);
+    await shot(page, 'console-cluster-two-nodes');
+
+    await page.goto(`${n1.url}/console/#/p/demo/live?room=chat:general`);
+    await page.locator('.badge[data-state="live"]').waitFor();
+    const text = `from the other node ${uniq()}`;
+    await sendText(bob, 'general', text);
+    await page.locator('ol.tail').getByText(text).waitFor({ timeout: 5_000 });
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+  });
+});
