@@ -18,6 +18,7 @@ use std::time::Duration;
 use switchboard_handlers::core::Core;
 use switchboard_handlers::core::channel_presence::{ChannelPresence, MemoryChannelPresence, Swept};
 use switchboard_handlers::core::ids::ProjectId;
+use switchboard_handlers::core::ports::ConnId;
 use switchboard_handlers::core::topic::Topic;
 
 use change::{PresenceChange, Side};
@@ -31,6 +32,10 @@ const SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// Pusher's webhooks and channel occupancy).
 pub type SweepHook = Box<dyn Fn(&Swept) + Send + Sync>;
 
+/// Told, on the node that made it, of every change another protocol's front end publishes
+/// (Pusher's member webhooks: the one node that knows of a change sends them).
+pub type ChangeHook = Box<dyn Fn(&ProjectId, &str, &PresenceChange) + Send + Sync>;
+
 pub struct ChannelMembers {
     store: Arc<dyn ChannelPresence>,
     /// This process's number, the first part of every connection id in the set: its liveness
@@ -38,6 +43,7 @@ pub struct ChannelMembers {
     node: u32,
     shared: bool,
     hooks: Mutex<Vec<SweepHook>>,
+    change_hooks: Mutex<Vec<ChangeHook>>,
 }
 
 impl ChannelMembers {
@@ -57,6 +63,7 @@ impl ChannelMembers {
             node,
             shared,
             hooks: Mutex::default(),
+            change_hooks: Mutex::default(),
         })
     }
 
@@ -79,6 +86,35 @@ impl ChannelMembers {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(hook);
+    }
+
+    /// Registers a front end's bookkeeping for changes the other protocols make on this node.
+    pub fn on_change(&self, hook: ChangeHook) {
+        self.change_hooks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(hook);
+    }
+
+    /// Sends a change made on this node to every protocol's subscribers (but `except`), and
+    /// tells the hooks.
+    pub async fn publish(
+        &self,
+        core: &Core,
+        project: &ProjectId,
+        name: &str,
+        change: &PresenceChange,
+        except: Option<&ConnId>,
+    ) {
+        for hook in self
+            .change_hooks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            hook(project, name, change);
+        }
+        change::publish(core, project, name, change, except).await;
     }
 
     /// Keeps this node's liveness key fresh and sweeps the connections of dead nodes,
@@ -119,7 +155,8 @@ impl ChannelMembers {
             info: MemberInfo::from_text(&s.info).unwrap_or_else(MemberInfo::unknown),
             edge: s.last,
         };
-        change::publish(core, &project, name, &PresenceChange::leave(side), None).await;
+        self.publish(core, &project, name, &PresenceChange::leave(side), None)
+            .await;
     }
 }
 

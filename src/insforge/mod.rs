@@ -54,8 +54,9 @@ pub struct Insforge {
     core: Arc<Core>,
     id: FrontEndId,
     definitions: Arc<Definitions>,
-    /// The channels' presence sets, shared with the other protocols.
+    /// The channels' presence sets, shared with the other protocols (`members.store()`).
     presence: Arc<dyn ChannelPresence>,
+    members: Arc<ChannelMembers>,
     anon_keys: AnonKeys,
     /// The process's number in the presence sets, the first part of each socket's presence
     /// connection id.
@@ -72,7 +73,7 @@ impl Insforge {
         io: SocketIo<A>,
         store: Arc<dyn RealtimeStore>,
         anon_keys: AnonKeys,
-        members: &ChannelMembers,
+        members: &Arc<ChannelMembers>,
     ) -> Result<Arc<Self>, AppError> {
         let definitions = Arc::new(Definitions::new(store));
         let id = core
@@ -86,6 +87,7 @@ impl Insforge {
             id,
             definitions,
             presence,
+            members: members.clone(),
             anon_keys,
             node,
             webhooks,

@@ -114,14 +114,15 @@ async fn join(
                 info,
                 edge: joined == Joined::First,
             };
-            change::publish(
-                &st.core,
-                project,
-                channel,
-                &PresenceChange::join(side),
-                Some(id),
-            )
-            .await;
+            st.members
+                .publish(
+                    &st.core,
+                    project,
+                    channel,
+                    &PresenceChange::join(side),
+                    Some(id),
+                )
+                .await;
         }
         Ok(Joined::Full) => {
             undo();
@@ -181,14 +182,15 @@ async fn leave(st: &Insforge, conn: &Conn, channel: &str) {
                 info: MemberInfo::new(Protocol::Insforge, member_of(conn)),
                 edge: last,
             };
-            change::publish(
-                &st.core,
-                project,
-                channel,
-                &PresenceChange::leave(side),
-                None,
-            )
-            .await;
+            st.members
+                .publish(
+                    &st.core,
+                    project,
+                    channel,
+                    &PresenceChange::leave(side),
+                    None,
+                )
+                .await;
         }
         Err(e) => tracing::warn!(error = %e, "insforge presence leave failed"),
     }

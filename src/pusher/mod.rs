@@ -41,7 +41,7 @@ use front_end::PusherFrontEnd;
 use webhooks::Webhooks;
 
 use crate::channel_members::ChannelMembers;
-use crate::channel_members::info::{MemberInfo, Protocol};
+use crate::channel_members::change::PresenceChange;
 
 /// What every Pusher route and connection shares.
 #[derive(Clone)]
@@ -80,6 +80,10 @@ pub fn router(
     };
     let hook = state.clone();
     members.on_sweep(Box::new(move |s| swept(&hook, s)));
+    let hook = state.clone();
+    members.on_change(Box::new(move |project, name, change| {
+        member_webhooks(&hook, project, name, change);
+    }));
     tokio::spawn(keep_apps(state.clone()));
     tokio::spawn(front_end.clone().run_ticks(connection::PING_EVERY));
     let router = Router::new()
@@ -115,21 +119,30 @@ async fn reload_apps(st: &Pusher) {
     }
 }
 
-/// A connection of a dead node left a channel: the webhooks a live node would have sent
-/// (`channel_vacated` for its last subscription, `member_removed` for a Pusher member's last
-/// connection). Every protocol's clients hear of the member through the shared set.
+/// A connection of a dead node left a channel: `channel_vacated` for its last subscription.
+/// (Members who left that way are told through the shared set, [`member_webhooks`].)
 fn swept(st: &Pusher, s: &Swept) {
-    if !s.last {
+    if let (true, Some(channel_room)) = (s.last, occupancy::room_of(&s.channel)) {
+        announce_vacated(st, &s.channel, channel_room);
+    }
+}
+
+/// `member_added` / `member_removed` webhooks for a presence channel's members that another
+/// protocol added or removed on this node, or that left with a node that died. Which app such
+/// a member came through is not known (none, or one whose node is gone): every app of the
+/// project hears it.
+fn member_webhooks(st: &Pusher, project: &ProjectId, name: &str, change: &PresenceChange) {
+    if channel::kind_of(name) != Ok(channel::Kind::Presence) {
         return;
     }
-    match occupancy::room_of(&s.channel) {
-        Some(channel_room) => announce_vacated(st, &s.channel, channel_room),
-        None => {
-            let pusher =
-                MemberInfo::from_text(&s.info).is_some_and(|i| i.protocol == Protocol::Pusher);
-            if pusher {
-                announce_left(st, &s.channel, &s.key);
-            }
+    let room = channel::topic(project, name).room();
+    for app in st.apps.current().iter().filter(|a| &a.project == project) {
+        for s in change.leaves.iter().filter(|s| s.edge) {
+            st.webhooks
+                .member_removed(app, &st.presence, &room, name, &s.key);
+        }
+        for s in change.joins.iter().filter(|s| s.edge) {
+            st.webhooks.member_added(app, name, &s.key);
         }
     }
 }
@@ -149,18 +162,5 @@ fn parse_room(room: &str) -> Option<(ProjectId, &str)> {
 fn announce_vacated(st: &Pusher, key: &str, room: &str) {
     if let Some((project, name)) = parse_room(room) {
         occupancy::vacated(st, &project, key, name);
-    }
-}
-
-/// The `member_removed` webhook for a user whose connections were all on a node that died.
-fn announce_left(st: &Pusher, room: &str, user: &str) {
-    let Some((project, name)) = parse_room(room) else {
-        return;
-    };
-    // The node that held the user's connections is gone, and with it which app they came
-    // through: every app of the project hears it.
-    for app in st.apps.current().iter().filter(|a| a.project == project) {
-        st.webhooks
-            .member_removed(app, &st.presence, room, name, user);
     }
 }

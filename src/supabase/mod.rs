@@ -221,13 +221,15 @@ struct SbState {
     core: Arc<Core>,
     front_end: Arc<Supabase>,
     id: FrontEndId,
+    /// The channels' presence sets, shared with the other protocols.
+    members: Arc<ChannelMembers>,
     /// REST broadcasts per caller (messages per second, as a connection's pushes).
     rest_limiter: Arc<KeyedLimiter>,
 }
 
 /// Registers the front end in the hub and returns its routes. Presence sets are `members`'
 /// (each channel's one, shared with the other protocols and, with Redis, every node).
-pub fn router(core: Arc<Core>, members: &ChannelMembers) -> Result<Router, AppError> {
+pub fn router(core: Arc<Core>, members: &Arc<ChannelMembers>) -> Result<Router, AppError> {
     let front_end = Arc::new(Supabase::new(members.store().clone(), members.node()));
     let id = core.hub.register(front_end.clone())?;
     let rest_limiter = Arc::new(KeyedLimiter::new(
@@ -246,6 +248,7 @@ pub fn router(core: Arc<Core>, members: &ChannelMembers) -> Result<Router, AppEr
             core,
             front_end,
             id,
+            members: members.clone(),
             rest_limiter,
         }))
 }
@@ -835,7 +838,9 @@ impl Conn {
                     Ok(change) => {
                         self.reply(&m, "ok", json!({}));
                         if let Some(change) = change {
-                            change::publish(&self.st.core, &self.project, &name, &change, None)
+                            self.st
+                                .members
+                                .publish(&self.st.core, &self.project, &name, &change, None)
                                 .await;
                         }
                     }
@@ -853,7 +858,9 @@ impl Conn {
                             },
                         );
                         if let Some(change) = left {
-                            change::publish(&self.st.core, &self.project, &name, &change, None)
+                            self.st
+                                .members
+                                .publish(&self.st.core, &self.project, &name, &change, None)
                                 .await;
                         }
                     }
@@ -876,7 +883,10 @@ impl Conn {
             .untrack(&channel, self.conn())
             .await
         {
-            change::publish(&self.st.core, &self.project, name, &change, None).await;
+            self.st
+                .members
+                .publish(&self.st.core, &self.project, name, &change, None)
+                .await;
         }
     }
 
@@ -887,7 +897,9 @@ impl Conn {
         tokio::spawn(async move {
             tokio::time::sleep(PRESENCE_GRACE).await;
             if let Some(change) = st.front_end.presence.untrack(&channel, &conn).await {
-                change::publish(&st.core, &project, &name, &change, None).await;
+                st.members
+                    .publish(&st.core, &project, &name, &change, None)
+                    .await;
             }
         });
     }

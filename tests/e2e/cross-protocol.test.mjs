@@ -6,6 +6,7 @@
 // on one node and across two (docs/protocol.md, "Protocol channels").
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
 import WebSocket from 'ws';
 import PusherServerMod from 'pusher';
 import PusherJsMod from 'pusher-js';
@@ -350,5 +351,84 @@ describe('presence across two nodes on one Redis', { concurrency: false }, () =>
     await until(() => ann.removed.includes('bob'), 10_000, 'member_removed bob on B');
     for (const c of [ann.c]) c.disconnect();
     carol.c.realtime.disconnect();
+  });
+});
+
+describe('presence when a node dies', () => {
+  test('the members of a node that dies leave every protocol\'s clients on the other node', { timeout: 90_000 }, async () => {
+    requireServices('cross-protocol node loss');
+    requireMongo('cross-protocol node loss');
+    const shared = { redis: true, mongo: true, prefix: uniq('xpd'), db: uniq('xpddb') };
+    const a = await scope.server({ name: 'cross-dead-a', env: ENV, ...shared });
+    const b = await scope.server({ name: 'cross-dead-b', env: ENV, ...shared, seed: false });
+    await defineInsforgeChannel(a, 'presence-%');
+    const name = `presence-${uniq('dead').replace(/_/g, '-')}`;
+    const ann = await pusherMember(a, name, { user_id: 'ann' });
+    const carol = await insforgeMember(a, name, 'carol');
+    const bob = await supabaseMember(b, name, 'bob');
+    assert.equal(await bob.ch.track({ name: 'Bob' }), 'ok');
+    const dan = await pusherMember(b, name, { user_id: 'dan' });
+    assert.equal(dan.ch.members.count, 4);
+    // Killed first, so nothing leaves the set but the sweep; then the clients stop retrying.
+    a.kill();
+    ann.c.disconnect();
+    carol.c.realtime.disconnect();
+    // Node a's liveness key expires (30 s), then node b's sweep (every 5 s) announces the leaves.
+    await until(() => ['ann', 'carol'].every((k) => dan.removed.includes(k)), 60_000, 'member_removed at pusher on b');
+    await until(() => keysOf(bob.ch.presenceState()).join() === 'bob,dan', 5_000, 'ann and carol gone at supabase on b');
+    for (const c of [dan.c, bob.c]) c.disconnect();
+  });
+});
+
+describe('presence: Pusher member webhooks for every protocol\'s members', () => {
+  test('a realtime-js or InsForge member of a presence- channel is a member_added / member_removed webhook of the project\'s apps', async () => {
+    const received = [];
+    const hook = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => {
+        body += c;
+      });
+      req.on('end', () => {
+        received.push({ headers: req.headers, rawBody: body });
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{}');
+      });
+    });
+    await new Promise((r) => hook.listen(0, '127.0.0.1', r));
+    try {
+      const HOOKED = {
+        ...APP,
+        webhooks: [{ url: `http://127.0.0.1:${hook.address().port}/hook`, event_types: ['member_added', 'member_removed'] }],
+      };
+      const s = await scope.server({
+        name: 'cross-hooks',
+        env: { ...ENV, PUSHER_APPS: JSON.stringify([HOOKED]), INTEGRATION_ALLOW_PRIVATE: 'true' },
+      });
+      await defineInsforgeChannel(s, 'presence-%');
+      const verifier = new PusherServer({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1', port: String(portOf(s)), useTLS: false });
+      const named = (n, user) => received
+        .flatMap((r) => {
+          const wh = verifier.webhook({ headers: r.headers, rawBody: r.rawBody });
+          assert.ok(wh.isValid(), 'signed for the app');
+          return wh.getEvents();
+        })
+        .filter((e) => e.name === n && e.user_id === user);
+
+      const name = `presence-${uniq('hooks').replace(/_/g, '-')}`;
+      const bob = await supabaseMember(s, name, 'bob');
+      assert.equal(await bob.ch.track({ name: 'Bob' }), 'ok');
+      await until(() => named('member_added', 'bob').length === 1, 5_000, 'member_added for bob');
+      const carol = await insforgeMember(s, name, 'carol');
+      await until(() => named('member_added', 'carol').length === 1, 5_000, 'member_added for carol');
+      assert.equal(named('member_added', 'carol')[0].channel, name);
+      bob.ch.untrack();
+      carol.c.realtime.unsubscribe(name);
+      // Departures wait 3 s, as Pusher's do.
+      await until(() => named('member_removed', 'bob').length === 1 && named('member_removed', 'carol').length === 1, 8_000, 'member_removed for both');
+      bob.c.disconnect();
+      carol.c.realtime.disconnect();
+    } finally {
+      hook.close();
+    }
   });
 });

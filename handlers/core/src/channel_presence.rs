@@ -8,7 +8,7 @@
 //! `member_removed`), exactly once per transition.
 //!
 //! [`MemoryChannelPresence`] keeps the set in this process (one node); with Redis the set is
-//! the cluster's (`src/pusher/redis_presence.rs`), and a dead node's connections are swept:
+//! the cluster's (`src/channel_members/redis.rs`), and a dead node's connections are swept:
 //! connection ids start with their node's number (`<node>.<rest>`).
 
 use std::collections::HashMap;
