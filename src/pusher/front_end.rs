@@ -362,4 +362,56 @@ mod tests {
         );
         assert!(slow.is_closed());
     }
+
+    #[tokio::test]
+    async fn presence_changes_are_member_events_on_a_members_first_and_last_connection() {
+        use crate::channel_members::change::Side;
+        use crate::channel_members::info::{MemberInfo, Protocol};
+
+        let n = node();
+        let rx = n.conn("1.1", 8, &[]);
+        let presence = change::topic(&n.project, "presence-a");
+        n.hub.join("1.1", &presence).expect("joins");
+        let side = |key: &str, edge| Side {
+            key: key.into(),
+            conn: "9.sb1".into(),
+            info: MemberInfo {
+                protocol: Protocol::Supabase,
+                info: serde_json::json!({"name": "Bob", "phx_ref": "F1.1"}),
+                at: String::new(),
+            },
+            edge,
+        };
+        let c = PresenceChange {
+            joins: vec![side("bob", true), side("ann", false)],
+            leaves: vec![side("cid", true), side("dan", false)],
+        };
+        let payload = serde_json::value::to_raw_value(&c).expect("raw");
+        n.hub
+            .publish_encoded(&[presence], change::EVENT, &payload, None)
+            .await
+            .expect("published");
+        let mut frames = Vec::new();
+        while let Some(Out::Frame(f)) = rx.try_pop() {
+            let v: Value = serde_json::from_str(f.as_str()).expect("json");
+            let data: Value =
+                serde_json::from_str(v["data"].as_str().expect("data")).expect("json");
+            frames.push((v["event"].clone(), v["channel"].clone(), data));
+        }
+        assert_eq!(
+            frames,
+            vec![
+                (
+                    "pusher_internal:member_removed".into(),
+                    "presence-a".into(),
+                    serde_json::json!({"user_id": "cid"})
+                ),
+                (
+                    "pusher_internal:member_added".into(),
+                    "presence-a".into(),
+                    serde_json::json!({"user_id": "bob", "user_info": {"name": "Bob"}})
+                ),
+            ]
+        );
+    }
 }
