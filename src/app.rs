@@ -26,6 +26,7 @@ use switchboard_handlers::socketio::front_end::SocketIoFrontEnd;
 use switchboard_handlers::socketio::limits::RefusalLog;
 
 use crate::auth::JwtAuthenticator;
+use crate::channel_members::ChannelMembers;
 use crate::config::Config;
 use crate::connections::{AcceptBackoff, CloseConnection, ConnectionLimits, Gate, first_byte};
 use crate::http::{self, AppState};
@@ -48,6 +49,8 @@ pub struct App {
     connections: Arc<Gate>,
     /// Its housekeeping runs with the other background tasks.
     insforge: Arc<Insforge>,
+    /// The protocol channels' presence sets; their sweep runs with the background tasks.
+    channel_members: Arc<ChannelMembers>,
 }
 
 /// How long in-flight work may take after SIGTERM before the process exits anyway.
@@ -227,12 +230,13 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             switchboard_handlers::register(&io, core.clone(), front_end)
                 .await
                 .map_err(|e| anyhow::anyhow!("registering the namespace on Redis failed: {e}"))?;
+            let members = ChannelMembers::new(Some((r.client.clone(), &config.redis_prefix)));
             let insforge = Insforge::setup(
                 core.clone(),
                 io.clone(),
                 realtime.clone(),
                 anon_keys.clone(),
-                Some((r.client.clone(), &config.redis_prefix)),
+                &members,
             )?;
             insforge.namespace(&io).await.map_err(|e| {
                 anyhow::anyhow!("registering the /insforge namespace on Redis failed: {e}")
@@ -244,7 +248,16 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             }
             redis::spawn_health_watch(&r.driver, parts.remote.clone());
             tracing::info!(prefix = %config.redis_prefix, room_bus = config.room_bus, "adapter: Redis (rooms span every node)");
-            finish(config, layer, io, core, Some(r.client), feed, bus, insforge)?
+            finish(
+                config,
+                layer,
+                io,
+                core,
+                Some(r.client),
+                feed,
+                bus,
+                (insforge, members),
+            )?
         }
         None => {
             let (layer, io) = builder.build_layer();
@@ -260,19 +273,29 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
                 SocketIoFrontEnd::new(io.clone(), parts.metrics.clone(), parts.remote.clone());
             let front_end = parts.hub.register(Arc::new(front_end))?;
             let () = switchboard_handlers::register::<LocalAdapter>(&io, core.clone(), front_end);
+            let members = ChannelMembers::new(None);
             let insforge = Insforge::setup(
                 core.clone(),
                 io.clone(),
                 realtime.clone(),
                 anon_keys.clone(),
-                None,
+                &members,
             )?;
             let () = insforge.namespace(&io);
             if let Some(admin) = admin_ui(config, &io, &core, None)? {
                 let () = admin.namespace();
             }
             tracing::info!("adapter: local (REDIS_URL unset; single node)");
-            finish(config, layer, io, core, None, feed, None, insforge)?
+            finish(
+                config,
+                layer,
+                io,
+                core,
+                None,
+                feed,
+                None,
+                (insforge, members),
+            )?
         }
     };
     Ok(app)
@@ -358,7 +381,7 @@ fn finish<A: Adapter, L>(
     redis: Option<redis::Client>,
     feed: Option<ChangeFeed>,
     bus: Option<Arc<room_bus::RedisRooms>>,
-    insforge: Arc<Insforge>,
+    (insforge, channel_members): (Arc<Insforge>, Arc<ChannelMembers>),
 ) -> anyhow::Result<App>
 where
     L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
@@ -371,7 +394,6 @@ where
         axum::response::IntoResponse + 'static,
     <L::Service as tower::Service<axum::extract::Request>>::Future: Send + 'static,
 {
-    let pusher_redis = redis.clone();
     let pubsub_redis = redis.clone();
     let tail = Arc::new(crate::tail::Tail::default());
     tail.register(&core.hub)?;
@@ -390,15 +412,12 @@ where
     };
     state.started.store(true, Ordering::Release);
     // Inside the CORS and trace layers, which read the request's headers first.
-    let supabase_redis = pusher_redis
-        .clone()
-        .map(|c| (c, config.redis_prefix.as_str()));
     let (sb_anon, sb_service) = config.supabase_keys()?;
     let supabase_keys = crate::supabase::keys::ProjectKeys::new(sb_anon, sb_service);
     let mut router = http::router(state)
         .merge(crate::supabase::router(
             core.clone(),
-            supabase_redis,
+            &channel_members,
             supabase_keys,
         )?)
         .merge(insforge.router());
@@ -409,9 +428,12 @@ where
     // Always served: apps may also be created at run time (`/api/pusher/apps`).
     let apps = config.pusher_apps()?;
     let n = apps.iter().count();
-    let shared = pusher_redis.map(|c| (c, config.redis_prefix.as_str()));
-    let (routes, pusher) =
-        crate::pusher::router(core.clone(), apps, config.binds_loopback(), shared)?;
+    let (routes, pusher) = crate::pusher::router(
+        core.clone(),
+        apps,
+        config.binds_loopback(),
+        &channel_members,
+    )?;
     router = router.merge(routes);
     tracing::info!(
         configured_apps = n,
@@ -446,6 +468,7 @@ where
         core,
         feed,
         insforge,
+        channel_members,
         connections: Gate::new(ConnectionLimits {
             max_total: config.max_connections,
             max_per_ip: config.max_connections_per_ip,
@@ -458,7 +481,12 @@ where
 struct BackgroundTasks(Vec<tokio::task::JoinHandle<()>>);
 
 impl BackgroundTasks {
-    fn start(core: &Arc<Core>, feed: Option<ChangeFeed>, insforge: Arc<Insforge>) -> Self {
+    fn start(
+        core: &Arc<Core>,
+        feed: Option<ChangeFeed>,
+        insforge: Arc<Insforge>,
+        channel_members: Arc<ChannelMembers>,
+    ) -> Self {
         let mut tasks = vec![
             tokio::spawn(switchboard_handlers::core::calls::run_stale_call_sweeper(
                 core.clone(),
@@ -471,6 +499,7 @@ impl BackgroundTasks {
             ),
         ];
         tasks.push(tokio::spawn(insforge.housekeeping()));
+        tasks.push(tokio::spawn(channel_members.run(core.clone())));
         if let Some(feed) = feed {
             tasks.push(tokio::spawn(feed.run(core.clone())));
         }
@@ -493,7 +522,7 @@ pub async fn serve(
     app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let background = BackgroundTasks::start(&app.core, app.feed, app.insforge);
+    let background = BackgroundTasks::start(&app.core, app.feed, app.insforge, app.channel_members);
     let close_sockets = app.close_sockets;
     let router = app.router;
     let gate = app.connections;

@@ -9,6 +9,7 @@ pub mod admin_ui;
 pub mod app;
 pub mod auth;
 pub mod bus;
+pub mod channel_members;
 pub mod cli;
 pub mod config;
 pub mod connections;

@@ -3,7 +3,8 @@
 //! channel; unlike it, a broadcast is shaped for InsForge first: messages published here pass
 //! as they are, anything else published on the channel (another protocol's event) becomes an
 //! InsForge message (`wire::foreign`), and a channel that no enabled definition admits any
-//! longer receives nothing.
+//! longer receives nothing. A change of a channel's presence set (any protocol's members)
+//! becomes `presence:join` when a member appears and `presence:leave` when it is gone.
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ use switchboard_handlers::core::ids::ProjectId;
 use super::NAMESPACE;
 use super::definitions::Definitions;
 use super::wire;
+use crate::channel_members::change::{self, PresenceChange};
 
 pub struct InsforgeFrontEnd<A: Adapter> {
     io: SocketIo<A>,
@@ -65,8 +67,26 @@ impl<A: Adapter> InsforgeFrontEnd<A> {
     }
 }
 
+impl<A: Adapter> InsforgeFrontEnd<A> {
+    /// A presence change to the channel's sockets (but `except`), for its members' first and
+    /// last connections.
+    async fn presence(&self, room: &str, channel: &str, d: &Delivery<'_>) {
+        let Some(change) = PresenceChange::read(d.payload) else {
+            return;
+        };
+        for s in change.leaves.iter().filter(|s| s.edge) {
+            let payload = wire::presence_event(channel, s.info.insforge_leaving(&s.key));
+            self.emit(room, d.except, "presence:leave", &payload).await;
+        }
+        for s in change.joins.iter().filter(|s| s.edge) {
+            let payload = wire::presence_event(channel, s.info.insforge_member(&s.key));
+            self.emit(room, d.except, "presence:join", &payload).await;
+        }
+    }
+}
+
 /// The project and channel of a hub room of the given kind (`channel:` or
-/// `realtime-presence:`): the project part is escaped, so the first `:` ends it.
+/// `channel-presence:`): the project part is escaped, so the first `:` ends it.
 pub fn split_room<'r>(room: &'r str, prefix: &str) -> Option<(ProjectId, &'r str)> {
     let (project, name) = room.strip_prefix(prefix)?.split_once(':')?;
     let project = project.replace("%3A", ":").replace("%25", "%");
@@ -88,9 +108,10 @@ impl<A: Adapter> FrontEnd for InsforgeFrontEnd<A> {
             if hub.members_in(&one).is_empty() {
                 continue;
             }
-            // Presence events and this front end's own messages are sent as encoded.
-            if room.starts_with("realtime-presence:") {
-                self.emit(room, d.except, d.event, d.payload).await;
+            if let Some((_, name)) = split_room(room, "channel-presence:") {
+                if d.event == change::EVENT {
+                    self.presence(room, name, d).await;
+                }
                 continue;
             }
             let Some((project, name)) = split_room(room, "channel:") else {

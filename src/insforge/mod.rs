@@ -30,11 +30,9 @@ use socketioxide::extract::{SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 
 use switchboard_handlers::core::Core;
-use switchboard_handlers::core::channel_presence::{ChannelPresence, MemoryChannelPresence};
+use switchboard_handlers::core::channel_presence::ChannelPresence;
 use switchboard_handlers::core::error::AppError;
 use switchboard_handlers::core::hub::FrontEndId;
-use switchboard_handlers::core::ids::ProjectId;
-use switchboard_handlers::core::ports::ConnId;
 use switchboard_handlers::core::realtime_channels::{RealtimeStore, StoredMessage};
 use switchboard_handlers::core::time::Timestamp;
 use switchboard_handlers::core::topic::Topic;
@@ -44,57 +42,52 @@ use definitions::Definitions;
 use front_end::InsforgeFrontEnd;
 use webhooks::Webhooks;
 
+use crate::channel_members::ChannelMembers;
+
 /// The namespace InsForge clients connect to.
 pub const NAMESPACE: &str = "/insforge";
-/// How often a node refreshes its presence liveness key, sweeps dead nodes' members (with
-/// Redis) and purges messages past their retention.
-const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(5);
-/// Retention purges run once per this many housekeeping rounds (once a minute).
-const PURGE_EVERY_ROUNDS: u32 = 12;
+/// How often a node purges messages past their retention.
+const PURGE_EVERY: Duration = Duration::from_secs(60);
 
 /// What every `/insforge` socket and REST route shares.
 pub struct Insforge {
     core: Arc<Core>,
     id: FrontEndId,
     definitions: Arc<Definitions>,
+    /// The channels' presence sets, shared with the other protocols (`members.store()`).
     presence: Arc<dyn ChannelPresence>,
+    members: Arc<ChannelMembers>,
     anon_keys: AnonKeys,
-    /// A random number per node, the first part of each socket's presence connection id.
+    /// The process's number in the presence sets, the first part of each socket's presence
+    /// connection id.
     node: u32,
     webhooks: Arc<Webhooks>,
 }
 
 impl Insforge {
-    /// Registers the front end of `io`'s `/insforge` namespace in the hub. With Redis
-    /// (`redis`: the command client and the key prefix) presence is the cluster's.
+    /// Registers the front end of `io`'s `/insforge` namespace in the hub. Presence is
+    /// `members`' (each channel's set, shared with the other protocols and, with Redis, every
+    /// node).
     pub fn setup<A: Adapter>(
         core: Arc<Core>,
         io: SocketIo<A>,
         store: Arc<dyn RealtimeStore>,
         anon_keys: AnonKeys,
-        redis: Option<(crate::redis::Client, &str)>,
+        members: &Arc<ChannelMembers>,
     ) -> Result<Arc<Self>, AppError> {
         let definitions = Arc::new(Definitions::new(store));
         let id = core
             .hub
             .register(Arc::new(InsforgeFrontEnd::new(io, definitions.clone())))?;
-        let node: u32 = rand::random();
-        let presence: Arc<dyn ChannelPresence> = match redis {
-            Some((client, prefix)) => {
-                Arc::new(crate::pusher::redis_presence::RedisChannelPresence::new(
-                    client,
-                    &format!("{prefix}:insforge"),
-                    node,
-                ))
-            }
-            None => Arc::new(MemoryChannelPresence::default()),
-        };
+        let node = members.node();
+        let presence = members.store().clone();
         let webhooks = Webhooks::start(core.outbound.clone(), definitions.store.clone());
         Ok(Arc::new(Insforge {
             core,
             id,
             definitions,
             presence,
+            members: members.clone(),
             anon_keys,
             node,
             webhooks,
@@ -118,27 +111,6 @@ impl Insforge {
         rest::routes(self.clone())
     }
 
-    /// Presence events to the channel's sockets, but `except`.
-    async fn announce(
-        &self,
-        project: &ProjectId,
-        channel: &str,
-        event: &str,
-        member: Value,
-        except: Option<&ConnId>,
-    ) {
-        let payload = presence::event(channel, member);
-        let topic = Topic::RealtimePresence(project.clone(), channel.to_owned());
-        if let Err(e) = self
-            .core
-            .fanout
-            .publish(&[topic], event, &payload, except)
-            .await
-        {
-            tracing::warn!(event, error = %e, "insforge presence event not delivered");
-        }
-    }
-
     /// A stored message to every subscriber of its channel (the publisher included) and to
     /// its channel's webhooks.
     async fn deliver(&self, message: &StoredMessage, webhook_urls: &[String], now: Timestamp) {
@@ -157,45 +129,20 @@ impl Insforge {
         }
     }
 
-    /// Presence liveness and sweeping (with Redis) and retention; ends when the task is
-    /// aborted with the server's other background tasks.
+    /// Retention; ends when the task is aborted with the server's other background tasks.
     pub async fn housekeeping(self: Arc<Self>) {
-        let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
-        let mut round: u32 = 0;
+        let mut tick = tokio::time::interval(PURGE_EVERY);
         loop {
             tick.tick().await;
-            round = round.wrapping_add(1);
-            if round % PURGE_EVERY_ROUNDS == 1 {
-                match self
-                    .definitions
-                    .store
-                    .purge_expired(Timestamp::now().millis())
-                    .await
-                {
-                    Ok(0) => {}
-                    Ok(n) => {
-                        tracing::info!(messages = n, "insforge messages past retention removed")
-                    }
-                    Err(e) => tracing::warn!(error = %e, "insforge retention purge failed"),
-                }
-            }
-            if let Err(e) = self.presence.heartbeat().await {
-                tracing::warn!(error = %e, "insforge presence heartbeat failed");
-                continue;
-            }
-            match self.presence.sweep().await {
-                Ok(gone) => {
-                    for (key, member) in gone {
-                        if let Some((project, channel)) =
-                            front_end::split_room(&key, "realtime-presence:")
-                        {
-                            let m = serde_json::json!({"presenceId": member});
-                            self.announce(&project, channel, "presence:leave", m, None)
-                                .await;
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "insforge presence sweep failed"),
+            match self
+                .definitions
+                .store
+                .purge_expired(Timestamp::now().millis())
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(messages = n, "insforge messages past retention removed"),
+                Err(e) => tracing::warn!(error = %e, "insforge retention purge failed"),
             }
         }
     }

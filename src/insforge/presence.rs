@@ -1,10 +1,11 @@
-//! Channel membership and presence of `/insforge` sockets. A channel's logical members live in
-//! the core's channel-presence port (in this process, or in Redis for the cluster): a user's
-//! sockets are one member, an anon-key or API-key socket is a member of its own. The member's
-//! JSON (`{type, presenceId, joinedAt}`) is the first socket's info, so `joinedAt` is when the
-//! member first appeared. `presence:join` goes to the channel's other sockets when a member
-//! appears, `presence:leave` when its last socket goes; both travel on the channel's
-//! `RealtimePresence` topic, which only this front end joins.
+//! Channel membership and presence of `/insforge` sockets. A channel's logical members are the
+//! channel's shared presence set (`crate::channel_members`: one set for every protocol, in
+//! Redis for the cluster): a user's sockets are one member, an anon-key or API-key socket is a
+//! member of its own, and another protocol's members are listed too. The member's JSON
+//! (`{type, presenceId, joinedAt}`) is the first socket's info, so `joinedAt` is when the
+//! member first appeared. Changes travel on the channel's `ChannelPresence` topic; the front
+//! end turns them into `presence:join` when a member appears and `presence:leave` when its
+//! last connection goes (`front_end.rs`).
 
 use serde_json::{Value, json};
 
@@ -17,18 +18,17 @@ use switchboard_handlers::core::topic::Topic;
 use super::Insforge;
 use super::auth::Kind;
 use super::connection::Conn;
-use super::wire::{self, Code, Refusal};
+use super::wire::{Code, Refusal};
+use crate::channel_members::ChannelMembers;
+use crate::channel_members::change::{self, PresenceChange, Side};
+use crate::channel_members::info::{MemberInfo, Protocol};
 
 /// Members one channel may have.
 pub const MAX_MEMBERS: usize = 10_000;
 
 /// The presence store's key of a channel.
 pub fn key(project: &ProjectId, channel: &str) -> String {
-    presence_topic(project, channel).room()
-}
-
-fn presence_topic(project: &ProjectId, channel: &str) -> Topic {
-    Topic::RealtimePresence(project.clone(), channel.to_owned())
+    ChannelMembers::channel(project, channel)
 }
 
 fn member_of(conn: &Conn) -> Value {
@@ -66,7 +66,7 @@ pub async fn subscribe(st: &Insforge, conn: &Conn, channel: &str) -> Result<Vec<
     })?;
     Ok(members
         .into_iter()
-        .filter_map(|m| serde_json::from_str(&m.info).ok())
+        .filter_map(|m| Some(MemberInfo::from_text(&m.info)?.insforge_member(&m.user_id)))
         .collect())
 }
 
@@ -80,7 +80,7 @@ async fn join(
     let hub = &st.core.hub;
     let id = &conn.session.conn;
     let topic = Topic::Channel(project.clone(), channel.to_owned());
-    let ptopic = presence_topic(project, channel);
+    let ptopic = change::topic(project, channel);
     let full = |e: switchboard_handlers::core::error::AppError| {
         Refusal::new(Code::RateLimited, e.public_message())
     };
@@ -93,24 +93,37 @@ async fn join(
         hub.leave(id, &topic);
         hub.leave(id, &ptopic);
     };
-    let member = member_of(conn);
-    let info = member.to_string();
+    let info = MemberInfo::new(Protocol::Insforge, member_of(conn));
     match st
         .presence
         .join(
             key,
             &conn.presence_id,
-            &info,
+            &info.to_text(),
             &conn.presence_conn,
             MAX_MEMBERS,
         )
         .await
     {
-        Ok(Joined::First) => {
-            st.announce(project, channel, "presence:join", member, Some(id))
+        Ok(joined @ (Joined::First | Joined::Again)) => {
+            // Every connection is announced (Supabase shows each); InsForge clients hear of
+            // the member's first only.
+            let side = Side {
+                key: conn.presence_id.clone(),
+                conn: conn.presence_conn.clone(),
+                info,
+                edge: joined == Joined::First,
+            };
+            st.members
+                .publish(
+                    &st.core,
+                    project,
+                    channel,
+                    &PresenceChange::join(side),
+                    Some(id),
+                )
                 .await;
         }
-        Ok(Joined::Again) => {}
         Ok(Joined::Full) => {
             undo();
             return Err(Refusal::new(
@@ -142,7 +155,7 @@ pub async fn unsubscribe(st: &Insforge, conn: &Conn, channel: &str) {
         &conn.session.conn,
         &Topic::Channel(project.clone(), channel.to_owned()),
     );
-    hub.leave(&conn.session.conn, &presence_topic(project, channel));
+    hub.leave(&conn.session.conn, &change::topic(project, channel));
     leave(st, conn, channel).await;
 }
 
@@ -162,12 +175,23 @@ async fn leave(st: &Insforge, conn: &Conn, channel: &str) {
         .leave(&key, &conn.presence_id, &conn.presence_conn)
         .await
     {
-        Ok(true) => {
-            let member = json!({"type": member_of(conn)["type"], "presenceId": conn.presence_id});
-            st.announce(project, channel, "presence:leave", member, None)
+        Ok(last) => {
+            let side = Side {
+                key: conn.presence_id.clone(),
+                conn: conn.presence_conn.clone(),
+                info: MemberInfo::new(Protocol::Insforge, member_of(conn)),
+                edge: last,
+            };
+            st.members
+                .publish(
+                    &st.core,
+                    project,
+                    channel,
+                    &PresenceChange::leave(side),
+                    None,
+                )
                 .await;
         }
-        Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "insforge presence leave failed"),
     }
 }
@@ -178,9 +202,4 @@ pub async fn audience(st: &Insforge, project: &ProjectId, channel: &str) -> u64 
         .user_count(&key(project, channel))
         .await
         .map_or(0, |n| n as u64)
-}
-
-/// A presence event's payload.
-pub fn event(channel: &str, member: Value) -> Value {
-    wire::presence_event(channel, member)
 }

@@ -1,11 +1,12 @@
 -- KEYS as in channel_presence_join.lua. ARGV = conn, room.
--- Returns 1 when this call removed the user's last connection in the channel (exactly one
+-- Returns 1 when this call removed the key's last connection in the channel (exactly one
 -- caller, a sweep included, sees it: the conn entry is deleted once).
-local user = redis.call('HGET', KEYS[1], ARGV[1])
-if not user then return 0 end
+local key = redis.call('HGET', KEYS[1], ARGV[1])
+if not key then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
-if redis.call('HINCRBY', KEYS[2], user, -1) > 0 then return 0 end
-redis.call('HDEL', KEYS[2], user)
-redis.call('HDEL', KEYS[3], user)
+redis.call('HDEL', KEYS[5], ARGV[1])
+if redis.call('HINCRBY', KEYS[2], key, -1) > 0 then return 0 end
+redis.call('HDEL', KEYS[2], key)
+redis.call('HDEL', KEYS[3], key)
 if redis.call('HLEN', KEYS[2]) == 0 then redis.call('SREM', KEYS[4], ARGV[2]) end
 return 1

@@ -18,6 +18,7 @@ use switchboard_handlers::core::hub::{Delivery, FrontEnd, Hub};
 use super::apps::Dialect;
 use super::channel::name_of_room;
 use super::wire;
+use crate::channel_members::change::{self, PresenceChange};
 use crate::outbox::Outbox;
 
 /// Frames queued for one connection; a connection that falls this far behind is closed.
@@ -56,17 +57,23 @@ pub struct PusherFrontEnd {
 
 impl Default for PusherFrontEnd {
     fn default() -> Self {
+        PusherFrontEnd::new(rand::random())
+    }
+}
+
+impl PusherFrontEnd {
+    /// `node`: the process's number in the shared presence sets, which sweep a connection
+    /// when its node's liveness key expires.
+    pub fn new(node: u32) -> Self {
         PusherFrontEnd {
             conns: Mutex::default(),
-            node: rand::random(),
+            node,
             next: AtomicU64::new(1),
             draining: watch::Sender::new(false),
             ticks: watch::Sender::new(0),
         }
     }
-}
 
-impl PusherFrontEnd {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Conn>> {
         self.conns.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -141,6 +148,50 @@ impl PusherFrontEnd {
             }
         }
     }
+
+    /// A change of a presence channel's shared set, as Pusher shows it: `member_added` when a
+    /// member (a user id, whichever protocol it joined through) appears, `member_removed`
+    /// when it is gone; a member's other connections say nothing.
+    fn deliver_presence(&self, hub: &Hub, d: &Delivery<'_>) {
+        let Some(change) = PresenceChange::read(d.payload) else {
+            return;
+        };
+        for room in d.rooms {
+            let Some(channel) = room
+                .strip_prefix("channel-presence:")
+                .and_then(|r| r.rsplit_once(':'))
+                .map(|(_, name)| name)
+                .filter(|n| n.starts_with("presence-"))
+            else {
+                continue;
+            };
+            let one = Delivery {
+                rooms: std::slice::from_ref(room),
+                ..*d
+            };
+            let members = hub.members_in(&one);
+            if members.is_empty() {
+                continue;
+            }
+            let removed = change.leaves.iter().filter(|s| s.edge).filter_map(|s| {
+                wire::member_removed(&s.key).map(|data| ("pusher_internal:member_removed", data))
+            });
+            let added = change.joins.iter().filter(|s| s.edge).filter_map(|s| {
+                let info = serde_json::value::to_raw_value(&s.info.pusher_info()).ok()?;
+                wire::member_added(&s.key, &info).map(|data| ("pusher_internal:member_added", data))
+            });
+            for (event, data) in removed.chain(added).collect::<Vec<_>>() {
+                self.queue_all(&members, |dialect| {
+                    let fixed = (dialect == Dialect::Apinator
+                        && event == "pusher_internal:member_added")
+                        .then(|| wire::apinator_member_added(&data))
+                        .flatten();
+                    let data = fixed.as_deref().unwrap_or(&data);
+                    wire::frame(dialect, event, Some(channel), data, None)
+                });
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -159,6 +210,10 @@ impl FrontEnd for PusherFrontEnd {
                         c.tx.push(Out::Close(4009, "You got disconnected by the app"));
                 }
             }
+            return Ok(());
+        }
+        if d.event == change::EVENT {
+            self.deliver_presence(hub, d);
             return Ok(());
         }
         // A Pusher event carries its envelope; anything else published on a channel (a
@@ -306,5 +361,57 @@ mod tests {
             "a slow connection's backlog is dropped"
         );
         assert!(slow.is_closed());
+    }
+
+    #[tokio::test]
+    async fn presence_changes_are_member_events_on_a_members_first_and_last_connection() {
+        use crate::channel_members::change::Side;
+        use crate::channel_members::info::{MemberInfo, Protocol};
+
+        let n = node();
+        let rx = n.conn("1.1", 8, &[]);
+        let presence = change::topic(&n.project, "presence-a");
+        n.hub.join("1.1", &presence).expect("joins");
+        let side = |key: &str, edge| Side {
+            key: key.into(),
+            conn: "9.sb1".into(),
+            info: MemberInfo {
+                protocol: Protocol::Supabase,
+                info: serde_json::json!({"name": "Bob", "phx_ref": "F1.1"}),
+                at: String::new(),
+            },
+            edge,
+        };
+        let c = PresenceChange {
+            joins: vec![side("bob", true), side("ann", false)],
+            leaves: vec![side("cid", true), side("dan", false)],
+        };
+        let payload = serde_json::value::to_raw_value(&c).expect("raw");
+        n.hub
+            .publish_encoded(&[presence], change::EVENT, &payload, None)
+            .await
+            .expect("published");
+        let mut frames = Vec::new();
+        while let Some(Out::Frame(f)) = rx.try_pop() {
+            let v: Value = serde_json::from_str(f.as_str()).expect("json");
+            let data: Value =
+                serde_json::from_str(v["data"].as_str().expect("data")).expect("json");
+            frames.push((v["event"].clone(), v["channel"].clone(), data));
+        }
+        assert_eq!(
+            frames,
+            vec![
+                (
+                    "pusher_internal:member_removed".into(),
+                    "presence-a".into(),
+                    serde_json::json!({"user_id": "cid"})
+                ),
+                (
+                    "pusher_internal:member_added".into(),
+                    "presence-a".into(),
+                    serde_json::json!({"user_id": "bob", "user_info": {"name": "Bob"}})
+                ),
+            ]
+        );
     }
 }

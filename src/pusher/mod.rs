@@ -5,8 +5,8 @@
 //! Modules: `apps` (configured apps and their quotas), `channel` (names, kinds, hub rooms),
 //! `wire` (frames), `sign` (channel and HTTP signatures), `front_end` (the hub's delivery to
 //! Pusher connections), `connection` (one WebSocket's life), `subscriptions` (what a connection
-//! may subscribe to and send), `http_api` (the REST API), `redis_presence` (presence channel
-//! membership shared by the nodes), `occupancy` (which channels have subscribers, cluster-wide),
+//! may subscribe to and send), `http_api` (the REST API), `occupancy` (which channels have subscribers,
+//! cluster-wide),
 //! `webhooks` (channel, member and client events to the apps' URLs).
 //!
 //! Apps speak the Pusher dialect or the Apinator one (seed 002): the same protocol with
@@ -19,7 +19,6 @@ mod connection;
 pub mod front_end;
 mod http_api;
 mod occupancy;
-pub(crate) mod redis_presence;
 pub mod sign;
 mod subscriptions;
 mod webhooks;
@@ -32,15 +31,17 @@ use axum::Router;
 use axum::routing::{any, get};
 
 use switchboard_handlers::core::Core;
-use switchboard_handlers::core::channel_presence::{ChannelPresence, MemoryChannelPresence};
+use switchboard_handlers::core::channel_presence::{ChannelPresence, Swept};
 use switchboard_handlers::core::error::AppError;
 use switchboard_handlers::core::hub::FrontEndId;
 use switchboard_handlers::core::ids::ProjectId;
 
 use apps::{AppRegistry, Apps};
 use front_end::PusherFrontEnd;
-use redis_presence::RedisChannelPresence;
 use webhooks::Webhooks;
+
+use crate::channel_members::ChannelMembers;
+use crate::channel_members::change::PresenceChange;
 
 /// What every Pusher route and connection shares.
 #[derive(Clone)]
@@ -49,46 +50,40 @@ struct Pusher {
     front_end: Arc<PusherFrontEnd>,
     id: FrontEndId,
     apps: Arc<AppRegistry>,
+    /// The presence sets every protocol shares (`members.store()`), which also count each
+    /// channel's subscriptions (`occupancy`).
     presence: Arc<dyn ChannelPresence>,
     webhooks: Arc<Webhooks>,
 }
-
-/// How often a node refreshes its liveness key and sweeps the members of dead nodes (with
-/// Redis): a dead node's members leave within `NODE_TTL` plus this.
-const SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// How often a node re-reads the apps stored in the database.
 const APPS_RELOAD: Duration = Duration::from_secs(10);
 
 /// Registers the front end in the hub and returns its routes and the handle that drains its
-/// connections at shutdown. With Redis (`redis`: the command client and the key prefix),
-/// presence channels are shared by every node.
+/// connections at shutdown. Presence channels are `members`' sets, shared with the other
+/// protocols (and with every node when they are in Redis).
 pub fn router(
     core: Arc<Core>,
     apps: Apps,
     loopback: bool,
-    redis: Option<(crate::redis::Client, &str)>,
+    members: &ChannelMembers,
 ) -> Result<(Router, Arc<PusherFrontEnd>), AppError> {
-    let front_end = Arc::new(PusherFrontEnd::default());
+    let front_end = Arc::new(PusherFrontEnd::new(members.node()));
     let id = core.hub.register(front_end.clone())?;
-    let shared = redis.is_some();
-    let presence: Arc<dyn ChannelPresence> = match redis {
-        Some((client, prefix)) => {
-            Arc::new(RedisChannelPresence::new(client, prefix, front_end.node()))
-        }
-        None => Arc::new(MemoryChannelPresence::default()),
-    };
     let webhooks = Webhooks::start(core.outbound.clone());
     let state = Pusher {
         core,
         front_end: front_end.clone(),
         id,
         apps: Arc::new(AppRegistry::new(apps, loopback)),
-        presence,
+        presence: members.store().clone(),
         webhooks,
     };
-    if shared {
-        tokio::spawn(keep_presence(state.clone()));
-    }
+    let hook = state.clone();
+    members.on_sweep(Box::new(move |s| swept(&hook, s)));
+    let hook = state.clone();
+    members.on_change(Box::new(move |project, name, change| {
+        member_webhooks(&hook, project, name, change);
+    }));
     tokio::spawn(keep_apps(state.clone()));
     tokio::spawn(front_end.clone().run_ticks(connection::PING_EVERY));
     let router = Router::new()
@@ -124,30 +119,30 @@ async fn reload_apps(st: &Pusher) {
     }
 }
 
-/// Keeps this node's liveness key fresh and sweeps the members of dead nodes, announcing each
-/// user who left that way; ends when the server drains.
-async fn keep_presence(st: Pusher) {
-    let mut tick = tokio::time::interval(SWEEP_EVERY);
-    let mut draining = st.front_end.draining();
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = draining.changed() => return,
+/// A connection of a dead node left a channel: `channel_vacated` for its last subscription.
+/// (Members who left that way are told through the shared set, [`member_webhooks`].)
+fn swept(st: &Pusher, s: &Swept) {
+    if let (true, Some(channel_room)) = (s.last, occupancy::room_of(&s.channel)) {
+        announce_vacated(st, &s.channel, channel_room);
+    }
+}
+
+/// `member_added` / `member_removed` webhooks for a presence channel's members that another
+/// protocol added or removed on this node, or that left with a node that died. Which app such
+/// a member came through is not known (none, or one whose node is gone): every app of the
+/// project hears it.
+fn member_webhooks(st: &Pusher, project: &ProjectId, name: &str, change: &PresenceChange) {
+    if channel::kind_of(name) != Ok(channel::Kind::Presence) {
+        return;
+    }
+    let room = channel::topic(project, name).room();
+    for app in st.apps.current().iter().filter(|a| &a.project == project) {
+        for s in change.leaves.iter().filter(|s| s.edge) {
+            st.webhooks
+                .member_removed(app, &st.presence, &room, name, &s.key);
         }
-        if let Err(e) = st.presence.heartbeat().await {
-            tracing::warn!(error = %e, "pusher presence heartbeat failed");
-            continue;
-        }
-        match st.presence.sweep().await {
-            Ok(gone) => {
-                for (room, user) in gone {
-                    match occupancy::room_of(&room) {
-                        Some(channel_room) => announce_vacated(&st, &room, channel_room),
-                        None => announce_left(&st, &room, &user).await,
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "pusher presence sweep failed"),
+        for s in change.joins.iter().filter(|s| s.edge) {
+            st.webhooks.member_added(app, name, &s.key);
         }
     }
 }
@@ -167,26 +162,5 @@ fn parse_room(room: &str) -> Option<(ProjectId, &str)> {
 fn announce_vacated(st: &Pusher, key: &str, room: &str) {
     if let Some((project, name)) = parse_room(room) {
         occupancy::vacated(st, &project, key, name);
-    }
-}
-
-/// `member_removed` for a user whose connections were all on a node that died.
-async fn announce_left(st: &Pusher, room: &str, user: &str) {
-    let Some((project, name)) = parse_room(room) else {
-        return;
-    };
-    subscriptions::publish_member(
-        st,
-        &channel::topic(&project, name),
-        "pusher_internal:member_removed",
-        wire::member_removed(user),
-        None,
-    )
-    .await;
-    // The node that held the user's connections is gone, and with it which app they came
-    // through: every app of the project hears it.
-    for app in st.apps.current().iter().filter(|a| a.project == project) {
-        st.webhooks
-            .member_removed(app, &st.presence, room, name, user);
     }
 }

@@ -12,7 +12,6 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use switchboard_handlers::core::channel_presence::{Joined, Member};
-use switchboard_handlers::core::ports::ConnId;
 use switchboard_handlers::core::topic::Topic;
 
 use super::Pusher;
@@ -22,6 +21,8 @@ use super::occupancy;
 use super::sign;
 use super::webhooks::Event;
 use super::wire::{self, ClientFrame, Envelope};
+use crate::channel_members::change::{self, PresenceChange, Side};
+use crate::channel_members::info::{MemberInfo, Protocol};
 
 /// Pusher's published limits.
 pub const MAX_MEMBERS: usize = 100;
@@ -36,6 +37,8 @@ struct Subscribed {
     kind: Kind,
     /// The member's user id, on presence channels.
     user: Option<String>,
+    /// What the shared presence set holds for this connection, on presence channels.
+    info: Option<MemberInfo>,
 }
 
 /// Client events counted in one-second windows.
@@ -334,11 +337,17 @@ impl Subscriptions {
             .map_err(|e| limit(e.public_message()))?;
         let room = topic.room();
         let mut first = false;
-        if let Some((user, info)) = &member {
+        let stored = member.as_ref().map(|(_, info)| {
+            MemberInfo::new(
+                Protocol::Pusher,
+                serde_json::from_str(info.get()).unwrap_or_default(),
+            )
+        });
+        if let (Some((user, _)), Some(stored)) = (&member, &stored) {
             match self
                 .st
                 .presence
-                .join(&room, user, info.get(), &self.socket_id, MAX_MEMBERS)
+                .join(&room, user, &stored.to_text(), &self.socket_id, MAX_MEMBERS)
                 .await
             {
                 Ok(Joined::Full) => {
@@ -353,7 +362,17 @@ impl Subscriptions {
                 }
             }
         }
-        if let Err(e) = self.st.core.hub.join(&self.socket_id, &topic) {
+        let presence_topic = change::topic(&self.app.project, name);
+        let hub = &self.st.core.hub;
+        let joined = hub.join(&self.socket_id, &topic).and_then(|()| {
+            if member.is_none() {
+                return Ok(());
+            }
+            hub.join(&self.socket_id, &presence_topic).inspect_err(|_| {
+                hub.leave(&self.socket_id, &topic);
+            })
+        });
+        if let Err(e) = joined {
             if let Some((user, _)) = &member {
                 let _ = self.st.presence.leave(&room, user, &self.socket_id).await;
             }
@@ -364,17 +383,30 @@ impl Subscriptions {
             Subscribed {
                 kind,
                 user: member.as_ref().map(|(u, _)| u.clone()),
+                info: stored.clone(),
             },
         );
         occupancy::enter(&self.st, &self.app.project, name, &self.socket_id).await;
-        if let (true, Some((user, info))) = (first, &member) {
-            self.publish_member(
-                &topic,
-                "pusher_internal:member_added",
-                wire::member_added(user, info),
+        if let (Some((user, _)), Some(stored)) = (&member, stored) {
+            // Every connection is announced (Supabase shows each); Pusher's own clients hear
+            // of the user's first only.
+            let side = Side {
+                key: user.clone(),
+                conn: self.socket_id.clone(),
+                info: stored,
+                edge: first,
+            };
+            change::publish(
+                &self.st.core,
+                &self.app.project,
+                name,
+                &PresenceChange::join(side),
+                Some(&self.socket_id),
             )
             .await;
-            self.st.webhooks.member_added(&self.app, name, user);
+            if first {
+                self.st.webhooks.member_added(&self.app, name, user);
+            }
         }
         self.succeeded(name, kind).await
     }
@@ -396,10 +428,12 @@ impl Subscriptions {
                 tracing::warn!(error = %e, "pusher presence members unavailable");
                 unavailable()
             })?;
+        // Every protocol's members, each shown with the info Pusher would have for it.
         let infos: Vec<(&str, Box<RawValue>)> = members
             .iter()
             .filter_map(|m| {
-                RawValue::from_string(m.info.clone())
+                let info = MemberInfo::from_text(&m.info)?.pusher_info();
+                serde_json::value::to_raw_value(&info)
                     .ok()
                     .map(|i| (m.user_id.as_str(), i))
             })
@@ -425,8 +459,12 @@ impl Subscriptions {
         };
         let topic = self.topic(&req.channel);
         self.st.core.hub.leave(&self.socket_id, &topic);
-        if let Some(user) = s.user {
-            self.left_presence(&topic, &user).await;
+        if let (Some(user), Some(info)) = (s.user, s.info) {
+            self.st.core.hub.leave(
+                &self.socket_id,
+                &change::topic(&self.app.project, &req.channel),
+            );
+            self.left_presence(&req.channel, user, info).await;
         }
         occupancy::leave(&self.st, &self.app.project, &req.channel, &self.socket_id).await;
     }
@@ -435,40 +473,41 @@ impl Subscriptions {
     /// subscriptions (its rooms go with the session).
     pub async fn leave_all(&mut self) {
         for (name, s) in std::mem::take(&mut self.channels) {
-            if let Some(user) = s.user {
-                self.left_presence(&self.topic(&name), &user).await;
+            if let (Some(user), Some(info)) = (s.user, s.info) {
+                self.left_presence(&name, user, info).await;
             }
             occupancy::leave(&self.st, &self.app.project, &name, &self.socket_id).await;
         }
     }
 
-    async fn left_presence(&self, topic: &Topic, user: &str) {
-        let room = topic.room();
-        match self.st.presence.leave(&room, user, &self.socket_id).await {
-            Ok(true) => {
-                self.publish_member(
-                    topic,
-                    "pusher_internal:member_removed",
-                    wire::member_removed(user),
-                )
-                .await;
-                if let Some(name) = channel::name_of_room(&room) {
-                    self.st.webhooks.member_removed(
-                        &self.app,
-                        &self.st.presence,
-                        &room,
-                        name,
-                        user,
-                    );
-                }
+    async fn left_presence(&self, name: &str, user: String, info: MemberInfo) {
+        let room = self.topic(name).room();
+        let last = match self.st.presence.leave(&room, &user, &self.socket_id).await {
+            Ok(last) => last,
+            Err(e) => {
+                tracing::warn!(error = %e, "pusher presence leave not recorded");
+                return;
             }
-            Ok(false) => {}
-            Err(e) => tracing::warn!(error = %e, "pusher presence leave not recorded"),
+        };
+        if last {
+            self.st
+                .webhooks
+                .member_removed(&self.app, &self.st.presence, &room, name, &user);
         }
-    }
-
-    async fn publish_member(&self, topic: &Topic, event: &str, data: Option<Box<RawValue>>) {
-        publish_member(&self.st, topic, event, data, Some(&self.socket_id)).await;
+        let side = Side {
+            key: user,
+            conn: self.socket_id.clone(),
+            info,
+            edge: last,
+        };
+        change::publish(
+            &self.st.core,
+            &self.app.project,
+            name,
+            &PresenceChange::leave(side),
+            Some(&self.socket_id),
+        )
+        .await;
     }
 
     async fn client_event(&mut self, frame: ClientFrame) -> Result<(), Utf8Bytes> {
@@ -571,33 +610,6 @@ impl Subscriptions {
             );
         }
         Ok(())
-    }
-}
-
-/// A `member_added` / `member_removed` event to a presence channel's subscribers (but `except`).
-pub(super) async fn publish_member(
-    st: &Pusher,
-    topic: &Topic,
-    event: &str,
-    data: Option<Box<RawValue>>,
-    except: Option<&ConnId>,
-) {
-    let Some(payload) = data.and_then(|d| {
-        Envelope {
-            data: &d,
-            user_id: None,
-        }
-        .encode()
-    }) else {
-        return;
-    };
-    if let Err(e) = st
-        .core
-        .fanout
-        .publish_encoded(std::slice::from_ref(topic), event, &payload, except)
-        .await
-    {
-        tracing::warn!(error = %e, event, "pusher member event not published");
     }
 }
 

@@ -5,9 +5,9 @@
 //!
 //! A channel `realtime:<name>` of a connection in project `p` is the hub topic
 //! `Channel(p, name)` — the same topic a Pusher channel of that name uses — so broadcasts reach
-//! every protocol's subscribers; its presence diffs travel on `ChannelPresence(p, name)`, which
-//! only this front end joins, and its presence sets sit behind the core's channel-presence port
-//! (`presence.rs`; in Redis when there is one).
+//! every protocol's subscribers; its presence set is the channel's one, shared with the other
+//! protocols (`crate::channel_members`), whose changes travel on `ChannelPresence(p, name)` and
+//! become `presence_diff`s here (`presence.rs`).
 
 mod channel_access;
 pub mod keys;
@@ -19,7 +19,7 @@ pub mod wire;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -32,7 +32,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -48,12 +47,13 @@ use switchboard_handlers::core::session::{self, Session};
 use switchboard_handlers::core::topic::{Topic, is_protocol_event};
 use switchboard_handlers::socketio::limits::{RateLimiter, Verdict};
 
+use crate::channel_members::ChannelMembers;
+use crate::channel_members::change::{self, PresenceChange};
 use crate::http::rate_limit::KeyedLimiter;
-use crate::pusher::redis_presence::RedisChannelPresence;
 use keys::{Caller, ProjectKeys};
 use postgres_changes::{Binding, Change};
 use presence::{PresenceSets, TrackError, TrackRefusal};
-use switchboard_handlers::core::channel_presence::{ChannelPresence, MemoryChannelPresence};
+use switchboard_handlers::core::channel_presence::ChannelPresence;
 use wire::{Msg, Vsn};
 
 /// Frames queued for one connection; a connection that falls this far behind is closed.
@@ -71,8 +71,6 @@ const IDLE: Duration = Duration::from_secs(60);
 /// A dropped connection's presence stays this long, so a client that reconnects and tracks the
 /// same key again never drops out of anyone's presence state (no leave-then-join flap).
 const PRESENCE_GRACE: Duration = Duration::from_secs(3);
-/// How often a node refreshes its liveness in the shared presence store and sweeps dead nodes'.
-const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
 struct ConnState {
     tx: mpsc::Sender<Message>,
@@ -94,12 +92,11 @@ pub struct Supabase {
 }
 
 impl Supabase {
-    /// `store` builds the presence store for this node's number.
-    fn new(store: impl FnOnce(u32) -> Arc<dyn ChannelPresence>) -> Self {
-        let node: u32 = rand::random();
+    /// `store`: the shared presence sets; `node`: their number for this process.
+    fn new(store: Arc<dyn ChannelPresence>, node: u32) -> Self {
         Supabase {
             conns: Mutex::default(),
-            presence: PresenceSets::new(store(node), node),
+            presence: PresenceSets::new(store, node),
             node,
             next: AtomicU64::new(0),
         }
@@ -166,7 +163,16 @@ impl FrontEnd for Supabase {
             let topic = format!("realtime:{name}");
             let presence = room.starts_with("channel-presence:");
             let payload = if presence {
-                d.payload.to_owned()
+                let Some(change) = (d.event == change::EVENT)
+                    .then(|| PresenceChange::read(d.payload))
+                    .flatten()
+                else {
+                    continue;
+                };
+                match serde_json::value::to_raw_value(&presence::diff(&change)) {
+                    Ok(p) => p,
+                    Err(_) => continue,
+                }
             } else {
                 match wire::broadcast_payload(d.event, &wire::user_payload(d.payload)) {
                     Some(p) => p,
@@ -226,31 +232,22 @@ struct SbState {
     core: Arc<Core>,
     front_end: Arc<Supabase>,
     id: FrontEndId,
+    /// The channels' presence sets, shared with the other protocols.
+    members: Arc<ChannelMembers>,
     /// REST broadcasts per caller (messages per second, as a connection's pushes).
     rest_limiter: Arc<KeyedLimiter>,
     keys: Arc<ProjectKeys>,
 }
 
-/// Registers the front end in the hub and returns its routes. With Redis (`redis`: the command
-/// client and the key prefix), presence sets are shared by every node.
+/// Registers the front end in the hub and returns its routes. Presence sets are `members`'
+/// (each channel's one, shared with the other protocols and, with Redis, every node).
 pub fn router(
     core: Arc<Core>,
-    redis: Option<(crate::redis::Client, &str)>,
+    members: &Arc<ChannelMembers>,
     keys: ProjectKeys,
 ) -> Result<Router, AppError> {
-    let shared = redis.is_some();
-    let front_end = Arc::new(Supabase::new(|node| match redis {
-        Some((client, prefix)) => Arc::new(RedisChannelPresence::new(
-            client,
-            &format!("{prefix}:sb"),
-            node,
-        )),
-        None => Arc::new(MemoryChannelPresence::default()),
-    }));
+    let front_end = Arc::new(Supabase::new(members.store().clone(), members.node()));
     let id = core.hub.register(front_end.clone())?;
-    if shared {
-        tokio::spawn(keep_presence(Arc::downgrade(&front_end), core.clone()));
-    }
     let rest_limiter = Arc::new(KeyedLimiter::new(
         core.limits.rate_per_sec,
         core.limits.rate_burst,
@@ -267,54 +264,10 @@ pub fn router(
             core,
             front_end,
             id,
+            members: members.clone(),
             rest_limiter,
             keys: Arc::new(keys),
         }))
-}
-
-/// Keeps this node's liveness fresh in the shared presence store and sweeps the metas of nodes
-/// that died, announcing each as a leave; ends with the front end.
-async fn keep_presence(front_end: Weak<Supabase>, core: Arc<Core>) {
-    let mut tick = tokio::time::interval(SWEEP_EVERY);
-    loop {
-        tick.tick().await;
-        let Some(fe) = front_end.upgrade() else {
-            return;
-        };
-        let store = fe.presence.store();
-        if let Err(e) = store.heartbeat().await {
-            tracing::warn!(error = %e, "realtime presence heartbeat failed");
-            continue;
-        }
-        match store.sweep().await {
-            Ok(gone) => {
-                for (channel, member) in gone {
-                    let (Some((project, name)), Some(diff)) = (
-                        presence::parse_store_channel(&channel),
-                        presence::swept_diff(&member),
-                    ) else {
-                        continue;
-                    };
-                    publish_diff(&core, Topic::ChannelPresence(project, name), &diff).await;
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "realtime presence sweep failed"),
-        }
-    }
-}
-
-async fn publish_diff(core: &Core, presence: Topic, diff: &Value) {
-    let Ok(raw) = serde_json::value::to_raw_value(diff) else {
-        return;
-    };
-    let raw: Box<RawValue> = raw;
-    if let Err(e) = core
-        .fanout
-        .publish_encoded(&[presence], "presence_diff", &raw, None)
-        .await
-    {
-        tracing::warn!(error = %e, "presence diff not delivered everywhere");
-    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -775,7 +728,7 @@ impl Conn {
                 .st
                 .front_end
                 .presence
-                .state(&presence::store_channel(&self.project, &name))
+                .state(&ChannelMembers::channel(&self.project, &name))
                 .await;
             self.push(&m, m.join_ref.as_deref(), "presence_state", &state);
         }
@@ -897,9 +850,9 @@ impl Conn {
         self.release_tables(j.tables);
         let (channel, presence) = self.topics(&j.name);
         if linger {
-            self.untrack_later(presence.clone(), &j.name);
+            self.untrack_later(&j.name);
         } else {
-            self.untrack(&presence, &j.name).await;
+            self.untrack(&j.name).await;
         }
         let hub = &self.st.core.hub;
         hub.leave(self.conn(), &channel);
@@ -992,7 +945,7 @@ impl Conn {
                         k
                     }
                 };
-                let channel = presence::store_channel(&self.project, &name);
+                let channel = ChannelMembers::channel(&self.project, &name);
                 let tracked = self
                     .st
                     .front_end
@@ -1000,10 +953,13 @@ impl Conn {
                     .track(&channel, &key, self.conn(), payload.clone())
                     .await;
                 match tracked {
-                    Ok(diff) => {
+                    Ok(change) => {
                         self.reply(&m, "ok", json!({}));
-                        if let Some(diff) = diff {
-                            publish_diff(&self.st.core, presence, &diff).await;
+                        if let Some(change) = change {
+                            self.st
+                                .members
+                                .publish(&self.st.core, &self.project, &name, &change, None)
+                                .await;
                         }
                     }
                     Err(TrackError { why, left }) => {
@@ -1011,48 +967,57 @@ impl Conn {
                             &m,
                             &match why {
                                 TrackRefusal::Full => format!(
-                                    "PresenceFull: at most {} presences per channel",
-                                    presence::MAX_METAS
+                                    "PresenceFull: at most {} presence keys per channel",
+                                    presence::MAX_MEMBERS
                                 ),
                                 TrackRefusal::Unavailable => {
                                     "PresenceUnavailable: try again later".to_owned()
                                 }
                             },
                         );
-                        if let Some(diff) = left {
-                            publish_diff(&self.st.core, presence, &diff).await;
+                        if let Some(change) = left {
+                            self.st
+                                .members
+                                .publish(&self.st.core, &self.project, &name, &change, None)
+                                .await;
                         }
                     }
                 }
             }
             Some("untrack") => {
                 self.reply(&m, "ok", json!({}));
-                self.untrack(&presence, &name).await;
+                self.untrack(&name).await;
             }
             _ => self.error(&m, "presence event must be track or untrack"),
         }
     }
 
-    async fn untrack(&self, presence: &Topic, name: &str) {
-        let channel = presence::store_channel(&self.project, name);
-        if let Some(diff) = self
+    async fn untrack(&self, name: &str) {
+        let channel = ChannelMembers::channel(&self.project, name);
+        if let Some(change) = self
             .st
             .front_end
             .presence
             .untrack(&channel, self.conn())
             .await
         {
-            publish_diff(&self.st.core, presence.clone(), &diff).await;
+            self.st
+                .members
+                .publish(&self.st.core, &self.project, name, &change, None)
+                .await;
         }
     }
 
-    fn untrack_later(&self, presence: Topic, name: &str) {
-        let channel = presence::store_channel(&self.project, name);
+    fn untrack_later(&self, name: &str) {
+        let channel = ChannelMembers::channel(&self.project, name);
         let (st, conn) = (self.st.clone(), self.session.conn.clone());
+        let (project, name) = (self.project.clone(), name.to_owned());
         tokio::spawn(async move {
             tokio::time::sleep(PRESENCE_GRACE).await;
-            if let Some(diff) = st.front_end.presence.untrack(&channel, &conn).await {
-                publish_diff(&st.core, presence, &diff).await;
+            if let Some(change) = st.front_end.presence.untrack(&channel, &conn).await {
+                st.members
+                    .publish(&st.core, &project, &name, &change, None)
+                    .await;
             }
         });
     }

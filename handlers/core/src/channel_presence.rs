@@ -1,12 +1,17 @@
-//! Who is in a presence channel (a Pusher `presence-` channel): channel → user → the user's
-//! info and connections. Members are users, not connections: a user's second connection joins
-//! silently and the user leaves with their last one, so "first" and "last" answers are what a
-//! front end announces (`member_added` / `member_removed`), exactly once per transition.
+//! Who is in a protocol channel's presence set: channel → member key → the member's info and
+//! connections, each connection with its own info. One set per channel serves every protocol
+//! (a Pusher `presence-` channel, a Supabase Realtime channel, an InsForge channel of the same
+//! name are one set): the key is protocol-neutral (a Pusher user id, a Supabase presence key,
+//! an InsForge presence id) and connections are each front end's own. Members are keys, not
+//! connections: a key's second connection joins silently and the key leaves with its last one,
+//! so "first" and "last" answers are what a front end announces (`member_added` /
+//! `member_removed`), exactly once per transition.
 //!
 //! [`MemoryChannelPresence`] keeps the set in this process (one node); with Redis the set is
-//! the cluster's (`src/pusher/redis_presence.rs`), and a dead node's members are swept.
+//! the cluster's (`src/channel_members/redis.rs`), and a dead node's connections are swept:
+//! connection ids start with their node's number (`<node>.<rest>`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -16,41 +21,66 @@ use crate::ports::{ConnId, StoreResult};
 /// What a join did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Joined {
-    /// The user's first connection in the channel: announce them.
+    /// The key's first connection in the channel: announce them.
     First,
-    /// The user was a member already (another connection, or this one again): stay quiet.
+    /// The key was a member already (another connection, or this one again, whose info is
+    /// then replaced): stay quiet.
     Again,
     /// The channel holds its maximum of members; nothing was recorded.
     Full,
 }
 
-/// One member as the channel's snapshot lists it: the user id and their info as JSON text.
+/// One member as the channel's snapshot lists it: the key and the info of its first
+/// connection, as JSON text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     pub user_id: String,
     pub info: String,
 }
 
+/// One connection of a member, with the info it joined (or last re-joined) with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub key: String,
+    pub conn: ConnId,
+    pub info: String,
+}
+
+/// A connection of a dead node that a sweep removed; `last` when its key has no connection
+/// left in the channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Swept {
+    pub channel: String,
+    pub key: String,
+    pub conn: ConnId,
+    pub info: String,
+    pub last: bool,
+}
+
 #[async_trait]
 pub trait ChannelPresence: Send + Sync {
-    /// Records `conn` as one of `user`'s connections in `channel`. A new user is refused when
-    /// the channel has `max_members` already. The info of the user's first connection stays.
+    /// Records `conn` as one of `key`'s connections in `channel`, with `info`. A new key is
+    /// refused when the channel has `max_members` already. The info of the key's first
+    /// connection stays the member's; a connection joining again under any key only has its
+    /// own info replaced.
     async fn join(
         &self,
         channel: &str,
-        user: &str,
+        key: &str,
         info: &str,
         conn: &ConnId,
         max_members: usize,
     ) -> StoreResult<Joined>;
-    /// Forgets `conn`; true when it was the user's last connection in the channel (exactly
+    /// Forgets `conn`; true when it was its key's last connection in the channel (exactly
     /// one caller sees true for that moment).
-    async fn leave(&self, channel: &str, user: &str, conn: &ConnId) -> StoreResult<bool>;
-    /// The channel's members, each once.
+    async fn leave(&self, channel: &str, key: &str, conn: &ConnId) -> StoreResult<bool>;
+    /// The channel's members, each once, sorted by key.
     async fn members(&self, channel: &str) -> StoreResult<Vec<Member>>;
-    /// How many users are in the channel.
+    /// The channel's connections with their keys and infos, sorted by key then connection.
+    async fn entries(&self, channel: &str) -> StoreResult<Vec<Entry>>;
+    /// How many keys are in the channel.
     async fn user_count(&self, channel: &str) -> StoreResult<usize>;
-    /// How many connections are in the channel (all users').
+    /// How many connections are in the channel (all keys').
     async fn connection_count(&self, channel: &str) -> StoreResult<usize>;
     /// The channels with at least one member whose names start with `prefix`, sorted.
     async fn channels(&self, prefix: &str) -> StoreResult<Vec<String>>;
@@ -58,26 +88,34 @@ pub trait ChannelPresence: Send + Sync {
     async fn heartbeat(&self) -> StoreResult<()> {
         Ok(())
     }
-    /// Removes the connections of nodes that died; returns `(channel, user)` for every user
-    /// left with none, each to exactly one caller on one node.
-    async fn sweep(&self) -> StoreResult<Vec<(String, String)>> {
+    /// Removes the connections of nodes that died, each reported to exactly one caller on one
+    /// node.
+    async fn sweep(&self) -> StoreResult<Vec<Swept>> {
         Ok(Vec::new())
     }
 }
 
-struct Entry {
+struct Held {
     info: String,
-    conns: HashSet<ConnId>,
+    /// Connection → its own info.
+    conns: HashMap<ConnId, String>,
+}
+
+#[derive(Default)]
+struct Channel {
+    members: HashMap<String, Held>,
+    /// Connection → its key.
+    conns: HashMap<ConnId, String>,
 }
 
 /// The channel presence of this process.
 #[derive(Default)]
 pub struct MemoryChannelPresence {
-    channels: Mutex<HashMap<String, HashMap<String, Entry>>>,
+    channels: Mutex<HashMap<String, Channel>>,
 }
 
 impl MemoryChannelPresence {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashMap<String, Entry>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Channel>> {
         self.channels.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -87,46 +125,58 @@ impl ChannelPresence for MemoryChannelPresence {
     async fn join(
         &self,
         channel: &str,
-        user: &str,
+        key: &str,
         info: &str,
         conn: &ConnId,
         max_members: usize,
     ) -> StoreResult<Joined> {
         let mut channels = self.lock();
-        let members = channels.entry(channel.to_owned()).or_default();
-        if let Some(e) = members.get_mut(user) {
-            e.conns.insert(conn.clone());
+        let ch = channels.entry(channel.to_owned()).or_default();
+        if let Some(k) = ch.conns.get(conn) {
+            if let Some(m) = ch.members.get_mut(k) {
+                m.conns.insert(conn.clone(), info.to_owned());
+            }
             return Ok(Joined::Again);
         }
-        if members.len() >= max_members {
-            if members.is_empty() {
+        if let Some(m) = ch.members.get_mut(key) {
+            m.conns.insert(conn.clone(), info.to_owned());
+            ch.conns.insert(conn.clone(), key.to_owned());
+            return Ok(Joined::Again);
+        }
+        if ch.members.len() >= max_members {
+            if ch.members.is_empty() {
                 channels.remove(channel);
             }
             return Ok(Joined::Full);
         }
-        members.insert(
-            user.to_owned(),
-            Entry {
+        ch.members.insert(
+            key.to_owned(),
+            Held {
                 info: info.to_owned(),
-                conns: HashSet::from([conn.clone()]),
+                conns: HashMap::from([(conn.clone(), info.to_owned())]),
             },
         );
+        ch.conns.insert(conn.clone(), key.to_owned());
         Ok(Joined::First)
     }
 
-    async fn leave(&self, channel: &str, user: &str, conn: &ConnId) -> StoreResult<bool> {
+    async fn leave(&self, channel: &str, _key: &str, conn: &ConnId) -> StoreResult<bool> {
         let mut channels = self.lock();
-        let Some(members) = channels.get_mut(channel) else {
+        let Some(ch) = channels.get_mut(channel) else {
             return Ok(false);
         };
-        let Some(e) = members.get_mut(user) else {
+        let Some(key) = ch.conns.remove(conn) else {
             return Ok(false);
         };
-        if !e.conns.remove(conn) || !e.conns.is_empty() {
+        let Some(m) = ch.members.get_mut(&key) else {
+            return Ok(false);
+        };
+        m.conns.remove(conn);
+        if !m.conns.is_empty() {
             return Ok(false);
         }
-        members.remove(user);
-        if members.is_empty() {
+        ch.members.remove(&key);
+        if ch.members.is_empty() {
             channels.remove(channel);
         }
         Ok(true)
@@ -136,11 +186,12 @@ impl ChannelPresence for MemoryChannelPresence {
         let channels = self.lock();
         let mut out: Vec<Member> = channels
             .get(channel)
-            .map(|m| {
-                m.iter()
-                    .map(|(u, e)| Member {
-                        user_id: u.clone(),
-                        info: e.info.clone(),
+            .map(|ch| {
+                ch.members
+                    .iter()
+                    .map(|(k, m)| Member {
+                        user_id: k.clone(),
+                        info: m.info.clone(),
                     })
                     .collect()
             })
@@ -149,15 +200,33 @@ impl ChannelPresence for MemoryChannelPresence {
         Ok(out)
     }
 
+    async fn entries(&self, channel: &str) -> StoreResult<Vec<Entry>> {
+        let channels = self.lock();
+        let mut out: Vec<Entry> = channels
+            .get(channel)
+            .map(|ch| {
+                ch.members
+                    .iter()
+                    .flat_map(|(k, m)| {
+                        m.conns.iter().map(|(c, i)| Entry {
+                            key: k.clone(),
+                            conn: c.clone(),
+                            info: i.clone(),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        sort_entries(&mut out);
+        Ok(out)
+    }
+
     async fn user_count(&self, channel: &str) -> StoreResult<usize> {
-        Ok(self.lock().get(channel).map_or(0, HashMap::len))
+        Ok(self.lock().get(channel).map_or(0, |ch| ch.members.len()))
     }
 
     async fn connection_count(&self, channel: &str) -> StoreResult<usize> {
-        Ok(self
-            .lock()
-            .get(channel)
-            .map_or(0, |m| m.values().map(|e| e.conns.len()).sum()))
+        Ok(self.lock().get(channel).map_or(0, |ch| ch.conns.len()))
     }
 
     async fn channels(&self, prefix: &str) -> StoreResult<Vec<String>> {
@@ -170,6 +239,11 @@ impl ChannelPresence for MemoryChannelPresence {
         out.sort();
         Ok(out)
     }
+}
+
+/// The order [`ChannelPresence::entries`] promises.
+pub fn sort_entries(entries: &mut [Entry]) {
+    entries.sort_by(|a, b| (&a.key, &a.conn).cmp(&(&b.key, &b.conn)));
 }
 
 #[cfg(test)]
@@ -213,6 +287,7 @@ mod tests {
         assert_eq!(p.user_count("ch").await.ok(), Some(0));
         assert_eq!(p.connection_count("ch").await.ok(), Some(0));
         assert!(p.lock().is_empty(), "empty channels are dropped");
+        assert_eq!(p.entries("ch").await.ok(), Some(vec![]));
     }
 
     #[tokio::test]
@@ -238,5 +313,17 @@ mod tests {
             Some(Joined::Full)
         );
         assert!(!p.lock().contains_key("empty"));
+    }
+
+    #[tokio::test]
+    async fn passes_the_conformance_suite() {
+        crate::testkit::run_channel_presence(
+            &|| {
+                std::sync::Arc::new(MemoryChannelPresence::default())
+                    as std::sync::Arc<dyn ChannelPresence>
+            },
+            "",
+        )
+        .await;
     }
 }

@@ -2143,3 +2143,104 @@ pub async fn presence_unavailable(store: &dyn PresenceStore) {
     down("retract", retract);
     down("announced_in", listed);
 }
+
+/// Builds a fresh channel presence store for one part of the suite.
+pub type ChannelPresenceFactory<'a> =
+    &'a dyn Fn() -> Arc<dyn crate::channel_presence::ChannelPresence>;
+
+/// The channel presence suite: keys are members, connections carry their own info, and first
+/// and last are each seen once.
+pub async fn run_channel_presence(make: ChannelPresenceFactory<'_>, prefix: &str) {
+    use crate::channel_presence::{Entry, Joined, Member};
+    let p = make();
+    let ch = format!("{prefix}channel:demo:presence-a");
+    let other = format!("{prefix}channel:demo:presence-b");
+    let j = |key: &'static str, info: &'static str, c: &'static str, max: usize| {
+        let (p, ch) = (p.clone(), ch.clone());
+        async move { p.join(&ch, key, info, &conn(c), max).await.expect("join") }
+    };
+    assert_eq!(j("ann", r#"{"n":1}"#, "1.a", 10).await, Joined::First);
+    assert_eq!(j("ann", r#"{"n":2}"#, "1.b", 10).await, Joined::Again);
+    assert_eq!(j("bob", "null", "2.a", 10).await, Joined::First);
+    assert_eq!(j("cid", "{}", "2.b", 2).await, Joined::Full, "full");
+    // A connection joining again keeps its key and only replaces its own info.
+    assert_eq!(j("ann", r#"{"n":3}"#, "1.b", 2).await, Joined::Again);
+    assert_eq!(j("zed", r#"{"n":4}"#, "1.b", 2).await, Joined::Again);
+    assert_eq!(
+        p.members(&ch).await.expect("members"),
+        vec![
+            Member {
+                user_id: "ann".into(),
+                info: r#"{"n":1}"#.into()
+            },
+            Member {
+                user_id: "bob".into(),
+                info: "null".into()
+            },
+        ],
+        "a member's info is its first connection's"
+    );
+    let e = |key: &str, c: &str, info: &str| Entry {
+        key: key.into(),
+        conn: conn(c),
+        info: info.into(),
+    };
+    assert_eq!(
+        p.entries(&ch).await.expect("entries"),
+        vec![
+            e("ann", "1.a", r#"{"n":1}"#),
+            e("ann", "1.b", r#"{"n":4}"#),
+            e("bob", "2.a", "null"),
+        ]
+    );
+    assert_eq!(p.user_count(&ch).await.expect("users"), 2);
+    assert_eq!(p.connection_count(&ch).await.expect("conns"), 3);
+    p.join(&other, "ann", "{}", &conn("1.a"), 10)
+        .await
+        .expect("join");
+    assert_eq!(
+        p.channels(&format!("{prefix}channel:demo:"))
+            .await
+            .expect("channels"),
+        vec![ch.clone(), other.clone()]
+    );
+    assert!(!p.leave(&ch, "ann", &conn("1.a")).await.expect("leave"));
+    assert!(
+        !p.leave(&ch, "ann", &conn("1.a")).await.expect("leave"),
+        "once"
+    );
+    assert!(!p.leave(&ch, "ann", &conn("nope")).await.expect("leave"));
+    assert!(
+        p.leave(&ch, "ann", &conn("1.b")).await.expect("leave"),
+        "last"
+    );
+    assert!(!p.leave(&ch, "ann", &conn("1.b")).await.expect("leave"));
+    assert!(p.leave(&ch, "bob", &conn("2.a")).await.expect("leave"));
+    assert_eq!(p.user_count(&ch).await.expect("users"), 0);
+    assert!(p.entries(&ch).await.expect("entries").is_empty());
+    assert_eq!(
+        p.channels(&format!("{prefix}channel:demo:"))
+            .await
+            .expect("channels"),
+        vec![other.clone()],
+        "an empty channel is no longer listed"
+    );
+    // Concurrent joins and leaves of one key: exactly one first and one last.
+    let joins = join_all((0..8).map(|i| {
+        let (p, ch) = (p.clone(), ch.clone());
+        async move {
+            p.join(&ch, "k", "{}", &format!("3.{i}"), 10)
+                .await
+                .expect("join")
+        }
+    }))
+    .await;
+    assert_eq!(joins.iter().filter(|j| **j == Joined::First).count(), 1);
+    let leaves = join_all((0..8).map(|i| {
+        let (p, ch) = (p.clone(), ch.clone());
+        async move { p.leave(&ch, "k", &format!("3.{i}")).await.expect("leave") }
+    }))
+    .await;
+    assert_eq!(leaves.iter().filter(|l| **l).count(), 1);
+    p.leave(&other, "ann", &conn("1.a")).await.expect("leave");
+}

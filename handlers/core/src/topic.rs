@@ -25,16 +25,14 @@ pub enum Topic {
     /// by project: every app of the project shares it. Each front end validates its names
     /// (Pusher's hold no `:`; Supabase's may: the project part of the room is escaped).
     Channel(ProjectId, String),
-    /// The presence set of a channel (Supabase Realtime's presence diffs), apart from the
-    /// channel's own events so no other protocol relays them as user events.
+    /// The changes of a channel's presence set, which every protocol shares (Pusher
+    /// `presence-` channels, Supabase Realtime, InsForge): apart from the channel's own events,
+    /// and joined only by protocol front ends, so none relays them as user events.
     ChannelPresence(ProjectId, String),
     /// The connections of a user an app's backend signed in (Pusher user sign-in): not a
     /// Switchboard user, and a room no client names, so only the app can reach them all (to
     /// terminate them).
     AppUser(ProjectId, String),
-    /// The presence events (`presence:join`/`leave`) of an InsForge channel, apart from the
-    /// channel's messages so other protocols do not relay them as user events.
-    RealtimePresence(ProjectId, String),
 }
 
 impl fmt::Display for Topic {
@@ -78,9 +76,6 @@ impl fmt::Display for Topic {
             }
             Topic::AppUser(p, u) => {
                 write!(f, "app-user:{}:{}", Escaped(p.as_str()), Escaped(u))
-            }
-            Topic::RealtimePresence(p, c) => {
-                write!(f, "realtime-presence:{}:{c}", Escaped(p.as_str()))
             }
         }
     }

@@ -1,9 +1,10 @@
-//! Presence channel membership in Redis, shared by every node: per channel a hash of
-//! connections (conn → user), of connection counts per user and of user infos, and a set of
-//! the channels with members. Join, leave and sweep are Lua scripts, so "first connection" and
-//! "last connection" are decided once for the cluster. Socket ids start with their node's
-//! number; each node keeps a liveness key alive, and a node's connections are swept when its
-//! key expires (the node died without leaving).
+//! Channel presence in Redis, shared by every node and every protocol: per channel a hash of
+//! connections (conn → key), of connection counts per key, of member infos (the key's first
+//! connection's) and of connection infos, and a set of the channels with members. Join, leave
+//! and sweep are Lua scripts, so "first connection" and "last connection" are decided once for
+//! the cluster. Connection ids start with their node's number; each node keeps a liveness key
+//! alive, and a node's connections are swept when its key expires (the node died without
+//! leaving).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -11,7 +12,9 @@ use std::time::Duration;
 use ::redis::{RedisError, Script, cmd};
 use async_trait::async_trait;
 
-use switchboard_handlers::core::channel_presence::{ChannelPresence, Joined, Member};
+use switchboard_handlers::core::channel_presence::{
+    ChannelPresence, Entry, Joined, Member, Swept, sort_entries,
+};
 use switchboard_handlers::core::error::AppError;
 use switchboard_handlers::core::ports::{ConnId, StoreResult};
 
@@ -51,12 +54,13 @@ impl RedisChannelPresence {
         }
     }
 
-    fn keys(&self, room: &str) -> [String; 4] {
+    fn keys(&self, room: &str) -> [String; 5] {
         [
             format!("{}c:{room}", self.prefix),
             format!("{}n:{room}", self.prefix),
             format!("{}i:{room}", self.prefix),
             self.rooms(),
+            format!("{}ci:{room}", self.prefix),
         ]
     }
 
@@ -107,7 +111,7 @@ impl ChannelPresence for RedisChannelPresence {
     }
 
     async fn members(&self, channel: &str) -> StoreResult<Vec<Member>> {
-        let [_, _, infos, _] = self.keys(channel);
+        let [_, _, infos, _, _] = self.keys(channel);
         let all: HashMap<String, String> = self
             .client
             .query(cmd("HGETALL").arg(infos))
@@ -121,8 +125,32 @@ impl ChannelPresence for RedisChannelPresence {
         Ok(out)
     }
 
+    async fn entries(&self, channel: &str) -> StoreResult<Vec<Entry>> {
+        let [conns, _, _, _, infos] = self.keys(channel);
+        let keys: HashMap<String, String> = self
+            .client
+            .query(cmd("HGETALL").arg(conns))
+            .await
+            .map_err(err)?;
+        let mut infos: HashMap<String, String> = self
+            .client
+            .query(cmd("HGETALL").arg(infos))
+            .await
+            .map_err(err)?;
+        // A connection that left between the two reads has no info any more: it is skipped.
+        let mut out: Vec<Entry> = keys
+            .into_iter()
+            .filter_map(|(conn, key)| {
+                let info = infos.remove(&conn)?;
+                Some(Entry { key, conn, info })
+            })
+            .collect();
+        sort_entries(&mut out);
+        Ok(out)
+    }
+
     async fn user_count(&self, channel: &str) -> StoreResult<usize> {
-        let [_, counts, _, _] = self.keys(channel);
+        let [_, counts, _, _, _] = self.keys(channel);
         self.client
             .query(cmd("HLEN").arg(counts))
             .await
@@ -130,7 +158,7 @@ impl ChannelPresence for RedisChannelPresence {
     }
 
     async fn connection_count(&self, channel: &str) -> StoreResult<usize> {
-        let [conns, _, _, _] = self.keys(channel);
+        let [conns, _, _, _, _] = self.keys(channel);
         self.client.query(cmd("HLEN").arg(conns)).await.map_err(err)
     }
 
@@ -160,7 +188,7 @@ impl ChannelPresence for RedisChannelPresence {
             .map_err(err)
     }
 
-    async fn sweep(&self) -> StoreResult<Vec<(String, String)>> {
+    async fn sweep(&self) -> StoreResult<Vec<Swept>> {
         let rooms: Vec<String> = self
             .client
             .query(cmd("SMEMBERS").arg(self.rooms()))
@@ -173,8 +201,18 @@ impl ChannelPresence for RedisChannelPresence {
                 inv.key(k);
             }
             inv.arg(&room).arg(self.nodes_prefix());
-            let users: Vec<String> = self.client.invoke(&inv).await.map_err(err)?;
-            gone.extend(users.into_iter().map(|u| (room.clone(), u)));
+            let flat: Vec<String> = self.client.invoke(&inv).await.map_err(err)?;
+            for c in flat.chunks_exact(4) {
+                if let [conn, key, info, last] = c {
+                    gone.push(Swept {
+                        channel: room.clone(),
+                        key: key.clone(),
+                        conn: conn.clone(),
+                        info: info.clone(),
+                        last: last == "1",
+                    });
+                }
+            }
         }
         Ok(gone)
     }
