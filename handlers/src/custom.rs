@@ -11,8 +11,9 @@ use crate::core::{custom, events, project};
 use crate::socketio::Ctx;
 
 /// `{ projectId, ...anything }`: everything but `projectId` is relayed as given.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 pub struct CustomEvent {
     project_id: ProjectId,
     #[serde(flatten)]
@@ -31,7 +32,8 @@ pub async fn broadcast<A: Adapter>(cx: &Ctx<A>, req: custom::Broadcast) -> Resul
     custom::broadcast(&cx.core, &cx.session.actor, &cx.conn_id(), req).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[ts(optional_fields = nullable)]
 pub struct RoomRef {
     room: custom::RoomName,
 }

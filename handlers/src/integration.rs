@@ -13,21 +13,26 @@ use crate::core::integration::{self, EndpointName};
 use crate::core::topic::Topic;
 use crate::socketio::Ctx;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable, rename = "IntegrationInProject")]
+#[schemars(rename = "IntegrationInProject")]
 pub struct InProject {
     pub project_id: ProjectId,
     pub integration_id: IntegrationId,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 pub struct IntegrationRef {
     pub integration_id: IntegrationId,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable, rename = "IntegrationExecute")]
+#[schemars(rename = "IntegrationExecute")]
 pub struct Execute {
     pub project_id: ProjectId,
     pub integration_id: IntegrationId,
@@ -38,8 +43,10 @@ pub struct Execute {
     pub request_data: Option<Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable, rename = "IntegrationTest")]
+#[schemars(rename = "IntegrationTest")]
 pub struct Test {
     pub project_id: ProjectId,
     pub integration_id: IntegrationId,

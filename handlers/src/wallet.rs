@@ -14,18 +14,21 @@ use crate::core::topic::Topic;
 use crate::core::wallet::{self, Label};
 use crate::socketio::Ctx;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 pub struct AddressRef {
     pub address_id: AddressId,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[ts(optional_fields = nullable)]
 pub struct ChainRef {
     pub chain: Label,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[ts(optional_fields = nullable)]
 pub struct CurrencyRef {
     pub currency: Label,
 }

@@ -26,8 +26,10 @@ pub const MAX_CALL_PARTICIPANTS: usize = 32;
 /// at most this many times.
 pub const MAX_RINGING_PER_CALLEE: u64 = 10;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[ts(optional_fields = nullable, rename = "CallInitiate")]
+#[schemars(rename = "CallInitiate")]
 pub struct Initiate {
     pub chat_id: ChatId,
     #[serde(rename = "type")]
@@ -35,8 +37,10 @@ pub struct Initiate {
     pub participants: Vec<UserId>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[ts(optional_fields = nullable, rename = "CallReply")]
+#[schemars(rename = "CallReply")]
 pub struct Answer {
     pub chat_id: ChatId,
     pub caller_id: UserId,
@@ -44,8 +48,10 @@ pub struct Answer {
     pub call_id: Option<CallId>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[ts(optional_fields = nullable, rename = "CallEnd")]
+#[schemars(rename = "CallEnd")]
 pub struct End {
     pub chat_id: ChatId,
     pub participants: Vec<UserId>,
@@ -53,8 +59,10 @@ pub struct End {
     pub call_id: Option<CallId>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[ts(optional_fields = nullable, rename = "CallSignalRequest")]
+#[schemars(rename = "CallSignalRequest")]
 pub struct Signal {
     pub call_id: CallId,
     pub to: UserId,

@@ -32,7 +32,7 @@ const MAX_PARAMS: usize = 100;
 const MAX_PARAM_VALUE: usize = 4096;
 
 /// An endpoint or parameter name: `[A-Za-z0-9_.-]{1,64}`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(try_from = "String")]
 pub struct EndpointName(pub String);
 
