@@ -3,7 +3,7 @@
 //!
 //! Layout: `config` (every setting), `app` (composition root and `serve`), `connections` (what the accept loop enforces), `handshake` (what a Socket.IO handshake request keeps), `auth` (JWT and API
 //! keys), `mongo` (store), `redis` (adapter and cluster client), `http` (REST), `raw_ws`, `pusher`, `supabase` and `pubsub` (protocol front ends over the hub), `outbound` (integrations' HTTP client), `seed` (demo
-//! data), `cli` (subcommands), `telemetry`, `shutdown`.
+//! data), `cli` (subcommands), `contracts` (the generated client contracts), `telemetry`, `shutdown`.
 
 pub mod app;
 pub mod auth;
@@ -11,6 +11,7 @@ pub mod bus;
 pub mod cli;
 pub mod config;
 pub mod connections;
+pub mod contracts;
 pub mod handshake;
 pub mod http;
 pub mod insforge;

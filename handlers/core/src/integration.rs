@@ -60,7 +60,7 @@ fn check_name(what: &str, s: &str) -> Result<(), String> {
 
 /// An integration as a client writes it (REST create / replace; a patch is merged into the
 /// stored one first). Unknown fields are refused so a typo never silently drops a setting.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IntegrationSpec {
     #[serde(default)]
