@@ -95,13 +95,24 @@ pub fn document() -> Result<Value, String> {
             };
             responses.insert(status.to_string(), body);
         }
-        responses.insert(
-            "default".into(),
-            json!({
-                "description": "An error: `{ error: { code, message } }` with a fitting status",
-                "content": { "application/json": { "schema": error.clone() } }
-            }),
-        );
+        for (range, what) in [
+            (
+                "4XX",
+                "Refused: `{ error: { code, message } }` (400 INVALID_PAYLOAD, 401, 403, 404, 409, 413, 429)",
+            ),
+            (
+                "5XX",
+                "Failed: `{ error: { code, message } }` (500 INTERNAL, 503 UNAVAILABLE)",
+            ),
+        ] {
+            responses.insert(
+                range.into(),
+                json!({
+                    "description": what,
+                    "content": { "application/json": { "schema": error.clone() } }
+                }),
+            );
+        }
         op.insert("responses".into(), Value::Object(responses));
         op.insert("security".into(), security(r.access));
         operations.push((r.path.to_owned(), r.method.as_str().to_lowercase(), op));

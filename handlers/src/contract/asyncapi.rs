@@ -155,10 +155,10 @@ pub fn document() -> Result<Value, String> {
             "schemas": schemas,
             "securitySchemes": {
                 "handshakeAuth": {
-                    "type": "httpApiKey",
-                    "in": "query",
-                    "name": "auth",
-                    "description": "Socket.IO handshake `auth` object: `{ token }` (a JWT) or `{ apiKey }`. A refused handshake gets `connect_error` with message `UNAUTHORIZED`.",
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "Sent in the Socket.IO handshake's `auth` object: `{ token }` (a JWT), or `{ apiKey }` for servers. A refused handshake gets `connect_error` with message `UNAUTHORIZED`.",
                 }
             },
         },

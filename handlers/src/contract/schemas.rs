@@ -144,14 +144,43 @@ impl Default for Components {
     }
 }
 
+/// `true` (anything) as `{}`: the same schema, but OpenAPI and AsyncAPI tools expect schema
+/// objects where JSON Schema also allows booleans. `false` has no object form and stays.
+fn no_true_schemas(schema: &mut Value) {
+    match schema {
+        Value::Bool(true) => *schema = Value::Object(Map::new()),
+        Value::Object(obj) => {
+            for (keyword, sub) in obj.iter_mut() {
+                match keyword.as_str() {
+                    "properties" | "$defs" | "patternProperties" => {
+                        if let Value::Object(subs) = sub {
+                            subs.values_mut().for_each(no_true_schemas);
+                        }
+                    }
+                    "anyOf" | "oneOf" | "allOf" | "prefixItems" => {
+                        if let Value::Array(subs) = sub {
+                            subs.iter_mut().for_each(no_true_schemas);
+                        }
+                    }
+                    "items" | "additionalProperties" | "not" | "contains" => no_true_schemas(sub),
+                    _ => {}
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 impl Components {
     /// A reference to `T` (or `T`'s schema inline, for the simple ones).
     pub fn schema<T: JsonSchema + ?Sized>(&mut self, direction: Direction) -> Value {
-        match direction {
+        let mut schema = match direction {
             Direction::Read => self.read.subschema_for::<T>(),
             Direction::Written => self.written.subschema_for::<T>(),
         }
-        .to_value()
+        .to_value();
+        no_true_schemas(&mut schema);
+        schema
     }
 
     /// Every definition referred to; errs naming one that differs between the directions.
@@ -167,6 +196,7 @@ impl Components {
                 }
             }
         }
+        all.values_mut().for_each(no_true_schemas);
         if conflicts.is_empty() {
             Ok(all)
         } else {
