@@ -530,3 +530,184 @@ async fn what_the_server_sends_matches_the_published_schemas() {
         assert!(s.checked.contains(event), "{event} was never checked");
     }
 }
+
+/// A REST call of the tour: method, the documented path, the path called, a header, a body.
+type RestCall<'a> = (&'a str, &'a str, String, (&'a str, &'a str), Option<Value>);
+
+/// Checks `body` against the schema the OpenAPI document gives `method path` for `status`.
+fn check_rest(openapi: &Value, method: &str, path: &str, status: &str, body: &Value) {
+    let response = &openapi["paths"][path][method]["responses"][status];
+    let schema = &response["content"]["application/json"]["schema"];
+    assert!(
+        !schema.is_null(),
+        "{method} {path} documents no JSON {status} answer"
+    );
+    // The document's components resolve the `$ref`s; OpenAPI 3.1 schemas are draft 2020-12.
+    let root = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "allOf": [schema],
+        "components": openapi["components"],
+    });
+    let v = jsonschema::validator_for(&root).expect("a valid schema");
+    let errors: Vec<String> = v.iter_errors(body).map(|e| e.to_string()).collect();
+    assert!(
+        errors.is_empty(),
+        "{method} {path} {status}: {body} breaks its schema: {errors:?}"
+    );
+}
+
+#[tokio::test]
+async fn rest_answers_match_the_openapi_document() {
+    let server = Server::start(Options::memory()).await;
+    let (status, doc) = server.get("/api/openapi.json", None).await;
+    assert_eq!(status, 200);
+    let key = ("X-API-Key", API_KEY);
+    let alice = format!("Bearer {}", token("alice", None));
+    let as_alice = ("Authorization", alice.as_str());
+    let docs = "/api/projects/{project}/collections/{collection}/documents";
+    let one_doc = "/api/projects/{project}/collections/{collection}/documents/{document}";
+    let integration = "/api/projects/{project}/integrations/{integration}";
+    let calls: Vec<RestCall> = vec![
+        ("get", "/health", "/health".into(), key, None),
+        ("get", "/ready", "/ready".into(), key, None),
+        (
+            "get",
+            "/api/projects",
+            "/api/projects".into(),
+            as_alice,
+            None,
+        ),
+        (
+            "get",
+            "/api/projects/{project}",
+            "/api/projects/demo".into(),
+            key,
+            None,
+        ),
+        (
+            "get",
+            "/api/projects/{project}/chats",
+            "/api/projects/demo/chats".into(),
+            as_alice,
+            None,
+        ),
+        (
+            "post",
+            "/api/projects/{project}/chats",
+            "/api/projects/demo/chats".into(),
+            as_alice,
+            Some(json!({"name": "contract", "participants": ["bob"]})),
+        ),
+        (
+            "get",
+            "/api/chats/{chat}",
+            "/api/chats/general".into(),
+            as_alice,
+            None,
+        ),
+        (
+            "get",
+            "/api/chats/{chat}/messages",
+            "/api/chats/general/messages?limit=2".into(),
+            as_alice,
+            None,
+        ),
+        (
+            "post",
+            docs,
+            "/api/projects/demo/collections/tasks/documents".into(),
+            key,
+            Some(json!({"id": "rest-1", "title": "x"})),
+        ),
+        (
+            "get",
+            docs,
+            "/api/projects/demo/collections/tasks/documents?limit=2".into(),
+            key,
+            None,
+        ),
+        (
+            "get",
+            one_doc,
+            "/api/projects/demo/collections/tasks/documents/rest-1".into(),
+            key,
+            None,
+        ),
+        (
+            "patch",
+            one_doc,
+            "/api/projects/demo/collections/tasks/documents/rest-1".into(),
+            key,
+            Some(json!({"done": true})),
+        ),
+        (
+            "put",
+            one_doc,
+            "/api/projects/demo/collections/tasks/documents/rest-1".into(),
+            key,
+            Some(json!({"title": "y"})),
+        ),
+        (
+            "get",
+            "/api/projects/{project}/integrations",
+            "/api/projects/demo/integrations".into(),
+            key,
+            None,
+        ),
+        (
+            "get",
+            integration,
+            "/api/projects/demo/integrations/status-api".into(),
+            key,
+            None,
+        ),
+        (
+            "get",
+            "/api/projects/{project}/integrations/{integration}/webhook-events",
+            "/api/projects/demo/integrations/status-api/webhook-events".into(),
+            key,
+            None,
+        ),
+        (
+            "get",
+            "/api/projects/{project}/wallet/addresses",
+            "/api/projects/demo/wallet/addresses".into(),
+            as_alice,
+            None,
+        ),
+        (
+            "post",
+            "/api/projects/{project}/wallet/transactions",
+            "/api/projects/demo/wallet/transactions".into(),
+            key,
+            Some(
+                json!({"addressId": "addr-alice", "amount": "1.5", "direction": "in",
+                        "txHash": "0xabc", "status": "pending"}),
+            ),
+        ),
+        // Refusals answer the documented error shape.
+        (
+            "get",
+            "/api/chats/{chat}",
+            "/api/chats/nope".into(),
+            as_alice,
+            None,
+        ),
+        (
+            "get",
+            "/api/projects/{project}",
+            "/api/projects/demo".into(),
+            ("X-API-Key", "wrong"),
+            None,
+        ),
+    ];
+    for (method, template, path, auth, body) in calls {
+        let (status, answer) = server.send(&method.to_uppercase(), &path, auth, body).await;
+        let range = match status {
+            400..=499 => "4XX".to_owned(),
+            500..=599 => "5XX".to_owned(),
+            s => s.to_string(),
+        };
+        check_rest(&doc, method, template, &range, &answer);
+    }
+}
