@@ -46,3 +46,55 @@ pub fn visit_all(v: &mut impl EventVisitor) {
 /// `custom:<event>` (from `custom:broadcast`): the names are the clients' own, so the tables
 /// cannot list them; the contracts describe them as one pattern with this payload.
 pub type CustomBroadcastPayload = crate::core::payloads::CustomBroadcast;
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::EVENTS;
+    use crate::core::events::SERVER_EVENTS;
+
+    #[test]
+    fn every_event_of_both_tables_is_in_every_contract() {
+        let ts = typescript::render().expect("no TypeScript name is shared by two types");
+        let set = schemas::socketio().expect("no schema name is shared by two schemas");
+        let doc = asyncapi::document().expect("document");
+        for event in EVENTS {
+            assert!(ts.contains(&format!("  {event:?}: (payload: ")), "{event}");
+            assert!(set.client.iter().any(|(n, _)| n == event), "{event}");
+            let key = event.replace(':', ".");
+            assert!(
+                doc["operations"][format!("receive.{key}")].is_object(),
+                "{event}"
+            );
+        }
+        for event in SERVER_EVENTS {
+            assert!(ts.contains(&format!("  {event:?}: (payload: ")), "{event}");
+            assert!(set.server.iter().any(|(n, _)| n == event), "{event}");
+            let key = event.replace(':', ".");
+            assert!(
+                doc["operations"][format!("send.{key}")].is_object(),
+                "{event}"
+            );
+        }
+        for (_, s) in &set.client {
+            assert!(set.schemas.contains_key(&s.request) && set.schemas.contains_key(&s.ack));
+        }
+    }
+
+    #[test]
+    fn shared_components_hold_no_boolean_true_schemas() {
+        let mut c = schemas::Components::default();
+        let top = c.schema::<serde_json::Value>(schemas::Direction::Read);
+        assert_eq!(top, json!({}));
+        c.schema::<crate::core::payloads::CallSignal>(schemas::Direction::Written);
+        let defs = c.into_definitions().expect("definitions");
+        assert_eq!(defs["CallSignal"]["properties"]["signal"], json!({}));
+        assert!(
+            !serde_json::to_string(&defs)
+                .expect("json")
+                .contains(":true")
+        );
+    }
+}
