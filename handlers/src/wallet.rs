@@ -2,17 +2,19 @@
 //! `wallet:transaction` is emitted to.
 
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use socketioxide::adapter::Adapter;
 
 use crate::core::access::require_member;
 use crate::core::error::AppError;
 use crate::core::events;
 use crate::core::ids::AddressId;
+use crate::core::payloads::WalletScope;
 use crate::core::project::ProjectOnly;
 use crate::core::topic::Topic;
 use crate::core::wallet::{self, Label};
 use crate::socketio::Ctx;
+use crate::socketio::payload::to_json;
 
 #[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -33,16 +35,20 @@ pub struct CurrencyRef {
     pub currency: Label,
 }
 
-fn subscribed<A: Adapter>(cx: &Ctx<A>, room: Topic, data: Value) -> Result<Value, AppError> {
+fn subscribed<A: Adapter>(cx: &Ctx<A>, room: Topic, data: WalletScope) -> Result<Value, AppError> {
     cx.join(&room)?;
     cx.emit(events::WALLET_SUBSCRIBED, &data);
-    Ok(data)
+    to_json(&data)
 }
 
-fn unsubscribed<A: Adapter>(cx: &Ctx<A>, room: Topic, data: Value) -> Result<Value, AppError> {
+fn unsubscribed<A: Adapter>(
+    cx: &Ctx<A>,
+    room: Topic,
+    data: WalletScope,
+) -> Result<Value, AppError> {
     cx.leave(&room);
     cx.emit(events::WALLET_UNSUBSCRIBED, &data);
-    Ok(data)
+    to_json(&data)
 }
 
 /// The address's owner (or an admin) only.
@@ -54,7 +60,9 @@ pub async fn subscribe_address<A: Adapter>(
     subscribed(
         cx,
         Topic::WalletAddress(addr.id.to_string()),
-        json!({ "scope": "address", "addressId": addr.id }),
+        WalletScope::Address {
+            address_id: addr.id.clone(),
+        },
     )
 }
 
@@ -66,7 +74,9 @@ pub async fn subscribe_project<A: Adapter>(
     subscribed(
         cx,
         Topic::WalletProject(m.project.id.clone(), wallet::viewer(&cx.session.actor)),
-        json!({ "scope": "project", "projectId": m.project.id }),
+        WalletScope::Project {
+            project_id: m.project.id.clone(),
+        },
     )
 }
 
@@ -80,7 +90,10 @@ pub async fn subscribe_chain<A: Adapter>(cx: &Ctx<A>, req: ChainRef) -> Result<V
             req.chain.0.clone(),
             wallet::viewer(&cx.session.actor),
         ),
-        json!({ "scope": "chain", "chain": req.chain.0, "projectId": p }),
+        WalletScope::Chain {
+            chain: req.chain.0.clone(),
+            project_id: p.clone(),
+        },
     )
 }
 
@@ -97,7 +110,10 @@ pub async fn subscribe_currency<A: Adapter>(
             req.currency.0.clone(),
             wallet::viewer(&cx.session.actor),
         ),
-        json!({ "scope": "currency", "currency": req.currency.0, "projectId": p }),
+        WalletScope::Currency {
+            currency: req.currency.0.clone(),
+            project_id: p.clone(),
+        },
     )
 }
 
@@ -108,7 +124,9 @@ pub async fn unsubscribe_address<A: Adapter>(
     unsubscribed(
         cx,
         Topic::WalletAddress(req.address_id.to_string()),
-        json!({ "scope": "address", "addressId": req.address_id }),
+        WalletScope::Address {
+            address_id: req.address_id.clone(),
+        },
     )
 }
 
@@ -119,6 +137,8 @@ pub async fn unsubscribe_project<A: Adapter>(
     unsubscribed(
         cx,
         Topic::WalletProject(req.project_id.clone(), wallet::viewer(&cx.session.actor)),
-        json!({ "scope": "project", "projectId": req.project_id }),
+        WalletScope::Project {
+            project_id: req.project_id.clone(),
+        },
     )
 }

@@ -73,6 +73,11 @@ impl<'de> Deserialize<'de> for ProjectRef {
     }
 }
 
+/// A typed answer (a `core::payloads` type) as the JSON the ack carries.
+pub fn to_json<T: serde::Serialize>(answer: &T) -> Result<Value, AppError> {
+    serde_json::to_value(answer).map_err(AppError::internal)
+}
+
 pub fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
