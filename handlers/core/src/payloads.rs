@@ -9,7 +9,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::error::ErrorCode;
+use crate::error::{AppError, ErrorCode};
 use crate::ids::{
     AddressId, CallId, ChatId, CollectionId, DocumentId, IntegrationId, MessageId, ProjectId,
     UserId,
@@ -26,6 +26,11 @@ macro_rules! payload {
         #[serde(rename_all = "camelCase")]
         pub struct $name { $($body)* }
     };
+}
+
+/// A payload as the JSON the fan-out and the acks carry.
+pub fn to_json<T: Serialize>(payload: &T) -> Result<Value, AppError> {
+    serde_json::to_value(payload).map_err(AppError::internal)
 }
 
 /// A document's fields, `id` included.
