@@ -1,4 +1,4 @@
-//! Subcommands: `serve` (default), `seed`, `token`.
+//! Subcommands: `serve` (default), `seed`, `token`, `contracts`.
 
 use clap::{Parser, Subcommand};
 
@@ -37,5 +37,12 @@ pub enum Command {
         /// Display name claim.
         #[arg(long)]
         name: Option<String>,
+    },
+    /// Write the generated client contracts (TypeScript, JSON Schemas, AsyncAPI, OpenAPI) under
+    /// the repository root (docs/contracts.md).
+    Contracts {
+        /// The repository root the files' paths start from.
+        #[arg(long, default_value = ".")]
+        root: std::path::PathBuf,
     },
 }

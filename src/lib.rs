@@ -3,7 +3,7 @@
 //!
 //! Layout: `config` (every setting), `app` (composition root and `serve`), `connections` (what the accept loop enforces), `handshake` (what a Socket.IO handshake request keeps), `auth` (JWT and API
 //! keys), `mongo` (store), `redis` (adapter and cluster client), `http` (REST and the admin console), `tail` (live tail of a room), `admin_ui` (the Socket.IO Admin UI's `/admin` namespace), `node_stats` (what each node reports for the admin views), `raw_ws`, `pusher`, `supabase` and `pubsub` (protocol front ends over the hub), `outbound` (integrations' HTTP client), `seed` (demo
-//! data), `cli` (subcommands), `telemetry`, `shutdown`.
+//! data), `cli` (subcommands), `contracts` (the generated client contracts), `telemetry`, `shutdown`.
 
 pub mod admin_ui;
 pub mod app;
@@ -13,6 +13,7 @@ pub mod channel_members;
 pub mod cli;
 pub mod config;
 pub mod connections;
+pub mod contracts;
 pub mod handshake;
 pub mod http;
 pub mod insforge;

@@ -53,6 +53,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Contracts { root } => {
+            for path in switchboard::contracts::write_all(&root)? {
+                println!("wrote {}", root.join(path).display());
+            }
+            Ok(())
+        }
         Command::Token {
             user,
             role,

@@ -1,6 +1,6 @@
 //! `chat:*`, `message:*` and `messages:*` events: thin translations onto `core::chat`.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use socketioxide::adapter::Adapter;
 
 use crate::core::access::require_participant;
@@ -10,8 +10,10 @@ use crate::core::chat::{
 };
 use crate::core::error::AppError;
 use crate::core::events;
+use crate::core::payloads::ChatIdOnly;
 use crate::core::topic::Topic;
 use crate::socketio::Ctx;
+use crate::socketio::payload::to_json;
 use crate::socketio::reply::Reply;
 
 /// `chat:join`: participant only; joins `chat:<id>`; sender `chat:joined`; room `user:online`.
@@ -43,12 +45,14 @@ pub async fn leave<A: Adapter>(cx: &Ctx<A>, req: ChatRef) -> Result<Value, AppEr
         .await?;
     }
     cx.leave(&room);
-    let payload = json!({ "chatId": req.chat_id });
+    let payload = ChatIdOnly {
+        chat_id: req.chat_id,
+    };
     cx.emit(events::CHAT_LEFT, &payload);
     if was_in {
-        chat::announce_left(&cx.core, &cx.session.actor, &req.chat_id, &cx.conn_id()).await?;
+        chat::announce_left(&cx.core, &cx.session.actor, &payload.chat_id, &cx.conn_id()).await?;
     }
-    Ok(payload)
+    to_json(&payload)
 }
 
 pub async fn typing_start<A: Adapter>(cx: &Ctx<A>, req: ChatRef) -> Result<Value, AppError> {
@@ -60,7 +64,9 @@ pub async fn typing_start<A: Adapter>(cx: &Ctx<A>, req: ChatRef) -> Result<Value
     )
     .await?;
     TypingTimers::start(&cx.core, &p, &cx.conn_id()).await?;
-    Ok(json!({ "chatId": req.chat_id }))
+    to_json(&ChatIdOnly {
+        chat_id: req.chat_id,
+    })
 }
 
 pub async fn typing_stop<A: Adapter>(cx: &Ctx<A>, req: ChatRef) -> Result<Value, AppError> {
@@ -75,7 +81,9 @@ pub async fn typing_stop<A: Adapter>(cx: &Ctx<A>, req: ChatRef) -> Result<Value,
         .typing
         .stop(&cx.core, &p.chat.id, &p.actor.id, &cx.conn_id())
         .await;
-    Ok(json!({ "chatId": req.chat_id }))
+    to_json(&ChatIdOnly {
+        chat_id: req.chat_id,
+    })
 }
 
 /// `message:send`: stored first; then room `message:new`, mentions, and sender `message:sent`.

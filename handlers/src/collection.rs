@@ -12,7 +12,8 @@ use crate::socketio::Ctx;
 use crate::socketio::payload::kind;
 
 /// `collectionId` alone (in the socket's active project) or `{ projectId, collectionId }`.
-#[derive(Debug)]
+#[derive(Debug, ts_rs::TS)]
+#[ts(as = "CollectionRefForm")]
 pub enum CollectionRef {
     Bare(CollectionId),
     Full(ProjectId, CollectionId),
@@ -41,8 +42,36 @@ impl<'de> Deserialize<'de> for CollectionRef {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// [`CollectionRef`]'s two forms, for the published contracts (its decoding is hand-written
+/// for clearer errors).
+#[derive(ts_rs::TS, schemars::JsonSchema)]
+#[serde(untagged)]
+#[ts(rename = "CollectionRef")]
+#[schemars(rename = "CollectionRef")]
+#[allow(dead_code)]
+enum CollectionRefForm {
+    Bare(CollectionId),
+    #[serde(rename_all = "camelCase")]
+    Full {
+        project_id: ProjectId,
+        collection_id: CollectionId,
+    },
+}
+
+impl schemars::JsonSchema for CollectionRef {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        CollectionRefForm::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        CollectionRefForm::json_schema(generator)
+    }
+}
+
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable, rename = "CollectionUnsubscribe")]
+#[schemars(rename = "CollectionUnsubscribe")]
 pub struct Unsubscribe {
     pub collection_id: CollectionId,
     #[serde(default)]

@@ -7,12 +7,15 @@ use socketioxide::adapter::Adapter;
 use crate::core::access::require_member;
 use crate::core::error::AppError;
 use crate::core::ids::ProjectId;
+use crate::core::payloads::{Empty, RoomOnly};
 use crate::core::{custom, events, project};
 use crate::socketio::Ctx;
+use crate::socketio::payload::to_json;
 
 /// `{ projectId, ...anything }`: everything but `projectId` is relayed as given.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 pub struct CustomEvent {
     project_id: ProjectId,
     #[serde(flatten)]
@@ -24,14 +27,15 @@ pub async fn event<A: Adapter>(cx: &Ctx<A>, req: CustomEvent) -> Result<Value, A
     let mut payload = req.rest;
     payload.insert("projectId".to_owned(), json!(req.project_id));
     project::relay_custom_event(&cx.core, &member, payload, &cx.conn_id()).await?;
-    Ok(json!({}))
+    to_json(&Empty {})
 }
 
 pub async fn broadcast<A: Adapter>(cx: &Ctx<A>, req: custom::Broadcast) -> Result<Value, AppError> {
     custom::broadcast(&cx.core, &cx.session.actor, &cx.conn_id(), req).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[ts(optional_fields = nullable)]
 pub struct RoomRef {
     room: custom::RoomName,
 }
@@ -46,9 +50,9 @@ pub async fn join<A: Adapter>(cx: &Ctx<A>, req: RoomRef) -> Result<Value, AppErr
     )
     .await?;
     cx.join(&topic)?;
-    let data = json!({ "room": req.room.0 });
+    let data = RoomOnly { room: req.room.0 };
     cx.emit(events::CUSTOM_JOINED, &data);
-    Ok(data)
+    to_json(&data)
 }
 
 /// Leaves it; sender `custom:left` `{ room }` (also when it was not in it).
@@ -58,9 +62,9 @@ pub async fn leave<A: Adapter>(cx: &Ctx<A>, req: RoomRef) -> Result<Value, AppEr
     {
         cx.leave(&topic);
     }
-    let data = json!({ "room": req.room.0 });
+    let data = RoomOnly { room: req.room.0 };
     cx.emit(events::CUSTOM_LEFT, &data);
-    Ok(data)
+    to_json(&data)
 }
 
 pub async fn message<A: Adapter>(

@@ -10,8 +10,9 @@ use crate::core::ids::{CollectionId, DocumentId, ProjectId};
 use crate::core::topic::Topic;
 use crate::socketio::Ctx;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 pub struct DocumentRef {
     pub project_id: ProjectId,
     pub collection_id: CollectionId,

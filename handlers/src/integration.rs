@@ -3,31 +3,38 @@
 //! ordered queue, so a slow endpoint never holds up the socket's other events).
 
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use socketioxide::adapter::Adapter;
 
 use crate::core::error::AppError;
 use crate::core::events;
 use crate::core::ids::{IntegrationId, ProjectId};
 use crate::core::integration::{self, EndpointName};
+use crate::core::payloads::{IntegrationIdOnly, IntegrationJoined};
 use crate::core::topic::Topic;
 use crate::socketio::Ctx;
+use crate::socketio::payload::to_json;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable, rename = "IntegrationInProject")]
+#[schemars(rename = "IntegrationInProject")]
 pub struct InProject {
     pub project_id: ProjectId,
     pub integration_id: IntegrationId,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 pub struct IntegrationRef {
     pub integration_id: IntegrationId,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable, rename = "IntegrationExecute")]
+#[schemars(rename = "IntegrationExecute")]
 pub struct Execute {
     pub project_id: ProjectId,
     pub integration_id: IntegrationId,
@@ -38,8 +45,10 @@ pub struct Execute {
     pub request_data: Option<Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable, rename = "IntegrationTest")]
+#[schemars(rename = "IntegrationTest")]
 pub struct Test {
     pub project_id: ProjectId,
     pub integration_id: IntegrationId,
@@ -64,21 +73,23 @@ pub async fn join<A: Adapter>(cx: &Ctx<A>, req: InProject) -> Result<Value, AppE
     cx.room_capacity(&room)?;
     let stats = cx.core.store.integration_stats(&integ.id).await?;
     cx.join(&room)?;
-    let data = json!({
-        "integrationId": integ.id,
-        "name": integ.name,
-        "status": integration::status(&integ, &stats),
-    });
+    let data = IntegrationJoined {
+        status: integration::status(&integ, &stats).to_owned(),
+        integration_id: integ.id,
+        name: integ.name,
+    };
     cx.emit(events::INTEGRATION_JOINED, &data);
-    Ok(data)
+    to_json(&data)
 }
 
 /// Sender `integration:left` (also when it was not in the room).
 pub async fn leave<A: Adapter>(cx: &Ctx<A>, req: IntegrationRef) -> Result<Value, AppError> {
     cx.leave(&Topic::Integration(req.integration_id.clone()));
-    let data = json!({ "integrationId": req.integration_id });
+    let data = IntegrationIdOnly {
+        integration_id: req.integration_id,
+    };
     cx.emit(events::INTEGRATION_LEFT, &data);
-    Ok(data)
+    to_json(&data)
 }
 
 /// Sender `integration:result` `{ integrationId, endpoint, status, data, durationMs }`.
@@ -116,9 +127,11 @@ pub async fn status<A: Adapter>(cx: &Ctx<A>, req: InProject) -> Result<Value, Ap
 pub async fn webhook_subscribe<A: Adapter>(cx: &Ctx<A>, req: InProject) -> Result<Value, AppError> {
     let integ = find(cx, &req.project_id, &req.integration_id).await?;
     cx.join(&Topic::IntegrationWebhooks(integ.id.clone()))?;
-    let data = json!({ "integrationId": integ.id });
+    let data = IntegrationIdOnly {
+        integration_id: integ.id,
+    };
     cx.emit(events::INTEGRATION_WEBHOOK_SUBSCRIBED, &data);
-    Ok(data)
+    to_json(&data)
 }
 
 pub async fn webhook_unsubscribe<A: Adapter>(
@@ -126,7 +139,9 @@ pub async fn webhook_unsubscribe<A: Adapter>(
     req: IntegrationRef,
 ) -> Result<Value, AppError> {
     cx.leave(&Topic::IntegrationWebhooks(req.integration_id.clone()));
-    let data = json!({ "integrationId": req.integration_id });
+    let data = IntegrationIdOnly {
+        integration_id: req.integration_id,
+    };
     cx.emit(events::INTEGRATION_WEBHOOK_UNSUBSCRIBED, &data);
-    Ok(data)
+    to_json(&data)
 }

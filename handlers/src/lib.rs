@@ -26,6 +26,7 @@
 //! in [`core::ports`], implemented in the `switchboard` binary crate and in [`core::memory`].
 
 pub use switchboard_core as core;
+pub mod contract;
 pub mod socketio;
 
 pub mod auth;
@@ -60,17 +61,19 @@ use crate::socketio::Ctx;
 use crate::socketio::payload::decode;
 use crate::socketio::reply::Reply;
 
-/// Generates, from one list of `"event:name" => module::function [flags]` rows, everything
-/// that names events: [`EVENTS`], [`is_known_event`], [`is_detached_event`],
-/// [`is_relayed_event`], [`event_label`] and [`dispatch`]. An event therefore cannot be known
-/// but undispatched, or counted under a label that is not an event. Flags: `detached`,
-/// `relayed`; any other word does not compile.
+/// Generates, from one list of `"event:name" => module::function -> AckData [flags]` rows,
+/// everything that names events: [`EVENTS`], [`is_known_event`], [`is_detached_event`],
+/// [`is_relayed_event`], [`event_label`], [`dispatch`] and [`visit_client_events`] (the
+/// published contracts). An event therefore cannot be known but undispatched, counted under a
+/// label that is not an event, or handled without a described request and ack. The request
+/// type is the handler's own parameter; `AckData` names a type of `core::payloads`. Flags:
+/// `detached`, `relayed`; any other word does not compile.
 macro_rules! event_table {
     (@is detached detached) => { true };
     (@is relayed relayed) => { true };
     (@is $want:ident detached) => { false };
     (@is $want:ident relayed) => { false };
-    ($($name:literal => $module:ident :: $function:ident $([$($flag:ident),+])?,)*) => {
+    ($($name:literal => $module:ident :: $function:ident -> $ack:ident $([$($flag:ident),+])?,)*) => {
         /// Every client → server event this server handles.
         pub const EVENTS: &[&str] = &[$($name),*];
 
@@ -117,6 +120,16 @@ macro_rules! event_table {
             }
         }
 
+        /// Reports every event, in table order, with its handler's request type and its ack
+        /// data type.
+        pub fn visit_client_events(v: &mut impl contract::ClientEventVisitor) {
+            $(contract::visit_handler::<crate::core::payloads::$ack, _, _, _, _>(
+                v,
+                $name,
+                $module::$function,
+            );)*
+        }
+
         /// Decodes a payload into the request type of the event's handler without running it:
         /// `None` when no handler is listed for the event.
         #[cfg(test)]
@@ -142,55 +155,55 @@ macro_rules! route {
 }
 
 event_table! {
-    "subscribe:project" => project::subscribe_project,
-    "unsubscribe:project" => project::unsubscribe_project,
-    "custom:event" => custom::event [relayed],
-    "custom:broadcast" => custom::broadcast [relayed],
-    "custom:join" => custom::join,
-    "custom:leave" => custom::leave,
-    "custom:message" => custom::message [relayed],
-    "custom:presence" => custom::presence [relayed],
-    "custom:typing" => custom::typing [relayed],
-    "custom:file:share" => custom::file_share [relayed],
-    "auth:login" => auth::login,
-    "auth:logout" => auth::logout,
-    "auth:session:update" => auth::session_update [relayed],
-    "presence:online" => presence::online,
-    "presence:offline" => presence::offline,
-    "presence:update" => presence::update,
-    "presence:get:online" => presence::get_online,
-    "integration:join" => integration::join,
-    "integration:leave" => integration::leave,
-    "integration:execute" => integration::execute [detached],
-    "integration:test" => integration::test [detached],
-    "integration:status" => integration::status,
-    "integration:webhook:subscribe" => integration::webhook_subscribe,
-    "integration:webhook:unsubscribe" => integration::webhook_unsubscribe,
-    "wallet:subscribe:address" => wallet::subscribe_address,
-    "wallet:subscribe:project" => wallet::subscribe_project,
-    "wallet:subscribe:chain" => wallet::subscribe_chain,
-    "wallet:subscribe:currency" => wallet::subscribe_currency,
-    "wallet:unsubscribe:address" => wallet::unsubscribe_address,
-    "wallet:unsubscribe:project" => wallet::unsubscribe_project,
-    "chat:join" => chat::join,
-    "chat:leave" => chat::leave,
-    "chat:typing:start" => chat::typing_start,
-    "chat:typing:stop" => chat::typing_stop,
-    "message:send" => chat::send [relayed],
-    "message:react" => chat::react,
-    "message:edit" => chat::edit [relayed],
-    "message:delete" => chat::delete,
-    "messages:mark:read" => chat::mark_read,
-    "call:initiate" => call::initiate [relayed],
-    "call:accept" => call::accept,
-    "call:reject" => call::reject,
-    "call:end" => call::end,
-    "call:signal" => call::signal [relayed],
-    "subscribe:collection" => collection::subscribe_collection,
-    "unsubscribe:collection" => collection::unsubscribe_collection,
-    "subscribe:document" => document::subscribe_document,
-    "subscribe:query" => query::subscribe_query,
-    "unsubscribe:query" => query::unsubscribe_query,
+    "subscribe:project" => project::subscribe_project -> ProjectIdOnly,
+    "unsubscribe:project" => project::unsubscribe_project -> ProjectIdOnly,
+    "custom:event" => custom::event -> Empty [relayed],
+    "custom:broadcast" => custom::broadcast -> EventOnly [relayed],
+    "custom:join" => custom::join -> RoomOnly,
+    "custom:leave" => custom::leave -> RoomOnly,
+    "custom:message" => custom::message -> TargetOnly [relayed],
+    "custom:presence" => custom::presence -> Empty [relayed],
+    "custom:typing" => custom::typing -> Empty [relayed],
+    "custom:file:share" => custom::file_share -> FileIdOnly [relayed],
+    "auth:login" => auth::login -> ProjectIdOnly,
+    "auth:logout" => auth::logout -> ProjectIdOnly,
+    "auth:session:update" => auth::session_update -> ProjectIdOnly [relayed],
+    "presence:online" => presence::online -> PresenceAnnounced,
+    "presence:offline" => presence::offline -> Empty,
+    "presence:update" => presence::update -> PresenceRefreshed,
+    "presence:get:online" => presence::get_online -> OnlineList,
+    "integration:join" => integration::join -> IntegrationJoined,
+    "integration:leave" => integration::leave -> IntegrationIdOnly,
+    "integration:execute" => integration::execute -> IntegrationResult [detached],
+    "integration:test" => integration::test -> IntegrationTestResult [detached],
+    "integration:status" => integration::status -> IntegrationStatus,
+    "integration:webhook:subscribe" => integration::webhook_subscribe -> IntegrationIdOnly,
+    "integration:webhook:unsubscribe" => integration::webhook_unsubscribe -> IntegrationIdOnly,
+    "wallet:subscribe:address" => wallet::subscribe_address -> WalletScope,
+    "wallet:subscribe:project" => wallet::subscribe_project -> WalletScope,
+    "wallet:subscribe:chain" => wallet::subscribe_chain -> WalletScope,
+    "wallet:subscribe:currency" => wallet::subscribe_currency -> WalletScope,
+    "wallet:unsubscribe:address" => wallet::unsubscribe_address -> WalletScope,
+    "wallet:unsubscribe:project" => wallet::unsubscribe_project -> WalletScope,
+    "chat:join" => chat::join -> ChatJoined,
+    "chat:leave" => chat::leave -> ChatIdOnly,
+    "chat:typing:start" => chat::typing_start -> ChatIdOnly,
+    "chat:typing:stop" => chat::typing_stop -> ChatIdOnly,
+    "message:send" => chat::send -> MessageSent [relayed],
+    "message:react" => chat::react -> MessageReaction,
+    "message:edit" => chat::edit -> MessageEdited [relayed],
+    "message:delete" => chat::delete -> MessageDeleted,
+    "messages:mark:read" => chat::mark_read -> MessagesRead,
+    "call:initiate" => call::initiate -> CallIdOnly [relayed],
+    "call:accept" => call::accept -> CallAnswered,
+    "call:reject" => call::reject -> CallAnswered,
+    "call:end" => call::end -> CallEndedAck,
+    "call:signal" => call::signal -> Empty [relayed],
+    "subscribe:collection" => collection::subscribe_collection -> CollectionSubscription,
+    "unsubscribe:collection" => collection::unsubscribe_collection -> CollectionSubscription,
+    "subscribe:document" => document::subscribe_document -> DocumentSubscription,
+    "subscribe:query" => query::subscribe_query -> QuerySubscription,
+    "unsubscribe:query" => query::unsubscribe_query -> QueryUnsubscription,
 }
 
 /// Registers the `/` namespace: authentication and set-up run in the connect middleware.

@@ -17,8 +17,9 @@ pub async fn subscribe_query<A: Adapter>(
     subscriptions::subscribe_query(&cx.core, &cx.session.actor, &cx.conn_id(), req).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 pub struct QueryRef {
     pub query_id: QueryId,
 }

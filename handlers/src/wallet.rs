@@ -2,44 +2,53 @@
 //! `wallet:transaction` is emitted to.
 
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use socketioxide::adapter::Adapter;
 
 use crate::core::access::require_member;
 use crate::core::error::AppError;
 use crate::core::events;
 use crate::core::ids::AddressId;
+use crate::core::payloads::WalletScope;
 use crate::core::project::ProjectOnly;
 use crate::core::topic::Topic;
 use crate::core::wallet::{self, Label};
 use crate::socketio::Ctx;
+use crate::socketio::payload::to_json;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 pub struct AddressRef {
     pub address_id: AddressId,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[ts(optional_fields = nullable)]
 pub struct ChainRef {
     pub chain: Label,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[ts(optional_fields = nullable)]
 pub struct CurrencyRef {
     pub currency: Label,
 }
 
-fn subscribed<A: Adapter>(cx: &Ctx<A>, room: Topic, data: Value) -> Result<Value, AppError> {
+fn subscribed<A: Adapter>(cx: &Ctx<A>, room: Topic, data: WalletScope) -> Result<Value, AppError> {
     cx.join(&room)?;
     cx.emit(events::WALLET_SUBSCRIBED, &data);
-    Ok(data)
+    to_json(&data)
 }
 
-fn unsubscribed<A: Adapter>(cx: &Ctx<A>, room: Topic, data: Value) -> Result<Value, AppError> {
+fn unsubscribed<A: Adapter>(
+    cx: &Ctx<A>,
+    room: Topic,
+    data: WalletScope,
+) -> Result<Value, AppError> {
     cx.leave(&room);
     cx.emit(events::WALLET_UNSUBSCRIBED, &data);
-    Ok(data)
+    to_json(&data)
 }
 
 /// The address's owner (or an admin) only.
@@ -51,7 +60,9 @@ pub async fn subscribe_address<A: Adapter>(
     subscribed(
         cx,
         Topic::WalletAddress(addr.id.to_string()),
-        json!({ "scope": "address", "addressId": addr.id }),
+        WalletScope::Address {
+            address_id: addr.id.clone(),
+        },
     )
 }
 
@@ -63,7 +74,9 @@ pub async fn subscribe_project<A: Adapter>(
     subscribed(
         cx,
         Topic::WalletProject(m.project.id.clone(), wallet::viewer(&cx.session.actor)),
-        json!({ "scope": "project", "projectId": m.project.id }),
+        WalletScope::Project {
+            project_id: m.project.id.clone(),
+        },
     )
 }
 
@@ -77,7 +90,10 @@ pub async fn subscribe_chain<A: Adapter>(cx: &Ctx<A>, req: ChainRef) -> Result<V
             req.chain.0.clone(),
             wallet::viewer(&cx.session.actor),
         ),
-        json!({ "scope": "chain", "chain": req.chain.0, "projectId": p }),
+        WalletScope::Chain {
+            chain: req.chain.0.clone(),
+            project_id: p.clone(),
+        },
     )
 }
 
@@ -94,7 +110,10 @@ pub async fn subscribe_currency<A: Adapter>(
             req.currency.0.clone(),
             wallet::viewer(&cx.session.actor),
         ),
-        json!({ "scope": "currency", "currency": req.currency.0, "projectId": p }),
+        WalletScope::Currency {
+            currency: req.currency.0.clone(),
+            project_id: p.clone(),
+        },
     )
 }
 
@@ -105,7 +124,9 @@ pub async fn unsubscribe_address<A: Adapter>(
     unsubscribed(
         cx,
         Topic::WalletAddress(req.address_id.to_string()),
-        json!({ "scope": "address", "addressId": req.address_id }),
+        WalletScope::Address {
+            address_id: req.address_id.clone(),
+        },
     )
 }
 
@@ -116,6 +137,8 @@ pub async fn unsubscribe_project<A: Adapter>(
     unsubscribed(
         cx,
         Topic::WalletProject(req.project_id.clone(), wallet::viewer(&cx.session.actor)),
-        json!({ "scope": "project", "projectId": req.project_id }),
+        WalletScope::Project {
+            project_id: req.project_id.clone(),
+        },
     )
 }

@@ -54,7 +54,7 @@ pub async fn nodes(State(st): State<AppState>, Caller(actor): Caller) -> ApiResu
     })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct RoomsPage {
     limit: Option<String>,
     after: Option<String>,

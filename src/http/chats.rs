@@ -61,7 +61,7 @@ pub async fn get(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct Page {
     limit: Option<String>,
     before: Option<String>,

@@ -77,6 +77,15 @@ pub async fn asset(Path(name): Path<String>) -> Response {
     file(&name)
 }
 
+/// The console's page and files: static, outside the REST table (like `/api/docs`).
+pub fn router() -> axum::Router {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/console", get(root))
+        .route("/console/", get(index))
+        .route("/console/{file}", get(asset))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -43,7 +43,7 @@ fn object(v: Value) -> Result<DocumentBody, AppError> {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct ListQuery {
     /// A filter in the live-query language, as JSON.
     filter: Option<String>,

@@ -2,16 +2,20 @@
 //! port with Socket.IO (the socketioxide layer takes `/socket.io/`).
 
 mod admin;
+mod bodies;
 mod chats;
 mod console;
+pub mod contracts;
 mod documents;
 mod emit;
 mod error;
 mod extract;
 mod health;
 mod integrations;
+pub mod openapi;
 mod projects;
 pub(crate) mod rate_limit;
+pub mod routes;
 mod tail;
 mod wallet;
 mod webhooks;
@@ -21,7 +25,6 @@ use std::sync::atomic::AtomicBool;
 
 use axum::Router;
 use axum::http::HeaderValue;
-use axum::routing::{get, post};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
@@ -54,73 +57,20 @@ pub fn router(state: AppState) -> Router {
         state.core.limits.webhook_rate_per_sec,
         state.core.limits.webhook_rate_burst,
     ));
-    let api = Router::new()
-        .route("/projects", get(projects::list))
-        .route("/projects/{project}", get(projects::get))
-        .route("/projects/{project}/emit", post(emit::emit))
-        .route("/projects/{project}/tail", get(tail::tail))
-        .route("/projects/{project}/rooms", get(admin::rooms))
-        .route("/projects/{project}/presence", get(admin::presence))
-        .route("/admin/nodes", get(admin::nodes))
-        .route(
-            "/projects/{project}/chats",
-            get(chats::list).post(chats::create),
-        )
-        .route(
-            "/projects/{project}/collections/{collection}/documents",
-            get(documents::list).post(documents::create),
-        )
-        .route(
-            "/projects/{project}/collections/{collection}/documents/{document}",
-            get(documents::get)
-                .patch(documents::patch)
-                .put(documents::replace)
-                .delete(documents::delete),
-        )
-        .route(
-            "/projects/{project}/integrations",
-            get(integrations::list).post(integrations::create),
-        )
-        .route(
-            "/projects/{project}/integrations/{integration}",
-            get(integrations::get)
-                .put(integrations::replace)
-                .patch(integrations::patch)
-                .delete(integrations::delete),
-        )
-        .route(
-            "/projects/{project}/integrations/{integration}/webhook-events",
-            get(integrations::webhook_events),
-        )
-        .route(
-            "/projects/{project}/integrations/{integration}/status",
-            get(integrations::status),
-        )
-        .route(
-            "/projects/{project}/wallet/addresses",
-            get(wallet::addresses),
-        )
-        .route(
-            "/projects/{project}/wallet/transactions",
-            post(wallet::record),
-        )
-        .route("/chats/{chat}", get(chats::get))
-        .route("/chats/{chat}/messages", get(chats::messages))
-        .fallback(async || ApiError(AppError::not_found("route", "")));
-    Router::new()
-        .route("/health", get(health::health))
-        .route("/ready", get(health::ready))
-        .route("/metrics", get(health::metrics))
-        .route("/console", get(console::root))
-        .route("/console/", get(console::index))
-        .route("/console/{file}", get(console::asset))
-        .route(
-            "/webhooks/{project}/{integration}",
-            post(webhooks::receive).layer(axum::Extension(webhook_limiter)),
-        )
-        .nest("/api", api)
+    let mut api = Router::new();
+    let mut root = Router::new();
+    for r in routes::all(webhook_limiter) {
+        match r.path.strip_prefix("/api") {
+            Some(rest) => api = api.route(rest, r.handler),
+            None => root = root.route(r.path, r.handler),
+        }
+    }
+    let api = api.fallback(async || ApiError(AppError::not_found("route", "")));
+    root.nest("/api", api)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .with_state(state)
+        .merge(contracts::docs_router())
+        .merge(console::router())
 }
 
 /// Outermost layers, applied after the Socket.IO layer so polling requests get CORS headers too.

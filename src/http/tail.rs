@@ -23,7 +23,7 @@ use super::extract::{Caller, QueryParams};
 /// A comment line this often keeps proxies from closing an idle stream.
 const KEEPALIVE: Duration = Duration::from_secs(15);
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct TailQuery {
     room: Option<String>,
 }

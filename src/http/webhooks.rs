@@ -10,13 +10,13 @@ use axum::Json;
 use axum::extract::{Extension, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use switchboard_handlers::core::error::AppError;
 use switchboard_handlers::core::ids::{IntegrationId, ProjectId};
 use switchboard_handlers::core::integration::{self, Received, WebhookDelivery};
 
 use super::AppState;
+use super::bodies::WebhookReceipt;
 use super::error::ApiError;
 use super::rate_limit::KeyedLimiter;
 
@@ -94,8 +94,11 @@ async fn handle(
         delivery_id: DELIVERY_ID_HEADERS.iter().find_map(|h| text(h)),
     };
     let body = match integration::receive_webhook(&st.core, &p, &i, delivery).await? {
-        Received::Stored(event) => json!({ "id": event.id, "receivedAt": event.received_at }),
-        Received::Duplicate => json!({ "duplicate": true }),
+        Received::Stored(event) => WebhookReceipt::Stored {
+            id: event.id,
+            received_at: event.received_at,
+        },
+        Received::Duplicate => WebhookReceipt::Duplicate { duplicate: true },
     };
     Ok((StatusCode::OK, Json(body)).into_response())
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::Core;
 use super::access::{Actor, require_participant};
@@ -14,6 +14,10 @@ use super::error::AppError;
 use super::events;
 use super::ids::{CallId, ChatId, UserId, new_object_id};
 use super::model::{Call, CallState, CallType};
+use super::payloads::{
+    CallAnswer, CallAnswered, CallEnded, CallEndedAck, CallIdOnly, CallIncoming, CallMissed,
+    CallSignal, Empty, to_json,
+};
 use super::ports::ConnId;
 use super::time::Timestamp;
 use super::topic::Topic;
@@ -26,8 +30,10 @@ pub const MAX_CALL_PARTICIPANTS: usize = 32;
 /// at most this many times.
 pub const MAX_RINGING_PER_CALLEE: u64 = 10;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[ts(optional_fields = nullable, rename = "CallInitiate")]
+#[schemars(rename = "CallInitiate")]
 pub struct Initiate {
     pub chat_id: ChatId,
     #[serde(rename = "type")]
@@ -35,8 +41,10 @@ pub struct Initiate {
     pub participants: Vec<UserId>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[ts(optional_fields = nullable, rename = "CallReply")]
+#[schemars(rename = "CallReply")]
 pub struct Answer {
     pub chat_id: ChatId,
     pub caller_id: UserId,
@@ -44,8 +52,10 @@ pub struct Answer {
     pub call_id: Option<CallId>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[ts(optional_fields = nullable, rename = "CallEnd")]
+#[schemars(rename = "CallEnd")]
 pub struct End {
     pub chat_id: ChatId,
     pub participants: Vec<UserId>,
@@ -53,8 +63,10 @@ pub struct End {
     pub call_id: Option<CallId>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[ts(optional_fields = nullable, rename = "CallSignalRequest")]
+#[schemars(rename = "CallSignalRequest")]
 pub struct Signal {
     pub call_id: CallId,
     pub to: UserId,
@@ -125,13 +137,13 @@ pub async fn initiate(core: &Arc<Core>, actor: &Actor, req: Initiate) -> Result<
             .await?;
         return Err(e);
     }
-    let payload = json!({
-        "callId": call.id,
-        "chatId": call.chat_id,
-        "type": call.kind,
-        "callerId": call.caller_id,
-        "participants": call.participants,
-    });
+    let payload = to_json(&CallIncoming {
+        call_id: call.id.clone(),
+        chat_id: call.chat_id.clone(),
+        kind: call.kind,
+        caller_id: call.caller_id.clone(),
+        participants: call.participants.clone(),
+    })?;
     core.fanout
         .publish(
             &user_topics(&call.participants),
@@ -141,7 +153,7 @@ pub async fn initiate(core: &Arc<Core>, actor: &Actor, req: Initiate) -> Result<
         )
         .await?;
     spawn_missed_timer(core.clone(), call.id.clone());
-    Ok(json!({ "callId": call.id }))
+    to_json(&CallIdOnly { call_id: call.id })
 }
 
 /// CONFLICT when a callee already has `MAX_RINGING_PER_CALLEE` calls ringing from this caller
@@ -180,12 +192,19 @@ async fn miss_if_ringing(core: &Core, id: &CallId) -> bool {
     {
         Ok(Some(call)) => {
             let targets = user_topics(std::iter::once(&call.caller_id).chain(&call.participants));
-            let payload = json!({ "callId": call.id, "chatId": call.chat_id });
-            if let Err(e) = core
-                .fanout
-                .publish(&targets, events::CALL_MISSED, &payload, None)
-                .await
-            {
+            let payload = to_json(&CallMissed {
+                call_id: call.id.clone(),
+                chat_id: call.chat_id.clone(),
+            });
+            let published = match payload {
+                Ok(payload) => {
+                    core.fanout
+                        .publish(&targets, events::CALL_MISSED, &payload, None)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = published {
                 tracing::warn!(error = %e, "call:missed not delivered");
             }
             true
@@ -303,7 +322,11 @@ async fn answer(core: &Core, actor: &Actor, req: Answer, accept: bool) -> Result
     } else {
         events::CALL_REJECTED
     };
-    let payload = json!({ "callId": call.id, "chatId": call.chat_id, "userId": actor.id });
+    let payload = to_json(&CallAnswer {
+        call_id: call.id.clone(),
+        chat_id: call.chat_id.clone(),
+        user_id: actor.id.clone(),
+    })?;
     core.fanout
         .publish(
             &[Topic::User(call.caller_id.clone())],
@@ -312,7 +335,10 @@ async fn answer(core: &Core, actor: &Actor, req: Answer, accept: bool) -> Result
             None,
         )
         .await?;
-    Ok(json!({ "callId": call.id, "state": call.state.as_str() }))
+    to_json(&CallAnswered {
+        state: call.state.as_str().to_owned(),
+        call_id: call.id,
+    })
 }
 
 pub async fn end(core: &Core, actor: &Actor, req: End, conn: &ConnId) -> Result<Value, AppError> {
@@ -348,15 +374,15 @@ pub async fn end(core: &Core, actor: &Actor, req: End, conn: &ConnId) -> Result<
         .await?
         .ok_or_else(|| AppError::Conflict("the call is already over".to_owned()))?;
     let duration_ms = match (ended.answered_at, ended.ended_at) {
-        (Some(a), Some(e)) => (e.millis() - a.millis()).max(0),
+        (Some(a), Some(e)) => u64::try_from(e.millis() - a.millis()).unwrap_or(0),
         _ => 0,
     };
-    let payload = json!({
-        "callId": ended.id,
-        "chatId": ended.chat_id,
-        "endedBy": actor.id,
-        "durationMs": duration_ms,
-    });
+    let payload = to_json(&CallEnded {
+        call_id: ended.id.clone(),
+        chat_id: ended.chat_id.clone(),
+        ended_by: actor.id.clone(),
+        duration_ms,
+    })?;
     // Everyone involved (and anyone the ender named who is in the call), on every tab but the
     // ending socket.
     let named = req.participants.iter().filter(|u| ended.involves(u));
@@ -368,7 +394,10 @@ pub async fn end(core: &Core, actor: &Actor, req: End, conn: &ConnId) -> Result<
     core.fanout
         .publish(&targets, events::CALL_ENDED, &payload, Some(conn))
         .await?;
-    Ok(json!({ "callId": ended.id, "durationMs": duration_ms }))
+    to_json(&CallEndedAck {
+        call_id: ended.id,
+        duration_ms,
+    })
 }
 
 pub async fn signal(core: &Core, actor: &Actor, req: Signal) -> Result<Value, AppError> {
@@ -404,11 +433,15 @@ pub async fn signal(core: &Core, actor: &Actor, req: Signal) -> Result<Value, Ap
         .publish(
             &[Topic::User(req.to.clone())],
             events::CALL_SIGNAL,
-            &json!({ "callId": call.id, "from": actor.id, "signal": req.signal }),
+            &to_json(&CallSignal {
+                call_id: call.id,
+                from: actor.id.clone(),
+                signal: req.signal,
+            })?,
             None,
         )
         .await?;
-    Ok(json!({}))
+    to_json(&Empty {})
 }
 
 #[cfg(test)]

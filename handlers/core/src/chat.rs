@@ -38,8 +38,9 @@ pub const MAX_CHAT_NAME: usize = 200;
 // ---------------------------------------------------------------- requests
 
 /// `POST /api/projects/{p}/chats`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[ts(optional_fields = nullable)]
 pub struct CreateChat {
     #[serde(default)]
     pub id: Option<ChatId>,
@@ -49,8 +50,9 @@ pub struct CreateChat {
     pub owner_id: Option<UserId>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[ts(optional_fields = nullable)]
 pub struct JoinChat {
     pub chat_id: ChatId,
     pub project_id: ProjectId,
@@ -58,14 +60,16 @@ pub struct JoinChat {
     pub since: Option<MessageId>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 pub struct ChatRef {
     pub chat_id: ChatId,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[ts(optional_fields = nullable)]
 pub struct SendMessage {
     pub chat_id: ChatId,
     pub project_id: ProjectId,
@@ -80,7 +84,7 @@ pub struct SendMessage {
     pub client_message_id: Option<ClientMessageId>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS, schemars::JsonSchema)]
 pub struct ClientMessageId(String);
 
 impl<'de> Deserialize<'de> for ClientMessageId {
@@ -95,8 +99,9 @@ impl<'de> Deserialize<'de> for ClientMessageId {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[ts(optional_fields = nullable)]
 pub struct ReactMessage {
     pub chat_id: ChatId,
     pub project_id: ProjectId,
@@ -105,7 +110,7 @@ pub struct ReactMessage {
 }
 
 /// One grapheme cluster (an emoji, possibly with modifiers and joiners) or a short `:name:`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS, schemars::JsonSchema)]
 pub struct Emoji(String);
 
 impl Emoji {
@@ -136,8 +141,9 @@ impl<'de> Deserialize<'de> for Emoji {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[ts(optional_fields = nullable)]
 pub struct EditMessage {
     pub chat_id: ChatId,
     pub project_id: ProjectId,
@@ -145,16 +151,18 @@ pub struct EditMessage {
     pub content: Value,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[ts(optional_fields = nullable)]
 pub struct MessageRef {
     pub chat_id: ChatId,
     pub project_id: ProjectId,
     pub message_id: MessageId,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[ts(optional_fields = nullable)]
 pub struct MarkRead {
     pub chat_id: ChatId,
     pub project_id: ProjectId,

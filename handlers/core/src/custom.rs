@@ -45,7 +45,7 @@ pub const RESERVED_EVENTS: &[&str] = &[
 
 /// An app-defined event name: `[A-Za-z0-9_.:-]{1,64}` (contract), not one of the server's own
 /// (`RESERVED_EVENTS`, without the `custom:` prefix).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, ts_rs::TS, schemars::JsonSchema)]
 pub struct EventName(pub String);
 
 impl<'de> Deserialize<'de> for EventName {
@@ -74,8 +74,10 @@ impl<'de> Deserialize<'de> for EventName {
 }
 
 macro_rules! bounded_string {
-    ($name:ident, $what:literal, $max:expr) => {
-        #[derive(Debug, Clone)]
+    ($name:ident, $what:literal, $max:expr, $contract_name:literal) => {
+        #[derive(Debug, Clone, ts_rs::TS, schemars::JsonSchema)]
+        #[ts(rename = $contract_name)]
+        #[schemars(rename = $contract_name)]
         pub struct $name(pub String);
 
         impl<'de> Deserialize<'de> for $name {
@@ -88,11 +90,12 @@ macro_rules! bounded_string {
     };
 }
 
-bounded_string!(RoomName, "room", MAX_NAME);
-bounded_string!(Status, "status", MAX_NAME);
-bounded_string!(FileName, "fileName", MAX_FILE_NAME);
-bounded_string!(FileId, "fileId", super::ids::MAX_ID_LEN);
-bounded_string!(MessageType, "type", MAX_NAME);
+bounded_string!(RoomName, "room", MAX_NAME, "RoomName");
+bounded_string!(Status, "status", MAX_NAME, "Status");
+bounded_string!(FileName, "fileName", MAX_FILE_NAME, "FileName");
+bounded_string!(FileId, "fileId", super::ids::MAX_ID_LEN, "FileId");
+// Any app-chosen word, unlike the chat message types of `model::MessageType`.
+bounded_string!(MessageType, "type", MAX_NAME, "CustomMessageType");
 
 async fn relay(
     core: &Core,
@@ -106,12 +109,14 @@ async fn relay(
         .await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 pub struct Broadcast {
     pub project_id: ProjectId,
     pub event: EventName,
     #[serde(default)]
+    #[ts(as = "Option<Value>", optional)]
     pub payload: Value,
     #[serde(default)]
     pub room: Option<RoomName>,
@@ -200,8 +205,9 @@ pub async fn room_in_active_project(
     topic_of_room(m.project.id, &room.0)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 pub struct DirectMessage {
     pub target_user_id: UserId,
     pub message: Value,
@@ -245,8 +251,9 @@ pub async fn message(
     Ok(json!({ "targetUserId": req.target_user_id }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 pub struct CustomPresence {
     pub project_id: ProjectId,
     pub status: Status,
@@ -277,12 +284,14 @@ pub async fn presence(
     Ok(json!({}))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 pub struct CustomTyping {
     pub project_id: ProjectId,
     pub is_typing: bool,
     #[serde(default)]
+    #[ts(as = "Option<Value>", optional)]
     pub context: Value,
 }
 
@@ -305,8 +314,9 @@ pub async fn typing(
     Ok(json!({}))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 pub struct FileShare {
     pub project_id: ProjectId,
     pub file_id: FileId,
@@ -388,8 +398,9 @@ pub async fn announce_session(
     Ok(json!({ "projectId": m.project.id }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 pub struct SessionUpdate {
     pub project_id: ProjectId,
     pub session_data: Value,

@@ -15,7 +15,7 @@ use super::topic::Topic;
 /// Longest event name a server-side emit may use.
 const MAX_EVENT_NAME: usize = 64;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmitRequest {
     pub room: Option<String>,

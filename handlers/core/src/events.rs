@@ -1,54 +1,80 @@
-//! Names of the events the server emits, in one place.
+//! The events the server emits, in one table: each name's constant and the type of its payload
+//! (`payloads`), from which the published contracts describe them (docs/contracts.md).
 
-pub const ERROR: &str = "error";
-pub const CUSTOM_EVENT: &str = "custom:event";
+use crate::model::{Message, WalletTransaction};
+use crate::payloads::*;
 
-pub const INTEGRATION_ERROR: &str = "integration:error";
-pub const INTEGRATION_JOINED: &str = "integration:joined";
-pub const INTEGRATION_LEFT: &str = "integration:left";
-pub const INTEGRATION_RESULT: &str = "integration:result";
-pub const INTEGRATION_TEST_RESULT: &str = "integration:test:result";
-pub const INTEGRATION_STATUS_RESPONSE: &str = "integration:status:response";
-pub const INTEGRATION_WEBHOOK_SUBSCRIBED: &str = "integration:webhook:subscribed";
-pub const INTEGRATION_WEBHOOK_UNSUBSCRIBED: &str = "integration:webhook:unsubscribed";
-pub const INTEGRATION_WEBHOOK: &str = "integration:webhook";
-pub const SUBSCRIBED: &str = "subscribed";
-pub const UNSUBSCRIBED: &str = "unsubscribed";
-pub const CHAT_JOINED: &str = "chat:joined";
-pub const CHAT_LEFT: &str = "chat:left";
-pub const USER_ONLINE: &str = "user:online";
-pub const USER_OFFLINE: &str = "user:offline";
-pub const USER_TYPING_START: &str = "user:typing:start";
-pub const USER_TYPING_STOP: &str = "user:typing:stop";
-pub const MESSAGE_SENT: &str = "message:sent";
-pub const MESSAGE_NEW: &str = "message:new";
-pub const MESSAGE_MENTION: &str = "message:mention";
-pub const MESSAGE_REACTION: &str = "message:reaction";
-pub const MESSAGE_EDITED: &str = "message:edited";
-pub const MESSAGE_DELETED: &str = "message:deleted";
-pub const MESSAGES_READ: &str = "messages:read";
-pub const CALL_INCOMING: &str = "call:incoming";
-pub const CALL_ACCEPTED: &str = "call:accepted";
-pub const CALL_REJECTED: &str = "call:rejected";
-pub const CALL_ENDED: &str = "call:ended";
-pub const CALL_MISSED: &str = "call:missed";
-pub const CALL_SIGNAL: &str = "call:signal";
-pub const DOCUMENT_CREATED: &str = "document:created";
-pub const DOCUMENT_UPDATED: &str = "document:updated";
-pub const DOCUMENT_DELETED: &str = "document:deleted";
-pub const QUERY_ADDED: &str = "query:added";
-pub const QUERY_CHANGED: &str = "query:changed";
-pub const QUERY_REMOVED: &str = "query:removed";
-pub const PRESENCE_USER_ONLINE: &str = "presence:user:online";
-pub const PRESENCE_USER_OFFLINE: &str = "presence:user:offline";
-pub const PRESENCE_ONLINE_LIST: &str = "presence:online:list";
-pub const WALLET_SUBSCRIBED: &str = "wallet:subscribed";
-pub const WALLET_UNSUBSCRIBED: &str = "wallet:unsubscribed";
-pub const WALLET_TRANSACTION: &str = "wallet:transaction";
-pub const CUSTOM_JOINED: &str = "custom:joined";
-pub const CUSTOM_LEFT: &str = "custom:left";
-pub const CUSTOM_MESSAGE: &str = "custom:message";
-pub const CUSTOM_PRESENCE: &str = "custom:presence";
-pub const CUSTOM_TYPING: &str = "custom:typing";
-pub const CUSTOM_FILE_SHARED: &str = "custom:file:shared";
-pub const SESSION_UPDATED: &str = "session:updated";
+/// Reports every server → client event with its payload type.
+pub trait ServerEventVisitor {
+    fn event<P: ts_rs::TS + schemars::JsonSchema + 'static>(&mut self, name: &'static str);
+}
+
+/// From `CONST = "name" => PayloadType` rows: the name constants, [`SERVER_EVENTS`] and
+/// [`visit`], so an event cannot be emitted by name without a payload type.
+macro_rules! server_events {
+    ($($constant:ident = $name:literal => $payload:ident,)*) => {
+        $(pub const $constant: &str = $name;)*
+
+        /// Every event name the server emits.
+        pub const SERVER_EVENTS: &[&str] = &[$($name),*];
+
+        /// Reports each event, in table order, with its payload type.
+        pub fn visit(v: &mut impl ServerEventVisitor) {
+            $(v.event::<$payload>($name);)*
+        }
+    };
+}
+
+server_events! {
+    ERROR = "error" => ErrorEvent,
+    CUSTOM_EVENT = "custom:event" => CustomEventRelayed,
+    INTEGRATION_ERROR = "integration:error" => IntegrationError,
+    INTEGRATION_JOINED = "integration:joined" => IntegrationJoined,
+    INTEGRATION_LEFT = "integration:left" => IntegrationIdOnly,
+    INTEGRATION_RESULT = "integration:result" => IntegrationResult,
+    INTEGRATION_TEST_RESULT = "integration:test:result" => IntegrationTestResult,
+    INTEGRATION_STATUS_RESPONSE = "integration:status:response" => IntegrationStatus,
+    INTEGRATION_WEBHOOK_SUBSCRIBED = "integration:webhook:subscribed" => IntegrationIdOnly,
+    INTEGRATION_WEBHOOK_UNSUBSCRIBED = "integration:webhook:unsubscribed" => IntegrationIdOnly,
+    INTEGRATION_WEBHOOK = "integration:webhook" => IntegrationWebhook,
+    SUBSCRIBED = "subscribed" => Subscribed,
+    UNSUBSCRIBED = "unsubscribed" => Unsubscribed,
+    CHAT_JOINED = "chat:joined" => ChatJoined,
+    CHAT_LEFT = "chat:left" => ChatIdOnly,
+    USER_ONLINE = "user:online" => UserSeen,
+    USER_OFFLINE = "user:offline" => UserSeen,
+    USER_TYPING_START = "user:typing:start" => ChatUser,
+    USER_TYPING_STOP = "user:typing:stop" => ChatUser,
+    MESSAGE_SENT = "message:sent" => MessageSent,
+    MESSAGE_NEW = "message:new" => Message,
+    MESSAGE_MENTION = "message:mention" => MessageMention,
+    MESSAGE_REACTION = "message:reaction" => MessageReaction,
+    MESSAGE_EDITED = "message:edited" => MessageEdited,
+    MESSAGE_DELETED = "message:deleted" => MessageDeleted,
+    MESSAGES_READ = "messages:read" => MessagesRead,
+    CALL_INCOMING = "call:incoming" => CallIncoming,
+    CALL_ACCEPTED = "call:accepted" => CallAnswer,
+    CALL_REJECTED = "call:rejected" => CallAnswer,
+    CALL_ENDED = "call:ended" => CallEnded,
+    CALL_MISSED = "call:missed" => CallMissed,
+    CALL_SIGNAL = "call:signal" => CallSignal,
+    DOCUMENT_CREATED = "document:created" => DocumentChanged,
+    DOCUMENT_UPDATED = "document:updated" => DocumentChanged,
+    DOCUMENT_DELETED = "document:deleted" => DocumentChanged,
+    QUERY_ADDED = "query:added" => QueryChanged,
+    QUERY_CHANGED = "query:changed" => QueryChanged,
+    QUERY_REMOVED = "query:removed" => QueryChanged,
+    PRESENCE_USER_ONLINE = "presence:user:online" => PresenceUserOnline,
+    PRESENCE_USER_OFFLINE = "presence:user:offline" => PresenceUserOffline,
+    PRESENCE_ONLINE_LIST = "presence:online:list" => OnlineList,
+    WALLET_SUBSCRIBED = "wallet:subscribed" => WalletScope,
+    WALLET_UNSUBSCRIBED = "wallet:unsubscribed" => WalletScope,
+    WALLET_TRANSACTION = "wallet:transaction" => WalletTransaction,
+    CUSTOM_JOINED = "custom:joined" => RoomOnly,
+    CUSTOM_LEFT = "custom:left" => RoomOnly,
+    CUSTOM_MESSAGE = "custom:message" => CustomMessage,
+    CUSTOM_PRESENCE = "custom:presence" => CustomPresenceRelayed,
+    CUSTOM_TYPING = "custom:typing" => CustomTypingRelayed,
+    CUSTOM_FILE_SHARED = "custom:file:shared" => FileShared,
+    SESSION_UPDATED = "session:updated" => SessionUpdated,
+}

@@ -32,7 +32,7 @@ const MAX_PARAMS: usize = 100;
 const MAX_PARAM_VALUE: usize = 4096;
 
 /// An endpoint or parameter name: `[A-Za-z0-9_.-]{1,64}`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(try_from = "String")]
 pub struct EndpointName(pub String);
 
@@ -60,7 +60,7 @@ fn check_name(what: &str, s: &str) -> Result<(), String> {
 
 /// An integration as a client writes it (REST create / replace; a patch is merged into the
 /// stored one first). Unknown fields are refused so a typo never silently drops a setting.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IntegrationSpec {
     #[serde(default)]

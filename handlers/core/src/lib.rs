@@ -19,6 +19,7 @@ pub mod integration_registry;
 pub mod memory;
 pub mod metrics;
 pub mod model;
+pub mod payloads;
 pub mod ports;
 pub mod presence;
 pub mod project;

@@ -102,8 +102,9 @@ async fn went_offline(core: &Core, user: &UserId, sender: Option<&ConnId>) {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
+#[ts(optional_fields = nullable)]
 pub struct GoOnline {
     pub project_id: Option<ProjectId>,
     pub status: Option<String>,

@@ -13,8 +13,9 @@ use super::topic::Topic;
 
 /// A request naming only a project, as `{ projectId }` (`auth:login`, `auth:logout`,
 /// `presence:get:online`, `wallet:subscribe:project`, `wallet:unsubscribe:project`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 pub struct ProjectOnly {
     pub project_id: ProjectId,
 }

@@ -21,7 +21,7 @@ const MAX_AMOUNT_DIGITS: usize = 100;
 const MAX_HASH: usize = 256;
 
 /// A chain or currency name as it appears in room names.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(try_from = "String")]
 pub struct Label(pub String);
 
@@ -112,8 +112,9 @@ pub async fn active_member(
         .id)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[ts(optional_fields = nullable)]
 pub struct NewTransaction {
     #[serde(default)]
     pub id: Option<String>,

@@ -22,8 +22,34 @@ pub fn decode<T: DeserializeOwned>(v: Value) -> Result<T, AppError> {
 
 /// `projectId` given as a bare string or as `{ projectId }`: the seed table shows the bare
 /// form, and frontends that wrap every payload in an object send the other.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, ts_rs::TS)]
+#[ts(as = "ProjectRefForm")]
 pub struct ProjectRef(pub ProjectId);
+
+/// [`ProjectRef`]'s two forms, for the published contracts (its decoding is hand-written for
+/// clearer errors).
+#[derive(ts_rs::TS, schemars::JsonSchema)]
+#[serde(untagged)]
+#[ts(rename = "ProjectRef")]
+#[schemars(rename = "ProjectRef")]
+#[allow(dead_code)]
+enum ProjectRefForm {
+    Bare(ProjectId),
+    #[serde(rename_all = "camelCase")]
+    Wrapped {
+        project_id: ProjectId,
+    },
+}
+
+impl schemars::JsonSchema for ProjectRef {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        ProjectRefForm::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        ProjectRefForm::json_schema(generator)
+    }
+}
 
 impl<'de> Deserialize<'de> for ProjectRef {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -45,6 +71,11 @@ impl<'de> Deserialize<'de> for ProjectRef {
             ))),
         }
     }
+}
+
+/// A typed answer (a `core::payloads` type) as the JSON the ack carries.
+pub fn to_json<T: serde::Serialize>(answer: &T) -> Result<Value, AppError> {
+    serde_json::to_value(answer).map_err(AppError::internal)
 }
 
 pub fn kind(v: &Value) -> &'static str {

@@ -87,8 +87,9 @@ pub async fn subscribe_document(
     Ok(data)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 pub struct SubscribeQuery {
     pub project_id: ProjectId,
     pub collection_id: CollectionId,
@@ -98,7 +99,7 @@ pub struct SubscribeQuery {
 }
 
 /// A client-chosen live query id (bounded like every id).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(try_from = "String")]
 pub struct QueryId(pub String);
 
