@@ -11,6 +11,7 @@ pub mod bus;
 pub mod cli;
 pub mod config;
 pub mod connections;
+pub mod embedded;
 pub mod handshake;
 pub mod http;
 pub mod insforge;
