@@ -18,6 +18,7 @@ pub mod insforge;
 pub mod mongo;
 pub mod outbound;
 pub mod outbox;
+pub mod portable;
 pub mod presence;
 pub mod pubsub;
 pub mod pusher;

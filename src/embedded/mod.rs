@@ -10,6 +10,7 @@ mod calls;
 mod chats;
 mod codec;
 mod documents;
+mod dump;
 mod open;
 mod projects;
 mod realtime;
@@ -27,6 +28,7 @@ use switchboard_handlers::core::ports::{Store, StoreResult};
 
 use codec::Db;
 pub use open::{FILE, FORMAT, LOCK, OpenError};
+pub use realtime::{ChannelRecord, MessageRecord};
 
 /// Cheap to clone; the store closes (its writer drained, its lock released) with the last clone.
 #[derive(Clone)]

@@ -72,51 +72,96 @@ pub fn open(dir: &Path) -> Result<Opened, OpenError> {
     }
     let file = dir.join(FILE);
     let existed = std::fs::metadata(&file).is_ok_and(|m| m.len() > 0);
-    let corrupt = |detail: String| OpenError::Corrupt {
-        file: file.clone(),
-        detail,
-    };
-    // redb refuses a damaged header with an error; a damaged page it meets later may panic
-    // inside it, which is the same verdict.
-    let opened = std::panic::catch_unwind(|| {
+    let refuse = |e: DatabaseError| classify(dir, &file, e);
+    // An existing store is judged read-only first, so a refused one is left byte for byte as it
+    // was. One that was not closed cleanly cannot be opened read-only; it is judged after the
+    // writable open has run redb's crash recovery (which repairs, never discards, commits).
+    if existed {
+        match guarded(&file, || {
+            Database::builder()
+                .set_cache_size(CACHE_BYTES)
+                .open_read_only(&file)
+        })? {
+            Ok(ro) => drop(check_format(&file, &ro, true)?),
+            Err(DatabaseError::RepairAborted) => {}
+            Err(e) => return Err(refuse(e)),
+        }
+    }
+    let db = guarded(&file, || {
         Database::builder()
             .set_cache_size(CACHE_BYTES)
             .create(&file)
-    })
-    .map_err(|_| corrupt("the database engine could not read it".to_owned()))?;
-    let db = match opened {
-        Ok(db) => db,
-        Err(DatabaseError::DatabaseAlreadyOpen) => {
-            return Err(OpenError::Locked {
-                dir: dir.to_owned(),
-            });
-        }
-        Err(DatabaseError::UpgradeRequired(v)) => {
-            return Err(corrupt(format!("unsupported redb file format {v}")));
-        }
-        Err(DatabaseError::Storage(StorageError::Io(e))) => return Err(io(e)),
-        Err(e) => return Err(corrupt(e.to_string())),
-    };
-    let found = format_of(&db).map_err(corrupt)?;
-    match found {
-        Some(v) if v > FORMAT => {
-            return Err(OpenError::Newer {
-                file: file.clone(),
-                found: v,
-            });
-        }
-        Some(_) => {}
-        None if existed => {
-            return Err(corrupt("it has no Switchboard format marker".to_owned()));
-        }
-        None => {}
-    }
+    })?
+    .map_err(refuse)?;
+    let found = check_format(&file, &db, existed)?;
     // Creates tables added since (none yet) and, in a new store, the marker.
-    init(&db, found.is_none()).map_err(|e| corrupt(e.to_string()))?;
+    init(&db, found.is_none()).map_err(|e| OpenError::Corrupt {
+        file: file.clone(),
+        detail: e.to_string(),
+    })?;
     Ok(Opened { db, lock, file })
 }
 
-fn format_of(db: &Database) -> Result<Option<u64>, String> {
+/// redb refuses a damaged header with an error; a damaged page it meets later may panic inside
+/// it, which is the same verdict.
+fn guarded<T>(file: &Path, open: impl FnOnce() -> T) -> Result<T, OpenError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(open)).map_err(|_| OpenError::Corrupt {
+        file: file.to_owned(),
+        detail: "the database engine could not read it".to_owned(),
+    })
+}
+
+fn classify(dir: &Path, file: &Path, e: DatabaseError) -> OpenError {
+    let corrupt = |detail: String| OpenError::Corrupt {
+        file: file.to_owned(),
+        detail,
+    };
+    match e {
+        DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch => {
+            OpenError::Locked {
+                dir: dir.to_owned(),
+            }
+        }
+        DatabaseError::UpgradeRequired(v) => corrupt(format!("unsupported redb file format {v}")),
+        // A wrong magic number or an impossible header is reported as invalid data.
+        DatabaseError::Storage(StorageError::Io(e))
+            if e.kind() == std::io::ErrorKind::InvalidData =>
+        {
+            corrupt(e.to_string())
+        }
+        DatabaseError::Storage(StorageError::Io(source)) => OpenError::Io {
+            dir: dir.to_owned(),
+            source,
+        },
+        e => corrupt(e.to_string()),
+    }
+}
+
+/// The store's format marker, refused when newer than this build or missing from a store that
+/// had content.
+fn check_format(
+    file: &Path,
+    db: &impl ReadableDatabase,
+    existed: bool,
+) -> Result<Option<u64>, OpenError> {
+    let found = format_of(db).map_err(|detail| OpenError::Corrupt {
+        file: file.to_owned(),
+        detail,
+    })?;
+    match found {
+        Some(v) if v > FORMAT => Err(OpenError::Newer {
+            file: file.to_owned(),
+            found: v,
+        }),
+        None if existed => Err(OpenError::Corrupt {
+            file: file.to_owned(),
+            detail: "it has no Switchboard format marker".to_owned(),
+        }),
+        found => Ok(found),
+    }
+}
+
+fn format_of(db: &impl ReadableDatabase) -> Result<Option<u64>, String> {
     let txn = db.begin_read().map_err(|e| e.to_string())?;
     let meta = match txn.open_table(META) {
         Ok(t) => t,
