@@ -42,6 +42,8 @@ pub struct App {
     pub router: Router,
     /// Where the data is (printed at start).
     pub data: String,
+    /// Closed cleanly once the server has drained.
+    embedded: Option<EmbeddedStore>,
     /// Disconnects every socket (they reconnect elsewhere) and closes the adapter.
     close_sockets: CloseFn,
     pub core: Arc<Core>,
@@ -171,7 +173,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         store,
         realtime,
         mongo,
-        ..
+        embedded,
     } = stores;
     if config.seed_demo() && store.is_empty().await? {
         let r = seed::load(store.as_ref(), Path::new(&config.seeds_dir)).await?;
@@ -329,6 +331,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         }
     };
     app.data = data;
+    app.embedded = embedded;
     Ok(app)
 }
 
@@ -439,6 +442,7 @@ where
     Ok(App {
         router,
         data: String::new(),
+        embedded: None,
         close_sockets: Box::new(move || {
             Box::pin(async move {
                 // Pusher clients are told to reconnect (4200) alongside the Socket.IO ones.
@@ -503,6 +507,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let background = BackgroundTasks::start(&app.core, app.feed, app.insforge);
+    let embedded = app.embedded;
     let close_sockets = app.close_sockets;
     let router = app.router;
     let gate = app.connections;
@@ -599,6 +604,10 @@ pub async fn serve(
     };
     if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
         tracing::warn!("drain timed out; exiting with connections still open");
+    }
+    // Parts of the server may hold the store until the process ends; its file must not wait.
+    if let Some(store) = embedded {
+        store.close();
     }
     Ok(())
 }

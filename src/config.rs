@@ -683,6 +683,35 @@ mod tests {
     const STRONG: &str = "f3a91c07d2b84e65a0c9d1e27b3f4a58";
 
     #[test]
+    fn the_store_follows_store_then_mongodb_uri() {
+        assert_eq!(parse(&[]).store_kind(), StoreKind::Embedded);
+        assert_eq!(parse(&[]).data_dir, "./data");
+        let mongo = ["--mongodb-uri", "mongodb://x", "--jwt-secret", STRONG];
+        assert_eq!(parse(&mongo).store_kind(), StoreKind::Mongo);
+        assert_eq!(
+            parse(&["--store", "memory"]).store_kind(),
+            StoreKind::Memory
+        );
+        assert_eq!(
+            parse(&["--store", "mongo"]).validate(),
+            Err(ConfigError::StoreWithoutMongo)
+        );
+        let mut both = mongo.to_vec();
+        both.extend(["--store", "embedded"]);
+        assert_eq!(
+            parse(&both).validate(),
+            Err(ConfigError::StoreAndMongo("embedded"))
+        );
+        assert_eq!(
+            parse(&["--data-dir", " "]).validate(),
+            Err(ConfigError::EmptyDataDir)
+        );
+        // The dev secret and the demo seed stay a local embedded or in-memory server's.
+        assert!(parse(&["--store", "memory"]).is_local_dev());
+        assert!(parse(&[]).is_local_dev());
+    }
+
+    #[test]
     fn dev_secret_only_for_a_local_development_server() {
         assert_eq!(parse(&[]).validate(), Ok(()));
         for host in ["localhost", "127.0.0.1", "127.1.2.3", "::1", "[::1]"] {

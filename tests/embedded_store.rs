@@ -99,6 +99,21 @@ async fn acknowledged_messages_survive_kill_9() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A stopped server leaves the file closed: the next start needs no crash recovery (which reads
+/// the whole file).
+#[tokio::test]
+async fn a_graceful_stop_closes_the_store_cleanly() {
+    let dir = support::data_dir("sigterm");
+    let server = Server::start(embedded(&dir, true)).await;
+    // Serving (the stop signal is handled from then on).
+    assert_eq!(server.get("/ready", None).await.0, 200);
+    assert_eq!(server.stop().code(), Some(0));
+    let clean = redb::Database::builder().open_read_only(dir.join(FILE));
+    assert!(clean.is_ok(), "{:?}", clean.err());
+    drop(clean);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[tokio::test]
 async fn a_second_process_on_the_same_data_dir_is_refused() {
     let dir = support::data_dir("locked");
@@ -217,5 +232,69 @@ async fn a_damaged_store_is_refused_and_left_alone() {
         std::fs::read(&file).expect("read"),
         b"not a database at all"
     );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Start-up reads no messages: with a million stored (SB_STARTUP_MESSAGES to change it), the
+/// server answers within 2 s of being started. Slow to fill, so run on demand:
+/// `cargo test --test embedded_store -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn start_up_with_a_million_stored_messages() {
+    use futures_util::StreamExt;
+    use switchboard_handlers::core::ports::ChatStore;
+    let n: i64 = std::env::var("SB_STARTUP_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = support::data_dir("million");
+    let filled = std::time::Instant::now();
+    {
+        let store = EmbeddedStore::open(&dir).expect("open");
+        switchboard::seed::load(&store, Path::new(&support::env::seeds_dir()))
+            .await
+            .expect("seed");
+        let inserts = futures_util::stream::iter(0..n)
+            .map(|i| {
+                let at = 4_000_000_000_000 + i;
+                let m = testkit::message(&format!("m{i:09}"), "general", "demo", "alice", at);
+                let store = store.clone();
+                async move { store.insert_message(m, None).await.map(|_| ()) }
+            })
+            .buffer_unordered(1024);
+        inserts
+            .for_each(|r| async move { r.expect("insert") })
+            .await;
+    }
+    let size = std::fs::metadata(dir.join(FILE))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    println!(
+        "filled {n} messages in {:.1} s ({} MB)",
+        filled.elapsed().as_secs_f64(),
+        size >> 20
+    );
+    let started = std::time::Instant::now();
+    let server = Server::start(embedded(&dir, false)).await;
+    let took = started.elapsed();
+    let (status, body) = server
+        .get(
+            "/api/chats/general/messages?limit=1",
+            Some(("X-API-Key", API_KEY)),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["messages"][0]["id"], format!("m{:09}", n - 1));
+    println!("start-up with {n} stored messages: {} ms", took.as_millis());
+    assert!(took < Duration::from_secs(2), "start-up took {took:?}");
+    // After a crash the engine checks the file before serving: how long that takes.
+    server.kill9();
+    let started = std::time::Instant::now();
+    let server = Server::start(embedded(&dir, false)).await;
+    println!(
+        "start-up after kill -9 with {n} stored messages: {} ms",
+        started.elapsed().as_millis()
+    );
+    drop(server);
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -19,11 +19,12 @@ mod tables;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTableMetadata, WriteTransaction};
 
+use switchboard_handlers::core::error::AppError;
 use switchboard_handlers::core::ports::{Store, StoreResult};
 
 use codec::Db;
@@ -37,12 +38,21 @@ pub struct EmbeddedStore {
 }
 
 struct Inner {
-    // Declared first so it drops first: the writer commits what is queued before the file and
-    // the lock go.
-    writer: writer::Writer,
-    db: Arc<Database>,
+    /// `None` once closed. Declared first so it drops first: the writer commits what is queued
+    /// and the file is closed before the lock goes.
+    open: RwLock<Option<Open>>,
     file: PathBuf,
     _lock: std::fs::File,
+}
+
+struct Open {
+    // Before `db`: the writer's thread holds the database until it has committed its queue.
+    writer: writer::Writer,
+    db: Arc<Database>,
+}
+
+fn closed() -> AppError {
+    AppError::unavailable("embedded store", "closed")
 }
 
 impl EmbeddedStore {
@@ -57,12 +67,23 @@ impl EmbeddedStore {
         })?;
         Ok(Self {
             inner: Arc::new(Inner {
-                writer,
-                db,
+                open: RwLock::new(Some(Open { writer, db })),
                 file: opened.file,
                 _lock: opened.lock,
             }),
         })
+    }
+
+    /// Commits what is queued and closes the file cleanly (the next open needs no recovery);
+    /// later calls answer UNAVAILABLE. For shutdown: other holders of the store may outlive it.
+    pub fn close(&self) {
+        let open = self
+            .inner
+            .open
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        drop(open);
     }
 
     /// The database file.
@@ -71,7 +92,11 @@ impl EmbeddedStore {
     }
 
     fn read<R>(&self, f: impl FnOnce(&ReadTransaction) -> StoreResult<R>) -> StoreResult<R> {
-        let txn = self.inner.db.begin_read().db()?;
+        let db = {
+            let open = self.inner.open.read().unwrap_or_else(|p| p.into_inner());
+            open.as_ref().map(|o| o.db.clone()).ok_or_else(closed)?
+        };
+        let txn = db.begin_read().db()?;
         f(&txn)
     }
 
@@ -80,7 +105,11 @@ impl EmbeddedStore {
         R: Send + 'static,
         F: FnOnce(&WriteTransaction) -> StoreResult<R> + Send + 'static,
     {
-        self.inner.writer.write(op).await
+        let rx = {
+            let open = self.inner.open.read().unwrap_or_else(|p| p.into_inner());
+            open.as_ref().ok_or_else(closed)?.writer.submit(op)?
+        };
+        writer::answer(rx).await
     }
 }
 

@@ -58,8 +58,8 @@ impl Writer {
         })
     }
 
-    /// Runs `op` in a write transaction and returns its answer once that transaction is durable.
-    pub async fn write<R, F>(&self, op: F) -> StoreResult<R>
+    /// Queues `op` for the next commit; the receiver answers once that commit is durable.
+    pub fn submit<R, F>(&self, op: F) -> StoreResult<oneshot::Receiver<StoreResult<R>>>
     where
         R: Send + 'static,
         F: FnOnce(&WriteTransaction) -> StoreResult<R> + Send + 'static,
@@ -86,12 +86,17 @@ impl Writer {
             .ok_or_else(|| AppError::unavailable("embedded store", "closed"))?
             .send(job)
             .map_err(|_| AppError::unavailable("embedded store", "the writer has stopped"))?;
-        rx.await.unwrap_or_else(|_| {
-            Err(AppError::internal(
-                "a write failed unexpectedly; nothing was saved",
-            ))
-        })
+        Ok(rx)
     }
+}
+
+/// The answer of a submitted write.
+pub async fn answer<R>(rx: oneshot::Receiver<StoreResult<R>>) -> StoreResult<R> {
+    rx.await.unwrap_or_else(|_| {
+        Err(AppError::internal(
+            "a write failed unexpectedly; nothing was saved",
+        ))
+    })
 }
 
 fn run(db: &Database, rx: &mpsc::Receiver<Job>) {
