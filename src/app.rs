@@ -64,7 +64,8 @@ pub async fn connect_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(connect_stores(config).await?.store)
 }
 
-/// The configured store behind both ports, and MongoDB's own handle for its change feed.
+/// The configured store behind both ports, with the concrete handle of MongoDB (its change
+/// feed) or of the embedded store (closed at shutdown; export reads it).
 pub struct Stores {
     pub store: Arc<dyn Store>,
     pub realtime: Arc<dyn RealtimeStore>,
