@@ -15,7 +15,7 @@ use switchboard_handlers::core::ports::{ChatStore, Inserted, StoreResult, chat_e
 use switchboard_handlers::core::time::Timestamp;
 
 use super::EmbeddedStore;
-use super::codec::{Db, after_all, all, decode, encode, get};
+use super::codec::{Db, after_all, all, encode, get};
 use super::tables::{CHAT_MESSAGES, CHATS, CLIENT_IDS, MESSAGES, RECEIPTS};
 
 type MessagesTable<'t> = redb::Table<'t, &'static str, &'static [u8]>;
@@ -138,7 +138,7 @@ impl ChatStore for EmbeddedStore {
             messages.insert(id, bytes.as_slice()).db()?;
             txn.open_table(CHAT_MESSAGES)
                 .db()?
-                .insert((chat, message.created_at.millis(), id), ())
+                .insert((chat, message.created_at.millis(), id), (sender, false))
                 .db()?;
             if let Some(k) = &key {
                 clients.insert((chat, sender, k.as_str()), id).db()?;
@@ -251,11 +251,20 @@ impl ChatStore for EmbeddedStore {
         let id = id.clone();
         self.write(move |txn| {
             let mut t = txn.open_table(MESSAGES).db()?;
-            update(&mut t, id.as_str(), |m| {
+            let deleted = update(&mut t, id.as_str(), |m| {
                 m.content = serde_json::Value::String(String::new());
                 m.deleted_at = Some(at);
                 Ok(())
-            })
+            })?;
+            if let Some(m) = &deleted {
+                let key = (m.chat_id.as_str(), m.created_at.millis(), id.as_str());
+                let entry = (m.sender_id.as_str(), true);
+                txn.open_table(CHAT_MESSAGES)
+                    .db()?
+                    .insert(key, entry)
+                    .db()?;
+            }
+            Ok(deleted)
         })
         .await
     }
@@ -294,29 +303,21 @@ impl ChatStore for EmbeddedStore {
         let end = after_all(chat.as_str());
         self.read(|txn| {
             let order = txn.open_table(CHAT_MESSAGES).db()?;
-            let messages = txn.open_table(MESSAGES).db()?;
             let receipts = txn.open_table(RECEIPTS).db()?;
             let mut n = 0u64;
             let range = order
                 .range((chat.as_str(), i64::MIN, "")..(end.as_str(), i64::MIN, ""))
                 .db()?;
             for entry in range {
-                let (k, _) = entry.db()?;
-                let id = k.value().2;
-                let Some(v) = messages.get(id).db()? else {
-                    continue;
-                };
-                let m: Message = decode("messages", v.value())?;
-                if &m.sender_id == user || m.deleted_at.is_some() {
+                let (k, v) = entry.db()?;
+                let (sender, deleted) = v.value();
+                if sender == user.as_str() || deleted {
                     continue;
                 }
-                if receipts
-                    .get((chat.as_str(), user.as_str(), id))
-                    .db()?
-                    .is_none()
-                {
-                    n += 1;
-                }
+                let read = receipts
+                    .get((chat.as_str(), user.as_str(), k.value().2))
+                    .db()?;
+                n += u64::from(read.is_none());
             }
             Ok(n)
         })

@@ -14,8 +14,9 @@ pub const PROJECTS: TableDefinition<&str, Json> = TableDefinition::new("projects
 pub const USERS: TableDefinition<&str, Json> = TableDefinition::new("users");
 pub const CHATS: TableDefinition<&str, Json> = TableDefinition::new("chats");
 pub const MESSAGES: TableDefinition<&str, Json> = TableDefinition::new("messages");
-/// (chat, createdAt ms, message id): a chat's history in order.
-pub const CHAT_MESSAGES: TableDefinition<(&str, i64, &str), ()> =
+/// (chat, createdAt ms, message id) → (sender, deleted): a chat's history in order, with what
+/// unread counts need, so they read no message.
+pub const CHAT_MESSAGES: TableDefinition<(&str, i64, &str), (&str, bool)> =
     TableDefinition::new("chat_messages");
 /// (chat, sender, clientMessageId) → message id.
 pub const CLIENT_IDS: TableDefinition<(&str, &str, &str), &str> =
