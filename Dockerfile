@@ -52,12 +52,16 @@ RUN apt-get update \
 
 COPY --from=builder /usr/local/bin/switchboard /usr/local/bin/switchboard
 COPY seeds /app/seeds
+# The embedded store's folder (used when MONGODB_URI is unset); mount a volume here to keep it.
+RUN mkdir /data && chown switchboard:switchboard /data
+VOLUME /data
 
 WORKDIR /app
 # No JWT_SECRET and no SEED_DEMO here: the operator sets both (see above).
 ENV HOST=0.0.0.0 \
     PORT=3000 \
-    SEEDS_DIR=/app/seeds
+    SEEDS_DIR=/app/seeds \
+    DATA_DIR=/data
 EXPOSE 3000
 USER switchboard
 

@@ -8,7 +8,7 @@
 #   benches/run.sh --rounds 5
 #   benches/run.sh --only rooms,persist    some scenarios (fanout16 fanout64 fanout-40k rooms
 #                                          rooms-5k idle cross-rooms cross-rooms-5k cross-fanout
-#                                          persist insforge-fanout, and the Pusher ones: pusher-fanout
+#                                          persist persist-embedded insforge-fanout, and the Pusher ones: pusher-fanout
 #                                          pusher-channels pusher-idle pusher-cross-channels
 #                                          pusher-cross-fanout; `pusher` = all five; and
 #                                          HTTP pub/sub, Switchboard only: sse-fanout
@@ -104,10 +104,12 @@ fi
 RUN_PIDS=()
 # start_sb NAME [extra env...]: a fresh Switchboard; echoes its URL, sets LAST_PID.
 start_sb() {
-  local name=$1 port; shift
+  local name=$1 port store=(STORE=memory); shift
   port=$(free_port)
+  # In memory unless the run picks a store: servers started together must not share ./data.
+  [[ " $* " == *" MONGODB_URI="* || " $* " == *" STORE="* ]] && store=()
   env HOST=127.0.0.1 PORT="$port" JWT_SECRET="$SECRET" SEEDS_DIR="$STATE/seeds" \
-    "${BENCH_SB_ENV[@]}" "$@" "$SB" >"$STATE/$name.log" 2>&1 &
+    "${store[@]}" "${BENCH_SB_ENV[@]}" "$@" "$SB" >"$STATE/$name.log" 2>&1 &
   LAST_PID=$!; RUN_PIDS+=($!); PIDS+=($!)
   wait_port "$port"
   URL="http://127.0.0.1:$port"
@@ -266,6 +268,10 @@ one_run() {
       fresh_mongo
       # shellcheck disable=SC2086 # PERSIST_ENV: extra VAR=value words for this server
       start_sb "$who" MONGODB_URI="$MONGO_URI" MONGODB_DB="$prefix" ${PERSIST_ENV:-} ;;
+    persist-embedded)
+      # The same sends on the embedded store (DATA_DIR), in a fresh folder of its own.
+      # shellcheck disable=SC2086
+      start_sb "$who" STORE=embedded DATA_DIR="$STATE/data-$prefix" ${PERSIST_ENV:-} ;;
     *)
       case "$who" in sb) start_sb "$who" ;; node) start_node "$who" ;; *) start_floor "$who" ;; esac ;;
   esac
@@ -288,6 +294,8 @@ one_run() {
       lg insforge-fanout insforge-fanout --url "$URL" --label "$who" --inflight 16 --messages 2000 "${define[@]}" ;;
     persist)
       lg persist persist --url "$URL" --label "$who" --senders 16 --inflight 8 --messages 250 ;;
+    persist-embedded)
+      lg persist-embedded persist --url "$URL" --label "$who" --senders 16 --inflight 8 --messages 250 ;;
     # The Pusher scenarios mirror fanout16, rooms, idle, cross-rooms and cross-fanout: HTTP API
     # triggers stand for the publisher's acknowledged sends, client events in private channels
     # for the pairs' sends (windowed by their partner's deliveries: the protocol has no acks).
@@ -306,7 +314,7 @@ one_run() {
   stop_all
 }
 
-SCENARIOS=(fanout16 fanout64 fanout-40k rooms rooms-5k idle cross-rooms cross-rooms-5k cross-fanout persist
+SCENARIOS=(fanout16 fanout64 fanout-40k rooms rooms-5k idle cross-rooms cross-rooms-5k cross-fanout persist persist-embedded
   insforge-fanout pusher-fanout pusher-channels pusher-idle pusher-cross-channels pusher-cross-fanout sse-fanout sse-idle
   phoenix-fanout phoenix-rooms)
 wanted() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
@@ -316,6 +324,11 @@ for round in $(seq 1 "$ROUNDS"); do
     if [ "$s" = persist ]; then
       server_wanted sb || continue
       log "round $round: persist — bare driver, then switchboard"; one_run sb persist >/dev/null
+      continue
+    fi
+    if [ "$s" = persist-embedded ]; then
+      server_wanted sb || continue
+      log "round $round: persist-embedded — switchboard on the embedded store"; one_run sb "$s" >/dev/null
       continue
     fi
     # Each scenario's reference: Soketi for the Pusher protocol, Node socket.io otherwise;
@@ -434,6 +447,11 @@ p = med("persist", "sb", "p99Ms")
 if s and d:
     print(f"| persisted message:send: sends/s (vs bare driver inserts/s) | {s:,.0f} | {d:,.0f} (driver) | {s / d:.2f} |")
     print(f"| persisted message:send: p99 ack ms | {p:.2f} | — | — |")
+e, ep = med("persist-embedded", "sb", "sendsPerSec"), med("persist-embedded", "sb", "p99Ms")
+if e:
+    vs = f"{s:,.0f} (MongoDB) | {e / s:.2f}" if s else "— | —"
+    print(f"| persisted message:send, embedded store: sends/s (vs MongoDB) | {e:,.0f} | {vs} |")
+    print(f"| persisted message:send, embedded store: p99 ack ms | {ep:.2f} | — | — |")
 lost = sum(r.get("lost", 0) for r in rows)
 errs = sum(r.get("serverErrors", 0) + r.get("sendFailures", 0) for r in rows)
 print(f"\nruns: {len(rows)}, messages lost over all runs: {lost}, send failures and server errors: {errs}")

@@ -27,8 +27,9 @@ use switchboard_handlers::socketio::limits::RefusalLog;
 
 use crate::auth::JwtAuthenticator;
 use crate::channel_members::ChannelMembers;
-use crate::config::Config;
+use crate::config::{Config, StoreKind};
 use crate::connections::{AcceptBackoff, CloseConnection, ConnectionLimits, Gate, first_byte};
+use crate::embedded::EmbeddedStore;
 use crate::http::{self, AppState};
 use crate::insforge::Insforge;
 use crate::insforge::auth::AnonKeys;
@@ -40,6 +41,10 @@ type CloseFn = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Se
 
 pub struct App {
     pub router: Router,
+    /// Where the data is (printed at start).
+    pub data: String,
+    /// Closed cleanly once the server has drained.
+    embedded: Option<EmbeddedStore>,
     /// Disconnects every socket (they reconnect elsewhere) and closes the adapter.
     close_sockets: CloseFn,
     pub core: Arc<Core>,
@@ -59,21 +64,77 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(8);
 const BUS_FLUSH_WAIT: Duration = Duration::from_secs(2);
 
 pub async fn connect_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    Ok(connect_stores(config).await?.0)
+    Ok(connect_stores(config).await?.store)
 }
 
-async fn connect_stores(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Option<MongoStore>)> {
-    Ok(match &config.mongodb_uri {
-        Some(uri) => {
+/// The configured store behind both ports, with the concrete handle of MongoDB (its change
+/// feed) or of the embedded store (closed at shutdown; export reads it).
+pub struct Stores {
+    pub store: Arc<dyn Store>,
+    pub realtime: Arc<dyn RealtimeStore>,
+    pub mongo: Option<MongoStore>,
+    pub embedded: Option<EmbeddedStore>,
+}
+
+impl Stores {
+    /// Where the data is, for the start-up line.
+    pub fn describe(&self) -> String {
+        match (&self.embedded, &self.mongo) {
+            (Some(e), _) => {
+                let at = std::fs::canonicalize(e.file()).unwrap_or_else(|_| e.file().to_owned());
+                format!("embedded store {} (DATA_DIR)", at.display())
+            }
+            (None, Some(m)) => format!("MongoDB database {}", m.database().name()),
+            (None, None) => "in memory only (STORE=memory): gone when the process stops".to_owned(),
+        }
+    }
+}
+
+pub async fn connect_stores(config: &Config) -> anyhow::Result<Stores> {
+    Ok(match config.store_kind() {
+        StoreKind::Mongo => {
+            let uri = config
+                .mongodb_uri
+                .as_deref()
+                .ok_or(crate::config::ConfigError::StoreWithoutMongo)?;
             let s = MongoStore::connect(uri, &config.mongodb_db).await?;
             tracing::info!(db = %config.mongodb_db, "store: MongoDB");
-            (Arc::new(s.clone()), Some(s))
+            Stores {
+                store: Arc::new(s.clone()),
+                realtime: Arc::new(s.clone()),
+                mongo: Some(s),
+                embedded: None,
+            }
         }
-        None => {
-            tracing::info!(
-                "store: embedded in-process (MONGODB_URI unset; data lasts as long as the process)"
-            );
-            (Arc::new(MemoryStore::new()), None)
+        StoreKind::Embedded => {
+            let dir = Path::new(&config.data_dir);
+            // Opening reads the file; keep the runtime's threads free meanwhile.
+            let owned = dir.to_owned();
+            let s = tokio::task::spawn_blocking(move || EmbeddedStore::open(&owned))
+                .await
+                .map_err(|e| anyhow::anyhow!("opening the embedded store failed: {e}"))??;
+            tracing::info!(file = %s.file().display(), "store: embedded (DATA_DIR)");
+            if config.redis_url.is_some() {
+                tracing::warn!(
+                    "the embedded store belongs to this node alone: with REDIS_URL, nodes do not \
+                     share chats, messages or documents; set MONGODB_URI for a cluster"
+                );
+            }
+            Stores {
+                store: Arc::new(s.clone()),
+                realtime: Arc::new(s.clone()),
+                mongo: None,
+                embedded: Some(s),
+            }
+        }
+        StoreKind::Memory => {
+            tracing::info!("store: in memory (STORE=memory; data lasts as long as the process)");
+            Stores {
+                store: Arc::new(MemoryStore::new()),
+                realtime: Arc::new(MemoryRealtimeStore::default()),
+                mongo: None,
+                embedded: None,
+            }
         }
     })
 }
@@ -110,7 +171,14 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             "JWT_SECRET is unset: using the fixed DEV secret. Never do this in production."
         );
     }
-    let (store, mongo) = connect_stores(config).await?;
+    let stores = connect_stores(config).await?;
+    let data = stores.describe();
+    let Stores {
+        store,
+        realtime,
+        mongo,
+        embedded,
+    } = stores;
     if config.seed_demo() && store.is_empty().await? {
         let r = seed::load(store.as_ref(), Path::new(&config.seeds_dir)).await?;
         tracing::info!(
@@ -178,12 +246,8 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         .ws_read_buffer_size(1024)
         .ping_interval(Duration::from_millis(config.ping_interval_ms.max(1)))
         .ping_timeout(Duration::from_millis(config.ping_timeout_ms.max(1)));
-    let realtime: Arc<dyn RealtimeStore> = match &mongo {
-        Some(m) => Arc::new(m.clone()),
-        None => Arc::new(MemoryRealtimeStore::default()),
-    };
     let anon_keys = AnonKeys::new(config.insforge_anon_keys()?);
-    let app = match &config.redis_url {
+    let mut app = match &config.redis_url {
         Some(url) => {
             let r = redis::connect(url, &config.redis_prefix).await?;
             let (layer, io) = builder.with_adapter::<redis::Adapter>(r.ctr).build_layer();
@@ -298,6 +362,8 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             )?
         }
     };
+    app.data = data;
+    app.embedded = embedded;
     Ok(app)
 }
 
@@ -451,6 +517,8 @@ where
     let router = http::outer_layers(router, &config.cors_origins());
     Ok(App {
         router,
+        data: String::new(),
+        embedded: None,
         close_sockets: Box::new(move || {
             Box::pin(async move {
                 // Pusher clients are told to reconnect (4200) alongside the Socket.IO ones.
@@ -523,6 +591,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let background = BackgroundTasks::start(&app.core, app.feed, app.insforge, app.channel_members);
+    let embedded = app.embedded;
     let close_sockets = app.close_sockets;
     let router = app.router;
     let gate = app.connections;
@@ -619,6 +688,10 @@ pub async fn serve(
     };
     if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
         tracing::warn!("drain timed out; exiting with connections still open");
+    }
+    // Parts of the server may hold the store until the process ends; its file must not wait.
+    if let Some(store) = embedded {
+        store.close();
     }
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! Subcommands: `serve` (default), `seed`, `token`, `contracts`.
+//! Subcommands: `serve` (default), `seed`, `token`, `contracts`, `export`, `import`.
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +23,20 @@ pub enum Command {
     Serve,
     /// Load seeds/ into the configured database (idempotent).
     Seed,
+    /// Write the configured store's data (or one project's) to a JSON Lines file.
+    Export {
+        /// Only this project (its records, and the users who are its members).
+        #[arg(long)]
+        project: Option<String>,
+        /// The file to write (`-`: standard output).
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Load a file written by `export` into the configured store (idempotent).
+    Import {
+        /// The file to read (`-`: standard input).
+        file: std::path::PathBuf,
+    },
     /// Print a JWT signed with the configured secret.
     Token {
         /// The user id (the token's `sub`), e.g. alice.

@@ -86,7 +86,30 @@ pub const ENV_VARS: &[&str] = &[
     "ADMIN_UI_USERNAME",
     "ADMIN_UI_PASSWORD",
     "ADMIN_UI_READONLY",
+    "STORE",
+    "DATA_DIR",
 ];
+
+/// Where the data lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreKind {
+    /// In this process only; gone when it stops (tests, throwaway runs).
+    Memory,
+    /// A crash-safe store in `DATA_DIR` (one node).
+    Embedded,
+    /// MongoDB at `MONGODB_URI` (any number of nodes).
+    Mongo,
+}
+
+impl StoreKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreKind::Memory => "memory",
+            StoreKind::Embedded => "embedded",
+            StoreKind::Mongo => "mongo",
+        }
+    }
+}
 
 #[derive(Debug, Clone, Args)]
 pub struct Config {
@@ -98,13 +121,22 @@ pub struct Config {
     #[arg(long, env = "PORT", default_value_t = 3000)]
     pub port: u16,
 
-    /// MongoDB connection string. Unset: the embedded in-process store (data lives as long as the process).
+    /// MongoDB connection string. Unset: the embedded store in DATA_DIR.
     #[arg(long, env = "MONGODB_URI")]
     pub mongodb_uri: Option<String>,
 
     /// MongoDB database name.
     #[arg(long, env = "MONGODB_DB", default_value = "switchboard")]
     pub mongodb_db: String,
+
+    /// `embedded` (DATA_DIR), `mongo` (MONGODB_URI) or `memory` (gone when the process stops).
+    /// Unset: `mongo` when MONGODB_URI is set, else `embedded`.
+    #[arg(long, env = "STORE", value_enum)]
+    pub store: Option<StoreKind>,
+
+    /// Folder of the embedded store (created when missing; one process at a time).
+    #[arg(long, env = "DATA_DIR", default_value = "./data")]
+    pub data_dir: String,
 
     /// Redis URL for the cross-node adapter and cluster state. Unset: single node, local adapter.
     #[arg(long, env = "REDIS_URL")]
@@ -423,6 +455,12 @@ pub enum ConfigError {
     WeakMetricsToken,
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
+    #[error("STORE=mongo needs MONGODB_URI")]
+    StoreWithoutMongo,
+    #[error("MONGODB_URI is set but STORE={0} asks for another store; unset one of them")]
+    StoreAndMongo(&'static str),
+    #[error("DATA_DIR must name a folder")]
+    EmptyDataDir,
     #[error("LOG_FORMAT must be \"text\" or \"json\"")]
     LogFormat,
     #[error("PRESENCE_TTL_SECS must be greater than PRESENCE_HEARTBEAT_SECS")]
@@ -439,6 +477,7 @@ pub enum ConfigError {
 
 impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_store()?;
         self.validate_jwt_secret()?;
         for (i, key) in self.api_keys().iter().enumerate() {
             if !strong_secret(key) {
@@ -630,10 +669,33 @@ impl Config {
                 .is_ok_and(|ip| ip.is_loopback())
     }
 
+    /// The store in force: STORE, else MongoDB when MONGODB_URI is set, else embedded.
+    pub fn store_kind(&self) -> StoreKind {
+        self.store.unwrap_or(if self.mongodb_uri.is_some() {
+            StoreKind::Mongo
+        } else {
+            StoreKind::Embedded
+        })
+    }
+
+    /// STORE and MONGODB_URI must agree, and DATA_DIR must name a folder.
+    pub fn validate_store(&self) -> Result<(), ConfigError> {
+        match (self.store_kind(), self.mongodb_uri.is_some()) {
+            (StoreKind::Mongo, false) => Err(ConfigError::StoreWithoutMongo),
+            (kind @ (StoreKind::Memory | StoreKind::Embedded), true) => {
+                Err(ConfigError::StoreAndMongo(kind.name()))
+            }
+            (StoreKind::Embedded, false) if self.data_dir.trim().is_empty() => {
+                Err(ConfigError::EmptyDataDir)
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// A developer's own server: loopback bind, embedded store, single node. Only this setup
     /// gets the dev secret and the demo seed by default.
     pub fn is_local_dev(&self) -> bool {
-        self.binds_loopback() && self.mongodb_uri.is_none() && self.redis_url.is_none()
+        self.binds_loopback() && self.store_kind() != StoreKind::Mongo && self.redis_url.is_none()
     }
 
     /// Whether to load the demo seed into an empty database: SEED_DEMO when set, else only for
@@ -726,6 +788,35 @@ mod tests {
     }
 
     const STRONG: &str = "f3a91c07d2b84e65a0c9d1e27b3f4a58";
+
+    #[test]
+    fn the_store_follows_store_then_mongodb_uri() {
+        assert_eq!(parse(&[]).store_kind(), StoreKind::Embedded);
+        assert_eq!(parse(&[]).data_dir, "./data");
+        let mongo = ["--mongodb-uri", "mongodb://x", "--jwt-secret", STRONG];
+        assert_eq!(parse(&mongo).store_kind(), StoreKind::Mongo);
+        assert_eq!(
+            parse(&["--store", "memory"]).store_kind(),
+            StoreKind::Memory
+        );
+        assert_eq!(
+            parse(&["--store", "mongo"]).validate(),
+            Err(ConfigError::StoreWithoutMongo)
+        );
+        let mut both = mongo.to_vec();
+        both.extend(["--store", "embedded"]);
+        assert_eq!(
+            parse(&both).validate(),
+            Err(ConfigError::StoreAndMongo("embedded"))
+        );
+        assert_eq!(
+            parse(&["--data-dir", " "]).validate(),
+            Err(ConfigError::EmptyDataDir)
+        );
+        // The dev secret and the demo seed stay a local embedded or in-memory server's.
+        assert!(parse(&["--store", "memory"]).is_local_dev());
+        assert!(parse(&[]).is_local_dev());
+    }
 
     #[test]
     fn dev_secret_only_for_a_local_development_server() {

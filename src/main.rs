@@ -3,7 +3,8 @@ use std::path::Path;
 use clap::Parser;
 
 use switchboard::cli::{Cli, Command};
-use switchboard::{app, auth, seed, shutdown, telemetry};
+use switchboard::{app, auth, portable, seed, shutdown, telemetry};
+use switchboard_handlers::core::ids::ProjectId;
 
 // glibc malloc serialises frees of memory another thread allocated (arena locks: the busiest
 // futex in a `rooms` profile); jemalloc frees to thread caches. docs/performance.md, Allocator.
@@ -36,6 +37,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let addr = listener.local_addr()?;
             // Scripts and tests read this line to learn the port (PORT=0 picks a free one).
             println!("switchboard listening on http://{addr}");
+            println!("data: {}", app.data);
             if config.uses_dev_secret() {
                 println!(
                     "dev token: cargo run -- token --user alice   (or: switchboard token --user alice)"
@@ -57,6 +59,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             for path in switchboard::contracts::write_all(&root)? {
                 println!("wrote {}", root.join(path).display());
             }
+            Ok(())
+        }
+        Command::Export { project, out } => {
+            let project = project
+                .map(ProjectId::try_from)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--project: {e}"))?;
+            let n = portable::export_file(&config, project.as_ref(), &out).await?;
+            eprintln!("exported {n} record(s)");
+            Ok(())
+        }
+        Command::Import { file } => {
+            let r = portable::import_file(&config, &file).await?;
+            eprintln!(
+                "imported {} record(s), {} of them already stored",
+                r.records, r.skipped
+            );
             Ok(())
         }
         Command::Token {

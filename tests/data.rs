@@ -154,8 +154,25 @@ async fn own_writes_cross_nodes_once_without_change_streams() {
 }
 
 #[tokio::test]
+async fn live_query_enters_changes_and_leaves_in_memory() {
+    live_query_enters_changes_and_leaves(Options::memory()).await;
+}
+
+/// The embedded store's writes feed live queries the way MongoDB's change stream does.
+#[tokio::test]
 async fn live_query_enters_changes_and_leaves_on_the_embedded_store() {
-    let s = Server::start(Options::memory()).await;
+    let dir = support::data_dir("live");
+    let mut opts = Options::memory();
+    opts.extra_env = vec![
+        ("STORE".into(), "embedded".into()),
+        ("DATA_DIR".into(), dir.display().to_string()),
+    ];
+    live_query_enters_changes_and_leaves(opts).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+async fn live_query_enters_changes_and_leaves(opts: Options) {
+    let s = Server::start(opts).await;
     let mut alice = Client::connect_user(&s.url(), &token("alice", None)).await;
     let ack = alice
         .emit_with_ack(

@@ -63,6 +63,7 @@ async fn unreachable_redis_fails_start_up_clearly() {
             .env("JWT_SECRET", support::env::JWT_SECRET)
             .env("REDIS_URL", "redis://127.0.0.1:1/?protocol=resp3")
             .env("SEEDS_DIR", support::env::seeds_dir())
+            .env("STORE", "memory")
             .output()
             .expect("run")
     })
@@ -322,8 +323,15 @@ fn exit_of(env: &[(&str, &str)]) -> Option<std::process::Output> {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("PORT", "0")
         .env("SEEDS_DIR", support::env::seeds_dir())
-        .envs(env.iter().copied())
-        .stdin(std::process::Stdio::null())
+        .envs(env.iter().copied());
+    // Not ./data, which parallel tests must not share.
+    if !env
+        .iter()
+        .any(|(k, _)| *k == "MONGODB_URI" || *k == "STORE")
+    {
+        cmd.env("STORE", "memory");
+    }
+    cmd.stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().expect("spawn");

@@ -1,8 +1,9 @@
-//! The store suite against both implementations: the embedded store and MongoDB (SecantusDB in
-//! CI). A fresh database per run keeps runs independent.
+//! The store suite against the three implementations: in memory, embedded (redb under a fresh
+//! directory) and MongoDB (SecantusDB in CI). A fresh database per run keeps runs independent.
 
 mod support;
 
+use switchboard::embedded::EmbeddedStore;
 use switchboard::mongo::MongoStore;
 use switchboard_handlers::core::memory::MemoryStore;
 use switchboard_handlers::testkit;
@@ -10,6 +11,39 @@ use switchboard_handlers::testkit;
 #[tokio::test]
 async fn memory_store_passes() {
     testkit::run_all(&MemoryStore::new(), "mem").await;
+}
+
+#[tokio::test]
+async fn embedded_store_passes() {
+    let dir = support::data_dir("conformance");
+    let store = EmbeddedStore::open(&dir).expect("open the embedded store");
+    assert!(
+        switchboard_handlers::core::ports::Store::is_empty(&store)
+            .await
+            .expect("empty")
+    );
+    testkit::run_all(&store, "embedded").await;
+    drop(store);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Concurrent writes share commits; each still gets its own answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_store_passes_on_many_threads() {
+    let dir = support::data_dir("conformance-mt");
+    let store = EmbeddedStore::open(&dir).expect("open the embedded store");
+    testkit::run_all(&store, "embedded-mt").await;
+    drop(store);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn embedded_realtime_store_passes() {
+    let dir = support::data_dir("realtime");
+    let store = EmbeddedStore::open(&dir).expect("open the embedded store");
+    switchboard_handlers::core::realtime_channels::conformance::run(&store, "embedded").await;
+    drop(store);
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ mod chat_cache;
 mod chats;
 mod convert;
 mod documents;
+mod dump;
 mod errors;
 mod message_writer;
 mod projects;

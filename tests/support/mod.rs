@@ -23,3 +23,12 @@ pub fn unique(tag: &str) -> String {
         N.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// A fresh directory for one test's embedded store (under cargo's per-target tmp dir).
+pub fn data_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("data")
+        .join(unique(tag));
+    std::fs::create_dir_all(&dir).expect("data dir");
+    dir
+}

@@ -66,6 +66,14 @@ pub fn base_env(cmd: &mut Command, opts: &Options) {
     for (k, v) in &opts.extra_env {
         cmd.env(k, v);
     }
+    // Without MongoDB the server would open ./data, which parallel tests must not share: they
+    // get the in-memory store unless they choose a store (and a DATA_DIR) themselves.
+    let chosen = cmd
+        .get_envs()
+        .any(|(k, v)| v.is_some() && (k == "MONGODB_URI" || k == "STORE"));
+    if !chosen {
+        cmd.env("STORE", "memory");
+    }
 }
 
 impl Server {

@@ -149,6 +149,8 @@ export async function startServer(opts = {}) {
     env.REDIS_PREFIX = opts.prefix ?? uniq('e2e');
   }
   Object.assign(env, opts.env ?? {});
+  // Without MongoDB the server would open ./data, which parallel tests must not share.
+  if (!env.MONGODB_URI && !env.STORE) env.STORE = 'memory';
   const name = opts.name ?? 'server';
 
   const child = spawn(bin, [], { env, stdio: ['ignore', 'pipe', 'pipe'] });
