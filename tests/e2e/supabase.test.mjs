@@ -645,11 +645,17 @@ describe('supabase realtime', { concurrency: false }, () => {
       await c.removeChannel(ch);
     });
 
-    test('an owner-scoped collection delivers only the subscriber\'s own rows', async () => {
+    test('an owner-scoped collection delivers only the subscriber\'s own rows; a refusal for one subscriber stops no other', async () => {
       const cb = client(pgServer, { sub: 'bob' });
       const got = [];
       const ch = cb.channel(uniq('notes')).on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'notes' }, (p) => got.push(p.new));
       await subscribed(ch);
+      // alice subscribes on the same table: each of the two writes is refused to one of them
+      // and delivered to the other.
+      const ca = client(pgServer, { sub: 'alice' });
+      const gotA = [];
+      const chA = ca.channel(uniq('notes')).on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'notes' }, (p) => gotA.push(p.new));
+      await subscribed(chA);
       const mark = uniq('m');
       let res = await asUser(pgServer, 'alice', docs('notes'), { method: 'POST', body: { text: `alice ${mark}` } });
       assert.equal(res.status, 201, res.text);
@@ -658,7 +664,10 @@ describe('supabase realtime', { concurrency: false }, () => {
       await until(() => got.some((n) => n.text === `bob ${mark}`), 8_000, "bob's note");
       await sleep(300);
       assert.deepEqual(got.filter((n) => n.text.endsWith(mark)).map((n) => n.ownerId), ['bob']);
+      await until(() => gotA.some((n) => n.text === `alice ${mark}`), 8_000, "alice's note");
+      assert.deepEqual(gotA.filter((n) => n.text.endsWith(mark)).map((n) => n.ownerId), ['alice']);
       await cb.removeChannel(ch);
+      await ca.removeChannel(chA);
     });
 
     test('bindings outside the project, without a table or with a bad filter are refused', async () => {
