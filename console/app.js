@@ -491,7 +491,33 @@ async function integrationsView([p], signal) {
 async function walletView([p], signal) {
   const { addresses } = await api(`/api/projects/${enc(p)}/wallet/addresses`, { signal });
   const txs = h('tbody');
+  const more = h('div.paging');
   const [badge, setState] = liveBadge();
+  // Stored pages (50 at a time, cursor `before`) and live transactions share one list keyed by
+  // id: a status update recorded again under the same id replaces its row instead of adding one.
+  const byId = new Map();
+  const order = []; // newest first
+  let cursor = null;
+  const row = (t) => h('tr', { 'data-id': t.id },
+    h('td', {}, time(t.createdAt)), h('td', {}, h('code', { text: t.addressId })), h('td', { text: t.direction }),
+    h('td', { text: `${t.amount} ${t.currency}` }), h('td', { text: t.status }), h('td', { text: String(t.confirmations ?? '') }),
+    h('td', {}, h('code', { text: t.txHash })));
+  const render = () => clear(txs, order.map((id) => row(byId.get(id))));
+  const load = async (before) => {
+    const page = await api(withQuery(`/api/projects/${enc(p)}/wallet/transactions`, { limit: 50, before }), { signal });
+    for (const t of page.transactions) {
+      if (!byId.has(t.id)) order.push(t.id);
+      byId.set(t.id, t);
+    }
+    cursor = page.nextCursor;
+    render();
+    clear(more, cursor
+      ? button('Load older transactions', async (ev) => {
+        ev.target.disabled = true;
+        try { await load(cursor); } catch (e) { more.append(errorBox(e)); }
+      })
+      : h('p.muted', { text: order.length ? 'No older transactions.' : 'No transactions yet.' }));
+  };
   clear(
     main,
     h('h1', { text: 'Wallet' }),
@@ -502,20 +528,21 @@ async function walletView([p], signal) {
       ['Currency', (a) => a.currency],
       ['Address', (a) => h('code', { text: a.address })],
     ], addresses, 'No addresses.'),
-    h('h2', {}, 'Transactions as they are recorded ', badge),
+    h('h2', {}, 'Transactions ', badge),
     h('div.table-wrap', {}, h('table', {},
       h('caption', { text: 'Transactions of the project, newest first' }),
       h('thead', {}, h('tr', {}, ['Time', 'Address', 'Direction', 'Amount', 'Status', 'Confirmations', 'Tx'].map((t) => h('th', { scope: 'col', text: t })))),
       txs)),
+    more,
   );
+  await load();
   follow(p, `wallet:project:${p}`, signal, (ev) => {
     if (ev.event !== 'wallet:transaction') return;
     const t = ev.payload ?? {};
-    txs.prepend(h('tr', {},
-      h('td', {}, time(t.createdAt)), h('td', {}, h('code', { text: t.addressId })), h('td', { text: t.direction }),
-      h('td', { text: `${t.amount} ${t.currency}` }), h('td', { text: t.status }), h('td', { text: String(t.confirmations ?? '') }),
-      h('td', {}, h('code', { text: t.txHash }))));
-    while (txs.children.length > MAX_TAIL_ROWS) txs.lastElementChild.remove();
+    if (!t.id) return;
+    if (!byId.has(t.id)) order.unshift(t.id);
+    byId.set(t.id, t);
+    render();
   }, setState);
 }
 

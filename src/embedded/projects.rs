@@ -147,4 +147,36 @@ impl WalletStore for EmbeddedStore {
             )
         })
     }
+
+    /// Reads every transaction of the database and keeps the project's: the table is keyed by
+    /// transaction id only. Fine for the embedded store's single-node, modest volumes; a
+    /// per-project index would need a format change (see docs/console.md, "Limits").
+    async fn list_transactions(
+        &self,
+        project: &ProjectId,
+        addresses: Option<&[AddressId]>,
+        limit: usize,
+        before: Option<&str>,
+    ) -> StoreResult<Vec<WalletTransaction>> {
+        self.read(|txn| {
+            let table = txn.open_table(TRANSACTIONS).db()?;
+            let anchor = match before {
+                None => None,
+                Some(b) => match get::<WalletTransaction>(&table, "wallet_transactions", b)? {
+                    Some(t) if &t.project_id == project => Some((t.created_at, t.id)),
+                    _ => return Ok(Vec::new()),
+                },
+            };
+            let mut list = all(&table, "wallet_transactions", |t: &WalletTransaction| {
+                &t.project_id == project
+                    && addresses.is_none_or(|a| a.contains(&t.address_id))
+                    && anchor
+                        .as_ref()
+                        .is_none_or(|(at, id)| (t.created_at, &t.id) < (*at, id))
+            })?;
+            list.sort_by(|x, y| (y.created_at, &y.id).cmp(&(x.created_at, &x.id)));
+            list.truncate(limit);
+            Ok(list)
+        })
+    }
 }

@@ -7,7 +7,9 @@ use serde_json::{Map, Value};
 
 use switchboard_handlers::core::error::ErrorBody;
 use switchboard_handlers::core::ids::{IntegrationId, MessageId, ProjectId};
-use switchboard_handlers::core::model::{Chat, Integration, Message, Project, WalletAddress};
+use switchboard_handlers::core::model::{
+    Chat, Integration, Message, Project, WalletAddress, WalletTransaction,
+};
 use switchboard_handlers::core::time::Timestamp;
 
 /// Every error: `{ "error": { code, message } }` with a fitting HTTP status.
@@ -85,6 +87,15 @@ pub struct WebhookEventList {
 #[derive(Serialize, JsonSchema)]
 pub struct AddressList {
     pub addresses: Vec<WalletAddress>,
+}
+
+/// A page of a project's wallet transactions, newest first.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TransactionPage {
+    pub transactions: Vec<WalletTransaction>,
+    /// The id to pass as `before` for the next older page; `null` on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// The answer to a verified webhook call: stored, or a replay of one already stored.

@@ -19,7 +19,7 @@ use switchboard_handlers::core::wallet::NewTransaction;
 
 use super::bodies::{
     AddressList, ChatList, DocumentBody, DocumentPage, Health, IntegrationList, MessagePage,
-    ProjectList, Readiness, WebhookEventList, WebhookReceipt,
+    ProjectList, Readiness, TransactionPage, WebhookEventList, WebhookReceipt,
 };
 use super::rate_limit::KeyedLimiter;
 use super::{
@@ -348,6 +348,14 @@ pub fn all(webhook_limiter: Arc<KeyedLimiter>) -> Vec<Route> {
             wallet::addresses,
         )
         .answers::<AddressList>(200, "The addresses"),
+        on(
+            M::GET,
+            "/api/projects/{project}/wallet/transactions",
+            "Wallet transactions newest first (members: of their own addresses; admins: all)",
+            wallet::transactions,
+        )
+        .query::<wallet::TransactionsPage>()
+        .answers::<TransactionPage>(200, "The transactions"),
         on(
             M::POST,
             "/api/projects/{project}/wallet/transactions",

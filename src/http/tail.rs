@@ -1,5 +1,6 @@
 //! `GET /api/projects/{p}/tail?room=`: a Server-Sent Events stream of the broadcasts passing
-//! through one room of the project (API keys and admins; the rooms the emit route accepts),
+//! through one room of the project (API keys and admins; the rooms the emit route accepts, and
+//! the project's wallet feed `wallet:project:<p>`),
 //! one `message` event each `{ room, event, payload, at }`, as the hub delivers them on this
 //! node (which includes those made on the other nodes).
 
@@ -46,6 +47,11 @@ pub async fn tail(
         .ok_or_else(|| AppError::not_found("project", pid.as_str()))?;
     let topic = match q.room.as_deref().filter(|r| !r.is_empty()) {
         None => Topic::Project(project.id.clone()),
+        // The admins' wallet feed of the project: only tailed, never an emit target, so the
+        // emit route cannot forge `wallet:transaction` events (the console's Wallet view).
+        Some(room) if room == format!("wallet:project:{}", project.id) => {
+            Topic::WalletProject(project.id.clone(), None)
+        }
         Some(room) => resolve_room(&st.core, &project, room).await?,
     };
     let watch = st.tail.watch(&st.core.hub, &topic)?;

@@ -170,6 +170,11 @@ impl MongoStore {
             .create_index(idx(doc! { "projectId": 1, "userId": 1 }))
             .await
             .map_err(map_err)?;
+        // A project's transactions newest first, paged by (createdAt, _id).
+        self.coll(WALLET_TRANSACTIONS)
+            .create_index(idx(doc! { "projectId": 1, "createdAt": -1, "_id": -1 }))
+            .await
+            .map_err(map_err)?;
         self.coll(WEBHOOK_EVENTS)
             .create_index(idx(
                 doc! { "integrationId": 1, "receivedAt": -1, "_id": -1 },

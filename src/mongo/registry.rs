@@ -230,4 +230,50 @@ impl WalletStore for MongoStore {
             .map_err(map_err)?;
         d.map(from_doc).transpose()
     }
+
+    /// Served by the index (projectId, createdAt desc, _id desc).
+    async fn list_transactions(
+        &self,
+        project: &ProjectId,
+        addresses: Option<&[AddressId]>,
+        limit: usize,
+        before: Option<&str>,
+    ) -> StoreResult<Vec<WalletTransaction>> {
+        if limit == 0 {
+            // MongoDB reads a limit of 0 as "no limit".
+            return Ok(Vec::new());
+        }
+        let mut filter = doc! { "projectId": project.as_str() };
+        if let Some(a) = addresses {
+            let ids: Vec<&str> = a.iter().map(AddressId::as_str).collect();
+            filter.insert("addressId", doc! { "$in": ids });
+        }
+        if let Some(b) = before {
+            let Some(anchor) = self.get_transaction(b).await? else {
+                return Ok(Vec::new());
+            };
+            if &anchor.project_id != project {
+                return Ok(Vec::new());
+            }
+            let at = DateTime::from_millis(anchor.created_at.millis());
+            filter.insert(
+                "$or",
+                vec![
+                    doc! { "createdAt": { "$lt": at } },
+                    doc! { "createdAt": at, "_id": { "$lt": anchor.id.as_str() } },
+                ],
+            );
+        }
+        let docs: Vec<_> = self
+            .coll(WALLET_TRANSACTIONS)
+            .find(filter)
+            .sort(doc! { "createdAt": -1, "_id": -1 })
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .await
+            .map_err(map_err)?
+            .try_collect()
+            .await
+            .map_err(map_err)?;
+        docs.into_iter().map(from_doc).collect()
+    }
 }

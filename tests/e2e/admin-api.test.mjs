@@ -1,5 +1,6 @@
 // The REST routes the admin console reads (docs/protocol.md, "REST"): the live tail (SSE), the
-// nodes' reports, a project's rooms, presence and integration status, and the console's files;
+// nodes' reports, a project's rooms, presence and integration status, wallet transactions, and
+// the console's files;
 // who may call them and what bad input gets.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -144,6 +145,49 @@ describe('admin REST routes', () => {
     assert.deepEqual(Object.keys(status.json), ['integrationId', 'status', 'lastExecutedAt', 'lastError', 'executions', 'failures']);
     assert.equal(status.json.status, 'active');
     assertHttpError(await http(server, '/api/projects/acme/integrations/status-api/status', { apiKey: API_KEY }), 404, 'NOT_FOUND');
+  });
+
+  test('wallet transactions: newest first, paged by `before`; members see their own addresses\' only', async () => {
+    const D = '/api/projects/demo/wallet/transactions';
+    const record = async (id, addressId) => {
+      const r = await http(server, D, {
+        apiKey: API_KEY, method: 'POST',
+        body: { id, addressId, amount: '1.5', direction: 'in', txHash: `0x${id}`, status: 'confirmed' },
+      });
+      assert.equal(r.status, 201, r.text);
+      // Distinct creation times, so the expected order does not hang on the id tie-break.
+      await new Promise((res) => setTimeout(res, 5));
+    };
+    await record('wl-1', 'addr-alice');
+    await record('wl-2', 'addr-bob');
+    await record('wl-3', 'addr-alice');
+
+    const ids = [];
+    let before = null;
+    for (let i = 0; i < 20; i++) {
+      const page = await http(server, `${D}?limit=2${before ? `&before=${encodeURIComponent(before)}` : ''}`, { apiKey: API_KEY });
+      assert.equal(page.status, 200, page.text);
+      assert.ok(page.json.transactions.length <= 2);
+      ids.push(...page.json.transactions.map((t) => t.id));
+      before = page.json.nextCursor;
+      if (!before) break;
+    }
+    const mine = ids.filter((id) => id.startsWith('wl-'));
+    assert.deepEqual(mine, ['wl-3', 'wl-2', 'wl-1'], JSON.stringify(ids));
+    assert.equal(new Set(ids).size, ids.length, 'no transaction on two pages');
+
+    const alice = await http(server, `${D}?limit=100`, { token: mintToken('alice') });
+    assert.equal(alice.status, 200, alice.text);
+    assert.ok(alice.json.transactions.every((t) => t.addressId === 'addr-alice'), alice.text);
+    assert.deepEqual(alice.json.transactions.filter((t) => t.id.startsWith('wl-')).map((t) => t.id), ['wl-3', 'wl-1']);
+    const last = await http(server, `${D}?before=wl-1`, { token: mintToken('alice') });
+    assert.deepEqual(last.json.transactions.filter((t) => t.id.startsWith('wl-')), []);
+
+    for (const q of ['limit=0', 'limit=101', 'limit=x', `before=${'x'.repeat(129)}`]) {
+      assertHttpError(await http(server, `${D}?${q}`, { apiKey: API_KEY }), 400, 'INVALID_PAYLOAD');
+    }
+    assertHttpError(await http(server, D), 401, 'UNAUTHORIZED');
+    assertHttpError(await http(server, '/api/projects/acme/wallet/transactions', { token: mintToken('alice') }), 403, 'FORBIDDEN');
   });
 
   test('the console\'s files: served with a strict policy; nothing else under /console', async () => {

@@ -6,7 +6,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
 import {
-  Scope, API_KEY, uniq, waitFor, joinChat, sendText,
+  Scope, API_KEY, uniq, waitFor, joinChat, sendText, http,
 } from './lib/harness.mjs';
 import { launchBrowser, SHOTS } from './lib/browser.mjs';
 
@@ -111,9 +111,22 @@ describe('admin console', () => {
     assert.doesNotMatch(card, /demo-integration-token/);
     await shot(page, 'console-integrations');
 
-    // Wallet addresses.
+    // Wallet: addresses, stored transactions from the REST listing, then a live one on top.
+    const recordTx = (id) => http(server, '/api/projects/demo/wallet/transactions', {
+      apiKey: API_KEY, method: 'POST',
+      body: { id, addressId: 'addr-alice', amount: '0.25', direction: 'in', txHash: `0x${id}`, status: 'confirmed' },
+    });
+    const stored = `tx-stored-${uniq()}`;
+    assert.equal((await recordTx(stored)).status, 201);
     await page.getByRole('link', { name: 'Wallet' }).click();
     await page.getByRole('table', { name: 'Addresses' }).waitFor();
+    const txRows = page.getByRole('table', { name: 'Transactions of the project, newest first' }).locator('tbody tr');
+    await txRows.filter({ hasText: `0x${stored}` }).waitFor();
+    await page.locator('.badge[data-state="live"]').waitFor();
+    const live = `tx-live-${uniq()}`;
+    assert.equal((await recordTx(live)).status, 201);
+    await txRows.first().filter({ hasText: `0x${live}` }).waitFor({ timeout: 5_000 });
+    await shot(page, 'console-wallet');
 
     // Live tail of the chat room, then an emit from the console that a client receives.
     await page.goto(`${server.url}/console/#/p/demo/live?room=chat:general`);

@@ -313,6 +313,16 @@ pub trait WalletStore: Send + Sync {
     /// Insert or replace by id; true when it was new.
     async fn put_transaction(&self, tx: &WalletTransaction) -> StoreResult<bool>;
     async fn get_transaction(&self, id: &str) -> StoreResult<Option<WalletTransaction>>;
+    /// Transactions of a project newest first (`createdAt`, then id, both descending), at most
+    /// `limit`; only those of `addresses` when given. `before` excludes that transaction and
+    /// everything newer; an unknown `before`, or one of another project, gives an empty list.
+    async fn list_transactions(
+        &self,
+        project: &ProjectId,
+        addresses: Option<&[AddressId]>,
+        limit: usize,
+        before: Option<&str>,
+    ) -> StoreResult<Vec<WalletTransaction>>;
 }
 
 /// An app of a key-authenticated protocol front end (a Pusher or Apinator app) that an admin

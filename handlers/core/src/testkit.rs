@@ -734,6 +734,85 @@ pub async fn registries(store: &dyn Store, prefix: &str) {
             .expect("get"),
         None
     );
+    wallet_listing(store, prefix, &pid, &mine[0].id).await;
+}
+
+/// Transactions listed newest first by (createdAt, id), filtered by address, paged by `before`.
+async fn wallet_listing(store: &dyn Store, prefix: &str, pid: &ProjectId, own: &AddressId) {
+    let other: AddressId = id(format!("{prefix}-a1"));
+    let listed = |v: Vec<WalletTransaction>| v.into_iter().map(|t| t.id).collect::<Vec<_>>();
+    // t2 and t3 share a time: the id breaks the tie. tx1 (above) is at T0 on `own`.
+    for (n, at, addr) in [
+        ("t2", T0 + 10, own),
+        ("t3", T0 + 10, &other),
+        ("t4", T0 + 20, own),
+    ] {
+        let tx = WalletTransaction {
+            id: format!("{prefix}-{n}"),
+            address_id: addr.clone(),
+            project_id: pid.clone(),
+            chain: "ethereum".into(),
+            currency: "ETH".into(),
+            amount: "1".into(),
+            direction: TxDirection::Out,
+            tx_hash: format!("0x{n}"),
+            status: TxStatus::Confirmed,
+            confirmations: 1,
+            created_at: Timestamp::from_millis(at),
+        };
+        assert!(store.put_transaction(&tx).await.expect("put"));
+    }
+    let all = |limit, before: Option<String>| async move {
+        let b = before;
+        store
+            .list_transactions(pid, None, limit, b.as_deref())
+            .await
+            .expect("list")
+    };
+    let p = |n: &str| format!("{prefix}-{n}");
+    assert_eq!(
+        listed(all(10, None).await),
+        [p("t4"), p("t3"), p("t2"), p("tx1")]
+    );
+    assert_eq!(listed(all(2, None).await), [p("t4"), p("t3")]);
+    assert_eq!(listed(all(2, Some(p("t3"))).await), [p("t2"), p("tx1")]);
+    assert_eq!(listed(all(10, Some(p("tx1"))).await), Vec::<String>::new());
+    assert_eq!(listed(all(0, None).await), Vec::<String>::new());
+    // An unknown cursor gives nothing rather than the first page.
+    assert!(all(10, Some(p("tx-none"))).await.is_empty());
+    let mine = store
+        .list_transactions(pid, Some(std::slice::from_ref(own)), 10, None)
+        .await
+        .expect("list");
+    assert_eq!(listed(mine), [p("t4"), p("t2"), p("tx1")]);
+    let mine = store
+        .list_transactions(pid, Some(std::slice::from_ref(own)), 1, Some(&p("t4")))
+        .await
+        .expect("list");
+    assert_eq!(listed(mine), [p("t2")]);
+    assert!(
+        store
+            .list_transactions(pid, Some(&[]), 10, None)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    // Another project sees none of them, and cannot page from their ids.
+    let elsewhere: ProjectId = id(format!("{prefix}-elsewhere"));
+    assert!(
+        store
+            .list_transactions(&elsewhere, None, 10, None)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_transactions(&elsewhere, None, 10, Some(&p("t4")))
+            .await
+            .expect("list")
+            .is_empty()
+    );
 }
 
 const T0: i64 = 1_700_000_000_000;

@@ -768,6 +768,32 @@ impl WalletStore for MemoryStore {
     async fn get_transaction(&self, id: &str) -> StoreResult<Option<WalletTransaction>> {
         Ok(self.read().transactions.get(id).cloned())
     }
+
+    async fn list_transactions(
+        &self,
+        project: &ProjectId,
+        addresses: Option<&[AddressId]>,
+        limit: usize,
+        before: Option<&str>,
+    ) -> StoreResult<Vec<WalletTransaction>> {
+        let data = self.read();
+        let anchor = match before {
+            None => None,
+            Some(b) => match data.transactions.get(b) {
+                Some(t) if &t.project_id == project => Some((t.created_at, t.id.as_str())),
+                _ => return Ok(Vec::new()),
+            },
+        };
+        let mut list: Vec<&WalletTransaction> = data
+            .transactions
+            .values()
+            .filter(|t| &t.project_id == project)
+            .filter(|t| addresses.is_none_or(|a| a.contains(&t.address_id)))
+            .filter(|t| anchor.is_none_or(|a| (t.created_at, t.id.as_str()) < a))
+            .collect();
+        list.sort_by(|x, y| (y.created_at, &y.id).cmp(&(x.created_at, &x.id)));
+        Ok(list.into_iter().take(limit).cloned().collect())
+    }
 }
 
 #[async_trait]
