@@ -367,9 +367,21 @@ async function chatView([p, c], signal) {
 
 async function dataView([p], signal) {
   const project = await api(`/api/projects/${enc(p)}`, { signal });
+  // The collections that hold documents (one page of up to 500: a project holds at most
+  // MAX_COLLECTIONS_PER_PROJECT, 100 by default), offered as buttons; the field still takes any
+  // name, e.g. a declared collection that holds nothing yet.
+  const { collections: stored } = await api(withQuery(`/api/projects/${enc(p)}/collections`, { limit: 500 }), { signal });
   const params = hashQuery();
-  const known = Object.keys(project.collections ?? {});
+  const known = [...new Set([...stored.map((c) => c.name), ...Object.keys(project.collections ?? {})])];
   const [collField, coll] = field('Collection', { list: 'known-collections', value: params.get('c') ?? known[0] ?? '', required: true, autocomplete: 'off' });
+  const picks = stored.map((c) => {
+    const b = button('', () => { coll.value = c.name; run(); }, { class: 'secondary', 'data-collection': c.name });
+    b.append(h('span', { text: c.name }), ' ', h('span.tag', { text: c.access ?? 'members' }));
+    return h('li', {}, b);
+  });
+  const pressed = () => {
+    for (const b of main.querySelectorAll('button[data-collection]')) b.setAttribute('aria-pressed', String(b.dataset.collection === coll.value.trim()));
+  };
   const [filterField, filter] = field('Filter (JSON, the live-query language)', { multiline: true, rows: 3, placeholder: '{ "status": { "$in": ["todo", "doing"] } }' });
   const [sortField, sort] = field('Sort (field,-other)', { placeholder: '-priority' });
   const [limitField, limit] = field('Page size', { type: 'number', min: 1, max: 1000, value: '25' });
@@ -381,6 +393,7 @@ async function dataView([p], signal) {
   const run = async (page = { skip: 0 }) => {
     const c = coll.value.trim();
     if (!c) return;
+    pressed();
     let parsed;
     if (filter.value.trim()) {
       try {
@@ -435,6 +448,9 @@ async function dataView([p], signal) {
   clear(
     main,
     h('h1', { text: 'Collections' }, ' ', badge),
+    stored.length
+      ? h('ul.collections', { 'aria-label': 'Collections of the project' }, picks)
+      : h('p.muted', { text: 'No collection holds documents yet.' }),
     h('datalist#known-collections', {}, known.map((k) => h('option', { value: k }))),
     h('form.query', { on: { submit: (ev) => { ev.preventDefault(); run(); } } },
       collField, filterField, h('div.row', {}, sortField, limitField),

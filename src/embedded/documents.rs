@@ -276,6 +276,34 @@ impl DocumentStore for EmbeddedStore {
         })
     }
 
+    async fn list_collections(
+        &self,
+        project: &ProjectId,
+        after: Option<&CollectionId>,
+        limit: usize,
+    ) -> StoreResult<Vec<CollectionId>> {
+        let p = project.as_str();
+        self.read(|txn| {
+            let t = txn.open_table(DOCUMENTS).db()?;
+            // Hop from collection to collection: one range read per collection listed.
+            let mut from = after.map_or_else(String::new, |c| after_all(c.as_str()));
+            let mut out = Vec::new();
+            while out.len() < limit {
+                let Some(entry) = t.range((p, from.as_str(), "")..).db()?.next() else {
+                    break;
+                };
+                let (k, _) = entry.db()?;
+                let (kp, kc, _) = k.value();
+                if kp != p {
+                    break;
+                }
+                from = after_all(kc);
+                out.push(CollectionId::try_from(kc).map_err(AppError::internal)?);
+            }
+            Ok(out)
+        })
+    }
+
     async fn delete_document(
         &self,
         project: &ProjectId,

@@ -4,6 +4,7 @@
 mod admin;
 mod bodies;
 mod chats;
+mod collections;
 mod console;
 pub mod contracts;
 mod documents;

@@ -23,8 +23,8 @@ use super::bodies::{
 };
 use super::rate_limit::KeyedLimiter;
 use super::{
-    AppState, admin, chats, contracts, documents, emit, health, integrations, projects, tail,
-    wallet, webhooks,
+    AppState, admin, chats, collections, contracts, documents, emit, health, integrations,
+    projects, tail, wallet, webhooks,
 };
 
 /// A schema of the shared components, for one direction.
@@ -235,6 +235,14 @@ pub fn all(webhook_limiter: Arc<KeyedLimiter>) -> Vec<Route> {
         )
         .body::<CreateChat>()
         .answers::<Chat>(201, "The chat"),
+        on(
+            M::GET,
+            "/api/projects/{project}/collections",
+            "The project's collections that hold documents, by name, with their declared access rule",
+            collections::list,
+        )
+        .query::<collections::Page>()
+        .answers::<collections::CollectionList>(200, "The collections"),
         on(
             M::GET,
             "/api/projects/{project}/collections/{collection}/documents",

@@ -234,6 +234,47 @@ impl DocumentStore for MongoStore {
         Ok((own.len().min(up_to), exists))
     }
 
+    /// One `listCollections` (every collection of the database, filtered here as above), then
+    /// one `findOne` per candidate until `limit` are found: a collection whose documents were
+    /// all deleted still exists in MongoDB but holds none, so it is left out.
+    async fn list_collections(
+        &self,
+        project: &ProjectId,
+        after: Option<&CollectionId>,
+        limit: usize,
+    ) -> StoreResult<Vec<CollectionId>> {
+        let prefix = format!("data.{project}.");
+        let mut names: Vec<String> = self
+            .database()
+            .list_collection_names()
+            .await
+            .map_err(map_err)?
+            .into_iter()
+            .filter_map(|n| n.strip_prefix(&prefix).map(str::to_owned))
+            .filter(|c| after.is_none_or(|a| c.as_str() > a.as_str()))
+            .collect();
+        names.sort();
+        let mut out = Vec::new();
+        for name in names {
+            if out.len() >= limit {
+                break;
+            }
+            let Ok(c) = CollectionId::try_from(name) else {
+                continue;
+            };
+            let any = self
+                .coll(&collection_name(project, &c))
+                .find_one(doc! {})
+                .projection(doc! { "_id": 1 })
+                .await
+                .map_err(map_err)?;
+            if any.is_some() {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
     async fn delete_document(
         &self,
         project: &ProjectId,

@@ -190,6 +190,42 @@ describe('admin REST routes', () => {
     assertHttpError(await http(server, '/api/projects/acme/wallet/transactions', { token: mintToken('alice') }), 403, 'FORBIDDEN');
   });
 
+  test('collections: the ones holding documents, by name, with their declared rule; paged by `after`', async () => {
+    const C = '/api/projects/demo/collections';
+    const name = `zz_${Date.now()}`;
+    const made = await http(server, `/api/projects/demo/collections/${name}/documents`, { apiKey: API_KEY, method: 'POST', body: { id: 'one', v: 1 } });
+    assert.equal(made.status, 201, made.text);
+    const all = await http(server, C, { token: mintToken('alice') });
+    assert.equal(all.status, 200, all.text);
+    const names = all.json.collections.map((c) => c.name);
+    assert.deepEqual(names, [...names].sort(), 'by name');
+    assert.ok(names.includes('tasks') && names.includes(name), all.text);
+    assert.equal(all.json.nextCursor, null);
+    assert.equal(all.json.collections.find((c) => c.name === name).access, undefined, 'no rule declared');
+    const project = await http(server, '/api/projects/demo', { apiKey: API_KEY });
+    for (const [c, rule] of Object.entries(project.json.collections ?? {})) {
+      const listed = all.json.collections.find((x) => x.name === c);
+      if (listed) assert.equal(listed.access, rule.access);
+    }
+
+    const paged = [];
+    let after = null;
+    for (let i = 0; i < 50; i++) {
+      const page = await http(server, `${C}?limit=1${after ? `&after=${encodeURIComponent(after)}` : ''}`, { apiKey: API_KEY });
+      assert.equal(page.status, 200, page.text);
+      paged.push(...page.json.collections.map((c) => c.name));
+      after = page.json.nextCursor;
+      if (!after) break;
+    }
+    assert.deepEqual(paged, names);
+
+    for (const q of ['limit=0', 'limit=501', 'limit=x', `after=${'x'.repeat(129)}`]) {
+      assertHttpError(await http(server, `${C}?${q}`, { apiKey: API_KEY }), 400, 'INVALID_PAYLOAD');
+    }
+    assertHttpError(await http(server, C), 401, 'UNAUTHORIZED');
+    assertHttpError(await http(server, '/api/projects/acme/collections', { token: mintToken('alice') }), 403, 'FORBIDDEN');
+  });
+
   test('the console\'s files: served with a strict policy; nothing else under /console', async () => {
     const page = await fetch(`${server.url}/console/`);
     assert.equal(page.status, 200);

@@ -94,8 +94,12 @@ describe('admin console', () => {
     await shot(page, 'console-chat');
 
     // Collections with a filter in the live-query language.
+    // The collections holding documents are offered as buttons; picking one fills the field.
     await page.getByRole('link', { name: 'Collections' }).click();
-    await page.getByLabel('Collection').fill('tasks');
+    const picker = page.getByRole('list', { name: 'Collections of the project' });
+    await picker.getByRole('button', { name: /^tasks\b/ }).click();
+    assert.equal(await page.getByLabel('Collection', { exact: true }).inputValue(), 'tasks');
+    assert.equal(await picker.getByRole('button', { name: /^tasks\b/ }).getAttribute('aria-pressed'), 'true');
     await page.getByLabel('Filter (JSON, the live-query language)').fill('{ "status": { "$in": ["doing", "todo"] } }');
     await page.getByLabel('Sort (field,-other)').fill('-priority');
     await page.getByRole('button', { name: 'Query' }).click();

@@ -254,6 +254,14 @@ pub trait DocumentStore: Send + Sync {
         collection: &CollectionId,
         up_to: usize,
     ) -> StoreResult<(usize, bool)>;
+    /// The project's collections that hold documents, by name, after `after` (exclusive), at
+    /// most `limit`.
+    async fn list_collections(
+        &self,
+        project: &ProjectId,
+        after: Option<&CollectionId>,
+        limit: usize,
+    ) -> StoreResult<Vec<CollectionId>>;
     /// Deletes and returns the document, under the same conditions.
     async fn delete_document(
         &self,

@@ -589,6 +589,64 @@ pub async fn documents(store: &dyn Store, prefix: &str) {
         store.get_document(&pid, &cid, &d9).await.expect("get"),
         None
     );
+    collection_listing(store, prefix).await;
+}
+
+/// The collections of a project that hold documents, by name, paged by `after`.
+async fn collection_listing(store: &dyn Store, prefix: &str) {
+    let pid: ProjectId = id(format!("{prefix}-colls"));
+    let other: ProjectId = id(format!("{prefix}-colls-other"));
+    let put = |p: &ProjectId, c: &str, d: &str| Document {
+        project_id: p.clone(),
+        collection_id: id(c),
+        body: body(json!({ "id": d })),
+    };
+    for (c, d) in [
+        ("b", "1"),
+        ("a", "1"),
+        ("b", "2"),
+        ("c", "1"),
+        ("gone", "1"),
+    ] {
+        store.put_document(&put(&pid, c, d)).await.expect("put");
+    }
+    store
+        .put_document(&put(&other, "z", "1"))
+        .await
+        .expect("put");
+    // A collection whose documents were all deleted holds none: not listed.
+    let gone = store
+        .delete_document(&pid, &id("gone"), &id("1"), None)
+        .await
+        .expect("delete");
+    assert!(gone.is_some());
+    let names = |v: Vec<CollectionId>| v.into_iter().map(|c| c.to_string()).collect::<Vec<_>>();
+    let list = |after: Option<&'static str>, limit| {
+        let pid = pid.clone();
+        async move {
+            let after = after.map(id::<CollectionId>);
+            names(
+                store
+                    .list_collections(&pid, after.as_ref(), limit)
+                    .await
+                    .expect("list"),
+            )
+        }
+    };
+    assert_eq!(list(None, 10).await, ["a", "b", "c"]);
+    assert_eq!(list(None, 2).await, ["a", "b"]);
+    assert_eq!(list(Some("b"), 2).await, ["c"]);
+    assert_eq!(list(Some("aa"), 10).await, ["b", "c"]);
+    assert_eq!(list(Some("c"), 10).await, Vec::<String>::new());
+    assert_eq!(list(None, 0).await, Vec::<String>::new());
+    let empty: ProjectId = id(format!("{prefix}-colls-none"));
+    assert!(
+        store
+            .list_collections(&empty, None, 10)
+            .await
+            .expect("list")
+            .is_empty()
+    );
 }
 
 pub async fn registries(store: &dyn Store, prefix: &str) {

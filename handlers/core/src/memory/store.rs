@@ -557,6 +557,35 @@ impl DocumentStore for MemoryStore {
         Ok((count, exists))
     }
 
+    async fn list_collections(
+        &self,
+        project: &ProjectId,
+        after: Option<&CollectionId>,
+        limit: usize,
+    ) -> StoreResult<Vec<CollectionId>> {
+        let data = self.read();
+        // Hop from collection to collection as `count_collections` does.
+        let mut from = after.map_or_else(|| " ".to_owned(), |c| format!("{c} "));
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let Ok(start) = CollectionId::try_from(from.as_str()) else {
+                break;
+            };
+            match data
+                .documents
+                .range((project.clone(), start, String::new())..)
+                .next()
+            {
+                Some(((p, c, _), _)) if p == project => {
+                    from = format!("{c} ");
+                    out.push(c.clone());
+                }
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
     async fn delete_document(
         &self,
         project: &ProjectId,
