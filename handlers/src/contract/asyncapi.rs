@@ -1,5 +1,6 @@
-//! The AsyncAPI 3 document of the Socket.IO main namespace: one channel, a `receive` operation
-//! per client event (its ack is the operation's reply) and a `send` operation per server event.
+//! The AsyncAPI 3 document: the Socket.IO main namespace — one channel, a `receive` operation
+//! per client event (its ack is the operation's reply) and a `send` operation per server event —
+//! and the other protocols' channels (`protocols.rs`).
 //! Operations are the server's view: it receives client events and sends server events.
 
 use serde_json::{Map, Value, json};
@@ -114,6 +115,8 @@ pub fn document() -> Result<Value, String> {
             "messages": [msg],
         }),
     );
+    let protocols = super::protocols::protocols();
+    b.operations.extend(protocols.operations);
     let schemas = b.components.into_definitions()?;
     let refs: Map<String, Value> = b
         .messages
@@ -125,33 +128,44 @@ pub fn document() -> Result<Value, String> {
             )
         })
         .collect();
+    let mut servers = Map::new();
+    servers.insert(
+        "local".to_owned(),
+        json!({
+            "host": "localhost:3000",
+            "protocol": "ws",
+            "pathname": "/socket.io/",
+            "description": "Engine.IO 4 (WebSocket or long-polling). Handshake `auth`: `{ token: <JWT> }` or `{ apiKey: <key> }`.",
+            "security": [{ "$ref": "#/components/securitySchemes/handshakeAuth" }],
+        }),
+    );
+    servers.extend(protocols.servers);
+    let mut channels = Map::new();
+    channels.insert(
+        "main".to_owned(),
+        json!({
+            "address": "/",
+            "title": "Main namespace",
+            "servers": [{ "$ref": "#/servers/local" }],
+            "messages": refs,
+        }),
+    );
+    channels.extend(protocols.channels);
+    let mut messages = b.messages;
+    messages.extend(protocols.messages);
     Ok(json!({
         "asyncapi": "3.0.0",
         "info": {
-            "title": "Switchboard Socket.IO API",
+            "title": "Switchboard realtime API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Socket.IO v4 events of the main namespace `/`. Every client event takes an optional ack callback, answered `{ ok: true, data }` or `{ ok: false, error: { code, message } }`; a failure is also emitted to the sender as `error` (`integration:error` for integration events). docs/protocol.md describes each event.",
+            "description": "Socket.IO v4 events of the main namespace `/`. Every client event takes an optional ack callback, answered `{ ok: true, data }` or `{ ok: false, error: { code, message } }`; a failure is also emitted to the sender as `error` (`integration:error` for integration events). docs/protocol.md describes each event. The other channels are the Pusher, Supabase Realtime, InsForge and HTTP pub/sub protocols Switchboard serves over the same channels (docs/protocols/).",
         },
         "defaultContentType": "application/json",
-        "servers": {
-            "local": {
-                "host": "localhost:3000",
-                "protocol": "ws",
-                "pathname": "/socket.io/",
-                "description": "Engine.IO 4 (WebSocket or long-polling). Handshake `auth`: `{ token: <JWT> }` or `{ apiKey: <key> }`.",
-                "security": [{ "$ref": "#/components/securitySchemes/handshakeAuth" }],
-            }
-        },
-        "channels": {
-            "main": {
-                "address": "/",
-                "title": "Main namespace",
-                "messages": refs,
-            }
-        },
+        "servers": servers,
+        "channels": channels,
         "operations": b.operations,
         "components": {
-            "messages": b.messages,
+            "messages": messages,
             "schemas": schemas,
             "securitySchemes": {
                 "handshakeAuth": {

@@ -4,6 +4,7 @@
 //! the payload types they name. Nothing here is listed by hand.
 
 pub mod asyncapi;
+mod protocols;
 pub mod schemas;
 pub mod typescript;
 
