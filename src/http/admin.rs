@@ -78,14 +78,8 @@ pub async fn rooms(
     QueryParams(page): QueryParams<RoomsPage>,
 ) -> ApiResult<Json<Value>> {
     require_admin(&actor)?;
-    let limit = match page.limit.as_deref() {
-        None | Some("") => DEFAULT_ROOMS_PAGE,
-        Some(s) => s
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_ROOMS_PAGE).contains(n))
-            .ok_or_else(|| AppError::invalid(format!("limit must be 1 to {MAX_ROOMS_PAGE}")))?,
-    };
+    let limit =
+        super::extract::page_limit(page.limit.as_deref(), DEFAULT_ROOMS_PAGE, MAX_ROOMS_PAGE)?;
     let pid = project_id(p)?;
     let member = require_member(st.core.store.as_ref(), &actor, &pid).await?;
     let owned = ProjectRooms::of(&st, &member.project).await?;

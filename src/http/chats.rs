@@ -76,14 +76,7 @@ pub async fn messages(
     QueryParams(page): QueryParams<Page>,
 ) -> ApiResult<Json<Value>> {
     let id = ChatId::try_from(id).map_err(AppError::invalid)?;
-    let limit = match page.limit.as_deref() {
-        None | Some("") => DEFAULT_PAGE,
-        Some(s) => s
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| AppError::invalid(format!("limit must be 1 to {MAX_PAGE}")))?,
-    };
+    let limit = super::extract::page_limit(page.limit.as_deref(), DEFAULT_PAGE, MAX_PAGE)?;
     let before = match page.before.as_deref() {
         None | Some("") => None,
         Some(b) => Some(MessageId::try_from(b).map_err(AppError::invalid)?),

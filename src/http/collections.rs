@@ -53,14 +53,7 @@ pub async fn list(
     QueryParams(page): QueryParams<Page>,
 ) -> ApiResult<Json<CollectionList>> {
     let pid = ProjectId::try_from(p).map_err(AppError::invalid)?;
-    let limit = match page.limit.as_deref() {
-        None | Some("") => DEFAULT_PAGE,
-        Some(s) => s
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| AppError::invalid(format!("limit must be 1 to {MAX_PAGE}")))?,
-    };
+    let limit = super::extract::page_limit(page.limit.as_deref(), DEFAULT_PAGE, MAX_PAGE)?;
     let after = match page.after.as_deref() {
         None | Some("") => None,
         Some(a) => Some(CollectionId::try_from(a).map_err(AppError::invalid)?),

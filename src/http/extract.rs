@@ -107,3 +107,15 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequestP
         }
     }
 }
+
+/// A `limit` query parameter: `default` when absent or empty, else 1 to `max`.
+pub fn page_limit(raw: Option<&str>, default: usize, max: usize) -> Result<usize, AppError> {
+    match raw {
+        None | Some("") => Ok(default),
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| AppError::invalid(format!("limit must be 1 to {max}"))),
+    }
+}

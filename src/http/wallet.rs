@@ -51,14 +51,7 @@ pub async fn transactions(
     QueryParams(page): QueryParams<TransactionsPage>,
 ) -> ApiResult<Json<Value>> {
     let pid = project_id(p)?;
-    let limit = match page.limit.as_deref() {
-        None | Some("") => DEFAULT_PAGE,
-        Some(s) => s
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| AppError::invalid(format!("limit must be 1 to {MAX_PAGE}")))?,
-    };
+    let limit = super::extract::page_limit(page.limit.as_deref(), DEFAULT_PAGE, MAX_PAGE)?;
     let before = match page.before.as_deref() {
         None | Some("") => None,
         // Transaction ids are at most MAX_ID_LEN characters, so a longer cursor is no cursor.
