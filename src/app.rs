@@ -499,6 +499,7 @@ where
         apps,
         config.binds_loopback(),
         &channel_members,
+        std::time::Duration::from_secs(config.pusher_ping_secs),
     )?;
     router = router.merge(routes);
     tracing::info!(

@@ -80,6 +80,7 @@ pub const ENV_VARS: &[&str] = &[
     "SOKETI_DEFAULT_APP_MAX_CONNECTIONS",
     "SOKETI_DEFAULT_APP_WEBHOOKS",
     "SOKETI_DEFAULT_APP_PROJECT",
+    "PUSHER_PING_SECS",
     "INSFORGE_ANON_KEYS",
     "SUPABASE_ANON_KEYS",
     "SUPABASE_SERVICE_KEYS",
@@ -380,6 +381,11 @@ pub struct Config {
     #[arg(long, env = "SOKETI_DEFAULT_APP_PROJECT", default_value = "demo")]
     pub soketi_default_app_project: String,
 
+    /// Pusher liveness period: a connection the server has not heard from for this long is
+    /// pinged, and closed with 4201 when the next period passes without a word.
+    #[arg(long, env = "PUSHER_PING_SECS", default_value_t = 60)]
+    pub pusher_ping_secs: u64,
+
     /// InsForge anon keys (docs/protocols/insforge.md): comma-separated `<project>=<key>`
     /// pairs; each key starts with `anon_` and admits anonymous clients of its project on the
     /// `/insforge` namespace.
@@ -543,6 +549,10 @@ impl Config {
             (
                 "MAX_COLLECTIONS_PER_PROJECT",
                 self.max_collections_per_project,
+            ),
+            (
+                "PUSHER_PING_SECS",
+                usize::try_from(self.pusher_ping_secs).unwrap_or(usize::MAX),
             ),
         ] {
             if v == 0 {
@@ -788,6 +798,14 @@ mod tests {
     }
 
     const STRONG: &str = "f3a91c07d2b84e65a0c9d1e27b3f4a58";
+
+    #[test]
+    fn a_zero_pusher_ping_period_is_refused() {
+        assert_eq!(parse(&[]).pusher_ping_secs, 60);
+        let c = parse(&["--pusher-ping-secs", "0"]);
+        assert_eq!(c.validate(), Err(ConfigError::Zero("PUSHER_PING_SECS")));
+        assert!(parse(&["--pusher-ping-secs", "1"]).validate().is_ok());
+    }
 
     #[test]
     fn the_store_follows_store_then_mongodb_uri() {

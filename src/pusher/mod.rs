@@ -66,6 +66,7 @@ pub fn router(
     apps: Apps,
     loopback: bool,
     members: &ChannelMembers,
+    ping_every: Duration,
 ) -> Result<(Router, Arc<PusherFrontEnd>), AppError> {
     let front_end = Arc::new(PusherFrontEnd::new(members.node()));
     let id = core.hub.register(front_end.clone())?;
@@ -85,7 +86,7 @@ pub fn router(
         member_webhooks(&hook, project, name, change);
     }));
     tokio::spawn(keep_apps(state.clone()));
-    tokio::spawn(front_end.clone().run_ticks(connection::PING_EVERY));
+    tokio::spawn(front_end.clone().run_ticks(ping_every));
     let router = Router::new()
         .route("/app/{key}", get(connection::upgrade))
         .route("/app", any(connection::bad_path))

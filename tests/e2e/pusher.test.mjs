@@ -611,6 +611,31 @@ describe('pusher, slow consumers', () => {
   });
 });
 
+describe('pusher liveness', () => {
+  test('a peer that answers no ping is closed with 4201; one that answers stays', async () => {
+    const server = await scope.server({ name: 'pusher-liveness', env: { ...PUSHER_ENV, PUSHER_PING_SECS: '1' } });
+    // `ws` answers pings by itself unless told not to: the silent peer is told not to.
+    const silent = new WebSocket(server.url.replace('http://', 'ws://') + WS_PATH(), { autoPong: false });
+    const frames = [];
+    let pings = 0;
+    silent.on('message', (m) => frames.push(JSON.parse(m.toString())));
+    silent.on('ping', () => (pings += 1));
+    silent.on('error', () => {});
+    const closed = new Promise((res) => silent.on('close', (code, reason) => res({ code, reason: reason.toString() })));
+    clients.push({ close: () => silent.close() });
+    const alive = await rawConnected(server);
+    const shut = await within(6_000, 'the silent peer closed', (res) => closed.then(res));
+    assert.equal(shut.code, 4201);
+    assert.ok(pings >= 1, 'it was pinged before it was closed');
+    const error = frames.find((f) => f.event === 'pusher:error');
+    assert.equal(JSON.parse(error.data).code, 4201);
+    // The answering peer outlived two periods and still talks.
+    alive.send({ event: 'pusher:ping', data: {} });
+    await alive.next('pusher:pong');
+    assert.equal(alive.ws.readyState, WebSocket.OPEN);
+  });
+});
+
 describe('pusher user sign-in', () => {
   let server;
   before(async () => {
