@@ -101,14 +101,14 @@ pub fn stamp_in(frame: &str) -> Option<u64> {
 /// for a refusal.
 type Control = Result<String, String>;
 
-enum Out {
-    Text(String),
-    Pong(Vec<u8>),
-    Close,
-}
+/// The connection's writing half, shared by its sender and its reader (which answers pings):
+/// a frame is written by the task that makes it, with no hop through a writer task, since the
+/// load tool shares the machine with the server it measures and a task wake-up per message is a
+/// large part of its cost.
+type SharedWriter = Arc<tokio::sync::Mutex<ws::Writer>>;
 
 pub struct Conn {
-    out: mpsc::UnboundedSender<Out>,
+    writer: SharedWriter,
     control: mpsc::UnboundedReceiver<Control>,
     pub socket_id: String,
 }
@@ -166,21 +166,9 @@ impl Conn {
             .map(str::to_owned)
             .ok_or_else(|| anyhow!("no socket_id in {first}"))?;
 
-        let (out, mut out_rx) = mpsc::unbounded_channel::<Out>();
-        tokio::spawn(async move {
-            while let Some(m) = out_rx.recv().await {
-                let sent = match &m {
-                    Out::Text(t) => writer.text(t).await,
-                    Out::Pong(p) => writer.pong(p).await,
-                    Out::Close => writer.close().await,
-                };
-                if sent.is_err() || matches!(m, Out::Close) {
-                    break;
-                }
-            }
-        });
+        let writer: SharedWriter = Arc::new(tokio::sync::Mutex::new(writer));
         let (control_tx, control) = mpsc::unbounded_channel();
-        let replies = out.clone();
+        let replies = writer.clone();
         let mut on_event = on_event;
         tokio::spawn(async move {
             let origin = crate::client::epoch_unix_us();
@@ -188,7 +176,7 @@ impl Conn {
                 let (msg, arrival) = match reader.next().await {
                     Ok((Msg::Text(t), at)) => (t, at),
                     Ok((Msg::Ping(p), _)) => {
-                        let _ = replies.send(Out::Pong(p));
+                        let _ = replies.lock().await.pong(&p).await;
                         continue;
                     }
                     Ok((Msg::Binary, _)) => continue,
@@ -206,7 +194,7 @@ impl Conn {
                 match frame.event.as_str() {
                     "pusher:ping" => {
                         let pong = r#"{"event":"pusher:pong","data":"{}"}"#;
-                        let _ = replies.send(Out::Text(pong.to_owned()));
+                        let _ = replies.lock().await.text(pong).await;
                     }
                     "pusher_internal:subscription_succeeded" => {
                         let _ = control_tx.send(Ok(frame.channel.unwrap_or_default()));
@@ -223,7 +211,7 @@ impl Conn {
             }
         });
         Ok(Conn {
-            out,
+            writer,
             control,
             socket_id,
         })
@@ -237,9 +225,12 @@ impl Conn {
             serde_json::json!({ "channel": channel })
         };
         let frame = serde_json::json!({ "event": "pusher:subscribe", "data": data });
-        self.out
-            .send(Out::Text(frame.to_string()))
-            .map_err(|_| anyhow!("connection closed"))?;
+        self.writer
+            .lock()
+            .await
+            .text(&frame.to_string())
+            .await
+            .map_err(|e| anyhow!("connection closed: {e}"))?;
         loop {
             let reply = tokio::time::timeout(TIMEOUT, self.control.recv())
                 .await
@@ -254,14 +245,18 @@ impl Conn {
     }
 
     /// Sends a client event (`client-…`) on a channel this connection is subscribed to.
-    pub fn client_event(&self, channel: &str, event: &str, data: &str) {
+    /// A failed write shows as a lost message.
+    pub async fn client_event(&self, channel: &str, event: &str, data: &str) {
         // `data` as a JSON string, the way the Pusher wire carries data.
         let frame = serde_json::json!({ "event": event, "channel": channel, "data": data });
-        let _ = self.out.send(Out::Text(frame.to_string()));
+        let _ = self.writer.lock().await.text(&frame.to_string()).await;
     }
 
     pub fn close(&self) {
-        let _ = self.out.send(Out::Close);
+        let writer = self.writer.clone();
+        tokio::spawn(async move {
+            let _ = writer.lock().await.close().await;
+        });
     }
 }
 

@@ -295,7 +295,8 @@ async fn send_client_windowed(
     let mut sent = 0;
     while sent < n && Instant::now() < deadline {
         if sent.saturating_sub(delivered()) < window.max(1) {
-            conn.client_event(channel, CLIENT_EVENT, &pusher::stamped_data());
+            conn.client_event(channel, CLIENT_EVENT, &pusher::stamped_data())
+                .await;
             sent += 1;
             continue;
         }
@@ -316,7 +317,8 @@ async fn send_client_paced(conn: &Conn, channel: &str, n: usize, rate: f64, dead
             break;
         }
         tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / rate)).await;
-        conn.client_event(channel, CLIENT_EVENT, &pusher::stamped_data());
+        conn.client_event(channel, CLIENT_EVENT, &pusher::stamped_data())
+            .await;
     }
 }
 
