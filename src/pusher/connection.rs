@@ -3,7 +3,7 @@
 //! loop that reads the client's frames, writes what the hub queued for it, pings it, and closes
 //! it with the protocol's code when it is too slow, silent, or the server drains.
 
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +14,6 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::SinkExt;
-use tokio::sync::watch;
 
 use switchboard_handlers::core::access::{Actor, ActorKind, Role};
 use switchboard_handlers::core::ids::UserId;
@@ -290,12 +289,9 @@ async fn open(st: Pusher, app: Arc<App>, mut socket: WebSocket) -> Option<Conn> 
 /// Reads frames, writes what the hub queued, checks the peer is alive; returns the close code
 /// and reason when the server ends the connection, `None` when the peer did.
 async fn serve(c: &mut Conn) -> Option<(u16, &'static str)> {
-    // Kept across iterations rather than made anew in the `select!`: these wait on watch
-    // channels shared by every connection, and a fresh wait registers with (and a dropped one
-    // leaves) their one waiter list, two locks per frame per connection.
-    let mut draining = pin!(changed(c.st.front_end.draining()));
-    let mut ticks = pin!(changed(c.st.front_end.ticks()));
-    let (mut heard, mut pinged, mut ticking) = (false, false, true);
+    let mut draining = c.st.front_end.draining();
+    let mut ticks = c.st.front_end.ticks();
+    let (mut heard, mut pinged) = (false, false);
     loop {
         tokio::select! {
             msg = c.socket.recv() => {
@@ -327,13 +323,7 @@ async fn serve(c: &mut Conn) -> Option<(u16, &'static str)> {
                 Some(Out::Close(code, message)) => return Some((code, message)),
                 None => return Some((4100, "Connection too slow: its outgoing queue is full")),
             },
-            (rx, ok) = &mut ticks, if ticking => {
-                // Gone only when the server is: stop polling the finished wait.
-                ticking = ok;
-                ticks.set(changed(rx));
-                if !ok {
-                    continue;
-                }
+            Ok(()) = ticks.changed() => {
                 if heard {
                     (heard, pinged) = (false, false);
                 } else if pinged {
@@ -345,18 +335,11 @@ async fn serve(c: &mut Conn) -> Option<(u16, &'static str)> {
                     }
                 }
             }
-            _ = &mut draining => {
+            _ = draining.changed() => {
                 return Some((4200, "The server is restarting; reconnect"));
             }
         }
     }
-}
-
-/// Waits for the next change of a watch channel and hands the receiver back for the next wait;
-/// `false` when the sender is gone.
-async fn changed<T>(mut rx: watch::Receiver<T>) -> (watch::Receiver<T>, bool) {
-    let ok = rx.changed().await.is_ok();
-    (rx, ok)
 }
 
 async fn finish(mut c: Conn, close: Option<(u16, &'static str)>) {
