@@ -6,7 +6,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
 import {
-  Scope, API_KEY, uniq, waitFor, joinChat, sendText, http,
+  Scope, API_KEY, uniq, waitFor, joinChat, sendText, http, chatHistory, emitAck, assertAckOk,
 } from './lib/harness.mjs';
 import { launchBrowser, SHOTS } from './lib/browser.mjs';
 
@@ -78,19 +78,33 @@ describe('admin console', () => {
     assert.ok(await page.getByRole('cell', { name: 'carol', exact: true }).isVisible());
     await shot(page, 'console-overview');
 
-    // Chats: the seeded history, with its reaction.
+    // A receipt stored before the console opens the chat: bob read the welcome message.
+    const bob = await scope.user(server, 'bob');
+    await joinChat(bob, 'general');
+    const markRead = async (id) => assertAckOk(await emitAck(bob, 'messages:mark:read', { chatId: 'general', projectId: 'demo', messageIds: [id] }));
+    const welcome = (await chatHistory(server, 'general', { sub: 'bob' }))
+      .find((m) => m.content.startsWith('Welcome to Switchboard!'));
+    await markRead(welcome.id);
+
+    // Chats: the seeded history, with its reaction and the stored receipt.
     await page.getByRole('link', { name: 'Chats' }).click();
     await page.getByRole('link', { name: 'General' }).click();
     await page.getByText('Welcome to Switchboard!').waitFor();
     await page.locator('.badge[data-state="live"]').waitFor();
     assert.match(await page.locator('.reactions').first().textContent(), /👋 1/);
+    const readLine = (id) => page.locator(`li.message[data-id="${id}"] .receipts`);
+    assert.equal(await readLine(welcome.id).textContent(), 'Read by bob');
 
-    // A message from a socket.io-client shows up without a reload.
+    // A message from a socket.io-client shows up without a reload, and so does its receipt.
     const alice = await scope.user(server, 'alice');
     await joinChat(alice, 'general');
     const text = `hello from socket.io ${uniq()}`;
-    await sendText(alice, 'general', text);
+    const sent = await sendText(alice, 'general', text);
     await page.getByText(text).waitFor({ timeout: 5_000 });
+    assert.equal(await readLine(sent.id).count(), 0, 'nobody has read it yet');
+    await markRead(sent.id);
+    await readLine(sent.id).getByText('bob').waitFor({ timeout: 5_000 });
+    assert.equal(await readLine(sent.id).textContent(), 'Read by bob');
     await shot(page, 'console-chat');
 
     // Collections with a filter in the live-query language.
