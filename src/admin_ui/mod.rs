@@ -115,10 +115,8 @@ struct HubObserver {
 }
 
 impl HubObserver {
+    /// Queues a change for the Admin UIs (development mode only: the callers check).
     fn push(&self, c: Change) {
-        if !self.development {
-            return;
-        }
         let weight = c.weight();
         if self.queued.fetch_add(weight, Ordering::Relaxed) + weight > EVENT_QUEUE_BYTES {
             self.queued.fetch_sub(weight, Ordering::Relaxed);
@@ -136,22 +134,30 @@ impl Observer for HubObserver {
     fn opened(&self, conn: &str, protocol: &'static str) {
         if let Some(nsp) = namespace_of(protocol) {
             self.traffic.connection();
-            self.push(Change::Opened(conn.to_owned(), nsp));
+            if self.development {
+                self.push(Change::Opened(conn.to_owned(), nsp));
+            }
         }
     }
     fn closed(&self, conn: &str, protocol: &'static str) {
         if let Some(nsp) = namespace_of(protocol) {
             self.traffic.disconnection();
-            self.push(Change::Closed(conn.to_owned(), nsp));
+            if self.development {
+                self.push(Change::Closed(conn.to_owned(), nsp));
+            }
         }
     }
     fn joined(&self, conn: &str, protocol: &'static str, room: &str) {
-        if let Some(nsp) = namespace_of(protocol) {
+        if let Some(nsp) = namespace_of(protocol)
+            && self.development
+        {
             self.push(Change::Joined(conn.to_owned(), nsp, room.to_owned()));
         }
     }
     fn left(&self, conn: &str, protocol: &'static str, room: &str) {
-        if let Some(nsp) = namespace_of(protocol) {
+        if let Some(nsp) = namespace_of(protocol)
+            && self.development
+        {
             self.push(Change::Left(conn.to_owned(), nsp, room.to_owned()));
         }
     }
@@ -312,7 +318,7 @@ impl<A: Adapter> AdminUi<A> {
                 self.dropped.fetch_add(lost, Ordering::Relaxed);
                 tracing::info!(
                     lost,
-                    "Admin UI events dropped: more socket and room changes than it can relay"
+                    "Admin UI events dropped: more socket, room and traffic events than it can relay"
                 );
             }
             self.queued.fetch_sub(change.weight(), Ordering::Relaxed);
