@@ -429,3 +429,69 @@ async fn start_up_with_a_million_stored_messages() {
     drop(server);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// What a history page of 100 messages, each read by 1,000 participants, costs to summarise,
+/// and what upgrading a format 1 file of those 100,000 receipts costs. Ignored (it writes
+/// 100,000 receipts): `cargo test --test embedded_store -- --ignored --nocapture read_summaries`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn read_summaries_of_a_page_of_a_crowded_chat() {
+    use std::time::Instant;
+    use switchboard_handlers::core::ids::{ChatId, MessageId, UserId};
+    use switchboard_handlers::core::ports::ChatStore;
+    use switchboard_handlers::core::time::Timestamp;
+
+    let dir = support::data_dir("crowded");
+    let chat = ChatId::try_from("crowd").expect("id");
+    let ids: Vec<MessageId> = (0..100)
+        .map(|i| MessageId::try_from(format!("m{i:03}")).expect("id"))
+        .collect();
+    let store = EmbeddedStore::open(&dir).expect("open");
+    for (i, id) in ids.iter().enumerate() {
+        let m = testkit::message(id.as_str(), "crowd", "demo", "u0000", 1_000 + i as i64);
+        store.insert_message(m, None).await.expect("insert");
+    }
+    let filled = Instant::now();
+    for u in 0..1_000 {
+        let reader = UserId::try_from(format!("u{u:04}")).expect("id");
+        store
+            .mark_read(&chat, &reader, &ids, Timestamp::from_millis(10_000 + u))
+            .await
+            .expect("mark");
+    }
+    println!("100,000 receipts in {:?}", filled.elapsed());
+    let page = |store: EmbeddedStore| {
+        let (chat, ids) = (chat.clone(), ids.clone());
+        async move {
+            let start = Instant::now();
+            let mut got = Vec::new();
+            for _ in 0..10 {
+                got = store.read_summaries(&chat, &ids, 10).await.expect("sum");
+            }
+            assert!(
+                got.iter()
+                    .all(|s| s.read_count == 1_000 && s.read_by.len() == 10)
+            );
+            start.elapsed() / 10
+        }
+    };
+    println!(
+        "one page (100 messages × 1,000 readers): {:?}",
+        page(store.clone()).await
+    );
+    store.close();
+    drop(store);
+    downgrade_to_format_1(&dir.join(FILE));
+    let upgrade = Instant::now();
+    let store = EmbeddedStore::open(&dir).expect("open and upgrade");
+    println!(
+        "format 1 → 2 upgrade of 100,000 receipts: {:?}",
+        upgrade.elapsed()
+    );
+    println!(
+        "one page after the upgrade: {:?}",
+        page(store.clone()).await
+    );
+    drop(store);
+    let _ = std::fs::remove_dir_all(dir);
+}
