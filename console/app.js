@@ -2,7 +2,7 @@
 // fetched before sign-in; each view stops its streams and timers when the viewer leaves it.
 
 import { api, stream, withQuery, credential, ApiError } from './api.js';
-import { h, clear, time, json, table, errorBox, loading, button, field, link, timeZone } from './views.js';
+import { h, clear, time, localTime, json, table, errorBox, loading, button, field, link, timeZone } from './views.js';
 
 const main = document.getElementById('main');
 const topNav = document.getElementById('top-nav');
@@ -292,15 +292,44 @@ function messageItem(m, receipts) {
     m.reactions?.length
       ? h('ul.reactions', { 'aria-label': 'Reactions' }, m.reactions.map((r) => h('li', { title: r.userIds.join(', '), text: `${r.emoji} ${r.count}` })))
       : null,
-    read?.size ? h('p.receipts', { text: `Read by ${[...read.keys()].join(', ')}` }) : null,
+    readLine(read),
   );
+}
+
+/** "Read by ann, bob and 37 more": the named readers (the page's first ten, then those seen
+ *  live while they are all the message has) and a count of the rest. */
+function readLine(read) {
+  if (!read?.count) return null;
+  const names = [...read.readers];
+  const rest = read.count - names.length;
+  const line = h('p.receipts', { 'data-read-count': String(read.count) }, 'Read by ');
+  names.forEach(([user, at], i) => {
+    if (i) line.append(i === names.length - 1 && rest <= 0 ? ' and ' : ', ');
+    line.append(h('span.reader', { title: `read ${localTime(at)}`, text: user }));
+  });
+  if (rest > 0) line.append(` and ${rest} more`);
+  return line;
+}
+
+/** A message's receipts as the history page gave them: `readCount` and the first `readBy`. */
+function pageReceipts(m) {
+  return { count: m.readCount ?? 0, readers: new Map((m.readBy ?? []).map((r) => [r.userId, r.readAt])) };
+}
+
+/** A live `messages:read` for one message. While every reader is named, a new one is added by
+ *  name; once some are only counted, a reader not named may be one of them reading again, so
+ *  the count grows (it can be one too high until the page is reloaded). */
+function addReceipt(read, user, at) {
+  if (read.readers.has(user)) return;
+  if (read.readers.size >= read.count && read.readers.size < 10) read.readers.set(user, at);
+  read.count += 1;
 }
 
 async function chatView([p, c], signal) {
   const chat = await api(`/api/chats/${enc(c)}`, { signal });
   const byId = new Map();
   const order = []; // newest first
-  const receipts = new Map(); // message id → Map(user → readAt), as seen live
+  const receipts = new Map(); // message id → { count, readers: Map(user → readAt) }
   const list = h('ol.messages', { 'aria-label': 'Messages, newest first' });
   const more = h('div.paging');
   const [badge, setState] = liveBadge();
@@ -312,6 +341,7 @@ async function chatView([p, c], signal) {
     for (const m of page.messages) {
       if (!byId.has(m.id)) order.push(m.id);
       byId.set(m.id, m);
+      receipts.set(m.id, pageReceipts(m));
     }
     cursor = page.nextCursor;
     render();
@@ -339,6 +369,7 @@ async function chatView([p, c], signal) {
       case 'message:new':
         if (d.id && !byId.has(d.id)) order.unshift(d.id);
         if (d.id) byId.set(d.id, d);
+        if (d.id && !receipts.has(d.id)) receipts.set(d.id, pageReceipts(d));
         break;
       case 'message:edited':
         if (m) Object.assign(m, { content: d.content, editedAt: d.editedAt });
@@ -351,8 +382,8 @@ async function chatView([p, c], signal) {
         break;
       case 'messages:read':
         for (const id of d.messageIds ?? []) {
-          if (!receipts.has(id)) receipts.set(id, new Map());
-          receipts.get(id).set(d.userId, d.readAt);
+          const read = receipts.get(id);
+          if (read) addReceipt(read, d.userId, d.readAt);
         }
         break;
       default:

@@ -43,6 +43,12 @@ const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeS
 export const timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 
 /** A <time> in the viewer's zone, the ISO value in its title. */
+/** A time as plain text in the viewer's time zone (for tooltips). */
+export function localTime(iso) {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? String(iso) : dateTime.format(d);
+}
+
 export function time(iso) {
   if (!iso) return h('span.muted', { text: '—' });
   const d = new Date(iso);

@@ -384,9 +384,11 @@ fn admin_ui<A: Adapter>(
         },
         readonly: config.admin_ui_readonly,
         server_id: format!("{}#{}", crate::admin_ui::hostname(), std::process::id()),
+        development: config.admin_ui_mode == crate::config::AdminUiMode::Development,
     };
     tracing::info!(
         readonly = config.admin_ui_readonly,
+        development = settings.development,
         "Socket.IO Admin UI protocol on /admin"
     );
     Ok(Some(crate::admin_ui::AdminUi::setup(

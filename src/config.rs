@@ -87,6 +87,7 @@ pub const ENV_VARS: &[&str] = &[
     "ADMIN_UI_USERNAME",
     "ADMIN_UI_PASSWORD",
     "ADMIN_UI_READONLY",
+    "ADMIN_UI_MODE",
     "STORE",
     "DATA_DIR",
 ];
@@ -110,6 +111,16 @@ impl StoreKind {
             StoreKind::Mongo => "mongo",
         }
     }
+}
+
+/// What the Socket.IO Admin UI gets, as the admin-ui package's `mode` option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AdminUiMode {
+    /// The socket list, socket and room events, and every event each socket receives and
+    /// sends (`event_received`, `event_sent`) while an Admin UI is connected.
+    Development,
+    /// Server stats only: no socket list, no per-socket events.
+    Production,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -431,6 +442,11 @@ pub struct Config {
     /// Admin UI in read-only mode: no emit, join, leave or disconnect.
     #[arg(long, env = "ADMIN_UI_READONLY", default_value_t = false, action = clap::ArgAction::Set)]
     pub admin_ui_readonly: bool,
+
+    /// Admin UI mode: `development` (sockets, rooms and every event while an Admin UI is
+    /// connected) or `production` (server stats only), as the admin-ui package's `mode`.
+    #[arg(long, env = "ADMIN_UI_MODE", value_enum, default_value = "development")]
+    pub admin_ui_mode: AdminUiMode,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -890,6 +906,23 @@ mod tests {
                 "{args:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_admin_ui_mode_is_development_unless_set_to_production() {
+        assert_eq!(
+            parse(&["--jwt-secret", STRONG]).admin_ui_mode,
+            AdminUiMode::Development
+        );
+        let prod = parse(&["--jwt-secret", STRONG, "--admin-ui-mode", "production"]);
+        assert_eq!(prod.admin_ui_mode, AdminUiMode::Production);
+        let mut v = vec!["sb", "--admin-ui-mode", "verbose"];
+        v.push("--jwt-secret");
+        v.push(STRONG);
+        assert!(
+            Cli::try_parse_from(v).is_err(),
+            "an unknown mode is refused"
+        );
     }
 
     #[test]

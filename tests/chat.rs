@@ -143,6 +143,16 @@ async fn join_send_react_edit_delete_read() {
     assert_eq!(list[0]["id"], id.as_str());
     assert_eq!(list[0]["content"], "");
     assert!(list[0]["deletedAt"].is_string());
+    // Each message says who has read it: bob's receipt, with the readAt the room was told.
+    assert_eq!(list[0]["readCount"], 1, "{body}");
+    assert_eq!(
+        list[0]["readBy"],
+        json!([{ "userId": "bob", "readAt": read["readAt"] }])
+    );
+    assert_eq!(
+        (list[1]["readCount"].clone(), list[1]["readBy"].clone()),
+        (json!(0), json!([]))
+    );
     let cursor = body["nextCursor"].as_str().expect("more pages").to_owned();
     let (_, older) = s
         .get(

@@ -190,6 +190,137 @@ async fn a_store_from_a_newer_version_is_refused_and_left_alone() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Turns a store of this version back into format 1: the same tables without the indexes
+/// format 2 added.
+fn downgrade_to_format_1(file: &Path) {
+    let db = redb::Database::open(file).expect("open the file directly");
+    let txn = db.begin_write().expect("write");
+    for table in ["message_readers", "read_counts", "project_transactions"] {
+        assert!(
+            txn.delete_table(redb::TableDefinition::<&str, ()>::new(table))
+                .expect("delete"),
+            "{table} exists in format {FORMAT}"
+        );
+    }
+    {
+        let mut meta = txn
+            .open_table(redb::TableDefinition::<&str, u64>::new("meta"))
+            .expect("meta");
+        meta.insert("format", 1).expect("insert");
+    }
+    txn.commit().expect("commit");
+}
+
+#[tokio::test]
+async fn a_format_1_store_is_upgraded_with_its_receipts_and_transactions() {
+    use redb::ReadableTable;
+    use switchboard_handlers::core::ids::{ChatId, MessageId, ProjectId, UserId};
+    use switchboard_handlers::core::model::{TxDirection, TxStatus, WalletTransaction};
+    use switchboard_handlers::core::ports::{ChatStore, WalletStore};
+    use switchboard_handlers::core::time::Timestamp;
+
+    let dir = support::data_dir("format1");
+    let chat = ChatId::try_from("general").expect("id");
+    let project = ProjectId::try_from("demo").expect("id");
+    let m0 = MessageId::try_from("m0").expect("id");
+    {
+        let store = EmbeddedStore::open(&dir).expect("open");
+        for (id, at) in [("m0", 1_000), ("m1", 2_000)] {
+            store
+                .insert_message(testkit::message(id, "general", "demo", "alice", at), None)
+                .await
+                .expect("insert");
+        }
+        for i in 0..15 {
+            let reader = UserId::try_from(format!("u{i:02}")).expect("id");
+            store
+                .mark_read(
+                    &chat,
+                    &reader,
+                    std::slice::from_ref(&m0),
+                    Timestamp::from_millis(10_000 - i),
+                )
+                .await
+                .expect("mark");
+        }
+        for (n, at) in [("t1", 1_000), ("t2", 3_000), ("t3", 2_000)] {
+            let tx = WalletTransaction {
+                id: n.into(),
+                address_id: "a1".to_owned().try_into().expect("id"),
+                project_id: project.clone(),
+                chain: "ethereum".into(),
+                currency: "ETH".into(),
+                amount: "1".into(),
+                direction: TxDirection::In,
+                tx_hash: format!("0x{n}"),
+                status: TxStatus::Confirmed,
+                confirmations: 1,
+                created_at: Timestamp::from_millis(at),
+            };
+            store.put_transaction(&tx).await.expect("put");
+        }
+        store.close();
+    }
+    downgrade_to_format_1(&dir.join(FILE));
+
+    let store = EmbeddedStore::open(&dir).expect("open and upgrade");
+    let summaries = store
+        .read_summaries(
+            &chat,
+            &[m0.clone(), MessageId::try_from("m1").expect("id")],
+            10,
+        )
+        .await
+        .expect("summaries");
+    assert_eq!(summaries[0].read_count, 15);
+    let first: Vec<String> = summaries[0]
+        .read_by
+        .iter()
+        .map(|r| r.user_id.to_string())
+        .collect();
+    let expected: Vec<String> = (5..15).rev().map(|i| format!("u{i:02}")).collect();
+    assert_eq!(first, expected, "the 10 earliest readers");
+    assert_eq!(summaries[1].read_count, 0);
+    let listed: Vec<String> = store
+        .list_transactions(&project, None, 10, None)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(listed, ["t2", "t3", "t1"]);
+    // Upgraded once: the marker says so, and receipts go on being indexed.
+    store.close();
+    drop(store);
+    let db = redb::Database::open(dir.join(FILE)).expect("open directly");
+    let txn = redb::ReadableDatabase::begin_read(&db).expect("read");
+    let meta = txn
+        .open_table(redb::TableDefinition::<&str, u64>::new("meta"))
+        .expect("meta");
+    assert_eq!(
+        meta.get("format").expect("get").map(|v| v.value()),
+        Some(FORMAT)
+    );
+    drop((meta, txn, db));
+    let store = EmbeddedStore::open(&dir).expect("open again");
+    store
+        .mark_read(
+            &chat,
+            &UserId::try_from("late").expect("id"),
+            std::slice::from_ref(&m0),
+            Timestamp::from_millis(20_000),
+        )
+        .await
+        .expect("mark");
+    let after = store
+        .read_summaries(&chat, &[m0], 10)
+        .await
+        .expect("summaries");
+    assert_eq!((after[0].read_count, after[0].read_by.len()), (16, 10));
+    drop(store);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[tokio::test]
 async fn a_damaged_store_is_refused_and_left_alone() {
     let dir = support::data_dir("corrupt");
@@ -296,5 +427,71 @@ async fn start_up_with_a_million_stored_messages() {
         started.elapsed().as_millis()
     );
     drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// What a history page of 100 messages, each read by 1,000 participants, costs to summarise,
+/// and what upgrading a format 1 file of those 100,000 receipts costs. Ignored (it writes
+/// 100,000 receipts): `cargo test --test embedded_store -- --ignored --nocapture read_summaries`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn read_summaries_of_a_page_of_a_crowded_chat() {
+    use std::time::Instant;
+    use switchboard_handlers::core::ids::{ChatId, MessageId, UserId};
+    use switchboard_handlers::core::ports::ChatStore;
+    use switchboard_handlers::core::time::Timestamp;
+
+    let dir = support::data_dir("crowded");
+    let chat = ChatId::try_from("crowd").expect("id");
+    let ids: Vec<MessageId> = (0..100)
+        .map(|i| MessageId::try_from(format!("m{i:03}")).expect("id"))
+        .collect();
+    let store = EmbeddedStore::open(&dir).expect("open");
+    for (i, id) in ids.iter().enumerate() {
+        let m = testkit::message(id.as_str(), "crowd", "demo", "u0000", 1_000 + i as i64);
+        store.insert_message(m, None).await.expect("insert");
+    }
+    let filled = Instant::now();
+    for u in 0..1_000 {
+        let reader = UserId::try_from(format!("u{u:04}")).expect("id");
+        store
+            .mark_read(&chat, &reader, &ids, Timestamp::from_millis(10_000 + u))
+            .await
+            .expect("mark");
+    }
+    println!("100,000 receipts in {:?}", filled.elapsed());
+    let page = |store: EmbeddedStore| {
+        let (chat, ids) = (chat.clone(), ids.clone());
+        async move {
+            let start = Instant::now();
+            let mut got = Vec::new();
+            for _ in 0..10 {
+                got = store.read_summaries(&chat, &ids, 10).await.expect("sum");
+            }
+            assert!(
+                got.iter()
+                    .all(|s| s.read_count == 1_000 && s.read_by.len() == 10)
+            );
+            start.elapsed() / 10
+        }
+    };
+    println!(
+        "one page (100 messages × 1,000 readers): {:?}",
+        page(store.clone()).await
+    );
+    store.close();
+    drop(store);
+    downgrade_to_format_1(&dir.join(FILE));
+    let upgrade = Instant::now();
+    let store = EmbeddedStore::open(&dir).expect("open and upgrade");
+    println!(
+        "format 1 → 2 upgrade of 100,000 receipts: {:?}",
+        upgrade.elapsed()
+    );
+    println!(
+        "one page after the upgrade: {:?}",
+        page(store.clone()).await
+    );
+    drop(store);
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -1,7 +1,8 @@
 //! The server side of the Socket.IO Admin UI (`@socket.io/admin-ui` 0.5) on the `/admin`
-//! namespace (docs/console.md): basic auth from the configuration, `config`, `all_sockets`,
-//! `server_stats` every two seconds, the socket and room events, and — unless read-only — the
-//! `emit`, `join`, `leave` and `_disconnect` actions.
+//! namespace (docs/console.md): basic auth from the configuration, `config`, `server_stats`
+//! every two seconds with the aggregated events (`traffic`), in development mode `all_sockets`,
+//! the socket and room events and every event a socket receives or is sent, and — unless
+//! read-only — the `emit`, `join`, `leave` and `_disconnect` actions.
 //!
 //! Each node reports what happens on it: the hub tells this module about every connection
 //! opened or closed and every join and leave ([`Observer`]), and the module emits the matching
@@ -12,17 +13,20 @@
 mod actions;
 mod auth;
 mod sockets;
+mod traffic;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
+use socketioxide::operators::BroadcastOperators;
 use tokio::sync::mpsc;
 
 use switchboard_handlers::core::hub::{Hub, Observer};
@@ -30,6 +34,7 @@ use switchboard_handlers::core::time::Timestamp;
 
 pub use auth::Credentials;
 use auth::Sessions;
+use traffic::{AggregatedEvent, Traffic};
 
 /// The namespace the Admin UI connects to (the package's default `namespaceName`).
 pub const NAMESPACE: &str = "/admin";
@@ -38,6 +43,11 @@ const STATS_PERIOD: Duration = Duration::from_secs(2);
 /// Socket and room events waiting to be emitted; beyond, they are dropped and counted (the
 /// Admin UI's view is a diagnostic, never a reason to slow connections down).
 const EVENT_QUEUE: usize = 4_096;
+/// Bytes of event frames (`event_received`, `event_sent`) waiting in that queue; beyond, they
+/// are dropped like the rest, so large events cannot pile up memory.
+const EVENT_QUEUE_BYTES: usize = 8 << 20;
+/// How long a node waits for the cluster's answer to "is an Admin UI connected anywhere".
+const WATCH_WAIT: Duration = Duration::from_secs(1);
 
 /// What the Admin UI may do.
 #[derive(Debug, Clone)]
@@ -46,6 +56,8 @@ pub struct Settings {
     pub readonly: bool,
     /// This node's name in the Admin UI's server list.
     pub server_id: String,
+    /// The package's development mode: sockets, rooms and every event, not only the stats.
+    pub development: bool,
 }
 
 /// The Socket.IO namespaces of the hub's protocols: the Admin UI shows Socket.IO sockets only.
@@ -63,6 +75,20 @@ enum Change {
     Closed(String, &'static str),
     Joined(String, &'static str, String),
     Left(String, &'static str, String),
+    /// A socket's event as it sent it (`["event", …]`).
+    Received(String, &'static str, Box<RawValue>),
+    Sent(String, &'static str, String, Box<RawValue>),
+}
+
+impl Change {
+    /// The bytes it holds beyond its fixed size (counted against [`EVENT_QUEUE_BYTES`]).
+    fn weight(&self) -> usize {
+        match self {
+            Change::Received(_, _, frame) => frame.get().len(),
+            Change::Sent(_, _, event, payload) => event.len() + payload.get().len(),
+            _ => 0,
+        }
+    }
 }
 
 /// This node's part of the Admin UI.
@@ -73,17 +99,33 @@ pub struct AdminUi<A: Adapter> {
     sessions: Sessions,
     started: Instant,
     dropped: AtomicU64,
-    connections_total: AtomicU64,
-    disconnections_total: AtomicU64,
+    traffic: Arc<Traffic>,
+    /// Bytes held by the queued changes (see [`EVENT_QUEUE_BYTES`]).
+    queued: Arc<AtomicUsize>,
 }
 
 /// Tells the module about the hub's changes without holding it alive or blocking the hub.
-struct HubObserver(mpsc::Sender<Change>, Arc<AtomicU64>);
+struct HubObserver {
+    tx: mpsc::Sender<Change>,
+    dropped: Arc<AtomicU64>,
+    queued: Arc<AtomicUsize>,
+    traffic: Arc<Traffic>,
+    /// Changes are queued only in development mode; production counts, and that is all.
+    development: bool,
+}
 
 impl HubObserver {
+    /// Queues a change for the Admin UIs (development mode only: the callers check).
     fn push(&self, c: Change) {
-        if self.0.try_send(c).is_err() {
-            self.1.fetch_add(1, Ordering::Relaxed);
+        let weight = c.weight();
+        if self.queued.fetch_add(weight, Ordering::Relaxed) + weight > EVENT_QUEUE_BYTES {
+            self.queued.fetch_sub(weight, Ordering::Relaxed);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if self.tx.try_send(c).is_err() {
+            self.queued.fetch_sub(weight, Ordering::Relaxed);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -91,22 +133,61 @@ impl HubObserver {
 impl Observer for HubObserver {
     fn opened(&self, conn: &str, protocol: &'static str) {
         if let Some(nsp) = namespace_of(protocol) {
-            self.push(Change::Opened(conn.to_owned(), nsp));
+            self.traffic.connection();
+            if self.development {
+                self.push(Change::Opened(conn.to_owned(), nsp));
+            }
         }
     }
     fn closed(&self, conn: &str, protocol: &'static str) {
         if let Some(nsp) = namespace_of(protocol) {
-            self.push(Change::Closed(conn.to_owned(), nsp));
+            self.traffic.disconnection();
+            if self.development {
+                self.push(Change::Closed(conn.to_owned(), nsp));
+            }
         }
     }
     fn joined(&self, conn: &str, protocol: &'static str, room: &str) {
-        if let Some(nsp) = namespace_of(protocol) {
+        if let Some(nsp) = namespace_of(protocol)
+            && self.development
+        {
             self.push(Change::Joined(conn.to_owned(), nsp, room.to_owned()));
         }
     }
     fn left(&self, conn: &str, protocol: &'static str, room: &str) {
-        if let Some(nsp) = namespace_of(protocol) {
+        if let Some(nsp) = namespace_of(protocol)
+            && self.development
+        {
             self.push(Change::Left(conn.to_owned(), nsp, room.to_owned()));
+        }
+    }
+    fn watching(&self) -> bool {
+        self.traffic.watched.load(Ordering::Relaxed)
+    }
+    fn packets_in(&self, protocol: &'static str, packets: u64, bytes: u64) {
+        if namespace_of(protocol).is_some() {
+            self.traffic.inbound(packets, bytes);
+        }
+    }
+    fn received(&self, conn: &str, protocol: &'static str, frame: &str) {
+        if let Some(nsp) = namespace_of(protocol)
+            && self.development
+            && let Ok(frame) = RawValue::from_string(frame.to_owned())
+        {
+            self.push(Change::Received(conn.to_owned(), nsp, frame));
+        }
+    }
+    fn sent(&self, conn: &str, protocol: &'static str, event: &str, payload: &RawValue) {
+        if let Some(nsp) = namespace_of(protocol) {
+            self.traffic.outbound(event, payload.get());
+            if self.development {
+                self.push(Change::Sent(
+                    conn.to_owned(),
+                    nsp,
+                    event.to_owned(),
+                    payload.to_owned(),
+                ));
+            }
         }
     }
 }
@@ -116,15 +197,6 @@ impl Observer for HubObserver {
 struct NamespaceStats {
     name: &'static str,
     sockets_count: usize,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct AggregatedEvent {
-    timestamp: i64,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    count: u64,
 }
 
 #[derive(Serialize)]
@@ -151,7 +223,15 @@ impl<A: Adapter> AdminUi<A> {
     ) -> Arc<Self> {
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
-        hub.set_observer(Arc::new(HubObserver(tx, dropped.clone())));
+        let queued = Arc::new(AtomicUsize::new(0));
+        let traffic = Arc::new(Traffic::default());
+        hub.set_observer(Arc::new(HubObserver {
+            tx,
+            dropped: dropped.clone(),
+            queued: queued.clone(),
+            traffic: traffic.clone(),
+            development: settings.development,
+        }));
         let me = Arc::new(AdminUi {
             settings,
             io,
@@ -159,8 +239,8 @@ impl<A: Adapter> AdminUi<A> {
             sessions: Sessions::new(redis),
             started: Instant::now(),
             dropped: AtomicU64::new(0),
-            connections_total: AtomicU64::new(0),
-            disconnections_total: AtomicU64::new(0),
+            traffic,
+            queued,
         });
         tokio::spawn(me.clone().relay(rx, dropped));
         tokio::spawn(me.clone().stats());
@@ -199,7 +279,10 @@ impl<A: Adapter> AdminUi<A> {
                 "MDISCONNECT",
             ]
         };
-        f.extend(["AGGREGATED_EVENTS", "ALL_EVENTS"]);
+        f.push("AGGREGATED_EVENTS");
+        if self.settings.development {
+            f.push("ALL_EVENTS");
+        }
         f
     }
 
@@ -210,12 +293,16 @@ impl<A: Adapter> AdminUi<A> {
         if !self.settings.readonly {
             actions::install(&self, &s);
         }
+        // Counting starts now on this node; the others learn of it within a stats period.
+        self.traffic.watched.store(true, Ordering::Relaxed);
         let _ = s.emit(
             "config",
             &serde_json::json!({ "supportedFeatures": self.features() }),
         );
-        let all = sockets::all(&self).await;
-        let _ = s.emit("all_sockets", &(all,));
+        if self.settings.development {
+            let all = sockets::all(&self).await;
+            let _ = s.emit("all_sockets", &(all,));
+        }
         let _ = s.emit("server_stats", &self.server_stats());
     }
 
@@ -231,13 +318,13 @@ impl<A: Adapter> AdminUi<A> {
                 self.dropped.fetch_add(lost, Ordering::Relaxed);
                 tracing::info!(
                     lost,
-                    "Admin UI events dropped: more socket and room changes than it can relay"
+                    "Admin UI events dropped: more socket, room and traffic events than it can relay"
                 );
             }
+            self.queued.fetch_sub(change.weight(), Ordering::Relaxed);
             let now = Timestamp::now();
             let res = match &change {
                 Change::Opened(conn, nsp) => {
-                    self.connections_total.fetch_add(1, Ordering::Relaxed);
                     // Describing the socket may wait for it to enter its namespace; the other
                     // changes do not wait for that.
                     let me = self.clone();
@@ -251,7 +338,6 @@ impl<A: Adapter> AdminUi<A> {
                     Ok(())
                 }
                 Change::Closed(conn, nsp) => {
-                    self.disconnections_total.fetch_add(1, Ordering::Relaxed);
                     admin
                         .clone()
                         .emit("socket_disconnected", &(nsp, conn, "transport close", now))
@@ -267,6 +353,18 @@ impl<A: Adapter> AdminUi<A> {
                     admin
                         .clone()
                         .emit("room_left", &(nsp, room, conn, now))
+                        .await
+                }
+                Change::Received(conn, nsp, frame) => {
+                    admin
+                        .clone()
+                        .emit("event_received", &(nsp, conn, frame, now))
+                        .await
+                }
+                Change::Sent(conn, nsp, event, payload) => {
+                    admin
+                        .clone()
+                        .emit("event_sent", &(nsp, conn, (event, payload), now))
                         .await
                 }
             };
@@ -294,19 +392,7 @@ impl<A: Adapter> AdminUi<A> {
                 });
             }
         }
-        let now = Timestamp::now().millis() / 1000 * 1000;
-        let aggregated_events = vec![
-            AggregatedEvent {
-                timestamp: now,
-                kind: "rawConnection",
-                count: self.connections_total.swap(0, Ordering::Relaxed),
-            },
-            AggregatedEvent {
-                timestamp: now,
-                kind: "rawDisconnection",
-                count: self.disconnections_total.swap(0, Ordering::Relaxed),
-            },
-        ];
+        let aggregated_events = self.traffic.take(Timestamp::now().millis());
         ServerStats {
             server_id: &self.settings.server_id,
             hostname: hostname(),
@@ -328,11 +414,28 @@ impl<A: Adapter> AdminUi<A> {
             let Some(admin) = self.io.of(NAMESPACE) else {
                 continue;
             };
+            self.refresh_watched(&admin).await;
             let stats = self.server_stats();
             if let Err(e) = admin.emit("server_stats", &stats).await {
                 tracing::debug!(error = %e, "Admin UI stats not emitted");
             }
         }
+    }
+}
+
+impl<A: Adapter> AdminUi<A> {
+    /// Whether an Admin UI is connected to any node: this node's first, else the cluster's
+    /// (through the adapter, with a short wait; no answer keeps the last verdict).
+    async fn refresh_watched(&self, admin: &BroadcastOperators<A>) {
+        let watched = if !admin.clone().local().sockets().is_empty() {
+            true
+        } else {
+            match tokio::time::timeout(WATCH_WAIT, admin.clone().fetch_sockets()).await {
+                Ok(Ok(sockets)) => !sockets.is_empty(),
+                _ => return,
+            }
+        };
+        self.traffic.watched.store(watched, Ordering::Relaxed);
     }
 }
 

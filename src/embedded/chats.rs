@@ -1,6 +1,7 @@
 //! Chats and messages. A message is stored once by id; `chat_messages` orders a chat's history
-//! by (createdAt, id) like the other stores, `client_ids` makes retried sends idempotent and
-//! `receipts` holds each reader's first readAt.
+//! by (createdAt, id) like the other stores, `client_ids` makes retried sends idempotent,
+//! `receipts` holds each reader's first readAt (reader first, for unread counts) and
+//! `message_readers` with `read_counts` the same receipts message first, for read summaries.
 
 use std::collections::HashSet;
 use std::ops::Bound;
@@ -10,13 +11,15 @@ use redb::ReadableTable;
 
 use switchboard_handlers::core::error::AppError;
 use switchboard_handlers::core::ids::{ChatId, MessageId, ProjectId, UserId};
-use switchboard_handlers::core::model::{Chat, Message};
+use switchboard_handlers::core::model::{Chat, Message, ReadSummary, Reader};
 use switchboard_handlers::core::ports::{ChatStore, Inserted, StoreResult, chat_exists};
 use switchboard_handlers::core::time::Timestamp;
 
 use super::EmbeddedStore;
 use super::codec::{Db, after_all, all, encode, get};
-use super::tables::{CHAT_MESSAGES, CHATS, CLIENT_IDS, MESSAGES, RECEIPTS};
+use super::tables::{
+    CHAT_MESSAGES, CHATS, CLIENT_IDS, MESSAGE_READERS, MESSAGES, READ_COUNTS, RECEIPTS,
+};
 
 type MessagesTable<'t> = redb::Table<'t, &'static str, &'static [u8]>;
 
@@ -288,15 +291,56 @@ impl ChatStore for EmbeddedStore {
                     valid.push(id);
                 }
             }
+            let mut readers = txn.open_table(MESSAGE_READERS).db()?;
+            let mut counts = txn.open_table(READ_COUNTS).db()?;
             for id in &valid {
                 let key = (chat.as_str(), user.as_str(), id.as_str());
                 if receipts.get(key).db()?.is_none() {
                     receipts.insert(key, at.millis()).db()?;
+                    add_reader(&mut readers, &mut counts, key, at.millis())?;
                 }
             }
             Ok(valid)
         })
         .await
+    }
+
+    async fn read_summaries(
+        &self,
+        chat: &ChatId,
+        ids: &[MessageId],
+        first: usize,
+    ) -> StoreResult<Vec<ReadSummary>> {
+        self.read(|txn| {
+            let readers = txn.open_table(MESSAGE_READERS).db()?;
+            let counts = txn.open_table(READ_COUNTS).db()?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                let (chat, id) = (chat.as_str(), id.as_str());
+                let read_count = counts.get((chat, id)).db()?.map_or(0, |v| v.value());
+                let mut read_by = Vec::new();
+                if read_count > 0 && first > 0 {
+                    let end = after_all(id);
+                    let range = readers
+                        .range((chat, id, i64::MIN, "")..(chat, end.as_str(), i64::MIN, ""))
+                        .db()?;
+                    for entry in range.take(first) {
+                        let (k, _) = entry.db()?;
+                        let (_, _, ms, user) = k.value();
+                        read_by.push(Reader {
+                            user_id: UserId::try_from(user)
+                                .map_err(|e| AppError::internal(format!("reader id: {e}")))?,
+                            read_at: Timestamp::from_millis(ms),
+                        });
+                    }
+                }
+                out.push(ReadSummary {
+                    read_count,
+                    read_by,
+                });
+            }
+            Ok(out)
+        })
     }
 
     async fn unread_count(&self, chat: &ChatId, user: &UserId) -> StoreResult<u64> {
@@ -322,4 +366,18 @@ impl ChatStore for EmbeddedStore {
             Ok(n)
         })
     }
+}
+
+/// Indexes one new receipt (chat, reader, message) message first and counts it: called in the
+/// transaction that records it, and by the format 2 backfill.
+pub(super) fn add_reader(
+    readers: &mut redb::Table<'_, (&'static str, &'static str, i64, &'static str), ()>,
+    counts: &mut redb::Table<'_, (&'static str, &'static str), u64>,
+    (chat, user, id): (&str, &str, &str),
+    read_at: i64,
+) -> StoreResult<()> {
+    readers.insert((chat, id, read_at, user), ()).db()?;
+    let n = counts.get((chat, id)).db()?.map_or(0, |v| v.value());
+    counts.insert((chat, id), n + 1).db()?;
+    Ok(())
 }

@@ -11,6 +11,7 @@ mod chats;
 mod codec;
 mod documents;
 mod dump;
+mod migrate;
 mod open;
 mod projects;
 mod realtime;

@@ -1,17 +1,20 @@
-//! Opening `DATA_DIR`: the lock that keeps a second process out, the database file, and the
-//! format check. Nothing here ever deletes, truncates or rewrites an existing store: a directory
-//! that cannot be read as this version's store is refused with the reason.
+//! Opening `DATA_DIR`: the lock that keeps a second process out, the database file, the format
+//! check and the upgrade of an older format (`migrate`, which only adds index tables). Nothing
+//! here ever deletes, truncates or rewrites a record: a directory that cannot be read as this
+//! version's store is refused with the reason.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, StorageError};
 
+use super::migrate;
 use super::tables::{self, META};
 
 /// The layout this build writes and reads (tables, keys, record encoding). A store with a higher
-/// number was written by a newer Switchboard and is refused.
-pub const FORMAT: u64 = 1;
+/// number was written by a newer Switchboard and is refused; a lower one is upgraded on open.
+/// 2: receipts indexed message first, transactions per project.
+pub const FORMAT: u64 = 2;
 /// The database file inside `DATA_DIR`.
 pub const FILE: &str = "switchboard.redb";
 /// Held (advisory, exclusive) for as long as a process has the store open.
@@ -94,10 +97,11 @@ pub fn open(dir: &Path) -> Result<Opened, OpenError> {
     })?
     .map_err(refuse)?;
     let found = check_format(&file, &db, existed)?;
-    // Creates tables added since (none yet) and, in a new store, the marker.
-    init(&db, found.is_none()).map_err(|e| OpenError::Corrupt {
+    // Creates tables added since, fills them in a store of an older format, and writes the
+    // marker.
+    init(&db, found).map_err(|detail| OpenError::Corrupt {
         file: file.clone(),
-        detail: e.to_string(),
+        detail,
     })?;
     Ok(Opened { db, lock, file })
 }
@@ -172,12 +176,23 @@ fn format_of(db: &impl ReadableDatabase) -> Result<Option<u64>, String> {
     Ok(v.map(|g| g.value()))
 }
 
-fn init(db: &Database, new: bool) -> Result<(), redb::Error> {
-    let txn = db.begin_write()?;
-    tables::create_all(&txn)?;
-    if new {
-        txn.open_table(META)?.insert("format", FORMAT)?;
+fn init(db: &Database, found: Option<u64>) -> Result<(), String> {
+    let txn = db.begin_write().map_err(text)?;
+    tables::create_all(&txn).map_err(text)?;
+    if found.is_some_and(|v| v < 2) {
+        tracing::info!(
+            "upgrading the embedded store to format {FORMAT}: indexing receipts and transactions"
+        );
+        migrate::to_2(&txn).map_err(|e| e.to_string())?;
     }
-    txn.commit()?;
+    if found != Some(FORMAT) {
+        let mut meta = txn.open_table(META).map_err(text)?;
+        meta.insert("format", FORMAT).map_err(text)?;
+    }
+    txn.commit().map_err(text)?;
     Ok(())
+}
+
+fn text(e: impl Into<redb::Error>) -> String {
+    e.into().to_string()
 }

@@ -1,5 +1,8 @@
 //! Projects, users, protocol apps and wallets: records keyed by id. Listings by project or owner
-//! scan the table (these are small: one row per project, app or address).
+//! scan the table (these are small: one row per project, app or address), except transactions,
+//! which `project_transactions` lists per project in order.
+
+use std::ops::Bound;
 
 use async_trait::async_trait;
 use redb::ReadableTable;
@@ -12,8 +15,8 @@ use switchboard_handlers::core::ports::{
 };
 
 use super::EmbeddedStore;
-use super::codec::{Db, all, encode, get};
-use super::tables::{ADDRESSES, APPS, PROJECTS, TRANSACTIONS, USERS};
+use super::codec::{Db, after_all, all, decode, encode, get};
+use super::tables::{ADDRESSES, APPS, PROJECT_TRANSACTIONS, PROJECTS, TRANSACTIONS, USERS};
 
 #[async_trait]
 impl ProjectStore for EmbeddedStore {
@@ -131,9 +134,32 @@ impl WalletStore for EmbeddedStore {
 
     async fn put_transaction(&self, tx: &WalletTransaction) -> StoreResult<bool> {
         let (id, bytes) = (tx.id.clone(), encode(tx)?);
+        let key = (
+            tx.project_id.to_string(),
+            tx.created_at.millis(),
+            tx.address_id.to_string(),
+        );
         self.write(move |txn| {
             let mut t = txn.open_table(TRANSACTIONS).db()?;
-            Ok(t.insert(id.as_str(), bytes.as_slice()).db()?.is_none())
+            let mut index = txn.open_table(PROJECT_TRANSACTIONS).db()?;
+            let old = t
+                .insert(id.as_str(), bytes.as_slice())
+                .db()?
+                .map(|v| decode::<WalletTransaction>("wallet_transactions", v.value()))
+                .transpose()?;
+            if let Some(old) = &old {
+                let old_key = (
+                    old.project_id.as_str(),
+                    old.created_at.millis(),
+                    id.as_str(),
+                );
+                index.remove(old_key).db()?;
+            }
+            let (project, at, address) = &key;
+            index
+                .insert((project.as_str(), *at, id.as_str()), address.as_str())
+                .db()?;
+            Ok(old.is_none())
         })
         .await
     }
@@ -148,9 +174,7 @@ impl WalletStore for EmbeddedStore {
         })
     }
 
-    /// Reads every transaction of the database and keeps the project's: the table is keyed by
-    /// transaction id only. Fine for the embedded store's single-node, modest volumes; a
-    /// per-project index would need a format change (see docs/console.md, "Limits").
+    /// Walks the project's index newest first and loads only the transactions it keeps.
     async fn list_transactions(
         &self,
         project: &ProjectId,
@@ -158,24 +182,35 @@ impl WalletStore for EmbeddedStore {
         limit: usize,
         before: Option<&str>,
     ) -> StoreResult<Vec<WalletTransaction>> {
+        let p = project.as_str();
+        let end = after_all(p);
         self.read(|txn| {
             let table = txn.open_table(TRANSACTIONS).db()?;
-            let anchor = match before {
-                None => None,
+            let index = txn.open_table(PROJECT_TRANSACTIONS).db()?;
+            let to = match before {
+                None => Bound::Excluded((end.as_str(), i64::MIN, "")),
                 Some(b) => match get::<WalletTransaction>(&table, "wallet_transactions", b)? {
-                    Some(t) if &t.project_id == project => Some((t.created_at, t.id)),
+                    Some(t) if &t.project_id == project => {
+                        Bound::Excluded((p, t.created_at.millis(), b))
+                    }
                     _ => return Ok(Vec::new()),
                 },
             };
-            let mut list = all(&table, "wallet_transactions", |t: &WalletTransaction| {
-                &t.project_id == project
-                    && addresses.is_none_or(|a| a.contains(&t.address_id))
-                    && anchor
-                        .as_ref()
-                        .is_none_or(|(at, id)| (t.created_at, &t.id) < (*at, id))
-            })?;
-            list.sort_by(|x, y| (y.created_at, &y.id).cmp(&(x.created_at, &x.id)));
-            list.truncate(limit);
+            let range = index.range((Bound::Included((p, i64::MIN, "")), to)).db()?;
+            let mut list = Vec::new();
+            for entry in range.rev() {
+                if list.len() >= limit {
+                    break;
+                }
+                let (k, address) = entry.db()?;
+                if addresses.is_some_and(|a| !a.iter().any(|x| x.as_str() == address.value())) {
+                    continue;
+                }
+                let id = k.value().2;
+                if let Some(t) = get::<WalletTransaction>(&table, "wallet_transactions", id)? {
+                    list.push(t);
+                }
+            }
             Ok(list)
         })
     }

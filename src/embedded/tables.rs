@@ -23,6 +23,12 @@ pub const CLIENT_IDS: TableDefinition<(&str, &str, &str), &str> =
     TableDefinition::new("client_ids");
 /// (chat, reader, message id) → first readAt ms.
 pub const RECEIPTS: TableDefinition<(&str, &str, &str), i64> = TableDefinition::new("receipts");
+/// (chat, message id, first readAt ms, reader): the same receipts message first and earliest
+/// first, so a message's first readers are the start of one range (since format 2).
+pub const MESSAGE_READERS: TableDefinition<(&str, &str, i64, &str), ()> =
+    TableDefinition::new("message_readers");
+/// (chat, message id) → how many readers it has, so a count reads one entry (since format 2).
+pub const READ_COUNTS: TableDefinition<(&str, &str), u64> = TableDefinition::new("read_counts");
 pub const CALLS: TableDefinition<&str, Json> = TableDefinition::new("calls");
 /// (createdAt ms, call id) of calls in state `ringing`.
 pub const RINGING: TableDefinition<(i64, &str), ()> = TableDefinition::new("ringing");
@@ -39,6 +45,10 @@ pub const WEBHOOK_EVENTS: TableDefinition<(&str, u64), Json> =
     TableDefinition::new("webhook_events");
 pub const ADDRESSES: TableDefinition<&str, Json> = TableDefinition::new("wallet_addresses");
 pub const TRANSACTIONS: TableDefinition<&str, Json> = TableDefinition::new("wallet_transactions");
+/// (project, createdAt ms, transaction id) → address id: a project's transactions in order,
+/// with what the address filter needs (since format 2).
+pub const PROJECT_TRANSACTIONS: TableDefinition<(&str, i64, &str), &str> =
+    TableDefinition::new("project_transactions");
 pub const APPS: TableDefinition<&str, Json> = TableDefinition::new("apps");
 /// (project, definition id) → definition with its creation seq.
 pub const RT_CHANNELS: TableDefinition<(&str, &str), Json> = TableDefinition::new("rt_channels");
@@ -60,6 +70,8 @@ pub fn create_all(txn: &redb::WriteTransaction) -> Result<(), redb::TableError> 
     txn.open_table(CHAT_MESSAGES)?;
     txn.open_table(CLIENT_IDS)?;
     txn.open_table(RECEIPTS)?;
+    txn.open_table(MESSAGE_READERS)?;
+    txn.open_table(READ_COUNTS)?;
     txn.open_table(CALLS)?;
     txn.open_table(RINGING)?;
     txn.open_table(CHAT_CALLS)?;
@@ -69,6 +81,7 @@ pub fn create_all(txn: &redb::WriteTransaction) -> Result<(), redb::TableError> 
     txn.open_table(WEBHOOK_EVENTS)?;
     txn.open_table(ADDRESSES)?;
     txn.open_table(TRANSACTIONS)?;
+    txn.open_table(PROJECT_TRANSACTIONS)?;
     txn.open_table(APPS)?;
     txn.open_table(RT_CHANNELS)?;
     txn.open_table(RT_MESSAGES)?;

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use switchboard_handlers::core::error::ErrorBody;
 use switchboard_handlers::core::ids::{IntegrationId, MessageId, ProjectId};
 use switchboard_handlers::core::model::{
-    Chat, Integration, Message, Project, WalletAddress, WalletTransaction,
+    Chat, Integration, Message, Project, ReadSummary, WalletAddress, WalletTransaction,
 };
 use switchboard_handlers::core::time::Timestamp;
 
@@ -43,13 +43,23 @@ pub struct ChatList {
     pub chats: Vec<Chat>,
 }
 
-/// A page of a chat's messages, newest first.
+/// A page of a chat's messages, newest first, each with who has read it.
 #[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessagePage {
-    pub messages: Vec<Message>,
+    pub messages: Vec<PageMessage>,
     /// The id to pass as `before` for the next older page; `null` on the last page.
     pub next_cursor: Option<MessageId>,
+}
+
+/// A message of a history page: the message's fields, `readCount` (how many participants have
+/// read it) and `readBy` (the first 10 of them with their first `readAt`, earliest first).
+#[derive(Serialize, JsonSchema)]
+pub struct PageMessage {
+    #[serde(flatten)]
+    pub message: Message,
+    #[serde(flatten)]
+    pub read: ReadSummary,
 }
 
 /// A document: its fields, `id` included.

@@ -12,11 +12,15 @@ use switchboard_handlers::core::error::AppError;
 use switchboard_handlers::core::ids::{ChatId, MessageId, ProjectId};
 
 use super::AppState;
+use super::bodies::{MessagePage, PageMessage};
 use super::error::ApiResult;
 use super::extract::{Caller, JsonBody, QueryParams};
 
 pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_PAGE: usize = 100;
+/// Readers named per message of a history page (all are counted): a chat of 1,000
+/// participants still answers a page in at most `MAX_PAGE × READ_BY` receipts.
+pub const READ_BY: usize = 10;
 
 fn project_id(p: String) -> Result<ProjectId, AppError> {
     ProjectId::try_from(p).map_err(AppError::invalid)
@@ -67,14 +71,15 @@ pub struct Page {
     before: Option<String>,
 }
 
-/// `GET /api/chats/{id}/messages?limit=&before=`: newest first; `nextCursor` is the id to pass
-/// as `before` for the next older page, or null when there is none.
+/// `GET /api/chats/{id}/messages?limit=&before=`: newest first, each message with its read
+/// summary; `nextCursor` is the id to pass as `before` for the next older page, or null when
+/// there is none.
 pub async fn messages(
     State(st): State<AppState>,
     Caller(actor): Caller,
     Path(id): Path<String>,
     QueryParams(page): QueryParams<Page>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<MessagePage>> {
     let id = ChatId::try_from(id).map_err(AppError::invalid)?;
     let limit = super::extract::page_limit(page.limit.as_deref(), DEFAULT_PAGE, MAX_PAGE)?;
     let before = match page.before.as_deref() {
@@ -89,10 +94,28 @@ pub async fn messages(
         .await?;
     let more = list.len() > limit;
     list.truncate(limit);
-    let next = if more {
+    let next_cursor = if more {
         list.last().map(|m| m.id.clone())
     } else {
         None
     };
-    Ok(Json(json!({ "messages": list, "nextCursor": next })))
+    let ids: Vec<MessageId> = list.iter().map(|m| m.id.clone()).collect();
+    let reads = st
+        .core
+        .store
+        .read_summaries(&p.chat.id, &ids, READ_BY)
+        .await?;
+    let messages = list
+        .into_iter()
+        .zip(
+            reads
+                .into_iter()
+                .chain(std::iter::repeat_with(Default::default)),
+        )
+        .map(|(message, read)| PageMessage { message, read })
+        .collect();
+    Ok(Json(MessagePage {
+        messages,
+        next_cursor,
+    }))
 }

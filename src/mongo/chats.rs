@@ -2,20 +2,21 @@
 //! _id) index; the unique partial index on (chatId, senderId, clientMessageId) makes client
 //! retries idempotent. Reactions change by optimistic compare-and-set on the whole `reactions`
 //! array (no transactions needed); read receipts are one document per (message, reader), kept
-//! unique by an index so the first `readAt` wins.
+//! unique by an index so the first `readAt` wins, and read message first, earliest first, by
+//! another for read summaries.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bson::{Bson, DateTime, doc};
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use mongodb::options::ReturnDocument;
 use rand::Rng;
 
 use switchboard_handlers::core::error::AppError;
 use switchboard_handlers::core::ids::{ChatId, MessageId, ProjectId, UserId};
-use switchboard_handlers::core::model::{Chat, Message};
+use switchboard_handlers::core::model::{Chat, Message, ReadSummary, Reader};
 use switchboard_handlers::core::ports::{ChatStore, Inserted, StoreResult, chat_exists};
 use switchboard_handlers::core::time::Timestamp;
 
@@ -27,6 +28,9 @@ use super::{CHATS, MESSAGES, MongoStore, READ_RECEIPTS, map_err};
 
 /// Compare-and-set attempts for one reaction toggle before giving up with a conflict.
 const REACTION_ATTEMPTS: u32 = 10;
+/// Messages whose read summaries are read concurrently (two queries each), so a page of 100
+/// does not take the whole connection pool.
+const SUMMARIES_AT_ONCE: usize = 8;
 
 #[async_trait]
 impl ChatStore for MongoStore {
@@ -319,6 +323,52 @@ impl ChatStore for MongoStore {
         }
     }
 
+    /// Two indexed reads per message (its first readers, its count) on the (chatId, messageId,
+    /// readAt, userId) index, a few messages at a time. One aggregation over the page would read
+    /// every receipt of every message on it.
+    async fn read_summaries(
+        &self,
+        chat: &ChatId,
+        ids: &[MessageId],
+        first: usize,
+    ) -> StoreResult<Vec<ReadSummary>> {
+        let limit = i64::try_from(first).unwrap_or(i64::MAX);
+        let one = |id: &MessageId| {
+            let filter = doc! { "chatId": chat.as_str(), "messageId": id.as_str() };
+            let receipts = self.coll(READ_RECEIPTS);
+            async move {
+                let count = receipts.count_documents(filter.clone());
+                let readers = async {
+                    if limit == 0 {
+                        return Ok(Vec::new());
+                    }
+                    receipts
+                        .find(filter.clone())
+                        .sort(doc! { "readAt": 1, "userId": 1 })
+                        .limit(limit)
+                        .projection(doc! { "_id": 0, "userId": 1, "readAt": 1 })
+                        .await?
+                        .try_collect::<Vec<_>>()
+                        .await
+                };
+                let (read_count, readers) = tokio::try_join!(count, readers).map_err(map_err)?;
+                let read_by = readers
+                    .into_iter()
+                    .map(reader_of)
+                    .collect::<StoreResult<Vec<Reader>>>()?;
+                Ok::<_, AppError>(ReadSummary {
+                    read_count,
+                    read_by,
+                })
+            }
+        };
+        futures_util::stream::iter(ids)
+            .map(one)
+            .buffered(SUMMARIES_AT_ONCE)
+            .try_collect()
+            .await
+    }
+
     async fn unread_count(&self, chat: &ChatId, user: &UserId) -> StoreResult<u64> {
         let receipts: Vec<_> = self
             .coll(READ_RECEIPTS)
@@ -370,6 +420,17 @@ async fn backoff(attempt: u32) {
     let window = 10u64 << attempt.min(4);
     let ms = rand::rng().random_range(1..=window);
     tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+/// A stored receipt's reader and first readAt.
+fn reader_of(d: bson::Document) -> StoreResult<Reader> {
+    let bad = |e: String| AppError::internal(format!("undecodable receipt: {e}"));
+    let user = d.get_str("userId").map_err(|e| bad(e.to_string()))?;
+    let at = d.get_datetime("readAt").map_err(|e| bad(e.to_string()))?;
+    Ok(Reader {
+        user_id: UserId::try_from(user).map_err(|e| bad(e.to_string()))?,
+        read_at: Timestamp::from_millis(at.timestamp_millis()),
+    })
 }
 
 /// The stored form carries `clientMessageId`, which is not part of the wire message.

@@ -147,6 +147,13 @@ impl MongoStore {
             .create_index(unique_receipt)
             .await
             .map_err(map_err)?;
+        // A message's readers earliest first and their count, for read summaries.
+        self.coll(READ_RECEIPTS)
+            .create_index(idx(
+                doc! { "chatId": 1, "messageId": 1, "readAt": 1, "userId": 1 },
+            ))
+            .await
+            .map_err(map_err)?;
         // A reader's receipts in a chat, for unread counts.
         self.coll(READ_RECEIPTS)
             .create_index(idx(doc! { "chatId": 1, "userId": 1 }))

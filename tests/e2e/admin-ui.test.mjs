@@ -1,7 +1,8 @@
 // The Socket.IO Admin UI's server side on /admin (docs/console.md): the @socket.io/admin-ui 0.5
 // protocol driven by socket.io-client (basic auth and sessions, config, all_sockets,
-// server_stats, socket and room events, the join / emit / leave / _disconnect actions,
-// read-only mode, two nodes), and the package's own built UI in chromium against the server.
+// server_stats with packet and byte counts, socket and room events, every event a socket
+// receives and is sent, the join / emit / leave / _disconnect actions, production and
+// read-only modes, two nodes), and the package's own built UI in chromium against the server.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
@@ -11,7 +12,7 @@ import { dirname, extname, join, normalize, resolve } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { io } from 'socket.io-client';
 import {
-  Scope, waitFor, joinChat, sleep,
+  Scope, waitFor, joinChat, sendText, sleep,
 } from './lib/harness.mjs';
 import { launchBrowser, SHOTS } from './lib/browser.mjs';
 
@@ -132,6 +133,56 @@ describe('Socket.IO Admin UI protocol on /admin', () => {
     const gone = waitFor(carol, 'disconnect', 5_000);
     a.emit('_disconnect', '/', false, carol.id);
     assert.equal(await gone, 'io server disconnect');
+    a.close();
+  });
+
+  test('development mode: every event a socket receives and is sent, and packet and byte counts', async () => {
+    const a = await admin(server);
+    await a.next('all_sockets');
+    const alice = await scope.user(server, 'alice');
+    const bob = await scope.user(server, 'bob');
+    await joinChat(alice, 'general');
+    await joinChat(bob, 'general');
+    const text = `watched ${Date.now()}`;
+    const sent = await sendText(alice, 'general', text);
+    const [nsp, id, args, at] = await a.next('event_received', (n, i, ar) => i === alice.id && ar[0] === 'message:send');
+    assert.equal(nsp, '/');
+    assert.equal(id, alice.id);
+    assert.equal(args[1].content, text);
+    assert.ok(!Number.isNaN(Date.parse(at)), `a date: ${at}`);
+    // The sender has its ack; the other participant gets message:new.
+    const [, , out] = await a.next('event_sent', (n, i, ar) => i === bob.id && ar[0] === 'message:new' && ar[1]?.id === sent.id);
+    assert.equal(out[1].content, text);
+    // The stats of the next period count the traffic, as the package does (per second).
+    const kinds = new Map();
+    await a.next('server_stats', (stats) => {
+      for (const e of stats.aggregatedEvents) kinds.set(e.type, (kinds.get(e.type) ?? 0) + e.count);
+      return ['packetsIn', 'bytesIn', 'packetsOut', 'bytesOut'].every((k) => kinds.has(k));
+    }, 6_000);
+    assert.ok(kinds.get('bytesIn') >= text.length, JSON.stringify([...kinds]));
+    assert.ok(kinds.get('bytesOut') >= text.length, JSON.stringify([...kinds]));
+    a.close();
+  });
+
+  test('production mode: server stats with the counts, no sockets and no per-socket events', async () => {
+    const prod = await scope.server({ name: 'admin-ui-production', env: { ...ADMIN_ENV, ADMIN_UI_MODE: 'production' } });
+    const a = await admin(prod);
+    const [config] = await a.next('config');
+    assert.deepEqual(config.supportedFeatures, ['EMIT', 'JOIN', 'LEAVE', 'DISCONNECT', 'MJOIN', 'MLEAVE', 'MDISCONNECT', 'AGGREGATED_EVENTS']);
+    const alice = await scope.user(prod, 'alice');
+    const bob = await scope.user(prod, 'bob');
+    await joinChat(alice, 'general');
+    await joinChat(bob, 'general');
+    await sendText(bob, 'general', 'unseen');
+    const kinds = new Set();
+    await a.next('server_stats', (stats) => {
+      for (const e of stats.aggregatedEvents) kinds.add(e.type);
+      return kinds.has('rawConnection') && kinds.has('packetsIn') && kinds.has('packetsOut');
+    }, 6_000);
+    const names = new Set(a.events.map((e) => e.name));
+    for (const never of ['all_sockets', 'socket_connected', 'room_joined', 'event_received', 'event_sent']) {
+      assert.ok(!names.has(never), `${never} in production mode: ${[...names]}`);
+    }
     a.close();
   });
 

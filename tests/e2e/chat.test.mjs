@@ -1132,7 +1132,8 @@ describe('REST', () => {
     const a = await scope.user(server, 'alice');
     const b = await scope.user(server, 'bob');
     const sent = [];
-    for (let i = 0; i < 7; i++) sent.push(await sendText(i % 2 ? b : a, chatId, `msg ${i}`));
+    // As stored, with the read summary the history adds (nobody has read them).
+    for (let i = 0; i < 7; i++) sent.push({ ...await sendText(i % 2 ? b : a, chatId, `msg ${i}`), readCount: 0, readBy: [] });
     const newestFirst = [...sent].reverse();
 
     const pages = [];

@@ -1,12 +1,15 @@
 // The admin console (/console) in a real headless browser: Debian's chromium driven by
 // playwright-core (no browser download). Sign-in, the seeded project's views, a socket.io-client
-// message appearing in the chat view and the live tail without a reload, an emit from the console
-// reaching a client, a refused key. Screenshots of the main views go to target/e2e-screenshots/.
+// message appearing in the chat view and the live tail without a reload, stored and live read
+// receipts (the first ten readers named, the rest counted), an emit from the console reaching a
+// client, a refused key. Screenshots of the main views go to target/e2e-screenshots/.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import {
-  Scope, API_KEY, uniq, waitFor, joinChat, sendText, http,
+  Scope, API_KEY, uniq, waitFor, joinChat, sendText, http, chatHistory, emitAck, assertAckOk,
 } from './lib/harness.mjs';
 import { launchBrowser, SHOTS } from './lib/browser.mjs';
 
@@ -78,19 +81,33 @@ describe('admin console', () => {
     assert.ok(await page.getByRole('cell', { name: 'carol', exact: true }).isVisible());
     await shot(page, 'console-overview');
 
-    // Chats: the seeded history, with its reaction.
+    // A receipt stored before the console opens the chat: bob read the welcome message.
+    const bob = await scope.user(server, 'bob');
+    await joinChat(bob, 'general');
+    const markRead = async (id) => assertAckOk(await emitAck(bob, 'messages:mark:read', { chatId: 'general', projectId: 'demo', messageIds: [id] }));
+    const welcome = (await chatHistory(server, 'general', { sub: 'bob' }))
+      .find((m) => m.content.startsWith('Welcome to Switchboard!'));
+    await markRead(welcome.id);
+
+    // Chats: the seeded history, with its reaction and the stored receipt.
     await page.getByRole('link', { name: 'Chats' }).click();
     await page.getByRole('link', { name: 'General' }).click();
     await page.getByText('Welcome to Switchboard!').waitFor();
     await page.locator('.badge[data-state="live"]').waitFor();
     assert.match(await page.locator('.reactions').first().textContent(), /👋 1/);
+    const readLine = (id) => page.locator(`li.message[data-id="${id}"] .receipts`);
+    assert.equal(await readLine(welcome.id).textContent(), 'Read by bob');
 
-    // A message from a socket.io-client shows up without a reload.
+    // A message from a socket.io-client shows up without a reload, and so does its receipt.
     const alice = await scope.user(server, 'alice');
     await joinChat(alice, 'general');
     const text = `hello from socket.io ${uniq()}`;
-    await sendText(alice, 'general', text);
+    const sent = await sendText(alice, 'general', text);
     await page.getByText(text).waitFor({ timeout: 5_000 });
+    assert.equal(await readLine(sent.id).count(), 0, 'nobody has read it yet');
+    await markRead(sent.id);
+    await readLine(sent.id).getByText('bob').waitFor({ timeout: 5_000 });
+    assert.equal(await readLine(sent.id).textContent(), 'Read by bob');
     await shot(page, 'console-chat');
 
     // Collections with a filter in the live-query language.
@@ -170,6 +187,51 @@ describe('admin console', () => {
     assert.equal(await page.evaluate(() => sessionStorage.length), 0);
     assert.deepEqual(page.errors, []);
     await page.context().close();
+  });
+
+  test('a message read by more than ten names the first ten and counts the rest, live too', async () => {
+    // A project of 14 members, one chat of all of them, one message: seeded from a folder of
+    // its own.
+    const dir = await mkdtemp(join(tmpdir(), 'sb-console-crowd-'));
+    const users = Array.from({ length: 14 }, (_, i) => `u${String(i + 1).padStart(2, '0')}`);
+    const at = '2026-01-01T09:00:00.000Z';
+    await writeFile(join(dir, 'crowd.json'), JSON.stringify({
+      projects: [{ id: 'crowd', name: 'Crowd', members: users, createdAt: at }],
+      users: users.map((id) => ({ id, name: id })),
+      chats: [{ id: 'crowd', projectId: 'crowd', name: 'Everyone', participants: users, ownerId: 'u01', createdAt: at }],
+      messages: [{
+        id: '6955b6d0cccccccccccc0001', chatId: 'crowd', projectId: 'crowd', senderId: 'u01', type: 'text',
+        content: 'Read me, everyone.', replyTo: null, mentions: [], reactions: [], createdAt: at, editedAt: null, deletedAt: null,
+      }],
+    }));
+    const crowd = await scope.server({ name: 'console-crowd', env: { SEEDS_DIR: dir } });
+    const id = '6955b6d0cccccccccccc0001';
+    const read = async (user) => {
+      const s = await scope.user(crowd, user);
+      await joinChat(s, 'crowd', 'crowd');
+      assertAckOk(await emitAck(s, 'messages:mark:read', { chatId: 'crowd', projectId: 'crowd', messageIds: [id] }));
+    };
+    // u02 … u13 read it in order before the console opens.
+    for (const u of users.slice(1, 13)) await read(u);
+
+    const page = await newPage();
+    await signIn(page, API_KEY, crowd);
+    await page.getByRole('link', { name: 'Crowd' }).waitFor();
+    await page.goto(`${crowd.url}/console/#/p/crowd/chats/crowd`);
+    await page.locator('.badge[data-state="live"]').waitFor();
+    const line = page.locator(`li.message[data-id="${id}"] .receipts`);
+    assert.equal(await line.textContent(), `Read by ${users.slice(1, 11).join(', ')} and 2 more`);
+    assert.equal(await line.getAttribute('data-read-count'), '12');
+    assert.match(await line.locator('.reader').first().getAttribute('title'), /^read /);
+
+    // A 13th reader, live: counted, not named (the first ten are).
+    await read('u14');
+    await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.readCount === '13', `li.message[data-id="${id}"] .receipts`, { timeout: 5_000 });
+    assert.match(await line.textContent(), /and 3 more$/);
+    await shot(page, 'console-chat-receipts');
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+    await rm(dir, { recursive: true, force: true });
   });
 
   test('readable on a narrow window', async () => {

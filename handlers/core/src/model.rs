@@ -101,6 +101,23 @@ pub struct Message {
     pub deleted_at: Option<Timestamp>,
 }
 
+/// One reader of a message and when they first read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Reader {
+    pub user_id: UserId,
+    pub read_at: Timestamp,
+}
+
+/// Who has read one message: every reader counted, the earliest few named (readAt, then user id,
+/// ascending), so a message read by a thousand participants still answers in a few entries.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadSummary {
+    pub read_count: u64,
+    pub read_by: Vec<Reader>,
+}
+
 /// Distinct reactions (emoji) one message may carry: bounds the stored document and every
 /// `message:reaction`, which carries the whole list.
 pub const MAX_REACTIONS_PER_MESSAGE: usize = 256;

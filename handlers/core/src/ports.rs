@@ -16,8 +16,8 @@ use super::ids::{
 };
 use super::model::DocumentBody;
 use super::model::{
-    Call, CallState, Chat, Document, Integration, IntegrationStats, Message, Project, User,
-    WalletAddress, WalletTransaction, WebhookEvent,
+    Call, CallState, Chat, Document, Integration, IntegrationStats, Message, Project, ReadSummary,
+    User, WalletAddress, WalletTransaction, WebhookEvent,
 };
 use super::query::{Filter, Sort};
 use super::time::Timestamp;
@@ -125,6 +125,16 @@ pub trait ChatStore: Send + Sync {
         ids: &[MessageId],
         at: Timestamp,
     ) -> StoreResult<Vec<MessageId>>;
+    /// For each of `ids`, in that order: how many receipts it has in `chat` and its `first`
+    /// earliest readers. An id without receipts (or not of `chat`) gets an empty summary. The
+    /// cost is bounded by `ids.len() × first` plus one count per id, never by the chat's
+    /// receipts.
+    async fn read_summaries(
+        &self,
+        chat: &ChatId,
+        ids: &[MessageId],
+        first: usize,
+    ) -> StoreResult<Vec<ReadSummary>>;
     /// Messages of `chat` not sent by `user`, not deleted, and without a receipt from `user`.
     async fn unread_count(&self, chat: &ChatId, user: &UserId) -> StoreResult<u64>;
 }

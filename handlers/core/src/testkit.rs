@@ -18,8 +18,8 @@ use crate::ids::{
 };
 use crate::model::{
     Call, CallState, CallType, Chat, Document, DocumentBody, Integration, IntegrationStats,
-    Message, MessageType, Project, Reaction, TxDirection, TxStatus, User, WalletAddress,
-    WalletTransaction, WebhookEvent,
+    Message, MessageType, Project, Reaction, ReadSummary, Reader, TxDirection, TxStatus, User,
+    WalletAddress, WalletTransaction, WebhookEvent,
 };
 use crate::ports::{ConnId, DocQuery, FieldGuard, Inserted, Presence, PresenceStore, Store};
 use crate::query::{Filter, Sort};
@@ -98,6 +98,7 @@ pub async fn run_all(store: &dyn Store, prefix: &str) {
     reaction_caps(store, prefix).await;
     edit_and_delete(store, prefix).await;
     read_receipts(store, prefix).await;
+    read_summaries(store, prefix).await;
     calls(store, prefix).await;
     call_races(store, prefix).await;
     latest_calls(store, prefix).await;
@@ -1329,6 +1330,101 @@ pub async fn read_receipts(store: &dyn Store, prefix: &str) {
         .expect("mark");
     assert_eq!(unread(chat.clone(), u2.clone()).await, 0);
     assert_eq!(unread(chat.clone(), u1.clone()).await, 1);
+}
+
+/// Who read each message of a page: counted in full, the earliest `first` named (readAt, then
+/// user id), the first readAt kept, other chats' and unknown ids empty.
+pub async fn read_summaries(store: &dyn Store, prefix: &str) {
+    let pid = format!("{prefix}-sum");
+    let cid = format!("{prefix}-sum-chat");
+    let other = format!("{prefix}-sum-other");
+    let chat: ChatId = id(cid.as_str());
+    let other_chat: ChatId = id(other.as_str());
+    let mid = |n: &str| -> MessageId { id(format!("{prefix}-sm-{n}")) };
+    for (n, t) in [("m0", 1_000), ("m1", 2_000), ("m2", 3_000)] {
+        insert(
+            store,
+            &message(mid(n).as_str(), &cid, &pid, "author", T0 + t),
+        )
+        .await;
+    }
+    insert(
+        store,
+        &message(mid("o0").as_str(), &other, &pid, "author", T0),
+    )
+    .await;
+    let user = |i: usize| -> UserId { id(format!("r{i:02}")) };
+    // 15 readers of m0, in an order unlike their ids; r13 and r14 read at the same instant.
+    for i in (0..15).rev() {
+        let ms = match i {
+            13 | 14 => 10_000,
+            _ => 20_000 + i64::try_from(i).expect("small") * 1_000,
+        };
+        store
+            .mark_read(
+                &chat,
+                &user(i),
+                &[mid("m0")],
+                Timestamp::from_millis(T0 + ms),
+            )
+            .await
+            .expect("mark m0");
+    }
+    // A repeat keeps the first readAt, even an earlier one.
+    store
+        .mark_read(
+            &chat,
+            &user(0),
+            &[mid("m0"), mid("m1")],
+            Timestamp::from_millis(T0),
+        )
+        .await
+        .expect("mark again");
+    store
+        .mark_read(
+            &other_chat,
+            &user(1),
+            &[mid("o0")],
+            Timestamp::from_millis(T0),
+        )
+        .await
+        .expect("mark other");
+    let ids = [mid("m0"), mid("m1"), mid("m2"), mid("o0"), mid("unknown")];
+    let got = store
+        .read_summaries(&chat, &ids, 10)
+        .await
+        .expect("summaries");
+    let reader = |i: usize, ms: i64| Reader {
+        user_id: user(i),
+        read_at: Timestamp::from_millis(T0 + ms),
+    };
+    let mut first = vec![reader(13, 10_000), reader(14, 10_000)];
+    first.extend((0..8).map(|i| reader(i, 20_000 + i64::try_from(i).expect("small") * 1_000)));
+    assert_eq!(got.len(), ids.len(), "one summary per id, in order");
+    assert_eq!(got[0].read_count, 15, "every reader counted");
+    assert_eq!(got[0].read_by, first, "the 10 earliest, ties by user id");
+    assert_eq!(
+        got[1],
+        ReadSummary {
+            read_count: 1,
+            read_by: vec![reader(0, 0)],
+        }
+    );
+    assert_eq!(got[2], ReadSummary::default(), "unread");
+    assert_eq!(got[3], ReadSummary::default(), "another chat's message");
+    assert_eq!(got[4], ReadSummary::default(), "unknown id");
+    let counted = store
+        .read_summaries(&chat, &[mid("m0")], 0)
+        .await
+        .expect("count only");
+    assert_eq!((counted[0].read_count, counted[0].read_by.len()), (15, 0));
+    assert!(
+        store
+            .read_summaries(&chat, &[], 10)
+            .await
+            .expect("none")
+            .is_empty()
+    );
 }
 
 pub async fn calls(store: &dyn Store, prefix: &str) {

@@ -19,6 +19,7 @@ use socketioxide::socket::Socket;
 
 use crate::core::Core;
 use crate::core::error::{AppError, ErrorBody};
+use crate::core::hub::Observer;
 
 use super::limits::{ByteBucket, RateLimiter, Verdict};
 use super::reply::Reply;
@@ -106,6 +107,10 @@ impl<A: Adapter> MessageHandler<A, OrderedMarker> for Ordered<A> {
         let socket = SocketRef::from(s);
         let raw = v.as_str().map(|s| s.as_str()).unwrap_or("");
         let size = event_size(&v);
+        let watcher = self.core.hub.watcher();
+        if let Some(o) = watcher {
+            count_inbound(o, &v, size, ack_id);
+        }
 
         let (event, args) = match self.admit(raw, size, Instant::now()) {
             Ok(parts) => parts,
@@ -128,6 +133,9 @@ impl<A: Adapter> MessageHandler<A, OrderedMarker> for Ordered<A> {
             }
         };
 
+        if let Some(o) = watcher {
+            o.received(socket.id.as_str(), "socket.io", raw);
+        }
         let job = Job {
             socket,
             event,
@@ -216,6 +224,21 @@ impl<A: Adapter> Ordered<A> {
         }
         Ok((event, args))
     }
+}
+
+/// One event packet from a client, as the Admin UI counts engine.io packets: the text frame
+/// (`2`, the ack id, the JSON) and each binary attachment.
+fn count_inbound(o: &dyn Observer, v: &RawValue, size: usize, ack_id: Option<i64>) {
+    let attachments = match v {
+        RawValue::Str(_, bins) => bins.as_ref().map_or(0, |b| b.len()),
+        RawValue::Bytes(_) => 0,
+    };
+    let ack = ack_id.map_or(0, |id| id.to_string().len());
+    o.packets_in(
+        "socket.io",
+        1 + attachments as u64,
+        size.saturating_add(1 + ack) as u64,
+    );
 }
 
 /// An event's size: its JSON text plus its binary attachments, which socketioxide delivers

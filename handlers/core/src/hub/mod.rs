@@ -93,6 +93,20 @@ pub trait Observer: Send + Sync {
     fn closed(&self, conn: &str, protocol: &'static str);
     fn joined(&self, conn: &str, protocol: &'static str, room: &str);
     fn left(&self, conn: &str, protocol: &'static str, room: &str);
+
+    /// True while someone looks at the traffic (an Admin UI is connected): front ends ask
+    /// [`Hub::watcher`] before each event and report it below only then, so unwatched traffic
+    /// costs one atomic load.
+    fn watching(&self) -> bool {
+        false
+    }
+    /// Packets a client of `protocol` sent to this node and their bytes, accepted or not.
+    fn packets_in(&self, _protocol: &'static str, _packets: u64, _bytes: u64) {}
+    /// One event a client sent on `conn` and the server accepted: its frame (`["event", …]`).
+    fn received(&self, _conn: &str, _protocol: &'static str, _frame: &str) {}
+    /// One event the hub hands `conn`'s front end to send (a broadcast, once per local
+    /// recipient, or a message to that connection alone).
+    fn sent(&self, _conn: &str, _protocol: &'static str, _event: &str, _payload: &RawValue) {}
 }
 
 pub struct Hub {
@@ -137,6 +151,14 @@ impl Hub {
     /// Reports membership changes to `observer` from now on (set once).
     pub fn set_observer(&self, observer: Arc<dyn Observer>) {
         let _ = self.observer.set(observer);
+    }
+
+    /// The observer, while it watches the traffic (see [`Observer::watching`]).
+    pub fn watcher(&self) -> Option<&dyn Observer> {
+        self.observer
+            .get()
+            .map(|o| o.as_ref())
+            .filter(|o| o.watching())
     }
 
     fn front_ends(&self) -> Arc<[Arc<dyn FrontEnd>]> {
@@ -343,6 +365,11 @@ impl Hub {
                 scope,
                 front_end: id,
             };
+            if let Some(o) = self.watcher() {
+                for conn in self.members_in(&d) {
+                    o.sent(&conn, fe.protocol(), event, payload);
+                }
+            }
             if let Err(e) = fe.deliver(self, &d).await
                 && res.is_ok()
             {
@@ -450,6 +477,11 @@ impl Fanout for Hub {
 impl LocalSink for Hub {
     fn send(&self, conn: &ConnId, event: &str, payload: &Value) {
         if let Some(fe) = self.front_end_of(conn) {
+            if let Some(o) = self.watcher()
+                && let Ok(raw) = serde_json::value::to_raw_value(payload)
+            {
+                o.sent(conn, fe.protocol(), event, &raw);
+            }
             fe.send(conn, event, payload);
         }
     }

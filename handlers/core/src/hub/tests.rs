@@ -398,3 +398,68 @@ fn the_observer_hears_each_recorded_change_once() {
         ]
     );
 }
+
+/// Hears the events the hub hands out, but only while `watching`.
+#[derive(Default)]
+struct TrafficLog {
+    watching: std::sync::atomic::AtomicBool,
+    sent: Mutex<Vec<String>>,
+}
+
+impl Observer for TrafficLog {
+    fn opened(&self, _: &str, _: &'static str) {}
+    fn closed(&self, _: &str, _: &'static str) {}
+    fn joined(&self, _: &str, _: &'static str, _: &str) {}
+    fn left(&self, _: &str, _: &'static str, _: &str) {}
+    fn watching(&self) -> bool {
+        self.watching.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    fn sent(&self, conn: &str, protocol: &'static str, event: &str, payload: &RawValue) {
+        self.sent
+            .lock()
+            .expect("lock")
+            .push(format!("{conn} {protocol} {event} {}", payload.get()));
+    }
+}
+
+#[tokio::test]
+async fn a_watching_observer_hears_each_event_per_recipient_and_nothing_otherwise() {
+    let t = two_front_ends();
+    let w = Arc::new(TrafficLog::default());
+    t.hub.set_observer(w.clone());
+    let publish = |except: Option<String>| {
+        let hub = &t.hub;
+        async move {
+            hub.publish(
+                &[chat("c1")],
+                "message:new",
+                &json!({"x": 1}),
+                except.as_ref(),
+            )
+            .await
+            .expect("published");
+        }
+    };
+    publish(None).await;
+    t.hub.send(&"s1".to_owned(), "query:result", &json!([]));
+    assert!(t.hub.watcher().is_none());
+    assert!(
+        w.sent.lock().expect("lock").is_empty(),
+        "unwatched: nothing"
+    );
+
+    w.watching.store(true, std::sync::atomic::Ordering::Relaxed);
+    publish(Some("s2".to_owned())).await;
+    t.hub.send(&"s1".to_owned(), "query:result", &json!([]));
+    let mut sent = std::mem::take(&mut *w.sent.lock().expect("lock"));
+    sent.sort();
+    assert_eq!(
+        sent,
+        [
+            r#"r1 raw message:new {"x":1}"#,
+            r#"r2 raw message:new {"x":1}"#,
+            r#"s1 sio message:new {"x":1}"#,
+            "s1 sio query:result []",
+        ]
+    );
+}

@@ -1,6 +1,6 @@
 //! The embedded store: maps behind one `RwLock`. Locks are never held across an await.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::RwLock;
 
 use async_trait::async_trait;
@@ -12,7 +12,7 @@ use crate::ids::{
 };
 use crate::model::{
     Call, CallState, Chat, Document, DocumentBody, Integration, IntegrationStats, Message, Project,
-    User, WalletAddress, WalletTransaction, WebhookEvent,
+    ReadSummary, Reader, User, WalletAddress, WalletTransaction, WebhookEvent,
 };
 use crate::ports::{
     AppStore, CallStore, ChatStore, DocQuery, DocumentStore, FieldGuard, Inserted,
@@ -33,6 +33,8 @@ struct Data {
     client_ids: HashMap<(ChatId, UserId, String), MessageId>,
     /// (chat, reader) → message id → first `readAt`.
     receipts: HashMap<(ChatId, UserId), HashMap<MessageId, Timestamp>>,
+    /// Message id → (readAt ms, reader): the same receipts message first, earliest first.
+    readers: HashMap<MessageId, BTreeSet<(i64, UserId)>>,
     calls: HashMap<CallId, Call>,
     documents: BTreeMap<(ProjectId, CollectionId, String), Document>,
     integrations: BTreeMap<IntegrationId, Integration>,
@@ -277,11 +279,49 @@ impl ChatStore for MemoryStore {
         if valid.is_empty() {
             return Ok(valid);
         }
+        let d = &mut *d;
         let read = d.receipts.entry((chat.clone(), user.clone())).or_default();
         for id in &valid {
-            read.entry(id.clone()).or_insert(at);
+            if read.contains_key(id) {
+                continue;
+            }
+            read.insert(id.clone(), at);
+            d.readers
+                .entry(id.clone())
+                .or_default()
+                .insert((at.millis(), user.clone()));
         }
         Ok(valid)
+    }
+
+    async fn read_summaries(
+        &self,
+        chat: &ChatId,
+        ids: &[MessageId],
+        first: usize,
+    ) -> StoreResult<Vec<ReadSummary>> {
+        let d = self.read();
+        let summary = |id: &MessageId| {
+            let readers = d
+                .readers
+                .get(id)
+                .filter(|_| d.messages.get(id).is_some_and(|m| &m.chat_id == chat));
+            let Some(readers) = readers else {
+                return ReadSummary::default();
+            };
+            ReadSummary {
+                read_count: u64::try_from(readers.len()).unwrap_or(u64::MAX),
+                read_by: readers
+                    .iter()
+                    .take(first)
+                    .map(|(ms, user)| Reader {
+                        user_id: user.clone(),
+                        read_at: Timestamp::from_millis(*ms),
+                    })
+                    .collect(),
+            }
+        };
+        Ok(ids.iter().map(summary).collect())
     }
 
     async fn unread_count(&self, chat: &ChatId, user: &UserId) -> StoreResult<u64> {
