@@ -6,7 +6,7 @@
 # SCENARIO: fanout16 fanout64 fanout-40k rooms rooms-5k idle, or cross-rooms cross-fanout (two
 # nodes of the target on one Redis, every message crossing nodes; needs SB_TEST_REDIS_URL, e.g.
 # under `scripts/test --run`) — as in benches/run.sh; the Pusher ones: pusher-fanout
-# pusher-channels pusher-idle, pusher-cross-channels pusher-cross-fanout.
+# pusher-channels pusher-channels-each pusher-idle, pusher-cross-channels pusher-cross-fanout.
 # TARGET: a Switchboard binary (copy target/release/switchboard aside before rebuilding), or
 # `node` for the reference server, `soketi` for Soketi (Pusher scenarios), or `floor:N` for
 # `loadgen floor --split N` (the least work a fan-out server can do, written from N tasks: what
@@ -35,6 +35,7 @@ case "$SCENARIO" in
   cross-fanout) ARGS=(fanout --inflight 16 --messages 1000) ;;
   pusher-fanout) ARGS=(pusher-fanout --inflight 16 --messages 2000) ;;
   pusher-channels|pusher-cross-channels) ARGS=(pusher-channels --inflight 4 --messages 100) ;;
+  pusher-channels-each) ARGS=(pusher-channels --inflight 4 --messages 100 --write-each) ;;
   pusher-idle) ARGS=(pusher-idle --connections 5000) ;;
   pusher-cross-fanout) ARGS=(pusher-fanout --inflight 16 --messages 1000) ;;
   *) echo "unknown scenario $SCENARIO" >&2; exit 2 ;;

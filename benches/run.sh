@@ -9,8 +9,9 @@
 #   benches/run.sh --only rooms,persist    some scenarios (fanout16 fanout64 fanout-40k rooms
 #                                          rooms-5k idle cross-rooms cross-rooms-5k cross-fanout
 #                                          persist persist-embedded insforge-fanout, and the Pusher ones: pusher-fanout
-#                                          pusher-channels pusher-idle pusher-cross-channels
-#                                          pusher-cross-fanout; `pusher` = all five; and
+#                                          pusher-channels pusher-channels-each pusher-idle
+#                                          pusher-cross-channels pusher-cross-fanout;
+#                                          `pusher` = all six; and
 #                                          HTTP pub/sub, Switchboard only: sse-fanout
 #                                          sse-idle, compared with Switchboard's own
 #                                          fanout16 and idle of the same run; Supabase
@@ -75,7 +76,7 @@ if [ "$SMOKE" = 1 ]; then
   LOADGEN=$TARGET_DIR/debug/loadgen
   [ -x "$LOADGEN" ] || cargo build --quiet -p switchboard-loadgen
 else
-  PUSHER_SCENARIOS=pusher-fanout,pusher-channels,pusher-idle,pusher-cross-channels,pusher-cross-fanout
+  PUSHER_SCENARIOS=pusher-fanout,pusher-channels,pusher-channels-each,pusher-idle,pusher-cross-channels,pusher-cross-fanout
   if [ -n "$ONLY" ]; then
     expanded=""
     IFS=, read -ra parts <<<"$ONLY"
@@ -301,6 +302,9 @@ one_run() {
     # for the pairs' sends (windowed by their partner's deliveries: the protocol has no acks).
     pusher-fanout) lg pusher-fanout pusher-fanout --url "$URL" --label "$who" --inflight 16 --messages 2000 ;;
     pusher-channels) lg pusher-channels pusher-channels --url "$URL" --label "$who" --inflight 4 --messages 100 ;;
+    # The same with one write per client event: on two cores the load tool then needs more CPU
+    # per event than Switchboard does (docs/performance.md, "Pusher protocol").
+    pusher-channels-each) lg pusher-channels-each pusher-channels --url "$URL" --label "$who" --inflight 4 --messages 100 --write-each ;;
     pusher-idle) lg pusher-idle pusher-idle --url "$URL" --label "$who" --pid "$LAST_PID" --connections 5000 ;;
     pusher-cross-channels) lg pusher-cross-channels pusher-channels --url "$URL" --label "$who" --inflight 4 --messages 100 ;;
     pusher-cross-fanout) lg pusher-cross-fanout pusher-fanout --url "$URL" --label "$who" --inflight 16 --messages 1000 ;;
@@ -315,7 +319,7 @@ one_run() {
 }
 
 SCENARIOS=(fanout16 fanout64 fanout-40k rooms rooms-5k idle cross-rooms cross-rooms-5k cross-fanout persist persist-embedded
-  insforge-fanout pusher-fanout pusher-channels pusher-idle pusher-cross-channels pusher-cross-fanout sse-fanout sse-idle
+  insforge-fanout pusher-fanout pusher-channels pusher-channels-each pusher-idle pusher-cross-channels pusher-cross-fanout sse-fanout sse-idle
   phoenix-fanout phoenix-rooms)
 wanted() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 for round in $(seq 1 "$ROUNDS"); do
@@ -386,6 +390,8 @@ table([
     ("  same, p99 ms", "pusher-fanout", "p99Ms", "x"),
     ("Pusher many channels (client events): delivered/s", "pusher-channels", "deliveredPerSec", "x"),
     ("  same, p99 ms", "pusher-channels", "p99Ms", "x"),
+    ("Pusher many channels, one write per client event: delivered/s", "pusher-channels-each", "deliveredPerSec", "x"),
+    ("  same, p99 ms", "pusher-channels-each", "p99Ms", "x"),
     ("Pusher idle: bytes per connection", "pusher-idle", "bytesPerConn", "x"),
     ("Pusher 2 nodes, many channels: delivered/s", "pusher-cross-channels", "deliveredPerSec", "x"),
     ("  same, p99 ms", "pusher-cross-channels", "p99Ms", "x"),

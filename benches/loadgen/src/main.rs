@@ -255,6 +255,9 @@ enum Cmd {
         /// HTTP requests in flight with `--via http`.
         #[arg(long, default_value_t = 32)]
         http_conns: usize,
+        /// Client events: one write each, rather than what the window allows in one write.
+        #[arg(long)]
+        write_each: bool,
     },
     /// Pusher: N idle connections; the server's RSS per connection.
     PusherIdle {
@@ -894,7 +897,15 @@ async fn main() -> anyhow::Result<()> {
             rate,
             via,
             http_conns,
-        } => pusher_bench::channels(common, pairs, messages, inflight, rate, via, http_conns).await,
+            write_each,
+        } => {
+            let shape = pusher_bench::Shape {
+                inflight,
+                rate,
+                write_each,
+            };
+            pusher_bench::channels(common, pairs, messages, shape, via, http_conns).await
+        }
         Cmd::PusherIdle {
             common,
             connections,

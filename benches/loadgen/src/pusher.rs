@@ -247,9 +247,24 @@ impl Conn {
     /// Sends a client event (`client-…`) on a channel this connection is subscribed to.
     /// A failed write shows as a lost message.
     pub async fn client_event(&self, channel: &str, event: &str, data: &str) {
+        self.client_events(channel, event, std::iter::once(data.to_owned()))
+            .await;
+    }
+
+    /// Several client events in one write (a failed write shows as lost messages).
+    pub async fn client_events(
+        &self,
+        channel: &str,
+        event: &str,
+        data: impl Iterator<Item = String>,
+    ) {
         // `data` as a JSON string, the way the Pusher wire carries data.
-        let frame = serde_json::json!({ "event": event, "channel": channel, "data": data });
-        let _ = self.writer.lock().await.text(&frame.to_string()).await;
+        let frames: Vec<String> = data
+            .map(|d| {
+                serde_json::json!({ "event": event, "channel": channel, "data": d }).to_string()
+            })
+            .collect();
+        let _ = self.writer.lock().await.texts(&frames).await;
     }
 
     pub fn close(&self) {

@@ -275,6 +275,17 @@ pub async fn fanout(
     Ok(())
 }
 
+/// How the pairs' members send.
+#[derive(Clone, Copy)]
+pub struct Shape {
+    /// Undelivered client events per member (max-rate mode).
+    pub inflight: usize,
+    /// Total client events per second over all members; 0 = max-rate mode.
+    pub rate: f64,
+    /// One write per client event, rather than what the window allows in one write.
+    pub write_each: bool,
+}
+
 /// Sends `n` client events keeping at most `window` undelivered at `peer`; returns how many
 /// were not sent (the window stayed shut for `STALL`: the earlier ones were lost).
 async fn send_client_windowed(
@@ -282,6 +293,7 @@ async fn send_client_windowed(
     channel: &str,
     n: usize,
     window: usize,
+    write_each: bool,
     peer: (Shared, Arc<Notify>),
     deadline: Instant,
 ) -> usize {
@@ -294,10 +306,22 @@ async fn send_client_windowed(
     };
     let mut sent = 0;
     while sent < n && Instant::now() < deadline {
-        if sent.saturating_sub(delivered()) < window.max(1) {
-            conn.client_event(channel, CLIENT_EVENT, &pusher::stamped_data())
-                .await;
-            sent += 1;
+        // What the window allows goes out in one write, as a client with a write buffer
+        // sends what it has ready.
+        let room = window
+            .max(1)
+            .saturating_sub(sent.saturating_sub(delivered()));
+        let k = room
+            .min(n - sent)
+            .min(if write_each { 1 } else { usize::MAX });
+        if k > 0 {
+            conn.client_events(
+                channel,
+                CLIENT_EVENT,
+                (0..k).map(|_| pusher::stamped_data()),
+            )
+            .await;
+            sent += k;
             continue;
         }
         let wait = deadline
@@ -322,16 +346,19 @@ async fn send_client_paced(conn: &Conn, channel: &str, n: usize, rate: f64, dead
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 pub async fn channels(
     common: PusherCommon,
     pairs: usize,
     messages: usize,
-    inflight: usize,
-    rate: f64,
+    shape: Shape,
     via: Via,
     http_conns: usize,
 ) -> anyhow::Result<()> {
+    let Shape {
+        inflight,
+        rate,
+        write_each,
+    } = shape;
     let deadline = Instant::now() + Duration::from_secs(common.max_secs);
     let errors = Arc::new(AtomicUsize::new(0));
     let channel_of = |i: usize| format!("private-pair-{}", i / 2);
@@ -373,7 +400,8 @@ pub async fn channels(
                             0
                         } else {
                             send_client_windowed(
-                                &peer.conn, &channel, messages, inflight, partner, deadline,
+                                &peer.conn, &channel, messages, inflight, write_each, partner,
+                                deadline,
                             )
                             .await
                         };
@@ -395,7 +423,8 @@ pub async fn channels(
             let mut v = if rate > 0.0 {
                 json!({ "mode": "rate", "rate": rate, "via": "client" })
             } else {
-                json!({ "mode": "inflight", "inflight": inflight, "via": "client", "sendFailures": unsent })
+                json!({ "mode": "inflight", "inflight": inflight, "via": "client", "sendFailures": unsent,
+                        "writes": if write_each { "each" } else { "window" } })
             };
             merge(&mut v, stats);
             v

@@ -317,9 +317,18 @@ impl Writer {
         self.frame(0x8, &[]).await
     }
 
-    async fn frame(&self, op: u8, payload: &[u8]) -> io::Result<()> {
-        let mut f = Vec::with_capacity(payload.len() + 14);
-        push_header(&mut f, 0x80 | op, 0x80, payload.len());
+    /// Several text frames in one write, as a client with a write buffer sends what it has
+    /// ready at once.
+    pub async fn texts<S: AsRef<str>>(&self, texts: &[S]) -> io::Result<()> {
+        let mut f = Vec::with_capacity(texts.iter().map(|t| t.as_ref().len() + 14).sum());
+        for t in texts {
+            self.push_frame(&mut f, 0x1, t.as_ref().as_bytes());
+        }
+        self.write_all(&f).await
+    }
+
+    fn push_frame(&self, f: &mut Vec<u8>, op: u8, payload: &[u8]) {
+        push_header(f, 0x80 | op, 0x80, payload.len());
         f.extend_from_slice(&self.mask);
         f.extend(
             payload
@@ -327,6 +336,15 @@ impl Writer {
                 .zip(self.mask.iter().cycle())
                 .map(|(b, m)| b ^ m),
         );
+    }
+
+    async fn frame(&self, op: u8, payload: &[u8]) -> io::Result<()> {
+        let mut f = Vec::with_capacity(payload.len() + 14);
+        self.push_frame(&mut f, op, payload);
+        self.write_all(&f).await
+    }
+
+    async fn write_all(&self, f: &[u8]) -> io::Result<()> {
         let mut written = 0;
         while written < f.len() {
             let mut guard = self.io.writable().await?;
