@@ -234,6 +234,47 @@ describe('admin console', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  test('a chat of 100,000 messages opens at its newest 50 and pages back 50 at a time', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sb-console-big-'));
+    const users = ['ann', 'bob'];
+    const start = Date.parse('2026-01-01T00:00:00.000Z');
+    const N = 100_000;
+    const id = (i) => `6955b6d0${i.toString(16).padStart(16, '0')}`;
+    const messages = Array.from({ length: N }, (_, i) => ({
+      id: id(i), chatId: 'big', projectId: 'big', senderId: users[i % 2], type: 'text',
+      content: `message ${i}`, replyTo: null, mentions: [], reactions: [],
+      createdAt: new Date(start + i * 1000).toISOString(), editedAt: null, deletedAt: null,
+    }));
+    await writeFile(join(dir, 'big.json'), JSON.stringify({
+      projects: [{ id: 'big', name: 'Big', members: users, createdAt: '2026-01-01T00:00:00.000Z' }],
+      users: users.map((u) => ({ id: u, name: u })),
+      chats: [{ id: 'big', projectId: 'big', name: 'Long history', participants: users, ownerId: 'ann', createdAt: '2026-01-01T00:00:00.000Z' }],
+      messages,
+    }));
+    const big = await scope.server({ name: 'console-big', env: { SEEDS_DIR: dir } });
+    const page = await newPage();
+    await signIn(page, API_KEY, big);
+    await page.getByRole('link', { name: 'Big' }).waitFor();
+    await page.goto(`${big.url}/console/#/p/big/chats/big`);
+    await page.locator('.badge[data-state="live"]').waitFor();
+    const items = page.locator('li.message');
+    assert.equal(await items.count(), 50);
+    assert.equal(await items.first().getAttribute('data-id'), id(N - 1));
+    assert.equal(await items.last().getAttribute('data-id'), id(N - 50));
+    // Older pages come 50 at a time, by keyboard.
+    const older = page.getByRole('button', { name: 'Load older messages' });
+    await older.focus();
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.querySelectorAll('li.message').length === 100, null, { timeout: 10_000 });
+    assert.equal(await items.last().getAttribute('data-id'), id(N - 100));
+    // The page stays usable: another view opens.
+    await page.goto(`${big.url}/console/#/p/big`);
+    await page.getByRole('heading', { level: 1, name: 'Big', exact: true }).waitFor();
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
   test('readable on a narrow window', async () => {
     const page = await newPage({ width: 390, height: 844 });
     await signIn(page);
