@@ -1,6 +1,7 @@
 // The admin console (/console) in a real headless browser: Debian's chromium driven by
 // playwright-core (no browser download). Sign-in, the seeded project's views, a socket.io-client
-// message appearing in the chat view and the live tail without a reload, stored and live read
+// message appearing in the chat view and the live tail without a reload, its edit and a deletion
+// marked as they happen, stored and live read
 // receipts (the first ten readers named, the rest counted), an emit from the console reaching a
 // client, a refused key. Screenshots of the main views go to target/e2e-screenshots/.
 import { describe, test, before, after } from 'node:test';
@@ -108,6 +109,18 @@ describe('admin console', () => {
     await markRead(sent.id);
     await readLine(sent.id).getByText('bob').waitFor({ timeout: 5_000 });
     assert.equal(await readLine(sent.id).textContent(), 'Read by bob');
+
+    // An edit and a deletion show up without a reload, each marked.
+    const item = (id) => page.locator(`li.message[data-id="${id}"]`);
+    const edited = `${text} (edited)`;
+    assertAckOk(await emitAck(alice, 'message:edit', { chatId: 'general', projectId: 'demo', messageId: sent.id, content: edited }));
+    await item(sent.id).getByText(edited).waitFor({ timeout: 5_000 });
+    await item(sent.id).locator('.tag', { hasText: 'edited' }).waitFor();
+    const gone = await sendText(alice, 'general', `to be deleted ${uniq()}`);
+    await item(gone.id).waitFor({ timeout: 5_000 });
+    assertAckOk(await emitAck(alice, 'message:delete', { chatId: 'general', projectId: 'demo', messageId: gone.id }));
+    await item(gone.id).getByText('Message deleted').waitFor({ timeout: 5_000 });
+    assert.equal(await item(gone.id).getAttribute('class'), 'message is-deleted');
     await shot(page, 'console-chat');
 
     // Collections with a filter in the live-query language.
