@@ -1,8 +1,8 @@
 // The admin console (/console) in a real headless browser: Debian's chromium driven by
 // playwright-core (no browser download). Sign-in, the seeded project's views, a socket.io-client
 // message appearing in the chat view and the live tail without a reload, its edit and a deletion
-// marked as they happen, stored and live read
-// receipts (the first ten readers named, the rest counted), an emit from the console reaching a
+// marked as they happen, stored and live read receipts (the first ten readers named, the rest
+// counted), a 100,000-message chat paged 50 at a time, an emit from the console reaching a
 // client, a refused key. Screenshots of the main views go to target/e2e-screenshots/.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
